@@ -1,0 +1,150 @@
+"""The Denoiser: the one place where a network's parameterization and time
+convention are known.
+
+A network (or any plain function) is called as ``net(x_t, time_input, **cond)``
+and predicts one of eps / x0 / v / score (:class:`difflab.predictions.Prediction`)
+at the point x_t = alpha(t) x_0 + sigma(t) eps of a schedule. ``Denoiser`` turns
+it into a model that answers any of the four at any (x_t, t), and into the
+sampler-facing call of Karras et al. 2022 (eq. 2 and sec. 4):
+
+    D(x; sigma) ~ E[x_0 | x]    for x = x_t / alpha(t),  sigma = sigma(t) / alpha(t).
+
+Samplers see only that call; they never ask what the network predicts.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from . import predictions as P
+from .schedules import DiscreteSchedule, Schedule
+from .tensors import append_dims
+
+__all__ = ["Denoiser", "TIME_INPUTS"]
+
+#: What a network may receive as its noise-level input.
+TIME_INPUTS = {
+    "t": "continuous time t in [0, 1]",
+    "index": "DDPM table index t*T - 1 (0 .. T-1, fractional between entries)",
+    "log_snr": "log(alpha^2 / sigma^2)",
+    "sigma": "noise level sigma/alpha",
+    "c_noise": "log(sigma/alpha) / 4 (Karras et al. 2022, Table 1)",
+}
+
+
+class Denoiser:
+    """Wrap ``net(x_t, time_input, **cond) -> prediction`` for a ``schedule``.
+
+    Args:
+        net: a ``torch.nn.Module`` or any callable ``f(x_t, time_input, **cond)``.
+        schedule: the :class:`~difflab.schedules.Schedule` the network was trained on.
+        prediction: ``"eps"``, ``"x0"``, ``"v"`` or ``"score"``.
+        time_input: what the network receives as time, one of :data:`TIME_INPUTS`
+            (default ``"index"`` for DDPM tables, ``"t"`` otherwise).
+    """
+
+    def __init__(
+        self,
+        net: Callable,
+        schedule: Schedule,
+        prediction: str | P.Prediction = "eps",
+        time_input: str | None = None,
+    ) -> None:
+        if not callable(net):
+            raise TypeError(f"net must be callable, got {type(net).__name__}")
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a difflab Schedule, got {type(schedule).__name__}")
+        if time_input is None:
+            time_input = "index" if isinstance(schedule, DiscreteSchedule) else "t"
+        if time_input not in TIME_INPUTS:
+            raise ValueError(f"unknown time_input {time_input!r}; expected one of: {', '.join(TIME_INPUTS)}")
+        if time_input == "index" and not isinstance(schedule, DiscreteSchedule):
+            raise ValueError("time_input='index' needs a DiscreteSchedule (a DDPM table)")
+        self.net = net
+        self.schedule = schedule
+        self.prediction = P.Prediction.parse(prediction)
+        self.time_input = time_input
+
+    # -- time ---------------------------------------------------------------------
+    def time_features(self, t: torch.Tensor) -> torch.Tensor:
+        """The network's time input for times ``t`` (float64 in, float64 out)."""
+        s = self.schedule
+        if self.time_input == "t":
+            return t
+        if self.time_input == "index":
+            return s.index_from_t(t)
+        if self.time_input == "log_snr":
+            return s.log_snr(t)
+        sig = s.ve_sigma(t)
+        return sig if self.time_input == "sigma" else torch.log(sig) / 4
+
+    def _times(self, t, x: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=torch.float64, device="cpu" if not isinstance(t, torch.Tensor) else t.device)
+        t = t.to(torch.float64)
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must be a scalar or have shape ({x.shape[0]},), got {tuple(t.shape)}")
+        return t
+
+    # -- the network's own output ----------------------------------------------------
+    def net_output(self, x_t: torch.Tensor, t, **cond) -> torch.Tensor:
+        """Raw network output at (x_t, t), in the model's own parameterization."""
+        t = self._times(t, x_t)
+        # float32 at least: a bf16 DDPM index would round 999 to 1000
+        dtype = torch.promote_types(x_t.dtype, torch.float32) if x_t.is_floating_point() else torch.float32
+        feats = self.time_features(t).to(device=x_t.device, dtype=dtype)
+        out = self.net(x_t, feats, **cond)
+        if out.shape != x_t.shape:
+            raise ValueError(f"network returned shape {tuple(out.shape)} for input {tuple(x_t.shape)}")
+        return out
+
+    def predict(self, x_t: torch.Tensor, t, kind: str | P.Prediction = "x0", **cond) -> torch.Tensor:
+        """The model's prediction of type ``kind`` (eps, x0, v, score) at (x_t, t)."""
+        t = self._times(t, x_t)
+        out = self.net_output(x_t, t, **cond)
+        a = append_dims(self.schedule.alpha(t), x_t.ndim).to(x_t)
+        s = append_dims(self.schedule.sigma(t), x_t.ndim).to(x_t)
+        return P.convert(out, self.prediction, kind, x_t, a, s)
+
+    def x0(self, x_t, t, **cond):
+        """E[x_0 | x_t] as predicted by the model."""
+        return self.predict(x_t, t, "x0", **cond)
+
+    def eps(self, x_t, t, **cond):
+        """E[eps | x_t] as predicted by the model."""
+        return self.predict(x_t, t, "eps", **cond)
+
+    def v(self, x_t, t, **cond):
+        """v = alpha eps - sigma x0 as predicted by the model."""
+        return self.predict(x_t, t, "v", **cond)
+
+    def score(self, x_t, t, **cond):
+        """grad log p_t(x_t) as predicted by the model."""
+        return self.predict(x_t, t, "score", **cond)
+
+    # -- the sampler's view -----------------------------------------------------------
+    def __call__(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
+        """D(x; sigma): E[x_0 | x] in scaled coordinates x = x_t / alpha, sigma = sigma_t / alpha_t."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        if sigma.ndim == 0:
+            sigma = sigma.expand(x.shape[0])
+        t = self.schedule.t_from_ve_sigma(sigma.cpu()).to(sigma.device)
+        a = append_dims(self.schedule.alpha(t), x.ndim).to(x)
+        return self.x0(x * a, t, **cond)
+
+    def train(self, mode: bool = True) -> "Denoiser":
+        if isinstance(self.net, torch.nn.Module):
+            self.net.train(mode)
+        return self
+
+    def eval(self) -> "Denoiser":
+        return self.train(False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Denoiser(net={type(self.net).__name__}, schedule={self.schedule!r}, "
+            f"prediction={self.prediction.value!r}, time_input={self.time_input!r})"
+        )

@@ -1,0 +1,115 @@
+"""Step grids: decreasing noise levels (sigma = sigma_t / alpha_t) that end at 0.
+
+A sampler receives a grid ``sigmas`` of length steps + 1, noisiest first,
+``sigmas[-1] == 0``. The grid is the only notion of time a sampler has.
+
+DDPM index spacings follow Lin et al. 2023 ("Common Diffusion Noise Schedules
+and Sample Steps are Flawed", Table 2), written 0-based (index T-1 is the
+noisiest entry of a table of T):
+
+    linspace: round(linspace(0, T-1, N))         -- first T-1, last 0 (N = 1: just T-1)
+    leading:  arange(0, N) * (T // N)            -- last 0; first (N-1)(T//N), not T-1
+    trailing: round(arange(T, 0, -T/N)) - 1      -- first T-1
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .schedules import DiscreteSchedule, Schedule
+
+__all__ = [
+    "ddpm_indices",
+    "index_grid",
+    "uniform_t_grid",
+    "karras_grid",
+    "log_snr_grid",
+    "make_grid",
+    "SPACINGS",
+]
+
+SPACINGS = ("trailing", "leading", "linspace", "uniform-t", "karras", "log-snr")
+
+
+def _check_steps(steps, upper: int | None = None) -> int:
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if upper is not None and steps > upper:
+        raise ValueError(f"steps must be at most T = {upper} for a DDPM index grid, got {steps}")
+    return int(steps)
+
+
+def ddpm_indices(T: int, steps: int, spacing: str = "trailing") -> list[int]:
+    """Table indices visited by a DDPM/DDIM sampler, noisiest first (0-based)."""
+    steps = _check_steps(steps, T)
+    if spacing == "linspace":
+        idx = np.round(np.linspace(0, T - 1, steps)).astype(np.int64) if steps > 1 else np.array([T - 1])
+    elif spacing == "leading":
+        idx = np.arange(steps, dtype=np.int64) * (T // steps)
+    elif spacing == "trailing":
+        idx = np.round(np.arange(T, 0, -T / steps)).astype(np.int64)[:steps] - 1
+    else:
+        raise ValueError(f"unknown DDPM spacing {spacing!r}; expected one of: linspace, leading, trailing")
+    return sorted(set(int(i) for i in idx), reverse=True)
+
+
+def _with_zero(sigmas) -> torch.Tensor:
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
+    return torch.cat([sigmas, sigmas.new_zeros(1)])
+
+
+def index_grid(schedule: DiscreteSchedule, steps: int, spacing: str = "trailing") -> torch.Tensor:
+    """Noise levels at the DDPM table indices of :func:`ddpm_indices`, then 0."""
+    return _with_zero(schedule.ve_sigma_at_index(ddpm_indices(schedule.T, steps, spacing)))
+
+
+def uniform_t_grid(schedule: Schedule, steps: int, t_min: float | None = None) -> torch.Tensor:
+    """Times uniform from 1 down to ``t_min`` (the schedule's by default), then sigma = 0.
+    This is the grid of Song et al. 2021's Euler-Maruyama and PC samplers."""
+    steps = _check_steps(steps)
+    t_min = schedule.t_min if t_min is None else t_min
+    t = torch.linspace(1.0, t_min, steps, dtype=torch.float64)
+    return _with_zero(schedule.ve_sigma(t))
+
+
+def karras_grid(sigma_min: float, sigma_max: float, steps: int, rho: float = 7.0) -> torch.Tensor:
+    """Karras et al. 2022, eq. 5: sigma_i = (sigma_max^(1/rho) + i/(N-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho."""
+    steps = _check_steps(steps)
+    if steps == 1:
+        return _with_zero([sigma_max])
+    ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    return _with_zero((hi + ramp * (lo - hi)) ** rho)
+
+
+def log_snr_grid(sigma_min: float, sigma_max: float, steps: int) -> torch.Tensor:
+    """Uniform in log-SNR (equivalently in log sigma), the DPM-Solver grid (Lu et al. 2022)."""
+    steps = _check_steps(steps)
+    return _with_zero(torch.exp(torch.linspace(math.log(sigma_max), math.log(sigma_min), steps, dtype=torch.float64)))
+
+
+def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwargs) -> torch.Tensor:
+    """A grid of ``steps`` noise levels for ``schedule`` (plus the final 0).
+
+    ``spacing`` defaults to ``"trailing"`` on a DDPM table (Lin et al. 2023's
+    recommendation: the first step starts from the noisiest entry) and to
+    ``"uniform-t"`` on continuous schedules.
+    """
+    if spacing is None:
+        spacing = "trailing" if isinstance(schedule, DiscreteSchedule) else "uniform-t"
+    if spacing in ("trailing", "leading", "linspace"):
+        if not isinstance(schedule, DiscreteSchedule):
+            raise ValueError(f"spacing {spacing!r} needs a DDPM table schedule; use one of uniform-t, karras, log-snr")
+        return index_grid(schedule, steps, spacing)
+    if spacing == "uniform-t":
+        return uniform_t_grid(schedule, steps, **kwargs)
+    sigma_min = kwargs.pop("sigma_min", schedule.ve_sigma_min)
+    sigma_max = kwargs.pop("sigma_max", schedule.ve_sigma_max)
+    if spacing == "karras":
+        return karras_grid(sigma_min, sigma_max, steps, **kwargs)
+    if spacing == "log-snr":
+        return log_snr_grid(sigma_min, sigma_max, steps)
+    raise ValueError(f"unknown spacing {spacing!r}; expected one of: {', '.join(SPACINGS)}")

@@ -1,0 +1,105 @@
+"""A saved model is a folder: ``config.json`` + ``model.safetensors`` (+ ``ema.safetensors``).
+
+The config holds everything needed to rebuild the model: the network config,
+the schedule, the prediction type and time input, and the data transform.
+Weights are safetensors (never pickle). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from . import __version__  # no torch: the package __init__ is lazy
+from .atomic import atomic_path, write_text_atomic
+from .denoiser import Denoiser
+from .nets import net_from_config
+from .schedules import schedule_from_config
+
+__all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights"]
+
+CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
+
+
+def save_weights(path: Path, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+
+
+def load_weights(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state: dict | None = None) -> Path:
+    """Save ``denoiser`` (its network must have a ``.config``) into ``folder``."""
+    folder = Path(folder)
+    net = denoiser.net
+    if not hasattr(net, "config"):
+        raise TypeError("only networks with a .config can be saved (difflab.nets)")
+    config = {
+        "difflab_version": __version__,
+        "net": net.config,
+        "schedule": denoiser.schedule.to_config(),
+        "prediction": denoiser.prediction.value,
+        "time_input": denoiser.time_input,
+        **(extra or {}),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(folder / WEIGHTS, net.state_dict())
+    if ema_state is not None:
+        save_weights(folder / EMA_WEIGHTS, ema_state)
+    write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def load_config(folder) -> dict:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder {str(folder)!r} does not exist")
+    path = folder / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {str(folder)!r} is not a difflab model folder")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
+
+
+def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> tuple[Denoiser, dict]:
+    """Load a model folder; prefer EMA weights when present and ``ema``.
+
+    Raises a clear error when the config and the weights disagree.
+    """
+    folder = Path(folder)
+    config = load_config(folder)
+    for key in ("net", "schedule", "prediction"):
+        if key not in config:
+            raise ValueError(f"{folder / CONFIG}: missing key {key!r}")
+    net = net_from_config(config["net"])
+    wpath = folder / EMA_WEIGHTS if ema and (folder / EMA_WEIGHTS).is_file() else folder / WEIGHTS
+    if not wpath.is_file():
+        raise FileNotFoundError(f"{wpath} is missing")
+    state = load_weights(wpath)
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{wpath} does not match {folder / CONFIG}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in expected.items():
+        if state[k].shape != v.shape:
+            raise ValueError(f"{wpath} does not match {folder / CONFIG}: {k} has shape "
+                             f"{tuple(state[k].shape)}, the config builds {tuple(v.shape)}")
+    net.load_state_dict(state)
+    net.to(device).eval()
+    denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"))
+    return denoiser, config

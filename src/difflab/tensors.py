@@ -1,0 +1,50 @@
+"""Small tensor helpers shared by every layer: broadcasting and reproducible noise."""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+
+__all__ = ["append_dims", "randn", "generators", "GeneratorLike"]
+
+GeneratorLike = Union[None, int, torch.Generator, Sequence[torch.Generator]]
+
+
+def append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Append trailing singleton dims to ``v`` until it has ``ndim`` dims, so a
+    per-sample (or scalar) coefficient broadcasts over any data shape."""
+    v = torch.as_tensor(v)
+    missing = ndim - v.ndim
+    if missing < 0:
+        raise ValueError(f"cannot broadcast a {v.ndim}-d coefficient to {ndim}-d data")
+    return v.reshape(*v.shape, *([1] * missing))
+
+
+def generators(seed: int, n: int) -> list[torch.Generator]:
+    """One CPU generator per sample: sample i is seeded ``seed + i``.
+
+    This is what makes a batch of N equal N batches of one: sample i of a
+    batch drawn with ``seed`` is sample 0 of a batch drawn with ``seed + i``.
+    """
+    return [torch.Generator().manual_seed(int(seed) + i) for i in range(n)]
+
+
+def randn(shape, generator: GeneratorLike = None, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Standard normal noise, drawn on the CPU in float32 and then moved.
+
+    ``generator`` may be None (global RNG), an int seed (per-sample
+    generators, see :func:`generators`), one ``torch.Generator`` (the whole
+    batch from one stream) or a list of generators, one per sample (each
+    sample's noise from its own stream, independent of the batch size).
+    """
+    shape = tuple(int(s) for s in shape)
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        generator = generators(generator, shape[0])
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]:
+            raise ValueError(f"got {len(generator)} generators for a batch of {shape[0]}")
+        noise = torch.stack([torch.randn(shape[1:], generator=g, dtype=torch.float32) for g in generator])
+    else:
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+    return noise.to(device=device, dtype=dtype)

@@ -1,0 +1,5 @@
+"""Pictures. matplotlib is imported only when a picture is drawn."""
+
+from .points import forward_strip, reverse_strip, scatter_samples
+
+__all__ = ["scatter_samples", "forward_strip", "reverse_strip"]

@@ -1,0 +1,53 @@
+"""The command line: help without torch, one-line errors, and the toy workflow end to end."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from difflab.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "difflab.cli", *args], capture_output=True, text=True)
+
+
+def test_help_does_not_import_torch():
+    out = subprocess.run([sys.executable, "-c", "import sys, difflab.cli; sys.exit('torch' in sys.modules)"])
+    assert out.returncode == 0
+    r = run("--help")
+    assert r.returncode == 0 and "train" in r.stdout and "sample" in r.stdout
+    assert run("--version").stdout.startswith("difflab ")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "toy", "--data", "nope", "--out", "x", "--steps", "1"], "unknown dataset 'nope'"),
+    (["sample", "/nonexistent/model"], "does not exist"),
+    (["show", "forward", "--schedule", "nope", "--out", "f.png"], "unknown schedule"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and err.startswith("difflab: error:")
+
+
+def test_negative_steps_rejected():
+    r = run("sample", "somewhere", "--steps", "-3")
+    assert r.returncode != 0 and "positive integer" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_toy_workflow(tmp_path, capsys):
+    folder = tmp_path / "m"
+    assert main(["train", "toy", "--data", "8gaussians", "--steps", "30", "--width", "32", "--out", str(folder), "--quiet"]) == 0
+    assert main(["sample", str(folder), "--steps", "5", "-n", "50", "--out", str(tmp_path / "s.png"),
+                 "--save-npy", str(tmp_path / "s.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "NFE 5" in out and "sliced W2" in out
+    assert np.load(tmp_path / "s.npy").shape == (50, 2)
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    assert main(["sample", str(folder), "--sampler", "bogus"]) == 2
+    assert "expected one of" in capsys.readouterr().err
+    assert main(["show", "forward", "--data", "swiss-roll", "--out", str(tmp_path / "f.png")]) == 0
+    assert main(["show", "reverse", str(folder), "--steps", "10", "-n", "50", "--out", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "f.png").exists() and (tmp_path / "r.png").exists()

@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from difflab.grids import ddpm_indices, index_grid, karras_grid, log_snr_grid, make_grid, uniform_t_grid
+from difflab.schedules import DiscreteSchedule, VESchedule, VPSchedule
+
+T = 1000
+STEP_COUNTS = list(range(1, 40)) + [97, 101, 127, 250, 333, 499, 500, 501, 997, 999, 1000]
+
+
+@pytest.mark.parametrize("spacing", ["linspace", "leading", "trailing"])
+@pytest.mark.parametrize("n", STEP_COUNTS)
+def test_ddpm_indices_valid(spacing, n):
+    idx = ddpm_indices(T, n, spacing)
+    assert len(idx) == n
+    assert all(a > b for a, b in zip(idx, idx[1:])), "strictly decreasing, noisiest first"
+    assert 0 <= idx[-1] and idx[0] <= T - 1
+    if spacing in ("linspace", "trailing"):
+        assert idx[0] == T - 1, "starts at the noisiest index"
+    if spacing in ("linspace", "leading") and n > 1:
+        assert idx[-1] == 0, "ends at the cleanest index"
+
+
+def test_ddpm_indices_every_count_small_table():
+    for T_small in (1, 2, 7, 10, 13):
+        for n in range(1, T_small + 1):
+            for spacing in ("linspace", "leading", "trailing"):
+                idx = ddpm_indices(T_small, n, spacing)
+                assert len(idx) == n == len(set(idx))
+
+
+def test_ddpm_indices_match_lin_et_al_table2():
+    # Lin et al. 2023, Table 2 (T = 1000, 10 steps), written 0-based
+    assert ddpm_indices(1000, 10, "linspace") == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
+    assert ddpm_indices(1000, 10, "leading") == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
+    assert ddpm_indices(1000, 10, "trailing") == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+    assert ddpm_indices(1000, 1000, "trailing") == list(range(999, -1, -1))
+
+
+def test_index_grid_levels():
+    s = DiscreteSchedule("linear", T)
+    g = index_grid(s, 10, "trailing")
+    assert len(g) == 11 and g[-1] == 0
+    ab = s.alphas_cumprod[999]
+    assert g[0].item() == pytest.approx(((1 - ab) / ab).sqrt().item())
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 17])
+def test_continuous_grids_end_at_zero(n):
+    for grid in (uniform_t_grid(VPSchedule(), n), karras_grid(0.002, 80, n), log_snr_grid(0.01, 10, n)):
+        assert len(grid) == n + 1 and grid[-1] == 0
+        assert (grid[:-1] > grid[1:]).all()
+
+
+def test_karras_endpoints():
+    g = karras_grid(0.002, 80.0, 18, rho=7)
+    assert g[0].item() == pytest.approx(80.0) and g[-2].item() == pytest.approx(0.002)
+
+
+def test_make_grid_errors():
+    with pytest.raises(ValueError, match="positive integer"):
+        make_grid(VPSchedule(), 0)
+    with pytest.raises(ValueError, match="at most T"):
+        make_grid(DiscreteSchedule("linear", 10), 11)
+    with pytest.raises(ValueError, match="needs a DDPM table"):
+        make_grid(VESchedule(), 10, "trailing")
+    with pytest.raises(ValueError, match="unknown spacing"):
+        make_grid(VESchedule(), 10, "fancy")
+    assert make_grid(VESchedule(), 5, "karras")[0].item() == pytest.approx(50.0)
+    torch.testing.assert_close(make_grid(DiscreteSchedule(), 7), index_grid(DiscreteSchedule(), 7, "trailing"))

@@ -1,0 +1,107 @@
+import pytest
+import torch
+from torch import nn
+
+import difflab
+from difflab.guidance import ClassifierFreeGuidance, classifier_free_guidance
+from difflab.nets import UNet
+from difflab.schedules import DiscreteSchedule
+
+
+class Recorder(nn.Module):
+    """Wraps a network and records the batch size and conditioning of every call."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net, self.calls = net, []
+        self.config = net.config
+
+    def forward(self, x, noise_input, **cond):
+        self.calls.append({"n": x.shape[0], **cond})
+        return self.net(x, noise_input, **cond)
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(4,),
+               image_size=8, groups=8, head_channels=16, **kw)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # give the zero-initialised layers weights, so conditions matter
+        for p in net.parameters():
+            if not p.any():
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+    return difflab.Denoiser(Recorder(net.eval()), DiscreteSchedule("linear", 100), "eps")
+
+
+X = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+LABELS = torch.tensor([0, 4, 9])
+NULL = torch.full((3,), 10)
+
+
+@torch.no_grad()
+def test_scale_0_is_unconditional_and_1_is_conditional():
+    den = _model(num_classes=10)
+    for sigma in (0.3, torch.tensor([2.0, 0.5, 7.0], dtype=torch.float64)):
+        uncond, cond = den(X, sigma, labels=NULL), den(X, sigma, labels=LABELS)
+        assert (uncond - cond).abs().max() > 1e-3
+        assert torch.equal(ClassifierFreeGuidance(den, 0.0)(X, sigma, labels=LABELS), uncond)
+        assert torch.equal(ClassifierFreeGuidance(den, 1.0, {"labels": 10})(X, sigma, labels=LABELS), cond)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("scale", [3.0, 0.5, -1.0])
+def test_linear_extrapolation_in_one_call_of_2n(scale):
+    den = _model(num_classes=10)
+    uncond, cond = den(X, 1.5, labels=NULL), den(X, 1.5, labels=LABELS)
+    den.net.calls.clear()
+    guided = classifier_free_guidance(den, scale, {"labels": 10})(X, 1.5, labels=LABELS)
+    torch.testing.assert_close(guided, uncond + scale * (cond - uncond), atol=1e-5, rtol=1e-5)
+    (call,) = den.net.calls
+    assert call["n"] == 6 and call["labels"].tolist() == [0, 4, 9, 10, 10, 10]
+    # guiding x0 is guiding eps: eps = (x - x0) / sigma is affine in x0 with the same coefficients
+    eps = lambda x0: (X - x0) / 1.5  # noqa: E731
+    torch.testing.assert_close(eps(guided), eps(uncond) + scale * (eps(cond) - eps(uncond)), atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_through_sample():
+    den = _model(num_classes=10)
+    guided = ClassifierFreeGuidance(den, 4.0)  # the null label read from the network's config
+    assert guided.null_cond == {"labels": 10} and guided.schedule is den.schedule
+    den.net.calls.clear()
+    x, info = difflab.sample(guided, (3, 1, 8, 8), "ddim", steps=4, generator=0, cond={"labels": LABELS},
+                             return_info=True)
+    assert x.shape == (3, 1, 8, 8) and torch.isfinite(x).all()
+    assert info.nfe == 4 and [c["n"] for c in den.net.calls] == [6] * 4
+    # scale 1 samples exactly what the plain denoiser samples
+    a = difflab.sample(ClassifierFreeGuidance(den, 1.0), (3, 1, 8, 8), "ddpm", steps=3, generator=5, cond={"labels": LABELS})
+    b = difflab.sample(den, (3, 1, 8, 8), "ddpm", steps=3, generator=5, cond={"labels": LABELS})
+    assert torch.equal(a, b)
+
+
+@torch.no_grad()
+def test_text_null_via_mask_and_shared_concat():
+    den = _model(context_dim=12, concat_channels=2)
+    g = torch.Generator().manual_seed(2)
+    ctx, concat = torch.randn(3, 5, 12, generator=g), torch.randn(3, 2, 8, 8, generator=g)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    null = {"context_mask": False}  # attend to no token: the unconditional branch
+    guided = ClassifierFreeGuidance(den, 0.0, null)(X, 0.8, context=ctx, context_mask=mask, concat=concat)
+    torch.testing.assert_close(guided, den(X, 0.8, concat=concat))
+    den.net.calls.clear()
+    ClassifierFreeGuidance(den, 2.0, null)(X, 0.8, context=ctx, context_mask=mask, concat=concat)
+    (call,) = den.net.calls
+    assert call["n"] == 6 and call["context_mask"][:3].all() and not call["context_mask"][3:].any()
+    assert torch.equal(call["concat"], torch.cat([concat, concat]))  # not in null_cond: shared
+
+
+def test_errors():
+    den = _model(num_classes=10)
+    with pytest.raises(ValueError, match="null_cond is needed"):
+        ClassifierFreeGuidance(_model(), 2.0)
+    with pytest.raises(ValueError, match="pass the condition explicitly"):
+        ClassifierFreeGuidance(den, 2.0)(X, 1.0)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        ClassifierFreeGuidance(den, 2.0, {"labels": torch.tensor([10, 10])})(X, 1.0, labels=LABELS)
+    with pytest.raises(ValueError, match="finite"):
+        ClassifierFreeGuidance(den, float("nan"))

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+import difflab
+from difflab import predictions as P
+from difflab.losses import denoising_loss, sample_t
+from difflab.models import GaussianMixture
+from difflab.schedules import DiscreteSchedule, VPSchedule
+
+
+def test_simple_loss_is_ho_eq14():
+    s = DiscreteSchedule("linear", 100)
+    net = lambda x, t: 0.5 * x  # noqa: E731
+    den = difflab.Denoiser(net, s, "eps")
+    x0 = torch.randn(8, 3)
+    noise = torch.randn(8, 3)
+    t = s.t_from_index(torch.arange(8.0, dtype=torch.float64) * 10)
+    ab = s.alphas_cumprod[(torch.arange(8) * 10)].float()[:, None]
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    expect = ((noise - 0.5 * x_t) ** 2).mean()
+    got = denoising_loss(den, x0, t=t, noise=noise)
+    assert got.item() == pytest.approx(expect.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["eps", "x0", "v", "score"])
+def test_loss_is_minimised_by_the_exact_model(kind):
+    """The exact posterior predictor beats a perturbed one for every target."""
+    gmm = GaussianMixture([1.0], [[0.0, 0.0]], [[0.5, 2.0]])
+    sch = VPSchedule()
+
+    def exact(x, t, scale=1.0):
+        a, s = sch.alpha(t), sch.sigma(t)
+        x0 = gmm.posterior_mean(x, a, s) * scale
+        return P.from_x0(kind, x0, x, a[:, None], s[:, None])
+
+    g = torch.Generator().manual_seed(0)
+    x0 = gmm.sample(20_000, g)
+    t = sample_t(sch, 20_000, g).clamp(min=0.05)
+    noise = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    losses = [denoising_loss(difflab.Denoiser(lambda x, tt, c=c: exact(x, tt, c), sch, kind), x0, t=t, noise=noise).item()
+              for c in (1.0, 1.1)]
+    assert losses[0] < losses[1]
+
+
+def test_sample_t_ranges():
+    g = torch.Generator().manual_seed(0)
+    s = DiscreteSchedule("linear", 10)
+    t = sample_t(s, 1000, g)
+    assert set((t * 10).round().long().tolist()) == set(range(1, 11))
+    v = sample_t(VPSchedule(t_min=1e-3), 1000, g)
+    assert v.min() >= 1e-3 and v.max() <= 1
+
+
+def test_unknown_weighting():
+    den = difflab.Denoiser(lambda x, t: x, VPSchedule(), "eps")
+    with pytest.raises(ValueError, match="unknown weighting"):
+        denoising_loss(den, torch.zeros(2, 2), weighting="fancy")

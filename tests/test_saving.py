@@ -1,0 +1,48 @@
+import json
+
+import pytest
+import torch
+
+import difflab
+from difflab.nets import MLP
+from difflab.saving import load_model, save_model
+from difflab.schedules import DiscreteSchedule
+
+
+def _model():
+    torch.manual_seed(0)
+    return difflab.Denoiser(MLP(dim=2, width=32, depth=1, emb_dim=16), DiscreteSchedule("cosine", 50), "v")
+
+
+def test_round_trip(tmp_path):
+    den = _model()
+    save_model(tmp_path / "m", den, {"task": "toy"})
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    back, cfg = load_model(tmp_path / "m")
+    assert back.prediction.value == "v" and back.time_input == "index" and cfg["task"] == "toy"
+    x = torch.randn(4, 2)
+    torch.testing.assert_close(back.x0(x, 0.3), den.x0(x, 0.3))
+    assert back.schedule.to_config() == den.schedule.to_config()
+
+
+def test_mismatch_and_corruption_errors(tmp_path):
+    den = _model()
+    folder = save_model(tmp_path / "m", den, {"task": "toy"})
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["net"]["width"] = 64
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="model.safetensors does not match .*config.json.*shape"):
+        load_model(folder)
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load_model(folder)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_model(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        load_model(tmp_path / "empty")
+
+
+def test_no_temp_files_left(tmp_path):
+    save_model(tmp_path / "m", _model())
+    assert not [p for p in (tmp_path / "m").iterdir() if p.name.startswith(".")]
