@@ -51,3 +51,17 @@ def test_toy_workflow(tmp_path, capsys):
     assert main(["show", "forward", "--data", "swiss-roll", "--out", str(tmp_path / "f.png")]) == 0
     assert main(["show", "reverse", str(folder), "--steps", "10", "-n", "50", "--out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "f.png").exists() and (tmp_path / "r.png").exists()
+
+
+def test_score_based_workflow(tmp_path, capsys):
+    folder = tmp_path / "ve"
+    assert main(["train", "toy", "--data", "8gaussians", "--sde", "ve", "--objective", "dsm", "--steps", "30",
+                 "--width", "32", "--out", str(folder), "--quiet"]) == 0
+    for sampler in ("pc", "langevin", "euler-maruyama", "ode"):
+        assert main(["sample", str(folder), "--sampler", sampler, "--steps", "5", "-n", "20"]) == 0
+    assert main(["nll", str(folder), "-n", "8", "--rtol", "1e-3", "--atol", "1e-3"]) == 0
+    assert "nats" in capsys.readouterr().out
+    assert main(["show", "score", str(folder), "--out", str(tmp_path / "score.png")]) == 0
+    assert (tmp_path / "score.png").exists()
+    assert main(["train", "toy", "--objective", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown objective" in capsys.readouterr().err

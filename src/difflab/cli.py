@@ -7,6 +7,7 @@ answers at once. Bad input ends in one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from . import __version__
 
@@ -40,11 +41,17 @@ def _option(text: str) -> tuple[str, object]:
 # ----------------------------------------------------------------------------------
 
 
+OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
+
+
 def _cmd_train_toy(args) -> None:
     from .train.toy import train_toy
 
+    if args.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {args.objective!r}; expected one of: {', '.join(OBJECTIVES)}")
     folder = train_toy(
-        args.data, out=args.out, steps=args.steps, schedule=args.schedule, prediction=args.prediction,
+        args.data, out=args.out, steps=args.steps, schedule=args.sde or args.schedule,
+        prediction=OBJECTIVES[args.objective], weighting=args.weighting, t_sampling=args.t_sampling,
         batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
         progress=not args.quiet,
     )
@@ -157,6 +164,62 @@ def _cmd_show_reverse(args) -> None:
     print(f"wrote {args.out}")
 
 
+def _toy_model(path):
+    from .data import Affine
+    from .saving import load_model
+
+    denoiser, config = load_model(path)
+    if config.get("task") != "toy":
+        raise ValueError(f"{path}: this command works on 2-D toy models; the folder holds a {config.get('task')!r} model")
+    return denoiser, config, Affine.from_config(config["data"]["transform"])
+
+
+def _cmd_nll(args) -> None:
+    import math
+
+    import torch
+
+    from .data import toy_dataset
+    from .likelihood import log_likelihood
+
+    denoiser, config, transform = _toy_model(args.model)
+    name = args.data or config["data"]["name"]
+    x = toy_dataset(name)(args.n, torch.Generator().manual_seed(2**31 - 1))  # held-out draw
+    result = log_likelihood(denoiser, transform.encode(x).double(), trace=args.trace, generator=args.seed,
+                            rtol=args.rtol, atol=args.atol)
+    # change of variables back to data coordinates: log p(x) = log p(z) - sum log scale
+    log_p = result.log_prob - torch.log(transform.scale.double()).sum()
+    nll = -log_p
+    stderr = nll.std().item() / math.sqrt(len(nll)) if len(nll) > 1 else float("nan")
+    print(f"NLL of {args.n} held-out {name} points: {nll.mean().item():.4f} +- {stderr:.4f} nats "
+          f"({args.trace} trace, {result.nfe} ODE evaluations)")
+
+
+def _cmd_show_score(args) -> None:
+    import torch
+
+    from .data import exact_model, toy_dataset
+    from .viz import score_fields
+
+    denoiser, config, transform = _toy_model(args.model)
+    name = config["data"]["name"]
+
+    def learned(z, sigma):
+        return (denoiser(z, sigma) - z) / sigma**2  # score in scaled coordinates
+
+    fields = [("learned", learned)]
+    exact = exact_model(name)
+    if exact is not None:
+        mix = exact.standardized(transform.shift, transform.scale)
+        fields.append(("true (closed form)", lambda z, sigma: mix.score(z, 1.0, sigma)))
+    points = transform.encode(toy_dataset(name)(1000, torch.Generator().manual_seed(0)))
+    sigmas = args.sigmas or [0.05, 0.2, 0.5, 1.5]
+    if any(s <= 0 for s in sigmas):
+        raise ValueError(f"--sigmas must be positive, got {sigmas}")
+    score_fields(fields, sigmas, args.out, points=points)
+    print(f"wrote {args.out}")
+
+
 # ----------------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------------
@@ -174,7 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--steps", type=_positive_int, default=3000, help="training steps (default 3000)")
     toy.add_argument("--out", required=True, help="model folder to write")
     toy.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve (default ddpm)")
-    toy.add_argument("--prediction", default="eps", help="eps, x0, v or score (default eps)")
+    toy.add_argument("--sde", default=None, help="continuous-time SDE instead of --schedule: vp, subvp or ve")
+    toy.add_argument("--objective", default="eps",
+                     help="eps (Ho et al.), x0, v, or dsm (denoising score matching: the net predicts the score)")
+    toy.add_argument("--weighting", default=None,
+                     help="loss weighting: simple, sigma2 (NCSN, default for dsm) or likelihood (g(t)^2)")
+    toy.add_argument("--t-sampling", default="uniform", help="uniform, or likelihood (importance sampling of t)")
     toy.add_argument("--batch-size", type=_positive_int, default=512)
     toy.add_argument("--lr", type=float, default=2e-3)
     toy.add_argument("--width", type=_positive_int, default=256)
@@ -198,6 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save-npy", default=None, help="also save the raw samples as .npy")
     s.set_defaults(handler=_cmd_sample)
 
+    nll = sub.add_parser("nll", help="negative log-likelihood of held-out data (probability-flow ODE)")
+    nll.add_argument("model", help="model folder")
+    nll.add_argument("--data", default=None, help="toy dataset (default: the model's own)")
+    nll.add_argument("-n", type=_positive_int, default=500, help="held-out points")
+    nll.add_argument("--trace", default="exact", help="exact or hutchinson")
+    nll.add_argument("--rtol", type=float, default=1e-5)
+    nll.add_argument("--atol", type=float, default=1e-5)
+    nll.add_argument("--seed", type=int, default=0, help="Hutchinson probes")
+    nll.set_defaults(handler=_cmd_nll)
+
     show = sub.add_parser("show", help="draw a picture of an idea")
     ssub = show.add_subparsers(dest="what", metavar="WHAT")
     fwd = ssub.add_parser("forward", help="the forward process q(x_t | x_0) as a strip of panels")
@@ -218,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("--seed", type=int, default=0)
     rev.add_argument("--out", required=True)
     rev.set_defaults(handler=_cmd_show_reverse)
+    sc = ssub.add_parser("score", help="the learned score field of a toy model (beside the true one when known)")
+    sc.add_argument("model", help="model folder")
+    sc.add_argument("--sigmas", type=float, nargs="+", default=None, help="noise levels (default 0.05 0.2 0.5 1.5)")
+    sc.add_argument("--out", required=True)
+    sc.set_defaults(handler=_cmd_show_score)
     return p
 
 
@@ -234,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("difflab: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError, OSError) as e:
-        print(f"difflab: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError, OSError, RuntimeError) as e:
+        if os.environ.get("DIFFLAB_DEBUG"):
+            raise
+        print(f"difflab: error: {e} (set DIFFLAB_DEBUG=1 for the traceback)" if isinstance(e, RuntimeError)
+              else f"difflab: error: {e}", file=sys.stderr)
         return 2
     return 0
 

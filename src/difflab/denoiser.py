@@ -96,10 +96,18 @@ class Denoiser:
         # float32 at least: a bf16 DDPM index would round 999 to 1000
         dtype = torch.promote_types(x_t.dtype, torch.float32) if x_t.is_floating_point() else torch.float32
         feats = self.time_features(t).to(device=x_t.device, dtype=dtype)
-        out = self.net(x_t, feats, **cond)
+        # a float32 network may be driven by a float64 sampler: cast in, and the output back
+        net_dtype = self._net_dtype()
+        out = self.net(x_t if net_dtype is None else x_t.to(net_dtype), feats, **cond)
         if out.shape != x_t.shape:
             raise ValueError(f"network returned shape {tuple(out.shape)} for input {tuple(x_t.shape)}")
-        return out
+        return out.to(x_t.dtype)
+
+    def _net_dtype(self) -> torch.dtype | None:
+        if isinstance(self.net, torch.nn.Module):
+            for p in self.net.parameters():
+                return p.dtype
+        return None
 
     def predict(self, x_t: torch.Tensor, t, kind: str | P.Prediction = "x0", **cond) -> torch.Tensor:
         """The model's prediction of type ``kind`` (eps, x0, v, score) at (x_t, t)."""

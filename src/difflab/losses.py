@@ -8,6 +8,13 @@ with t uniform over the table. Training a model to predict x0 or
 v = alpha eps - sigma x0 (Salimans & Ho 2022) is the same objective with the
 target swapped; denoising score matching (Vincent 2011; Song & Ermon 2019
 eq. 2) is the score target -eps / sigma with the weighting lambda = sigma^2.
+
+Continuous-time score matching (Song et al. 2021, eq. 7) weights the score error
+by lambda(t); the *likelihood weighting* lambda(t) = g(t)^2 makes the loss an upper
+bound on the negative log-likelihood (Song, Durkan, Murray & Ermon 2021, thm. 1).
+Its variance is reduced by drawing t with density proportional to g(t)^2 / sigma(t)^2
+(importance sampling, same paper, sec. 5.1), which :func:`sample_t` does for any
+schedule by inverting the CDF numerically.
 The loss never asks which network it trains: the :class:`~difflab.Denoiser`
 knows its prediction type and :func:`difflab.predictions.target` builds the target.
 """
@@ -19,10 +26,14 @@ from typing import Callable, Union
 import torch
 
 from . import predictions as P
+from .processes import diffusion_squared
 from .schedules import DiscreteSchedule, Schedule
 from .tensors import append_dims
 
-__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS"]
+__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING"]
+
+#: how training times are drawn: uniform, or importance-sampled for the likelihood weighting
+T_SAMPLING = ("uniform", "likelihood")
 
 Weighting = Union[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
@@ -34,14 +45,50 @@ WEIGHTINGS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
-def sample_t(schedule: Schedule, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Training times (float64): uniform over table entries for a DDPM table
-    (Ho et al. Algorithm 1), uniform on [t_min, 1] for continuous schedules."""
+def _importance_grid(schedule: Schedule, n_grid: int = 4096):
+    """Times, and the CDF of the density proportional to g(t)^2 / sigma(t)^2 on [t_min, 1]."""
+    t = torch.linspace(schedule.t_min, 1.0, n_grid, dtype=torch.float64)
+    density = diffusion_squared(schedule, t) / schedule.sigma(t) ** 2
+    cdf = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum((density[1:] + density[:-1]) / 2 * (t[1:] - t[:-1]), 0)])
+    return t, density, cdf
+
+
+def sample_t(schedule: Schedule, n: int, generator: torch.Generator | None = None, *,
+             sampling: str = "uniform", levels: int | None = None) -> torch.Tensor:
+    """Training times (float64).
+
+    ``uniform``: uniform over table entries for a DDPM table (Ho et al. Algorithm 1),
+    uniform on [t_min, 1] for continuous schedules; with ``levels`` = L, uniform over L
+    equally spaced times, which on a VE schedule is NCSN's geometric set of noise levels
+    (Song & Ermon 2019, sec. 4.2). ``likelihood``: density proportional to g(t)^2 / sigma(t)^2
+    (Song, Durkan, Murray & Ermon 2021, sec. 5.1); pair it with ``weighting="likelihood"``.
+    """
+    if sampling not in T_SAMPLING:
+        raise ValueError(f"unknown t sampling {sampling!r}; expected one of: {', '.join(T_SAMPLING)}")
+    if sampling == "likelihood":
+        t, _, cdf = _importance_grid(schedule)
+        u = torch.rand(n, generator=generator, dtype=torch.float64) * cdf[-1]
+        i = torch.searchsorted(cdf, u).clamp(1, len(t) - 1)
+        w = (u - cdf[i - 1]) / (cdf[i] - cdf[i - 1])
+        return torch.lerp(t[i - 1], t[i], w)
+    if levels is not None:
+        if levels < 1:
+            raise ValueError(f"levels must be a positive integer, got {levels}")
+        grid = torch.linspace(schedule.t_min, 1.0, levels, dtype=torch.float64) if levels > 1 else torch.ones(1, dtype=torch.float64)
+        return grid[torch.randint(0, levels, (n,), generator=generator)]
     if isinstance(schedule, DiscreteSchedule):
         index = torch.randint(0, schedule.T, (n,), generator=generator)
         return schedule.t_from_index(index.to(torch.float64))
     u = torch.rand(n, generator=generator, dtype=torch.float64)
     return schedule.t_min + (1 - schedule.t_min) * u
+
+
+def score_scale(kind, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """|d score / d prediction|: an error e in a prediction of type ``kind`` is an error
+    score_scale * e in the score (all conversions are affine in the prediction)."""
+    zero = torch.zeros_like(sigma)
+    return (P.convert(torch.ones_like(sigma), kind, "score", zero, alpha, sigma)
+            - P.convert(zero, kind, "score", zero, alpha, sigma)).abs()
 
 
 def denoising_loss(
@@ -52,18 +99,23 @@ def denoising_loss(
     noise: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     weighting: Weighting | None = None,
+    t_sampling: str = "uniform",
     cond: dict | None = None,
 ) -> torch.Tensor:
     """Mean over the batch of lambda(t) * mean_dims || target - net(x_t, t) ||^2.
 
     The target is the denoiser's own prediction type (eps, x0, v or score).
-    ``weighting`` is a name in :data:`WEIGHTINGS` or a function of (alpha, sigma);
-    the default is ``"simple"``, except for score models where it is ``"sigma2"``
-    (without it the score target -eps/sigma explodes at small sigma).
+    ``weighting`` is a name in :data:`WEIGHTINGS`, ``"likelihood"``, or a function of
+    (alpha, sigma); the default is ``"simple"``, except for score models where it is
+    ``"sigma2"`` (without it the score target -eps/sigma explodes at small sigma).
+    ``"likelihood"`` is lambda(t) = g(t)^2 on the score error (converted to the
+    prediction's own space); with ``t_sampling="likelihood"`` the times are drawn
+    proportional to g^2/sigma^2 and the weight divided by that density (the estimator
+    stays unbiased, its variance drops).
     """
     n = x0.shape[0]
     if t is None:
-        t = sample_t(denoiser.schedule, n, generator)
+        t = sample_t(denoiser.schedule, n, generator, sampling=t_sampling)
     t = torch.as_tensor(t, dtype=torch.float64).cpu()
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32).to(x0)
@@ -75,6 +127,13 @@ def denoising_loss(
     per_sample = (out.float() - tgt.float()).pow(2).reshape(n, -1).mean(1)
     if weighting is None:
         weighting = "sigma2" if denoiser.prediction is P.Prediction.SCORE else "simple"
+    if weighting == "likelihood":
+        a1, s1 = alpha.reshape(n, -1)[:, 0].double(), sigma.reshape(n, -1)[:, 0].double()
+        w = diffusion_squared(denoiser.schedule, t) * score_scale(denoiser.prediction, a1, s1) ** 2
+        if t_sampling == "likelihood":
+            _, density, cdf = _importance_grid(denoiser.schedule)
+            w = w / (diffusion_squared(denoiser.schedule, t) / denoiser.schedule.sigma(t) ** 2 / cdf[-1])
+        return (w.float().to(per_sample.device) * per_sample).mean()
     if isinstance(weighting, str):
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}; expected one of: {', '.join(WEIGHTINGS)}")

@@ -13,7 +13,7 @@ import torch
 
 from ..models.gaussian_mixture import eight_gaussians
 
-__all__ = ["TOY_DATASETS", "toy_dataset", "moons", "swiss_roll", "checkerboard", "gaussians8"]
+__all__ = ["TOY_DATASETS", "toy_dataset", "exact_model", "moons", "swiss_roll", "checkerboard", "gaussians8"]
 
 
 def _gen(generator) -> torch.Generator:
@@ -62,3 +62,9 @@ def toy_dataset(name: str):
     if name not in TOY_DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of: {', '.join(TOY_DATASETS)}")
     return TOY_DATASETS[name]
+
+
+def exact_model(name: str):
+    """The closed-form :class:`~difflab.models.GaussianMixture` of a toy set, or None."""
+    toy_dataset(name)
+    return eight_gaussians() if name == "8gaussians" else None

@@ -128,6 +128,13 @@ class GaussianMixture:
         x0 = (resp[:, :, None] * (self.means[None] + corr)).sum(1)
         return x0.reshape(x.shape).to(x.dtype)
 
+    def standardized(self, shift, scale) -> "GaussianMixture":
+        """The law of (x - shift) / scale (per coordinate) for x from this mixture."""
+        shift = torch.as_tensor(shift, dtype=torch.float64)
+        inv = 1.0 / torch.as_tensor(scale, dtype=torch.float64).expand(self.dim)
+        cov = self.covariances * inv[None, :, None] * inv[None, None, :]
+        return GaussianMixture(self.weights, (self.means - shift) * inv, cov)
+
     # -- as a model ---------------------------------------------------------------
     def denoiser(self, schedule: Schedule) -> Denoiser:
         """The exact denoiser for data from this mixture under ``schedule``:

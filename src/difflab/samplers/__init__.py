@@ -20,6 +20,8 @@ from ..grids import make_grid
 from ..tensors import GeneratorLike, generators, randn
 from ._common import CountingDenoiser
 from .ddpm import sample_ddim, sample_ddpm
+from .dpm_solver import sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde
+from .edm import sample_euler, sample_heun
 from .langevin import sample_langevin
 from .ode import sample_ode
 from .sde import sample_euler_maruyama, sample_pc
@@ -34,6 +36,12 @@ __all__ = [
     "sample_pc",
     "sample_langevin",
     "sample_ode",
+    "sample_euler",
+    "sample_heun",
+    "sample_dpmpp_2m",
+    "sample_dpmpp_2m_sde",
+    "sample_deis",
+    "sample_dpm_adaptive",
     "register",
 ]
 
@@ -45,6 +53,12 @@ SAMPLERS = {
     "pc": sample_pc,
     "langevin": sample_langevin,
     "ode": sample_ode,
+    "euler": sample_euler,
+    "heun": sample_heun,
+    "dpmpp-2m": sample_dpmpp_2m,
+    "dpmpp-2m-sde": sample_dpmpp_2m_sde,
+    "deis": sample_deis,
+    "dpm-adaptive": sample_dpm_adaptive,
 }
 
 

@@ -40,6 +40,8 @@ def train_toy(
     steps: int = 4000,
     schedule: str = "ddpm",
     prediction: str = "eps",
+    weighting: str | None = None,
+    t_sampling: str = "uniform",
     batch_size: int = 512,
     lr: float = 2e-3,
     width: int = 256,
@@ -47,7 +49,12 @@ def train_toy(
     seed: int = 0,
     progress: bool = True,
 ) -> Path:
-    """Train an MLP denoiser on toy dataset ``data`` and save it as a model folder."""
+    """Train an MLP denoiser on toy dataset ``data`` and save it as a model folder.
+
+    ``prediction="score"`` is denoising score matching (weighting sigma^2 unless
+    ``weighting`` says otherwise); ``weighting="likelihood"`` with
+    ``t_sampling="likelihood"`` is the likelihood-weighted, importance-sampled
+    objective of Song, Durkan, Murray & Ermon 2021."""
     draw = toy_dataset(data)
     if schedule not in TOY_SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; expected one of: {', '.join(TOY_SCHEDULES)}")
@@ -63,6 +70,8 @@ def train_toy(
         steps=steps,
         batch_size=batch_size,
         lr=lr,
+        weighting=weighting,
+        **({"t_sampling": t_sampling} if t_sampling != "uniform" else {}),
         seed=seed,
         progress=progress,
         desc=f"train {data}",
@@ -71,6 +80,7 @@ def train_toy(
         "task": "toy",
         "data": {"name": data, "shape": [2], "transform": transform.to_config()},
         "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                     "weighting": weighting, "t_sampling": t_sampling,
                      "final_loss": sum(result.losses[-100:]) / len(result.losses[-100:])},
     }
     return save_model(out, denoiser, extra, ema_state=result.ema.state_dict() if result.ema else None)

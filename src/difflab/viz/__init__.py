@@ -1,5 +1,6 @@
 """Pictures. matplotlib is imported only when a picture is drawn."""
 
 from .points import forward_strip, reverse_strip, scatter_samples
+from .score import score_fields
 
-__all__ = ["scatter_samples", "forward_strip", "reverse_strip"]
+__all__ = ["scatter_samples", "forward_strip", "reverse_strip", "score_fields"]
