@@ -59,6 +59,12 @@ def test_registered():
     assert set(CORRECTORS) == {"langevin", "none"}
 
 
+def test_rk45_needs_two_nonzero_levels():
+    """A one-step grid [sigma_max, 0] leaves rk45 nothing to integrate: refuse it rather than return D(x; sigma_max)."""
+    with pytest.raises(ValueError, match="steps >= 2"):
+        sample(GMM.denoiser(SCHEDULES["vp"]), torch.zeros(2, 2, dtype=F64), "ode", 1, method="rk45")
+
+
 @pytest.mark.parametrize(
     "sampler, options, words",
     [
@@ -66,7 +72,7 @@ def test_registered():
         ("pc", {"corrector": "ald"}, ["corrector", "langevin", "none"]),
         ("pc", {"snr": 0.0}, ["snr"]),
         ("pc", {"corrector_steps": -1}, ["corrector_steps"]),
-        ("pc", {"snr_norms": "global"}, ["snr_norms", "sample", "batch"]),
+        ("pc", {"snr_norms": "global"}, ["snr_norms", "sigma", "sample", "batch"]),
         ("langevin", {"eps": -1.0}, ["eps"]),
         ("langevin", {"steps_per_level": 0}, ["steps_per_level"]),
         ("ode", {"method": "rk4"}, ["method", "euler", "heun", "rk45"]),
@@ -139,8 +145,22 @@ def test_langevin_corrector_stationary_variance(snr):
     model = data.denoiser(VESchedule())
     V = c2 + sigma**2
     x = math.sqrt(V) * torch.randn(n, dim, generator=torch.Generator().manual_seed(0), dtype=F64)
-    x = langevin_corrector(model, x, sigma, cond={}, generator=torch.Generator().manual_seed(1), snr=snr, steps=60)
+    x = langevin_corrector(model, x, sigma, cond={}, generator=torch.Generator().manual_seed(1), snr=snr, steps=60,
+                           snr_norms="sample")
     assert x.var().item() == pytest.approx(V * (1 + snr**2), rel=0.02)
+
+
+@pytest.mark.parametrize("snr", [0.3, 0.6])
+def test_langevin_corrector_sigma_norms_stationary_variance(snr):
+    """The default step eps = 2 (r sigma)^2: the chain x <- (1 - eps/V) x + sqrt(2 eps) z on
+    N(0, V I) settles at V' = V / (1 - eps / (2V)) (a stationary AR(1) variance)."""
+    dim, n, c2, sigma = 200, 500, 0.3, 0.4
+    model = GaussianMixture([1.0], torch.zeros(1, dim), [c2]).denoiser(VESchedule())
+    V = c2 + sigma**2
+    eps = 2 * (snr * sigma) ** 2
+    x = math.sqrt(V) * torch.randn(n, dim, generator=torch.Generator().manual_seed(0), dtype=F64)
+    x = langevin_corrector(model, x, sigma, cond={}, generator=torch.Generator().manual_seed(1), snr=snr, steps=60)
+    assert x.var().item() == pytest.approx(V / (1 - eps / (2 * V)), rel=0.02)
 
 
 def test_annealed_langevin_stationary_variance():
@@ -329,8 +349,8 @@ def test_sorted_projections_give_sliced_wasserstein():
 QUALITY = [
     ("langevin", "ve", 20, {"spacing": "log-snr"}),
     ("langevin", "vp", 20, {"spacing": "log-snr"}),
-    ("pc", "ve", 50, {"snr_norms": "batch"}),
-    ("pc", "vp", 50, {"snr_norms": "batch"}),
+    ("pc", "ve", 50, {}),
+    ("pc", "vp", 50, {}),
     ("pc", "ddpm", 100, {"predictor": "reverse-diffusion", "corrector": "none"}),
     ("euler-maruyama", "ve", 100, {}),
     pytest.param("ode", "vp", 10, {"method": "rk45"}, marks=pytest.mark.slow),

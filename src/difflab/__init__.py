@@ -29,7 +29,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {
     "schedules", "processes", "predictions", "denoiser", "grids", "samplers", "losses", "nets",
-    "models", "data", "metrics", "train", "viz", "saving", "tensors", "likelihood", "guidance",
+    "models", "data", "metrics", "train", "viz", "saving", "tensors", "likelihood", "guidance", "inpaint",
 }
 
 __all__ = ["__version__", *_EXPORTS, *sorted(_SUBMODULES)]

@@ -115,7 +115,7 @@ def sample(
         spacing: grid spacing (see :func:`difflab.grids.make_grid`); or pass
             ``sigmas`` directly.
         cond: conditioning passed to the network (class labels, text tokens ...).
-        callback: called after each denoiser evaluation with a dict
+        callback: called once per step (adaptive samplers: per accepted step) with a dict
             (``i``, ``x``, ``sigma``, ``sigma_next``, ``x0``).
         return_info: also return a :class:`SampleInfo` (NFE, grid).
         **options: the sampler's own options (``eta`` for DDIM, ``variance`` for DDPM ...).

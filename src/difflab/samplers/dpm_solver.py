@@ -105,20 +105,9 @@ def sample_dpmpp_2m(
 
         D_hat = (1 + 1/(2r)) D_i - 1/(2r) D_{i-1},      x' = (sigma'/sigma) x - (e^{-h} - 1) D_hat,
 
-    first order (DDIM) on the first step. 1 evaluation per step."""
-    cond = cond or {}
-    x0_prev, h_prev = None, None
-    for i in range(len(sigmas) - 1):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        x0 = denoiser(x, s, **cond)
-        report(callback, i, x, s, s_next, x0)
-        if s_next == 0:
-            return x0
-        h = _lam(s_next) - _lam(s)
-        d = x0 if x0_prev is None else (1 + h / (2 * h_prev)) * x0 - h / (2 * h_prev) * x0_prev
-        x = (s_next / s) * x - math.expm1(-h) * d
-        x0_prev, h_prev = x0, h
-    return x
+    first order (DDIM) on the first step. 1 evaluation per step. It is
+    :func:`sample_dpmpp_2m_sde` with eta = 0 (the same update, term by term)."""
+    return sample_dpmpp_2m_sde(denoiser, x, sigmas, cond=cond, generator=generator, callback=callback, eta=0.0)
 
 
 def sample_dpmpp_2m_sde(

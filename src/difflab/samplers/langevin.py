@@ -45,8 +45,9 @@ def sample_langevin(
     paper's own setting (eps = 2e-5 for sigma_L = 0.01, i.e. eps / sigma_L^2 =
     0.2, with T = 100; sec. 5 "Setup") is the cautious alternative for
     high-dimensional data, at ten times the cost. A grid that is not geometric
-    at small sigma (e.g. uniform in t on a VP schedule, which jumps from
-    sigma ~ 0.4 to 0.01) leaves the last levels without enough steps to mix.
+    at small sigma leaves the last levels without enough steps to mix: 10 levels
+    uniform in t on the default VP schedule (``make_grid``'s default there) jump
+    from sigma ~ 0.4 straight to 0.01.
 
     Evaluations: T per nonzero level (+1 if ``denoise``); ``callback`` is told
     at every Langevin step (and the final denoising step).

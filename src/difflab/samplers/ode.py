@@ -108,7 +108,8 @@ def sample_ode(
       * ``"rk45"``: adaptive Dormand-Prince (scipy's RK45, as Song et al. 2021
         sec. 4.3 and app. D.2) in float64 with tolerances ``rtol``, ``atol``, from
         sigmas[0] to the grid's smallest nonzero level, then x = D(x; sigma_min);
-        the grid's intermediate levels are not used. The whole batch is one ODE
+        the grid's intermediate levels are not used, but it needs at least two
+        nonzero levels (``steps >= 2``). The whole batch is one ODE
         system (shared step sizes), so its samples agree with one-at-a-time
         solves only to within the tolerances. ``callback`` is told at every
         accepted step.
@@ -121,10 +122,13 @@ def sample_ode(
     if method == "rk45":
         if not (rtol > 0 and atol > 0):
             raise ValueError(f"rtol and atol must be > 0, got {rtol}, {atol}")
+        if len(sigmas) < 3:
+            raise ValueError(
+                "method 'rk45' integrates from sigmas[0] down to the grid's smallest nonzero level, so it needs "
+                "a grid with at least two nonzero levels (steps >= 2); this one has one"
+            )
         sigma_min = float(sigmas[-2])
-        steps = 0
-        if float(sigmas[0]) > sigma_min:
-            x, steps = _integrate_rk45(denoiser, x, float(sigmas[0]), sigma_min, cond, callback, rtol, atol)
+        x, steps = _integrate_rk45(denoiser, x, float(sigmas[0]), sigma_min, cond, callback, rtol, atol)
         x0 = denoiser(x, sigma_min, **cond)
         report(callback, steps, x, sigma_min, 0.0, x0)
         return x0

@@ -10,7 +10,12 @@ laptop CPU: about 25 minutes for class-conditional samples that look like digits
   self-attention at 7x7 and in the middle, 8 GroupNorm groups, class embedding with
   the null label for classifier-free guidance (Ho & Salimans 2022, ``p_uncond`` 0.1);
 - process: the cosine DDPM table with T = 1000 (Nichol & Dhariwal 2021, eq. 17),
-  eps prediction and the simple loss (Ho et al. 2020, eq. 14);
+  v prediction (Salimans & Ho 2022, sec. 4) with the simple (unweighted) loss.
+  Not eps: the cosine table's last entry has sigma/alpha = 2e4, where an eps
+  error e becomes an x0 error of 2e4 e, and a sampler's first step from there
+  (DDIM on the default "trailing" grid) ruins the sample unless x0 is clipped;
+  the v parameterization predicts x0 = alpha x_t - sigma v with bounded error at
+  every noise level;
 - optimizer: AdamW, lr 1e-3, batch 64, 100 warm-up steps then cosine decay to 10%,
   gradient norm clipped to 1, 1,200 steps (77 k images, 17 epochs); EMA half-life
   10 k images with the ramp-up of Karras et al. 2022 (app. C).
@@ -66,7 +71,7 @@ def train_image(
     groups: int | None = None,
     dropout: float = 0.0,
     schedule: str = "cosine",
-    prediction: str = "eps",
+    prediction: str = "v",
     class_conditional: bool = True,
     p_uncond: float = 0.1,
     ema_half_life: float = 10_000,
@@ -110,6 +115,9 @@ def train_image(
     out = Path(out)
     if resume and not (out / CHECKPOINT).is_file():
         raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
+    if not resume and (out / CHECKPOINT).exists():
+        raise FileExistsError(f"{out / CHECKPOINT} exists: resume=True continues that run; to start afresh, "
+                              "remove it or choose another folder")
 
     w = init_distributed()
     train_set, _ = train_test(data, **loader_args)

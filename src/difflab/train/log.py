@@ -66,8 +66,8 @@ def plot_loss_curve(records: list[dict], path, title: str = "training loss"):
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    steps = [r["step"] for r in records if "loss" in r]
-    losses = [r["loss"] for r in records if "loss" in r]
+    kept = [r for r in records if r.get("loss") is not None]  # an interval of skipped steps has none
+    steps, losses = [r["step"] for r in kept], [r["loss"] for r in kept]
     ax.plot(steps, losses, lw=1.2)
     if losses and min(losses) > 0:
         ax.set_yscale("log")

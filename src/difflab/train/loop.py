@@ -41,7 +41,9 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -134,10 +136,11 @@ def drop_conditions(cond: dict, p_uncond: float, null_cond: dict, generator: tor
     return out
 
 
-def draw_step_noise(schedule, x0: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_step_noise(schedule, x0: torch.Tensor, generator: torch.Generator,
+                    t_sampling: str = "uniform") -> tuple[torch.Tensor, torch.Tensor]:
     """(t, eps) for every sample of a global batch ``x0``: times from
     :func:`difflab.losses.sample_t`, then standard normal noise, float32 on the CPU."""
-    t = sample_t(schedule, x0.shape[0], generator)
+    t = sample_t(schedule, x0.shape[0], generator, sampling=t_sampling)
     noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32)
     return t, noise
 
@@ -199,6 +202,7 @@ def fit(
     ema_half_life: float | None = 50_000,
     ema_rampup: float | None = None,
     weighting=None,
+    t_sampling: str = "uniform",
     grad_clip: float | None = None,
     accumulate: int = 1,
     bf16: bool = False,
@@ -231,7 +235,8 @@ def fit(
         warmup: linear warm-up steps, then cosine decay to 0.1 lr (:func:`lr_factor`).
         ema_half_life: EMA half-life in samples (None: no EMA); ``ema_rampup`` caps it
             at that fraction of the samples seen (Karras et al. 2022 use 0.05).
-        weighting: the loss weighting (:data:`difflab.losses.WEIGHTINGS`).
+        weighting, t_sampling: the loss weighting and the density of training times
+            (:func:`difflab.losses.denoising_loss`, :func:`difflab.losses.sample_t`).
         grad_clip: clip the global gradient norm to this value (None: no clipping).
         accumulate: micro-batches per process per step (gradient accumulation).
         bf16: bfloat16 autocast for the forward pass; weights stay float32.
@@ -239,7 +244,8 @@ def fit(
             ``null_cond`` the replacing condition (default ``{"labels": num_classes}``
             from the network's config).
         out: run folder for the checkpoint, the JSONL log and the loss curve (None:
-            write nothing).
+            write nothing). A folder holding a checkpoint is only continued
+            (``resume=True``), never overwritten.
         checkpoint_every: write a checkpoint every this many steps (and at the end).
         log_every: steps per log line.
         resume: continue from ``out``'s checkpoint; it must exist and match the
@@ -284,7 +290,7 @@ def fit(
         "steps": int(steps), "batch_size": int(batch_size), "lr": lr, "weight_decay": weight_decay,
         "betas": list(betas), "warmup": warmup, "ema_half_life": ema_half_life, "ema_rampup": ema_rampup,
         "weighting": weighting if weighting is None or isinstance(weighting, str) else getattr(weighting, "__qualname__", "custom"),
-        "grad_clip": grad_clip, "accumulate": accumulate, "bf16": bool(bf16), "p_uncond": p_uncond,
+        "t_sampling": t_sampling, "grad_clip": grad_clip, "accumulate": accumulate, "bf16": bool(bf16), "p_uncond": p_uncond,
         "null_cond": {k: v.tolist() if isinstance(v, torch.Tensor) else v for k, v in (null_cond or {}).items()},
         "seed": seed,
     }
@@ -301,6 +307,9 @@ def fit(
     out = Path(out) if out is not None else None
     ckpt_path = out / CHECKPOINT if out is not None else None
     start = 0
+    if not resume and ckpt_path is not None and ckpt_path.exists():
+        raise FileExistsError(f"{ckpt_path} exists: resume=True continues that run; to start afresh, "
+                              "remove it or choose another folder")
     if resume:
         ckpt = read_checkpoint(ckpt_path)
         diffs = config_differences(ckpt.config, full_config, ignore=RESUME_MAY_CHANGE)
@@ -361,7 +370,7 @@ def fit(
     net.train()
     bar = tqdm(total=steps, initial=start, desc=desc, disable=not progress or not w.is_main,
                dynamic_ncols=True, unit="step")
-    running, in_a_row, train_time, interval_time = None, 0, 0.0, 0.0
+    running, in_a_row, train_time, interval_time, interval_n = None, 0, 0.0, 0.0, 0
     shard = slice(w.rank * local_b, (w.rank + 1) * local_b)
     try:
         for step in range(start, steps):
@@ -369,7 +378,7 @@ def fit(
             x0, cond = _split_batch(draw_batch(batch_size, g_data))
             if x0.shape[0] != batch_size:
                 raise ValueError(f"draw_batch({batch_size}, generator) returned {x0.shape[0]} samples")
-            t, noise = draw_step_noise(denoiser.schedule, x0, g_noise)
+            t, noise = draw_step_noise(denoiser.schedule, x0, g_noise, t_sampling)
             cond = drop_conditions(cond, p_uncond, null_cond or {}, g_noise)
             # this process's shard, cut into micro-batches
             x_s, t_s, n_s = x0[shard], t[shard], noise[shard]
@@ -383,7 +392,7 @@ def fit(
                 with sync:
                     with autocast:
                         loss = denoising_loss(train_denoiser, x_s[part].to(device), t=t_s[part],
-                                              noise=n_s[part].to(device), weighting=weighting,
+                                              noise=n_s[part].to(device), weighting=weighting, t_sampling=t_sampling,
                                               cond=_take(c_s, part, local_b, device))
                     share = (bounds[i + 1] - bounds[i]) / local_b
                     (loss * share).backward()
@@ -410,13 +419,16 @@ def fit(
                     raise FloatingPointError(f"{in_a_row} steps in a row had a non-finite loss or gradient "
                                              f"(last at step {step + 1}); lower the learning rate or check the data")
             lr_used = opt.param_groups[0]["lr"]
-            sched.step()
+            with warnings.catch_warnings():  # the schedule follows the step count, skipped steps included
+                warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"), UserWarning)
+                sched.step()
             counters["samples_seen"] += batch_size
             if finite and ema is not None:
                 ema.update(net, batch_size, _half_life_at(ema.half_life, counters["samples_seen"], ema_rampup))
             elapsed = time.perf_counter() - t0
             train_time += elapsed
             interval_time += elapsed
+            interval_n += 1
             done = step + 1
             result.losses.append(value if finite else float("nan"))
             result.step, result.samples_seen, result.skipped = done, counters["samples_seen"], counters["skipped"]
@@ -425,20 +437,19 @@ def fit(
                 counters["interval_steps"] += 1
                 running = value if running is None else 0.98 * running + 0.02 * value
             bar.update(1)
-            if done % 10 == 0 or done == steps:
+            if done % 10 == 0 or done == steps or done == start + 1:
                 post = {"loss": f"{running:.4f}" if running is not None else "nan",
                         "img/s": f"{batch_size * (done - start) / max(train_time, 1e-9):.1f}"}
                 if counters["skipped"]:
                     post["skipped"] = counters["skipped"]
                 bar.set_postfix(post, refresh=False)
             if done % log_every == 0 or done == steps:
-                n_int = counters["interval_steps"] + counters["interval_skipped"]
                 record = {
                     "step": done,
                     "loss": counters["interval_loss"] / counters["interval_steps"] if counters["interval_steps"] else None,
                     "lr": lr_used,
-                    "grad_norm": grad_norm.item() if finite else None,
-                    "images_per_s": batch_size * n_int / interval_time if interval_time > 0 else None,
+                    "grad_norm": grad_norm.item() if finite else None,  # of the last step, before clipping
+                    "images_per_s": batch_size * interval_n / interval_time if interval_time > 0 else None,
                     "samples": counters["samples_seen"],
                     "skipped": counters["interval_skipped"],
                     "time": time.time(),
@@ -446,7 +457,7 @@ def fit(
                 if loss_log is not None:
                     loss_log.append(record)
                 counters.update(interval_loss=0.0, interval_steps=0, interval_skipped=0)
-                interval_time = 0.0
+                interval_time, interval_n = 0.0, 0
             if ckpt_path is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == steps):
                 checkpoint(done)
     finally:
