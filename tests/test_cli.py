@@ -63,5 +63,7 @@ def test_score_based_workflow(tmp_path, capsys):
     assert "nats" in capsys.readouterr().out
     assert main(["show", "score", str(folder), "--out", str(tmp_path / "score.png")]) == 0
     assert (tmp_path / "score.png").exists()
+    assert main(["train", "toy", "--data", "moons", "--sde", "vp", "--weighting", "likelihood", "--t-sampling", "likelihood",
+                 "--steps", "5", "--width", "16", "--out", str(tmp_path / "lk"), "--quiet"]) == 0
     assert main(["train", "toy", "--objective", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown objective" in capsys.readouterr().err

@@ -71,7 +71,7 @@ def train_toy(
         batch_size=batch_size,
         lr=lr,
         weighting=weighting,
-        **({"t_sampling": t_sampling} if t_sampling != "uniform" else {}),
+        t_sampling=t_sampling,
         seed=seed,
         progress=progress,
         desc=f"train {data}",
