@@ -30,7 +30,7 @@ from .processes import diffusion_squared
 from .schedules import DiscreteSchedule, Schedule
 from .tensors import append_dims
 
-__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING"]
+__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING", "check_objective"]
 
 #: how training times are drawn: uniform, or importance-sampled for the likelihood weighting
 T_SAMPLING = ("uniform", "likelihood")
@@ -51,6 +51,15 @@ def _importance_grid(schedule: Schedule, n_grid: int = 4096):
     density = diffusion_squared(schedule, t) / schedule.sigma(t) ** 2
     cdf = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum((density[1:] + density[:-1]) / 2 * (t[1:] - t[:-1]), 0)])
     return t, density, cdf
+
+
+def check_objective(weighting=None, t_sampling: str = "uniform") -> None:
+    """Refuse an unknown weighting or t sampling up front (before any training starts)."""
+    names = [*WEIGHTINGS, "likelihood"]
+    if weighting is not None and not callable(weighting) and weighting not in names:
+        raise ValueError(f"unknown weighting {weighting!r}; expected one of: {', '.join(names)}")
+    if t_sampling not in T_SAMPLING:
+        raise ValueError(f"unknown t sampling {t_sampling!r}; expected one of: {', '.join(T_SAMPLING)}")
 
 
 def sample_t(schedule: Schedule, n: int, generator: torch.Generator | None = None, *,
@@ -135,8 +144,7 @@ def denoising_loss(
             w = w / (diffusion_squared(denoiser.schedule, t) / denoiser.schedule.sigma(t) ** 2 / cdf[-1])
         return (w.float().to(per_sample.device) * per_sample).mean()
     if isinstance(weighting, str):
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"unknown weighting {weighting!r}; expected one of: {', '.join(WEIGHTINGS)}")
+        check_objective(weighting)
         weighting = WEIGHTINGS[weighting]
     w = weighting(alpha.reshape(n, -1)[:, 0], sigma.reshape(n, -1)[:, 0]).float()
     return (w * per_sample).mean()

@@ -8,6 +8,7 @@ import torch
 
 from ..data import Affine, toy_dataset
 from ..denoiser import Denoiser
+from ..losses import check_objective
 from ..nets import MLP
 from ..saving import save_model
 from ..schedules import DiscreteSchedule, Schedule, schedule_from_config
@@ -56,6 +57,7 @@ def train_toy(
     ``t_sampling="likelihood"`` is the likelihood-weighted, importance-sampled
     objective of Song, Durkan, Murray & Ermon 2021."""
     draw = toy_dataset(data)
+    check_objective(weighting, t_sampling)
     if schedule not in TOY_SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; expected one of: {', '.join(TOY_SCHEDULES)}")
     sched = schedule_from_config(TOY_SCHEDULES[schedule])
