@@ -67,3 +67,21 @@ def test_score_based_workflow(tmp_path, capsys):
                  "--steps", "5", "--width", "16", "--out", str(tmp_path / "lk"), "--quiet"]) == 0
     assert main(["train", "toy", "--objective", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown objective" in capsys.readouterr().err
+
+
+def test_image_workflow(tmp_path, capsys):
+    folder = tmp_path / "digits"
+    assert main(["train", "image", "--data", "digits", "--steps", "4", "--channels", "16", "--batch-size", "8",
+                 "--checkpoint-every", "2", "--out", str(folder), "--quiet"]) == 0
+    assert (folder / "config.json").exists() and (folder / "checkpoint.safetensors").exists()
+    assert main(["sample", str(folder), "--steps", "3", "-n", "10", "--guidance", "2",
+                 "--out", str(tmp_path / "grid.png"), "--save-npy", str(tmp_path / "x.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "NFE 3" in out and "columns are classes" in out
+    x = np.load(tmp_path / "x.npy")
+    assert x.shape == (10, 1, 8, 8)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "grid.png").size[0] > 8 * 3 * 10
+    assert main(["sample", str(folder), "--label", "42", "-n", "2", "--steps", "2"]) == 2
+    assert "--label must be in 0..9" in capsys.readouterr().err

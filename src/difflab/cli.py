@@ -58,6 +58,63 @@ def _cmd_train_toy(args) -> None:
     print(f"saved model folder {folder}")
 
 
+def _cmd_train_image(args) -> None:
+    from .train import world
+    from .train.image import train_image
+
+    folder = train_image(
+        args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, channels=args.channels,
+        schedule=args.schedule, prediction=args.prediction, class_conditional=not args.unconditional,
+        p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume, bf16=args.bf16,
+        seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size,
+    )
+    if world().is_main:
+        print(f"saved model folder {folder}")
+
+
+def _sample_image(args, denoiser, config) -> None:
+    import torch
+
+    from . import sample
+    from .data import Affine
+    from .guidance import ClassifierFreeGuidance
+    from .viz import save_grid
+
+    data = config["data"]
+    num_classes = config.get("num_classes")
+    cond, model = {}, denoiser
+    if num_classes:
+        if args.label is not None and not 0 <= args.label < num_classes:
+            raise ValueError(f"--label must be in 0..{num_classes - 1}, got {args.label}")
+        labels = torch.full((args.n,), args.label) if args.label is not None else torch.arange(args.n) % num_classes
+        cond = {"labels": labels}
+        model = ClassifierFreeGuidance(denoiser, args.guidance)
+    x, info = sample(model, (args.n, *data["shape"]), args.sampler, args.steps, generator=args.seed,
+                     spacing=args.spacing, cond=cond, return_info=True, **_sampler_options(args))
+    pixels = Affine.from_config(data["transform"]).decode(x.float())
+    lo, hi = data["pixel_range"]
+    images = (pixels - lo) / (hi - lo)
+    ncol = num_classes if num_classes and args.label is None else min(args.n, 10)
+    if num_classes and args.label is None:
+        # labels cycle through the classes, so with one column per class each column is a class
+        classes = data.get("classes") or list(range(num_classes))
+        print("columns are classes " + ", ".join(str(c) for c in classes))
+    print(f"{args.n} samples, sampler {args.sampler}, {args.steps} steps, NFE {info.nfe}"
+          + (f", guidance {args.guidance}" if num_classes else ""))
+    if args.save_npy:
+        import numpy as np
+
+        from .atomic import atomic_path
+
+        with atomic_path(args.save_npy) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, images.numpy())
+        print(f"wrote {args.save_npy}")
+    out = args.out or "samples.png"
+    save_grid(images, out, ncol=ncol)
+    print(f"wrote {out}")
+
+
 def _sampler_options(args) -> dict:
     options = dict(args.option or [])
     if args.eta is not None:
@@ -78,8 +135,10 @@ def _cmd_sample(args) -> None:
     from .saving import load_model
 
     denoiser, config = load_model(args.model, ema=not args.no_ema)
+    if config.get("task") == "image":
+        return _sample_image(args, denoiser, config)
     if config.get("task") != "toy":
-        raise ValueError(f"{args.model}: 'difflab sample' draws 2-D toy models; this folder holds a {config.get('task')!r} model")
+        raise ValueError(f"{args.model}: 'difflab sample' draws toy and image models; this folder holds a {config.get('task')!r} model")
     data_cfg = config["data"]
     transform = Affine.from_config(data_cfg["transform"])
     shape = (args.n, *data_cfg["shape"])
@@ -251,6 +310,26 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--quiet", action="store_true", help="no progress bar")
     toy.set_defaults(handler=_cmd_train_toy)
 
+    img = tsub.add_parser("image", help="an image model (U-Net): digits, mnist5k or an image folder")
+    img.add_argument("--data", default="mnist5k", help="digits, mnist5k or folder (default mnist5k)")
+    img.add_argument("--out", required=True, help="model and run folder (checkpoint, loss log, loss curve)")
+    img.add_argument("--steps", type=_positive_int, default=1000)
+    img.add_argument("--batch-size", type=_positive_int, default=64)
+    img.add_argument("--lr", type=float, default=1e-3)
+    img.add_argument("--channels", type=_positive_int, default=32, help="U-Net base width")
+    img.add_argument("--schedule", default="cosine", help="cosine or linear DDPM table")
+    img.add_argument("--prediction", default="v", help="eps, x0, v or score")
+    img.add_argument("--unconditional", action="store_true", help="no class labels")
+    img.add_argument("--p-uncond", type=float, default=0.1, help="label dropout for classifier-free guidance")
+    img.add_argument("--checkpoint-every", type=_positive_int, default=200)
+    img.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    img.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
+    img.add_argument("--folder", default=None, help="image folder for --data folder")
+    img.add_argument("--size", type=_positive_int, default=None, help="image size for --data folder")
+    img.add_argument("--seed", type=int, default=0)
+    img.add_argument("--quiet", action="store_true")
+    img.set_defaults(handler=_cmd_train_image)
+
     s = sub.add_parser("sample", help="draw samples from a model folder")
     s.add_argument("model", help="model folder")
     s.add_argument("--sampler", default="ddim", help="sampler name (default ddim); a wrong name lists them")
@@ -261,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=float, default=None, help="DDIM eta (0 deterministic, 1 = DDPM)")
     s.add_argument("--variance", default=None, help="DDPM variance: posterior or beta")
     s.add_argument("-o", "--option", type=_option, action="append", metavar="NAME=VALUE", help="any other sampler option")
+    s.add_argument("--guidance", type=float, default=3.0,
+                   help="classifier-free guidance scale for class-conditional image models (0 = unconditional, 1 = conditional)")
+    s.add_argument("--label", type=int, default=None, help="class label for all samples (default: cycle through the classes)")
     s.add_argument("--no-ema", action="store_true", help="use the training weights, not the EMA")
     s.add_argument("--out", default=None, help="picture to write (PNG)")
     s.add_argument("--save-npy", default=None, help="also save the raw samples as .npy")
