@@ -18,7 +18,7 @@ from .denoiser import Denoiser
 from .nets import net_from_config
 from .schedules import schedule_from_config
 
-__all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights"]
+__all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
 
@@ -38,6 +38,19 @@ def load_weights(path: Path) -> dict:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def check_state_dict(state: dict, expected: dict, path, what: str = "the model") -> None:
+    """Raise a ValueError naming ``path`` when ``state`` has other names or shapes than ``expected``."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path} does not match {what}: missing {missing[:3]}{' ...' if len(missing) > 3 else ''}, "
+                         f"unexpected {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}")
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise ValueError(f"{path} does not match {what}: {k} has shape {tuple(state[k].shape)} in the "
+                             f"file, {tuple(v.shape)} in {what}")
 
 
 def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state: dict | None = None) -> Path:
@@ -90,15 +103,7 @@ def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> 
     if not wpath.is_file():
         raise FileNotFoundError(f"{wpath} is missing")
     state = load_weights(wpath)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{wpath} does not match {folder / CONFIG}: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    for k, v in expected.items():
-        if state[k].shape != v.shape:
-            raise ValueError(f"{wpath} does not match {folder / CONFIG}: {k} has shape "
-                             f"{tuple(state[k].shape)}, the config builds {tuple(v.shape)}")
+    check_state_dict(state, net.state_dict(), wpath, str(folder / CONFIG))
     net.load_state_dict(state)
     net.to(device).eval()
     denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"))

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_path
+from ..saving import check_state_dict  # shared with saving.load_model; re-exported for the loop
 
 __all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "config_differences", "check_state_dict"]
 
@@ -151,19 +152,6 @@ def read_checkpoint(path) -> Checkpoint:
         counters=meta.get("counters", {}),
         path=path,
     )
-
-
-def check_state_dict(state: dict, expected: dict, path, what: str = "the model") -> None:
-    """Raise a ValueError naming ``path`` when ``state`` has other names or shapes than ``expected``."""
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{path} does not match {what}: missing {missing[:3]}{' ...' if len(missing) > 3 else ''}, "
-                         f"unexpected {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}")
-    for k, v in expected.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise ValueError(f"{path} does not match {what}: {k} has shape {tuple(state[k].shape)} in the "
-                             f"checkpoint, {tuple(v.shape)} in {what}")
 
 
 def config_differences(saved, current, ignore=(), prefix: str = "") -> list[str]:
