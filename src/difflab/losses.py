@@ -46,7 +46,15 @@ WEIGHTINGS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 
 def _importance_grid(schedule: Schedule, n_grid: int = 4096):
-    """Times, and the CDF of the density proportional to g(t)^2 / sigma(t)^2 on [t_min, 1]."""
+    """Times, and the CDF of the density proportional to g(t)^2 / sigma(t)^2 on [t_min, 1].
+    Computed once per schedule (schedules do not change after construction)."""
+    cached = schedule.__dict__.get("_importance_grid")
+    if cached is None:
+        cached = schedule.__dict__["_importance_grid"] = _build_importance_grid(schedule, n_grid)
+    return cached
+
+
+def _build_importance_grid(schedule: Schedule, n_grid: int):
     t = torch.linspace(schedule.t_min, 1.0, n_grid, dtype=torch.float64)
     density = diffusion_squared(schedule, t) / schedule.sigma(t) ** 2
     cdf = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum((density[1:] + density[:-1]) / 2 * (t[1:] - t[:-1]), 0)])
