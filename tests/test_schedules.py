@@ -121,3 +121,11 @@ def test_bad_schedule_arguments():
         DiscreteSchedule("linear", 0)
     with pytest.raises(ValueError, match="unknown schedule type"):
         schedule_from_config({"type": "nope"})
+
+
+@pytest.mark.parametrize("T", [2, 10, 19, 20])
+def test_short_linear_tables_are_valid(T):
+    # the T = 1000 endpoints rescaled by 1000 / T pass 1 for T < 20: clipped, never NaN
+    sched = DiscreteSchedule("linear", T)
+    assert torch.isfinite(sched.sigma(torch.linspace(0, 1, 11))).all()
+    assert (linear_betas(T) < 1).all()

@@ -30,6 +30,7 @@ _EXPORTS = {
 _SUBMODULES = {
     "schedules", "processes", "predictions", "denoiser", "grids", "samplers", "losses", "nets",
     "models", "data", "metrics", "train", "viz", "saving", "tensors", "likelihood", "guidance", "inpaint",
+    "img2img", "masks", "evaluate", "text",
 }
 
 __all__ = ["__version__", *_EXPORTS, *sorted(_SUBMODULES)]

@@ -135,11 +135,13 @@ class Schedule:
 # ----------------------------------------------------------------------------------
 
 
-def linear_betas(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+def linear_betas(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, max_beta: float = 0.999) -> torch.Tensor:
     """Linear beta table of Ho et al. 2020 (sec. 4), rescaled so any T keeps
-    the same total noise: beta_start, beta_end are quoted for T = 1000."""
+    the same total noise: beta_start, beta_end are quoted for T = 1000. For
+    T < 20 the rescaled betas would pass 1; they are clipped at ``max_beta`` (as
+    Nichol & Dhariwal clip the cosine table), so every T gives a valid chain."""
     scale = 1000.0 / T
-    return torch.linspace(beta_start * scale, beta_end * scale, T, dtype=torch.float64)
+    return torch.linspace(beta_start * scale, beta_end * scale, T, dtype=torch.float64).clamp(max=max_beta)
 
 
 def scaled_linear_betas(T: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012) -> torch.Tensor:

@@ -1,0 +1,154 @@
+"""``difflab show forward|reverse|score``: pictures of the ideas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import TOY_DATA, positive_int, toy_model
+
+
+def _cmd_show_forward(args) -> None:
+    import torch
+
+    from ..data import Affine, toy_dataset
+    from ..schedules import schedule_from_config
+    from ..train.toy import TOY_SCHEDULES
+    from ..viz import forward_strip
+
+    if args.schedule not in TOY_SCHEDULES:
+        raise ValueError(f"unknown schedule {args.schedule!r}; expected one of: {', '.join(TOY_SCHEDULES)}")
+    draw = toy_dataset(args.data)
+    g = torch.Generator().manual_seed(args.seed)
+    x0 = draw(args.n, g)
+    x0 = Affine.standardize(x0).encode(x0)
+    times = args.times or [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
+    if any(not 0 <= t <= 1 for t in times):
+        raise ValueError(f"--times must lie in [0, 1], got {times}")
+    forward_strip(x0, schedule_from_config(TOY_SCHEDULES[args.schedule]), times, args.out, generator=g)
+    print(f"wrote {args.out}")
+
+
+def _panel_steps(grid, panels: int) -> set[int]:
+    """Indices of ``panels - 1`` grid steps at noise levels evenly spaced in log sigma
+    between the grid's first and last non-zero levels (the final panel is the sample)."""
+    import math
+
+    import torch
+
+    targets = torch.logspace(math.log10(grid[0]), math.log10(grid[-2]), max(1, panels - 1), dtype=torch.float64)
+    return {int(torch.argmin((grid[:-1].log() - t.log()).abs())) for t in targets}
+
+
+def _cmd_show_reverse(args) -> None:
+    import torch
+
+    from .. import sample
+    from ..data import Affine, toy_dataset
+    from ..grids import make_grid
+    from ..guidance import ClassifierFreeGuidance
+    from ..saving import load_model
+    from ..viz import reverse_strip, save_gif, trajectory_grid
+
+    denoiser, config = load_model(args.model)
+    task = config.get("task")
+    if task not in ("toy", "image"):
+        raise ValueError(f"{args.model}: 'show reverse' draws toy and image models; this folder holds a {task!r} model")
+    data = config["data"]
+    transform = Affine.from_config(data["transform"])
+    image = task == "image"
+    n = args.n or (min(config.get("num_classes") or 8, 10) if image else 2000)
+    model, cond = denoiser, {}
+    if image and config.get("num_classes"):
+        cond = {"labels": torch.arange(n) % config["num_classes"]}
+        model = ClassifierFreeGuidance(denoiser, args.guidance)
+    grid = make_grid(denoiser.schedule, args.steps, args.spacing)
+    keep = _panel_steps(grid, args.panels)
+
+    def view(x):  # model space -> data space ([0, 1] for images)
+        x = transform.decode(x.float())
+        if image:
+            lo, hi = data["pixel_range"]
+            x = ((x - lo) / (hi - lo)).clamp(0, 1)
+        return x
+
+    states, frames = [], []
+
+    def callback(d):
+        # x in scaled coordinates, shown at unit scale: x / sqrt(1 + sigma^2)
+        x_t, x0 = view(d["x"] / (1 + d["sigma"] ** 2) ** 0.5), view(d["x0"])
+        if d["i"] in keep:
+            states.append((d["sigma"], x_t, x0))
+        if image:
+            frames.append((d["sigma"], torch.cat([x_t, x0])))
+
+    x = sample(model, (n, *data["shape"]), args.sampler, args.steps, generator=args.seed, sigmas=grid, cond=cond,
+               callback=callback)
+    x = view(x)
+    states.append((0.0, x, x))
+    if not image:
+        ref = toy_dataset(data["name"])(n, torch.Generator().manual_seed(0))
+        reverse_strip(states, args.out, ref, f"reverse process: {args.sampler}, {args.steps} steps")
+        print(f"wrote {args.out}")
+        return
+    trajectory_grid(states, args.out)
+    print(f"wrote {args.out}  (columns: noise levels; rows: x_t and the predicted x0 of each sample)")
+    frames.append((0.0, torch.cat([x, x])))
+    gif = args.gif or str(Path(args.out).with_suffix(".gif"))
+    save_gif([f for _, f in frames], gif, ncol=n, captions=[f"sigma {s:.3g}: x_t (top), x0^ (bottom)" for s, _ in frames])
+    print(f"wrote {gif}  ({len(frames)} frames)")
+
+
+def _cmd_show_score(args) -> None:
+    import torch
+
+    from ..data import exact_model, toy_dataset
+    from ..viz import score_fields
+
+    denoiser, config, transform = toy_model(args.model)
+    name = config["data"]["name"]
+
+    def learned(z, sigma):
+        return (denoiser(z, sigma) - z) / sigma**2  # score in scaled coordinates
+
+    fields = [("learned", learned)]
+    exact = exact_model(name)
+    if exact is not None:
+        mix = exact.standardized(transform.shift, transform.scale)
+        fields.append(("true (closed form)", lambda z, sigma: mix.score(z, 1.0, sigma)))
+    points = transform.encode(toy_dataset(name)(1000, torch.Generator().manual_seed(0)))
+    sigmas = args.sigmas or [0.05, 0.2, 0.5, 1.5]
+    if any(s <= 0 for s in sigmas):
+        raise ValueError(f"--sigmas must be positive, got {sigmas}")
+    score_fields(fields, sigmas, args.out, points=points)
+    print(f"wrote {args.out}")
+
+
+def register(sub) -> None:
+    show = sub.add_parser("show", help="draw a picture of an idea")
+    ssub = show.add_subparsers(dest="what", metavar="WHAT")
+    fwd = ssub.add_parser("forward", help="the forward process q(x_t | x_0) as a strip of panels")
+    fwd.add_argument("--data", default="moons", help=f"dataset: {', '.join(TOY_DATA)}")
+    fwd.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve")
+    fwd.add_argument("--times", type=float, nargs="+", default=None, help="times in [0, 1]")
+    fwd.add_argument("-n", type=positive_int, default=2000)
+    fwd.add_argument("--seed", type=int, default=0)
+    fwd.add_argument("--out", required=True)
+    fwd.set_defaults(handler=_cmd_show_forward)
+    rev = ssub.add_parser("reverse", help="the reverse process of a trained model: a toy's point cloud, or an image "
+                          "model's x_t and predicted x0 as a grid (PNG) and an animation (GIF)")
+    rev.add_argument("model", help="model folder")
+    rev.add_argument("--sampler", default="ddpm")
+    rev.add_argument("--steps", type=positive_int, default=100)
+    rev.add_argument("--spacing", default=None, help="grid spacing (see 'difflab sample')")
+    rev.add_argument("--panels", type=positive_int, default=6)
+    rev.add_argument("-n", type=positive_int, default=None, help="samples (default 2000 points, or one image per class)")
+    rev.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance of a class-conditional model")
+    rev.add_argument("--gif", default=None, help="animation of an image model's reverse process (default: --out as .gif)")
+    rev.add_argument("--seed", type=int, default=0)
+    rev.add_argument("--out", required=True)
+    rev.set_defaults(handler=_cmd_show_reverse)
+    sc = ssub.add_parser("score", help="the learned score field of a toy model (beside the true one when known)")
+    sc.add_argument("model", help="model folder")
+    sc.add_argument("--sigmas", type=float, nargs="+", default=None, help="noise levels (default 0.05 0.2 0.5 1.5)")
+    sc.add_argument("--out", required=True)
+    sc.set_defaults(handler=_cmd_show_score)

@@ -1,0 +1,77 @@
+"""``difflab train toy|image``: train a model and save its folder."""
+
+from __future__ import annotations
+
+from ._common import TOY_DATA, positive_int
+
+OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
+
+
+def _cmd_train_toy(args) -> None:
+    from ..train.toy import train_toy
+
+    if args.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {args.objective!r}; expected one of: {', '.join(OBJECTIVES)}")
+    folder = train_toy(
+        args.data, out=args.out, steps=args.steps, schedule=args.sde or args.schedule,
+        prediction=OBJECTIVES[args.objective], weighting=args.weighting, t_sampling=args.t_sampling,
+        batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
+        progress=not args.quiet,
+    )
+    print(f"saved model folder {folder}")
+
+
+def _cmd_train_image(args) -> None:
+    from ..train import world
+    from ..train.image import train_image
+
+    folder = train_image(
+        args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, channels=args.channels,
+        schedule=args.schedule, prediction=args.prediction, class_conditional=not args.unconditional,
+        p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume, bf16=args.bf16,
+        seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size,
+    )
+    if world().is_main:
+        print(f"saved model folder {folder}")
+
+def register(sub) -> None:
+    train = sub.add_parser("train", help="train a model")
+    tsub = train.add_subparsers(dest="task", metavar="TASK")
+    toy = tsub.add_parser("toy", help="a 2-D toy model (MLP denoiser)")
+    toy.add_argument("--data", default="moons", help=f"dataset: {', '.join(TOY_DATA)} (default moons)")
+    toy.add_argument("--steps", type=positive_int, default=3000, help="training steps (default 3000)")
+    toy.add_argument("--out", required=True, help="model folder to write")
+    toy.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve (default ddpm)")
+    toy.add_argument("--sde", default=None, help="continuous-time SDE instead of --schedule: vp, subvp or ve")
+    toy.add_argument("--objective", default="eps",
+                     help="eps (Ho et al.), x0, v, or dsm (denoising score matching: the net predicts the score)")
+    toy.add_argument("--weighting", default=None,
+                     help="loss weighting: simple, sigma2 (NCSN, default for dsm) or likelihood (g(t)^2)")
+    toy.add_argument("--t-sampling", default="uniform", help="uniform, or likelihood (importance sampling of t)")
+    toy.add_argument("--batch-size", type=positive_int, default=512)
+    toy.add_argument("--lr", type=float, default=2e-3)
+    toy.add_argument("--width", type=positive_int, default=256)
+    toy.add_argument("--depth", type=positive_int, default=3)
+    toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("--quiet", action="store_true", help="no progress bar")
+    toy.set_defaults(handler=_cmd_train_toy)
+
+    img = tsub.add_parser("image", help="an image model (U-Net): digits, mnist5k or an image folder")
+    img.add_argument("--data", default="mnist5k", help="digits, mnist5k or folder (default mnist5k)")
+    img.add_argument("--out", required=True, help="model and run folder (checkpoint, loss log, loss curve)")
+    img.add_argument("--steps", type=positive_int, default=1000)
+    img.add_argument("--batch-size", type=positive_int, default=64)
+    img.add_argument("--lr", type=float, default=1e-3)
+    img.add_argument("--channels", type=positive_int, default=32, help="U-Net base width")
+    img.add_argument("--schedule", default="cosine", help="cosine or linear DDPM table")
+    img.add_argument("--prediction", default="v", help="eps, x0, v or score")
+    img.add_argument("--unconditional", action="store_true", help="no class labels")
+    img.add_argument("--p-uncond", type=float, default=0.1, help="label dropout for classifier-free guidance")
+    img.add_argument("--checkpoint-every", type=positive_int, default=200)
+    img.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    img.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
+    img.add_argument("--folder", default=None, help="image folder for --data folder")
+    img.add_argument("--size", type=positive_int, default=None, help="image size for --data folder")
+    img.add_argument("--seed", type=int, default=0)
+    img.add_argument("--quiet", action="store_true")
+    img.set_defaults(handler=_cmd_train_image)
