@@ -1,0 +1,298 @@
+"""Does an image show what its prompt says? A classical judge for the shapes dataset.
+
+``judge(image, prompt)`` finds the objects in a :mod:`difflab.data.shapes`-style image
+with plain image analysis (no learned model) and checks each attribute the prompt
+states, as GenEval does for real text-to-image models:
+
+1. **Background**: the per-channel median of the outermost ring of pixels; its name is
+   the nearest of black, gray, white (RGB distance).
+2. **Object pixels**: each pixel's *opponent vector*
+   ``o = (2r - g - b, sqrt(3) (g - b)) / 2`` minus the background's. It is linear in
+   RGB and zero for gray levels, so a pixel blending colour ``c`` over an achromatic
+   background with coverage ``f`` has ``o = f o(c)``: its angle is ``c``'s hue and its
+   length ``f`` times ``c``'s chroma. Pixels with ``|o| >= CHROMA_MIN`` (50 of 255;
+   the palette's chroma is 128 to 216) are object pixels.
+3. **Objects**: connected components (scipy.ndimage.label) of the object pixels after
+   a 2 x 2 opening (which removes isolated noise), speckles below ``min_area`` (0.3% of
+   the image) dropped; a component holding two palette colours, each at least a
+   quarter of it, is split by colour (touching objects).
+4. **Colour**: the angle of the component's summed opponent vector, nearest palette hue.
+5. **Coverage** ``alpha`` in [0, 1]: each pixel's opponent vector projected on the
+   component's hue over the component's 90th percentile, on the component and the
+   pixels within 1.5 px of it that are nearer to it than to any other object (its soft
+   edge). Its sum is the object's area in pixels, its mean position the centroid;
+   both survive blur, which moves coverage without creating or destroying it.
+6. **Shape**: template fitting. For each shape, the dataset's renderer draws that
+   shape with the object's centroid and area; the template is blurred by the Gaussian
+   that explains alpha's extra spread (var x + var y beyond the template's, half per
+   axis), and the shape whose template is nearest to alpha in L1 wins. On rendered
+   images the right template is off by < 7% of the area at 32 x 32 (< 1% at 64 x 64),
+   a wrong one by > 15%.
+7. **Size**: the extent that the fitted shape needs for the measured area (diameter,
+   side or base = sqrt(area / SHAPE_AREA)) over the image width, small below
+   :data:`SIZE_SPLIT` (0.26, midway between the dataset's 0.22 and 0.30).
+8. **Position / relation**: from alpha-weighted centroids, with the dataset's own
+   rules (:func:`~difflab.data.shapes.position_of`: the 3 x 3 cell of the centroid;
+   :func:`~difflab.data.shapes.relation_of` with looser thresholds: offset along the
+   axis >= 0.1 and across it <= the offset along).
+
+Prompt objects are matched to detected objects by the assignment that satisfies the
+most stated attributes (colour, shape, size, and the position or relation counts
+one), so "a blue circle left of a red square" against a red circle left of a blue
+square fails on colour, not on everything. ``count`` asks for exactly as many objects
+as the prompt names.
+
+Accuracy on rendered dataset images (see tests/test_shapes.py and docs/shapes.md):
+100% of checks on 64x64 and 32x32 images, and it stays high under mild blur and
+noise. Supported sizes: 32 x 32 and up (it was calibrated at 32, 64 and 128); below 32
+a small triangle spans a few pixels and shape calls become unreliable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..data.shapes import (BACKGROUNDS, COLOURS, SIZES, Attributes, Obj, Thing, coverage, parse_prompt, position_of,
+                           relation_of)
+
+__all__ = ["Detection", "detect", "judge", "judge_batch", "CHROMA_MIN", "MIN_AREA", "SIZE_SPLIT",
+           "SHAPE_AREA", "RELATION_MIN", "RELATION_SLOPE"]
+
+CHROMA_MIN = 50.0  # |opponent vector - background's| that makes an object pixel (0..255 scale)
+MIN_AREA = 0.003  # fraction of the image: smaller components are speckles
+SIZE_SPLIT = (SIZES["small"][1] + SIZES["large"][0]) / 2  # extent threshold small / large
+RELATION_MIN = 0.1  # the judge's relation rule: offset along >= 0.1 image widths ...
+RELATION_SLOPE = 1.0  # ... and across <= along (the nearer axis wins)
+#: shape -> area / extent^2: the size is measured from the (blur-proof) sum of coverage
+SHAPE_AREA = {"circle": math.pi / 4, "square": 1.0, "triangle": math.sqrt(3) / 4}
+MAX_DETECTIONS = 6  # the largest objects considered when matching a prompt
+
+
+@dataclass(frozen=True)
+class Detection:
+    """An object found in an image (unit coordinates, y down)."""
+
+    colour: str
+    shape: str
+    size: str
+    cx: float
+    cy: float
+    extent: float  # width from the area: diameter, side or base, in image widths
+    area: float  # pixels (sum of alpha)
+    residual: float  # L1 distance to the fitted shape's template over the area
+
+
+# ------------------------------------------------------------------------- colour
+
+
+def _opponent(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB -> (..., 2) opponent vector; zero on grays, linear, angle = hue."""
+    r, g, b = np.moveaxis(np.asarray(rgb, dtype=np.float64), -1, 0)
+    return np.stack([(2 * r - g - b) / 2, math.sqrt(3) * (g - b) / 2], -1)
+
+
+def _angle(v: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arctan2(v[..., 1], v[..., 0])) % 360
+
+
+_PALETTE = list(COLOURS)
+_PALETTE_HUES = _angle(_opponent(np.array([COLOURS[c] for c in _PALETTE])))
+
+
+def _nearest_colour(hue: np.ndarray) -> np.ndarray:
+    """Index into the palette of the nearest hue (degrees, circular)."""
+    d = np.abs((np.asarray(hue)[..., None] - _PALETTE_HUES + 180) % 360 - 180)
+    return d.argmin(-1)
+
+
+def _background(img: np.ndarray) -> tuple[np.ndarray, str]:
+    """Median RGB of the outermost pixel ring and the nearest background name."""
+    ring = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]]).astype(np.float64)
+    rgb = np.median(ring, axis=0)
+    name = min(BACKGROUNDS, key=lambda n: float(np.sum((rgb - BACKGROUNDS[n]) ** 2)))
+    return rgb, name
+
+
+# ---------------------------------------------------------------------- segmenting
+
+
+def _components(mask: np.ndarray, colour_index: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
+    """Label image 1..n of the connected object regions at least ``min_area`` pixels,
+    a region holding two colours of a quarter or more each split by colour."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask)
+    out, n = np.zeros_like(labels), 0
+    for i, box in enumerate(ndimage.find_objects(labels), 1):
+        part = labels[box] == i
+        counts = np.bincount(colour_index[box][part], minlength=len(_PALETTE))
+        major = np.flatnonzero(counts >= max(min_area, 0.25 * part.sum()))
+        pieces = [part & (colour_index[box] == c) for c in major] if len(major) > 1 else [part]
+        for piece in pieces:
+            sub, m = ndimage.label(piece)
+            for j in range(1, m + 1):
+                if np.count_nonzero(sub == j) >= min_area:
+                    n += 1
+                    out[box][sub == j] = n
+    return out, n
+
+
+def _territories(labels: np.ndarray, reach: float = 1.5) -> np.ndarray:
+    """Each object's component plus the pixels within ``reach`` of it that are nearer
+    to it than to any other object (its soft edge); 0 elsewhere."""
+    from scipy import ndimage
+
+    dist, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return np.where(dist <= reach, labels[iy, ix], 0)
+
+
+# ------------------------------------------------------------------------ measuring
+
+
+def _spread(weights: np.ndarray) -> float:
+    """var(x) + var(y) in pixels^2 of a non-negative (H, W) weight map."""
+    p = weights / weights.sum()
+    ys, xs = np.arange(weights.shape[0]), np.arange(weights.shape[1])
+    py, px = p.sum(1), p.sum(0)
+    return float((py * ys**2).sum() - (py * ys).sum() ** 2 + (px * xs**2).sum() - (px * xs).sum() ** 2)
+
+
+def _fit_shape(alpha: np.ndarray, cx: float, cy: float, area: float) -> tuple[str, float]:
+    """The shape whose template (same centroid and area, rendered as the dataset renders,
+    then blurred by the Gaussian that accounts for alpha's extra spread) is nearest to
+    ``alpha`` (L1), and that distance over the area."""
+    from scipy import ndimage
+
+    size, spread = alpha.shape[1], _spread(alpha)
+    residual = {}
+    for shape, k in SHAPE_AREA.items():
+        template = coverage(Obj(shape, "", "", cx, cy, math.sqrt(area / k) / size), size)
+        blur2 = (spread - _spread(template)) / 2  # a Gaussian adds sigma^2 per axis
+        if blur2 > 0.01:
+            template = ndimage.gaussian_filter(template, math.sqrt(blur2), mode="constant")
+        residual[shape] = float(np.abs(alpha - template).sum()) / area
+    best = min(residual, key=residual.get)
+    return best, residual[best]
+
+
+def _measure(opp: np.ndarray, component: np.ndarray, territory: np.ndarray) -> Detection:
+    """Colour, shape, size and centroid of one object from the image's opponent vectors,
+    its component and its territory (boolean (H, W) masks)."""
+    height, width = component.shape
+    v = opp[component].sum(0)
+    colour = _PALETTE[int(_nearest_colour(_angle(v)))]
+    hue = v / np.linalg.norm(v)
+    full = max(float(np.percentile(opp[component] @ hue, 90)), CHROMA_MIN)
+    alpha = np.zeros((height, width))
+    alpha[territory] = np.clip(opp[territory] @ hue / full, 0, 1)
+    area = float(alpha.sum())
+    cy = float((alpha.sum(1) * (np.arange(height) + 0.5)).sum() / area / height)
+    cx = float((alpha.sum(0) * (np.arange(width) + 0.5)).sum() / area / width)
+    shape, residual = _fit_shape(alpha, cx, cy, area)
+    extent = math.sqrt(area / SHAPE_AREA[shape]) / width
+    size = "small" if extent < SIZE_SPLIT else "large"
+    return Detection(colour, shape, size, cx, cy, extent, area, residual)
+
+
+def _as_uint8(image) -> np.ndarray:
+    """An RGB image as uint8 (H, W, 3): from a uint8 array (H, W, 3) or a tensor (3, H, W) in [-1, 1]."""
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"image tensor must be (3, H, W) in [-1, 1], got shape {tuple(image.shape)}")
+        pixels = ((image.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        image = pixels.permute(1, 2, 0).numpy()
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image array must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    if image.shape[0] != image.shape[1]:
+        raise ValueError(f"the shapes judge needs a square image, got {image.shape[0]}x{image.shape[1]}")
+    return image
+
+
+def detect(image, min_area: float = MIN_AREA) -> tuple[str, list[Detection]]:
+    """Background name and the objects in ``image``, largest first. ``min_area`` is a
+    fraction of the image's pixels."""
+    from scipy import ndimage
+
+    img = _as_uint8(image)
+    bg_rgb, bg_name = _background(img)
+    opp = _opponent(img) - _opponent(bg_rgb)
+    mask = ndimage.binary_opening(np.hypot(opp[..., 0], opp[..., 1]) >= CHROMA_MIN, np.ones((2, 2), bool))
+    colour_index = np.zeros(mask.shape, int)
+    colour_index[mask] = _nearest_colour(_angle(opp[mask]))
+    labels, n = _components(mask, colour_index, min_area * img.shape[0] * img.shape[1])
+    territory = _territories(labels)
+    found = [_measure(opp, labels == k, territory == k) for k in range(1, n + 1)]
+    return bg_name, sorted(found, key=lambda d: -d.area)
+
+
+# ------------------------------------------------------------------------- judging
+
+
+def _object_checks(thing: Thing, found: Detection | None) -> dict[str, bool]:
+    checks = {"colour": found is not None and found.colour == thing.colour,
+              "shape": found is not None and found.shape == thing.shape}
+    if thing.size is not None:
+        checks["size"] = found is not None and found.size == thing.size
+    return checks
+
+
+def _spatial_check(attrs: Attributes, matched: Sequence[Detection | None]) -> dict[str, bool]:
+    """The position (single object) or relation (first two objects) check, if stated."""
+    if attrs.relation is not None:
+        a, b = matched[0], matched[1]
+        ok = a is not None and b is not None and relation_of(
+            (a.cx, a.cy), (b.cx, b.cy), RELATION_MIN, RELATION_SLOPE) == attrs.relation
+        return {"relation": ok}
+    if attrs.position is not None:
+        return {"position": matched[0] is not None and position_of(matched[0].cx, matched[0].cy) == attrs.position}
+    return {}
+
+
+def _match_checks(attrs: Attributes, matched: Sequence[Detection | None]) -> tuple[int, dict[str, bool]]:
+    """Checks of one prompt-to-detection assignment and how many attributes it satisfies."""
+    per_object = [_object_checks(t, d) for t, d in zip(attrs.objects, matched)]
+    spatial = _spatial_check(attrs, matched)
+    score = sum(sum(c.values()) for c in per_object) + sum(spatial.values())
+    keys = dict.fromkeys(k for c in per_object for k in c)
+    checks = {k: all(c.get(k, True) for c in per_object) for k in keys}
+    return score, {**checks, **spatial}
+
+
+def judge(image, prompt: str | Attributes, min_area: float = MIN_AREA) -> dict[str, bool]:
+    """Per-attribute verdicts of ``image`` against ``prompt`` (text or :class:`Attributes`).
+
+    Keys: ``count``, ``colour``, ``shape``, then ``size`` if any size is stated,
+    ``position`` or ``relation`` if stated, ``background`` if stated, and ``all`` (every
+    check passed). ``image``: uint8 (H, W, 3) or a tensor (3, H, W) in [-1, 1].
+    """
+    attrs = parse_prompt(prompt) if isinstance(prompt, str) else prompt
+    background, found = detect(image, min_area)
+    k = len(attrs.objects)
+    candidates = found[:MAX_DETECTIONS]
+    candidates += [None] * max(0, k - len(candidates))  # a prompt object may find no match
+    best = max((_match_checks(attrs, [candidates[i] for i in perm])
+                for perm in itertools.permutations(range(len(candidates)), k)), key=lambda sc: sc[0])
+    checks = {"count": len(found) == k, **best[1]}
+    if attrs.background is not None:
+        checks["background"] = background == attrs.background
+    checks["all"] = all(checks.values())
+    return checks
+
+
+def judge_batch(images, prompts: Sequence[str | Attributes], min_area: float = MIN_AREA) -> dict[str, float]:
+    """Accuracy of each check over the prompts that state it, ``all`` over every prompt,
+    and ``n``. ``images``: a tensor (N, 3, H, W) in [-1, 1], a uint8 array (N, H, W, 3)
+    or a sequence of single images."""
+    if len(images) != len(prompts):
+        raise ValueError(f"judge_batch needs one prompt per image, got {len(images)} images and {len(prompts)} prompts")
+    verdicts = [judge(img, p, min_area) for img, p in zip(images, prompts)]
+    keys = dict.fromkeys(k for v in verdicts for k in v)
+    summary = {k: float(np.mean([v[k] for v in verdicts if k in v])) for k in keys}
+    return {**summary, "n": len(verdicts)}
