@@ -1,0 +1,72 @@
+"""``difflab inpaint``, ``difflab img2img`` and ``difflab eval-inpaint`` on a tiny digits model."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from difflab.cli import main
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("m") / "digits"
+    assert main(["train", "image", "--data", "digits", "--steps", "3", "--channels", "16", "--batch-size", "8",
+                 "--out", str(folder), "--quiet"]) == 0
+    return folder
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:, 4:] = 255
+    Image.fromarray(image).save(tmp_path / "in.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(tmp_path / "small.png")
+    return tmp_path, image, mask
+
+
+def test_inpaint_keeps_known_pixels_to_the_bit(model, files, capsys):
+    d, image, mask = files
+    assert main(["inpaint", "--model", str(model), "--image", str(d / "in.png"), "--mask", str(d / "mask.png"),
+                 "--out", str(d / "out.png"), "--steps", "4", "--resample", "2", "--jump-length", "2", "-n", "2",
+                 "--label", "3"]) == 0
+    for i in range(2):
+        out = np.asarray(Image.open(d / f"out-{i}.png"))
+        assert out.shape == image.shape
+        assert np.array_equal(out[mask == 0], image[mask == 0])
+    assert "nfe" in capsys.readouterr().out
+
+
+def test_edit_errors_are_one_line(model, files, capsys):
+    d, _, _ = files
+    base = ["--model", str(model), "--image", str(d / "in.png"), "--out", str(d / "o.png"), "--steps", "2"]
+    assert main(["inpaint", *base, "--mask", str(d / "small.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mask" in err and "8" in err
+    assert main(["inpaint", *base, "--mask", str(d / "missing.png")]) == 2
+    assert main(["img2img", *base, "--strength", "1.5"]) == 2
+    assert "strength" in capsys.readouterr().err
+    assert main(["img2img", *base[:4], "--out", str(d / "o.jpg")]) == 2
+    assert not (d / "o.png").exists() and not (d / "o.jpg").exists()
+
+
+def test_img2img_strength_zero_returns_input(model, files, capsys):
+    d, image, _ = files
+    args = ["img2img", "--model", str(model), "--image", str(d / "in.png"), "--steps", "10"]
+    assert main([*args, "--strength", "0", "--out", str(d / "same.png")]) == 0
+    assert np.array_equal(np.asarray(Image.open(d / "same.png")), image)
+    assert main([*args, "--strength", "0.5", "--out", str(d / "half.png")]) == 0
+    assert "steps 5" in capsys.readouterr().out
+
+
+def test_eval_inpaint(model, tmp_path, capsys):
+    assert main(["eval-inpaint", str(model), "-n", "6", "--steps", "3", "--resample", "2", "--jump-length", "1",
+                 "--picture", str(tmp_path / "p.png"), "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["n"] == 6 and set(result["accuracy"]) == {"inpainted", "intact", "hole_left_blank"}
+    assert set(result["accuracy_by_side"]) == {"left", "right"}
+    assert Image.open(tmp_path / "p.png").size[0] > 6 * 8
