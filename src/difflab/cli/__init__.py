@@ -13,11 +13,11 @@ import os
 import sys
 
 from .. import __version__
-from . import edit, evaluate, sample, show, train, upscale
+from . import edit, evaluate, generate, sample, show, train, upscale
 
 __all__ = ["main", "build_parser"]
 
-_GROUPS = (train, sample, evaluate, edit, upscale, show)
+_GROUPS = (train, sample, evaluate, edit, generate, upscale, show)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,32 @@ def _cmd_train_image(args) -> None:
     if world().is_main:
         print(f"saved model folder {folder}")
 
+def _cmd_train_autoencoder(args) -> None:
+    from ..pipelines.data import shapes_image_draw
+    from ..train.autoencoder import train_autoencoder
+
+    if args.data != "shapes":
+        raise ValueError(f"--data must be 'shapes' (the only image stream with unlimited draws), got {args.data!r}")
+    folder = train_autoencoder(
+        shapes_image_draw(args.size), out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        channels=args.channels, channel_mult=[int(m) for m in args.channel_mult.split(",")],
+        latent_channels=args.latent_channels, kl_weight=args.kl_weight, checkpoint_every=args.checkpoint_every,
+        resume=args.resume, data={"name": "shapes", "size": args.size}, seed=args.seed, progress=not args.quiet,
+    )
+    print(f"saved autoencoder folder {folder}")
+
+
+def _cmd_train_t2i(args) -> None:
+    from ..pipelines.training import train_text_to_image
+
+    folder = train_text_to_image(
+        args.autoencoder, out=args.out, text_encoder=args.text_encoder, scenes=args.scenes, steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, channels=args.channels, p_uncond=args.p_uncond,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
+    )
+    print(f"saved text-to-image pipeline folder {folder}")
+
+
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a model")
     tsub = train.add_subparsers(dest="task", metavar="TASK")
@@ -75,3 +101,36 @@ def register(sub) -> None:
     img.add_argument("--seed", type=int, default=0)
     img.add_argument("--quiet", action="store_true")
     img.set_defaults(handler=_cmd_train_image)
+
+    ae = tsub.add_parser("autoencoder", help="the KL autoencoder of latent diffusion, on captioned shapes")
+    ae.add_argument("--data", default="shapes", help="image stream (shapes)")
+    ae.add_argument("--size", type=positive_int, default=32, help="image side in pixels (default 32)")
+    ae.add_argument("--out", required=True, help="autoencoder and run folder")
+    ae.add_argument("--steps", type=positive_int, default=1200)
+    ae.add_argument("--batch-size", type=positive_int, default=16)
+    ae.add_argument("--lr", type=float, default=1e-3)
+    ae.add_argument("--channels", type=positive_int, default=16, help="base width (default 16)")
+    ae.add_argument("--channel-mult", default="1,2,2", help="width multipliers; factor 2^(levels-1) (default 1,2,2: 4)")
+    ae.add_argument("--latent-channels", type=positive_int, default=4)
+    ae.add_argument("--kl-weight", type=float, default=1e-6)
+    ae.add_argument("--checkpoint-every", type=positive_int, default=200)
+    ae.add_argument("--resume", action="store_true", help="continue the run in --out")
+    ae.add_argument("--seed", type=int, default=0)
+    ae.add_argument("--quiet", action="store_true")
+    ae.set_defaults(handler=_cmd_train_autoencoder)
+
+    t2i = tsub.add_parser("t2i", help="a latent text-to-image diffusion pipeline on captioned shapes")
+    t2i.add_argument("--autoencoder", required=True, help="a trained autoencoder folder (difflab train autoencoder)")
+    t2i.add_argument("--out", required=True, help="pipeline and run folder")
+    t2i.add_argument("--text-encoder", default="minilm", help="minilm (pretrained) or hashing (toy, for tests)")
+    t2i.add_argument("--scenes", type=positive_int, default=8000, help="training scenes (each with all its captions)")
+    t2i.add_argument("--steps", type=positive_int, default=1700)
+    t2i.add_argument("--batch-size", type=positive_int, default=64)
+    t2i.add_argument("--lr", type=float, default=2e-3)
+    t2i.add_argument("--channels", type=positive_int, default=48, help="U-Net base width")
+    t2i.add_argument("--p-uncond", type=float, default=0.1, help="caption dropout for classifier-free guidance")
+    t2i.add_argument("--checkpoint-every", type=positive_int, default=200)
+    t2i.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t2i.add_argument("--seed", type=int, default=0)
+    t2i.add_argument("--quiet", action="store_true")
+    t2i.set_defaults(handler=_cmd_train_t2i)

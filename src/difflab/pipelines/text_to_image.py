@@ -1,0 +1,239 @@
+"""Latent text-to-image diffusion (Rombach et al. 2022, "Stable Diffusion"), by composition.
+
+    prompt --text encoder--> tokens c (L, D)         (difflab.text)
+    noise z_T (4, h, w) --sampler on D(z; sigma, c)--> z_0   (difflab.samplers, difflab.guidance)
+    z_0 --autoencoder decoder--> image x (3, H, W)    (difflab.nets.autoencoder)
+
+Three parts, each usable alone, none knowing of the others:
+
+- the **autoencoder** (:class:`~difflab.nets.autoencoder.AutoencoderKL`): images to
+  latents ``z = scale_factor * E(x)`` and back, ``x = D(z / scale_factor)``;
+- the **text encoder** (:class:`~difflab.text.TextEncoder`): prompts to token states
+  ``tau(y)`` (B, L, D) and a mask; frozen and pretrained (MiniLM), so words outside
+  the training captions still map somewhere sensible;
+- the **denoiser** (:class:`~difflab.Denoiser` around a :class:`~difflab.nets.UNet`
+  with ``context_dim = D``): trained on latents with the objective of Rombach et al.
+  2022, eq. 2,
+
+      L_LDM = E_{E(x), y, eps ~ N(0, I), t} || eps - eps_theta(z_t, t, tau(y)) ||^2,
+
+  here in the equivalent v parameterisation (Salimans & Ho 2022), the text entering
+  every attention layer by cross-attention (Rombach et al. 2022, eq. 3):
+  ``softmax(Q K^T / sqrt(d)) V`` with ``Q = W_Q phi(z_t)`` from the U-Net features and
+  ``K = W_K tau(y)``, ``V = W_V tau(y)`` from the text tokens.
+
+Classifier-free guidance (Ho & Salimans 2022, eq. 6) steers sampling to the prompt:
+
+    D_s(z; sigma, c) = D(z; sigma, null) + s (D(z; sigma, c) - D(z; sigma, null)),
+
+with ``null`` the encoding of the empty prompt ``""`` (Stable Diffusion's convention):
+training replaced each caption by ``""`` with probability ``p_uncond`` (caption
+dropout), so the one network is both the conditional and the unconditional model.
+An empty prompt therefore *is* unconditional generation (both halves are equal).
+s = 0 is the unconditional model, s = 1 the conditional one.
+
+A pipeline is saved as one folder (:meth:`TextToImagePipeline.save`)::
+
+    pipeline.json      {"task": "text-to-image", "text_encoder": {...config...}, "defaults": {...}, ...}
+    autoencoder/       config.json + model.safetensors  (difflab.nets.autoencoder.save_autoencoder)
+    denoiser/          config.json + model.safetensors  (difflab.saving.save_model)
+
+The text encoder is rebuilt from its config (its weights belong to its own package).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+__all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug"]
+
+PIPELINE_CONFIG = "pipeline.json"
+#: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
+DEFAULTS = {"sampler": "dpmpp-2m", "steps": 20, "guidance": 4.0, "spacing": None}
+
+
+@dataclass
+class GenerationInfo:
+    """What one pipeline call did: the prompts of each image, the seeds, NFE and seconds."""
+
+    prompts: list
+    seeds: list
+    nfe: int
+    seconds: float
+    settings: dict
+
+
+def prompt_slug(prompt: str, max_chars: int = 48) -> str:
+    """A file-name-safe short form of ``prompt`` ("a red circle, left" -> "a-red-circle-left");
+    ``"uncond"`` for the empty prompt."""
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:max_chars].strip("-")
+    return slug or "uncond"
+
+
+class TextToImagePipeline:
+    """Autoencoder + denoiser + text encoder (see the module docstring).
+
+    Args:
+        autoencoder: an :class:`~difflab.nets.autoencoder.AutoencoderKL` with its ``scale_factor``.
+        denoiser: a :class:`~difflab.Denoiser` whose network takes ``context`` and
+            ``context_mask`` (a :class:`~difflab.nets.UNet` with ``context_dim``) and
+            works on latents of shape ``latent_shape``.
+        text_encoder: a :class:`~difflab.text.TextEncoder` whose ``dim`` is the network's ``context_dim``.
+        config: ``image_size`` (side in pixels; default from the autoencoder's data),
+            ``defaults`` (sampler, steps, guidance, spacing), anything else JSON-able
+            (training notes), written to ``pipeline.json``.
+    """
+
+    def __init__(self, autoencoder, denoiser, text_encoder, config: dict | None = None) -> None:
+        config = dict(config or {})
+        net_config = getattr(denoiser.net, "config", {}) or {}
+        if net_config.get("context_dim") not in (None, text_encoder.dim):
+            raise ValueError(f"the denoiser's network attends to {net_config['context_dim']}-d tokens but the text "
+                             f"encoder gives {text_encoder.dim}-d ones")
+        if "image_size" not in config:
+            raise ValueError("config must give image_size (the side of the generated images in pixels)")
+        size = int(config["image_size"])
+        if size % autoencoder.factor:
+            raise ValueError(f"image_size {size} is not divisible by the autoencoder's factor {autoencoder.factor}")
+        self.autoencoder, self.denoiser, self.text_encoder = autoencoder, denoiser, text_encoder
+        self.config = {**config, "image_size": size, "defaults": {**DEFAULTS, **config.get("defaults", {})}}
+        self.latent_shape = autoencoder.latent_shape((autoencoder.in_channels, size, size))
+
+    # -- conditioning ----------------------------------------------------------------
+    def encode_prompts(self, prompts: Sequence[str]) -> dict:
+        """The denoiser's conditioning for ``prompts``: ``{"context", "context_mask"}``.
+        A non-string or over-long prompt is a one-line TypeError / ValueError."""
+        emb = self.text_encoder.encode(prompts)
+        return {"context": emb.tokens, "context_mask": emb.mask}
+
+    def null_cond(self) -> dict:
+        """Classifier-free guidance's unconditional branch: the encoding of ``""``."""
+        cond = self.encode_prompts([""])
+        return {k: v[0] for k, v in cond.items()}
+
+    def guided(self, guidance: float):
+        """The denoiser under classifier-free guidance of scale ``guidance`` (s; 1 = none)."""
+        from ..guidance import ClassifierFreeGuidance
+
+        return ClassifierFreeGuidance(self.denoiser, guidance, self.null_cond())
+
+    # -- generation ---------------------------------------------------------------
+    @torch.no_grad()
+    def latents(self, prompts: Sequence[str], *, seed: int = 0, sampler: str | None = None,
+                steps: int | None = None, guidance: float | None = None, spacing: str | None = None,
+                **options) -> tuple[torch.Tensor, GenerationInfo]:
+        """Sample latents, one per prompt: prompt i starts from the noise of seed ``seed + i``
+        (so a batch equals one call per prompt with its own seed)."""
+        from ..samplers import sample
+
+        d = self.config["defaults"]
+        sampler = d["sampler"] if sampler is None else sampler
+        steps = d["steps"] if steps is None else int(steps)
+        guidance = d["guidance"] if guidance is None else float(guidance)
+        spacing = d.get("spacing") if spacing is None else spacing
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        start = time.perf_counter()
+        cond = self.encode_prompts(prompts)
+        n = cond["context"].shape[0]
+        z, info = sample(self.guided(guidance), (n, *self.latent_shape), sampler, steps, generator=seed,
+                         spacing=spacing, cond=cond, return_info=True, **options)
+        settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options}
+        return z, GenerationInfo(list(prompts), [seed + i for i in range(n)], info.nfe,
+                                 time.perf_counter() - start, settings)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images (N, 3, H, W) in [-1, 1] from latents."""
+        return self.autoencoder.decode_latents(latents).clamp(-1, 1)
+
+    @torch.no_grad()
+    def __call__(self, prompts: str | Sequence[str], n_per_prompt: int = 1, *, seed: int = 0,
+                 output: str = "uint8", return_info: bool = False, **sampling):
+        """Generate ``n_per_prompt`` images for each prompt.
+
+        ``prompts``: a str or a list of str (``""`` is unconditional). Image j of the
+        (prompt-major) batch uses seed ``seed + j``. ``sampling``: ``sampler``, ``steps``,
+        ``guidance``, ``spacing`` and sampler options (defaults: ``config["defaults"]``).
+        ``output``: ``"uint8"`` (N, H, W, 3) numpy array or ``"tensor"`` (N, 3, H, W) in [-1, 1].
+        """
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if isinstance(n_per_prompt, bool) or not isinstance(n_per_prompt, int) or n_per_prompt < 1:
+            raise ValueError(f"n_per_prompt must be a positive integer, got {n_per_prompt!r}")
+        if output not in ("uint8", "tensor"):
+            raise ValueError(f"output must be 'uint8' or 'tensor', got {output!r}")
+        from ..text import check_prompts
+
+        batch = [p for p in check_prompts(prompts) for _ in range(n_per_prompt)]
+        start = time.perf_counter()
+        z, info = self.latents(batch, seed=seed, **sampling)
+        x = self.decode(z)
+        info.seconds = time.perf_counter() - start
+        if output == "uint8":
+            x = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return (x, info) if return_info else x
+
+    # -- folders ------------------------------------------------------------------
+    def save(self, folder, *, dtype: torch.dtype | None = None, ema_state: dict | None = None,
+             extra: dict | None = None) -> Path:
+        """Write the pipeline folder (module docstring). ``dtype`` (e.g. ``torch.float16``)
+        stores the weights in that precision (loading casts them back to float32);
+        ``ema_state``: the denoiser's EMA weights, stored as ``ema.safetensors``."""
+        from .. import __version__
+        from ..atomic import write_text_atomic
+        from ..nets.autoencoder import save_autoencoder
+        from ..saving import EMA_WEIGHTS, WEIGHTS, save_model, save_weights
+
+        folder = Path(folder)
+        save_autoencoder(folder / "autoencoder", self.autoencoder)
+        save_model(folder / "denoiser", self.denoiser, {"task": "text-to-image-denoiser", **(extra or {})},
+                   ema_state=ema_state)
+        if dtype is not None:
+            for path, module in ((folder / "autoencoder" / WEIGHTS, self.autoencoder),
+                                 (folder / "denoiser" / WEIGHTS, self.denoiser.net)):
+                save_weights(path, {k: v.to(dtype) if v.is_floating_point() else v
+                                    for k, v in module.state_dict().items()})
+            if ema_state is not None:
+                save_weights(folder / "denoiser" / EMA_WEIGHTS, {k: v.to(dtype) for k, v in ema_state.items()})
+        config = {"difflab_version": __version__, "task": "text-to-image",
+                  "text_encoder": self.text_encoder.config, **self.config}
+        write_text_atomic(folder / PIPELINE_CONFIG, json.dumps(config, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder, device: str | torch.device = "cpu", ema: bool = True) -> "TextToImagePipeline":
+        """Load a folder written by :meth:`save` (EMA weights when present and ``ema``)."""
+        from ..nets.autoencoder import load_autoencoder
+        from ..saving import load_model
+        from ..text import text_encoder_from_config
+
+        folder = Path(folder)
+        path = folder / PIPELINE_CONFIG
+        if not folder.is_dir():
+            raise FileNotFoundError(f"pipeline folder {str(folder)!r} does not exist")
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: {str(folder)!r} is not a text-to-image pipeline folder")
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: invalid JSON ({e})") from None
+        if config.get("task") != "text-to-image" or "text_encoder" not in config:
+            raise ValueError(f"{path} does not describe a text-to-image pipeline (task {config.get('task')!r})")
+        autoencoder, _ = load_autoencoder(folder / "autoencoder", device)
+        denoiser, _ = load_model(folder / "denoiser", ema=ema, device=device)
+        text_encoder = text_encoder_from_config(config.pop("text_encoder"))
+        for key in ("difflab_version", "task"):
+            config.pop(key, None)
+        return cls(autoencoder, denoiser, text_encoder, config)
+
+    def __repr__(self) -> str:
+        return (f"TextToImagePipeline(image_size={self.config['image_size']}, latent_shape={self.latent_shape}, "
+                f"text_encoder={self.text_encoder!r}, denoiser={self.denoiser!r})")

