@@ -70,3 +70,15 @@ def test_eval_inpaint(model, tmp_path, capsys):
     assert result["n"] == 6 and set(result["accuracy"]) == {"inpainted", "intact", "hole_left_blank"}
     assert set(result["accuracy_by_side"]) == {"left", "right"}
     assert Image.open(tmp_path / "p.png").size[0] > 6 * 8
+
+
+def test_upscale_with_the_shipped_model(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(tmp_path / "small.png")
+    assert main(["upscale", str(tmp_path / "small.png"), "--out", str(tmp_path / "big.png")]) == 0
+    assert Image.open(tmp_path / "big.png").size == (64, 48)
+    assert main(["upscale", str(tmp_path / "small.png"), "--scale", "2", "--out", str(tmp_path / "x.png")]) == 2
+    assert "upscales by 4" in capsys.readouterr().err
+    assert main(["upscale", str(tmp_path / "missing.png"), "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["upscale", str(tmp_path / "small.png"), "--out", str(tmp_path / "x.jpg")]) == 2
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.jpg").exists()

@@ -60,6 +60,17 @@ def _cmd_train_t2i(args) -> None:
     print(f"saved text-to-image pipeline folder {folder}")
 
 
+def _cmd_train_superres(args) -> None:
+    from ..train.superres import ship, train_superres
+
+    out = train_superres(args.out, steps=args.steps, batch_size=args.batch_size, scale=args.scale,
+                         resume=args.resume, seed=args.seed)
+    if args.ship:
+        print(f"wrote {ship(out, args.ship)}")
+    print(f"model folder {out}")
+
+
+
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a model")
     tsub = train.add_subparsers(dest="task", metavar="TASK")
@@ -134,3 +145,13 @@ def register(sub) -> None:
     t2i.add_argument("--seed", type=int, default=0)
     t2i.add_argument("--quiet", action="store_true")
     t2i.set_defaults(handler=_cmd_train_t2i)
+
+    r = tsub.add_parser("superres", help="an SR3-style x4 super-resolution model on photo crops")
+    r.add_argument("--out", required=True, help="model and run folder")
+    r.add_argument("--steps", type=positive_int, default=1500)
+    r.add_argument("--batch-size", type=positive_int, default=16)
+    r.add_argument("--scale", type=positive_int, default=4)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--resume", action="store_true", help="continue the run in OUT")
+    r.add_argument("--ship", default=None, metavar="DIR", help="then write a float16 inference copy into DIR")
+    r.set_defaults(handler=_cmd_train_superres)
