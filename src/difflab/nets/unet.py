@@ -74,7 +74,8 @@ class ResBlock(nn.Module):
     def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         z = self.conv1(F.silu(self.norm1(h)))
         scale, shift = self.emb(F.silu(emb)).chunk(2, dim=1)
-        z = self.norm2(z) * (1 + append_dims(scale, z.ndim)) + append_dims(shift, z.ndim)
+        # AdaGN: GroupNorm(z) * (1 + y_s) + y_b, as one fused multiply-add
+        z = torch.addcmul(append_dims(shift, z.ndim), self.norm2(z), 1 + append_dims(scale, z.ndim))
         z = self.conv2(self.drop(F.silu(z)))
         return self.skip(h) + z
 
