@@ -68,3 +68,38 @@ def test_make_grid_errors():
         make_grid(VESchedule(), 10, "fancy")
     assert make_grid(VESchedule(), 5, "karras")[0].item() == pytest.approx(50.0)
     torch.testing.assert_close(make_grid(DiscreteSchedule(), 7), index_grid(DiscreteSchedule(), 7, "trailing"))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 10, 15, 20, 50, 100, 300])
+def test_tuned_grid_shape(n):
+    from difflab.grids import tuned_grid
+
+    s = DiscreteSchedule("linear", T)
+    g = make_grid(s, n, "tuned")
+    assert len(g) == n + 1 and g[-1] == 0
+    assert (g[:-1] > g[1:]).all()
+    assert g[0].item() == pytest.approx(s.ve_sigma_max)
+    assert g[-2].item() >= s.ve_sigma_min * (1 - 1e-12)
+    torch.testing.assert_close(tuned_grid(s.ve_sigma_max, n, s.ve_sigma_min), g)
+
+
+def test_tuned_grid_follows_its_table_and_scales_with_sigma_data():
+    from difflab.grids import TUNED, tuned_grid
+
+    for n, (hi, lo) in TUNED.items():
+        g = tuned_grid(157.0, n)
+        assert g[1].item() == pytest.approx(hi) and g[-2].item() == pytest.approx(lo)
+        # uniform in log sigma after the first jump
+        logs = torch.log(g[1:-1])
+        torch.testing.assert_close(logs[1:] - logs[:-1], (logs[1:] - logs[:-1]).mean().expand(n - 2))
+        torch.testing.assert_close(tuned_grid(1e4, n, sigma_data=0.5)[1:-1], 0.5 * g[1:-1])
+    # between table entries the ends move monotonically
+    ends = [tuned_grid(157.0, n)[-2].item() for n in range(5, 101)]
+    assert all(a >= b * (1 - 1e-12) for a, b in zip(ends, ends[1:]))
+
+
+def test_tuned_grid_needs_room():
+    from difflab.grids import tuned_grid
+
+    with pytest.raises(ValueError, match="leave no room"):
+        tuned_grid(1.0, 10, sigma_min=0.9)

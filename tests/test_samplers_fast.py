@@ -1,4 +1,4 @@
-"""Fast samplers (issue 5): equivalences with the basic ones and convergence on the exact mixture."""
+"""Fast samplers (issue 5): equivalences with the basic ones, orders of accuracy and convergence on the exact mixture."""
 
 import math
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import difflab
-from difflab.grids import karras_grid
-from difflab.models import eight_gaussians
+from difflab.grids import karras_grid, log_snr_grid
+from difflab.models import GaussianMixture, eight_gaussians
 from difflab.samplers.dpm_solver import exp_integrator_weights
 from difflab.schedules import DiscreteSchedule
 from difflab.tensors import generators
@@ -84,7 +84,7 @@ def test_higher_order_converges_faster():
 
 @pytest.mark.parametrize("sampler,steps,opts", [
     ("dpmpp-2m", 20, {}), ("dpmpp-2m-sde", 30, {}), ("deis", 20, {"order": 3}), ("heun", 15, {}),
-    ("euler", 30, {"churn": 10.0}), ("dpm-adaptive", 10, {}),
+    ("euler", 30, {"churn": 10.0}), ("dpm-adaptive", 10, {}), ("unipc", 20, {}), ("unipc", 20, {"sigma_data": None}),
 ])
 def test_fast_samplers_reproduce_mixture(sampler, steps, opts):
     x, info = difflab.sample(DEN, (6000, 2), sampler, steps, spacing="karras", generator=torch.Generator().manual_seed(0),
@@ -100,8 +100,92 @@ def test_stochastic_fast_samplers_batch_invariant(sampler, opts):
 
 
 def test_nfe_counts():
-    for name, steps, nfe in [("heun", 5, 9), ("dpmpp-2m", 5, 5), ("deis", 7, 7)]:
+    for name, steps, nfe in [("heun", 5, 9), ("dpmpp-2m", 5, 5), ("deis", 7, 7), ("unipc", 7, 7)]:
         _, info = difflab.sample(DEN, (4, 2), name, steps, spacing="karras", generator=0, return_info=True)
         assert info.nfe == nfe, name
     _, info = difflab.sample(DEN, (4, 2), "dpm-adaptive", 5, spacing="karras", generator=0, return_info=True)
     assert info.nfe % 2 == 1 and info.nfe > 3
+
+
+def test_unipc_order1_is_ddim_plus_linear_corrector():
+    """UniPC-1 written out: a DDIM predictor, then the corrector integrates the line through
+    (lambda_i, D_i) and (lambda_{i+1}, D~_{i+1}) exactly:
+    x_{i+1} = e^{-h} x_i + (1 - e^{-h}) D_i + (h - 1 + e^{-h}) / h (D~_{i+1} - D_i)."""
+    sig = log_snr_grid(0.02, 80.0, 7)
+    x = _x() * math.sqrt(1 + sig[0] ** 2)
+    y, prev = x.clone(), None
+    for s, s_next in zip(sig[:-1].tolist(), sig[1:].tolist()):
+        d = DEN(y, s)
+        if prev is not None:
+            y_prev, d_prev, h = prev
+            y = math.exp(-h) * y_prev - math.expm1(-h) * d_prev + (h - 1 + math.exp(-h)) / h * (d - d_prev)
+        if s_next == 0:
+            y = d
+            break
+        h = math.log(s / s_next)
+        prev = (y, d, h)
+        y = math.exp(-h) * y - math.expm1(-h) * d
+    out = difflab.samplers.sample_unipc(DEN, x, sig, order=1, sigma_data=None)
+    torch.testing.assert_close(out, y)
+
+
+def _last_state(fn, n, x, **kw):
+    """The state at the grid's smallest nonzero level (before the final denoise)."""
+    g = log_snr_grid(0.05, 20.0, n)
+    seen = []
+    fn(DEN, x * math.sqrt(1 + g[0] ** 2), g, callback=seen.append, **kw)
+    return seen[-1]["x"]
+
+
+@pytest.mark.parametrize("order,sigma_data,expected", [
+    (1, None, 2), (2, None, 3), (3, None, 4), (2, 1.0, 3), (3, 1.0, 4),
+])
+def test_unipc_order_of_accuracy(order, sigma_data, expected):
+    """UniC-p makes UniP-p one order higher: halving the step (uniform log-SNR grid, no lower-order
+    final steps) divides the error against a 1024-step solve by about 2^(p+1)."""
+    x = _x(128, seed=1)
+    kw = dict(order=order, lower_order_final=False, sigma_data=sigma_data)
+    ref = _last_state(difflab.samplers.sample_unipc, 1024, x, order=3, lower_order_final=False, sigma_data=None)
+    err = [(_last_state(difflab.samplers.sample_unipc, n, x, **kw) - ref).pow(2).mean().sqrt().item() for n in (32, 64)]
+    assert math.log2(err[0] / err[1]) > expected - 0.6, err
+
+
+def test_unipc_tau_final_step_converges_where_lambda_stalls():
+    """Gaussian data N(mu, std^2): the exact ODE solution is x(0) = mu + std (x_T - mu) / sqrt(std^2 + sigma_max^2).
+    In lambda the last step must return D(x; sigma_min), whose shrinkage std^2 / (std^2 + sigma_min^2) no
+    step count removes; with sigma_data = std, D along the path is affine in tau and the last step
+    extrapolates it to sigma = 0, so the error keeps falling with the step count."""
+    std, mu, s_max = 0.5, 0.3, 80.0
+    den = GaussianMixture([1.0], [[mu]], [std**2]).denoiser(DiscreteSchedule("linear", 1000))
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64)[:, None] * math.sqrt(std**2 + s_max**2) + mu
+    exact = mu + std * (x - mu) / math.sqrt(std**2 + s_max**2)
+
+    def err(n, sigma_data):
+        out = difflab.samplers.sample_unipc(den, x, log_snr_grid(0.05, s_max, n), order=2, sigma_data=sigma_data)
+        return (out - exact).abs().max().item()
+
+    tau = [err(n, std) for n in (12, 24, 48)]
+    lam = [err(n, None) for n in (24, 48)]
+    assert tau[0] > 2 * tau[1] > 4 * tau[2] and tau[2] < 1e-3, tau
+    assert lam[1] > 0.5 * lam[0] and lam[1] > 4 * tau[2], lam  # stalled at the final D's bias
+
+
+def test_tau_weights_integrate_affine_in_tau_exactly():
+    lams, nxt, c = [-1.0, -2.2], 0.4, 0.7
+    w = exp_integrator_weights(lams, nxt, sigma_data=c)
+    tau = lambda lam: 1 / math.sqrt(c**2 + math.exp(-2 * lam))  # noqa: E731
+    u = torch.linspace(lams[0], nxt, 200_001, dtype=torch.float64)
+    for f in (lambda t: 1.0 + 0 * t, lambda t: t):
+        approx = sum(wj * f(tau(lj)) for wj, lj in zip(w, lams))
+        exact = torch.trapezoid(torch.exp(-(nxt - u)) * f(1 / torch.sqrt(c**2 + torch.exp(-2 * u))), u).item()
+        assert approx == pytest.approx(exact, rel=1e-8, abs=1e-12)
+
+
+def test_tuned_grid_unipc_reproduces_mixture_in_10_steps():
+    x = difflab.sample(DEN, (6000, 2), "unipc", 10, spacing="tuned", generator=torch.Generator().manual_seed(0))
+    assert sw_ratio(x, GMM.sample) < 1.6
+
+
+def test_sigma_data_must_be_positive():
+    with pytest.raises(ValueError, match="sigma_data"):
+        difflab.sample(DEN, (4, 2), "unipc", 5, generator=0, sigma_data=0.0)

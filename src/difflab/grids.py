@@ -27,11 +27,13 @@ __all__ = [
     "uniform_t_grid",
     "karras_grid",
     "log_snr_grid",
+    "tuned_grid",
+    "TUNED",
     "make_grid",
     "SPACINGS",
 ]
 
-SPACINGS = ("trailing", "leading", "linspace", "uniform-t", "karras", "log-snr")
+SPACINGS = ("trailing", "leading", "linspace", "uniform-t", "karras", "log-snr", "tuned")
 
 
 def _check_steps(steps, upper: int | None = None) -> int:
@@ -91,6 +93,43 @@ def log_snr_grid(sigma_min: float, sigma_max: float, steps: int) -> torch.Tensor
     return _with_zero(torch.exp(torch.linspace(math.log(sigma_max), math.log(sigma_min), steps, dtype=torch.float64)))
 
 
+#: steps -> (sigma_hi, sigma_lo) of :func:`tuned_grid`, in units of sigma_data: 5, 10 and 20 from a
+#: search with UniPC on held-out mixtures (docs/samplers.md); from 50 steps sigma_lo is a DDPM
+#: table's smallest level, where the budget allows the last denoise to shrink nothing visible
+TUNED = {5: (2.2, 0.14), 10: (3.2, 0.06), 20: (5.4, 0.0375), 50: (8.0, 0.01), 100: (10.0, 0.01)}
+
+
+def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data: float = 1.0) -> torch.Tensor:
+    """The low-NFE grid of docs/samplers.md: sigma_max, then steps - 1 levels uniform in log-SNR from
+    sigma_hi down to sigma_lo, then 0.
+
+    Above a few sigma_data the noisy marginal is nearly the Gaussian N(mean, cov + sigma^2 I) and the
+    probability-flow ODE nearly linear, so one (exponential-integrator) step crosses it; the
+    remaining evaluations go where the modes separate. (sigma_hi, sigma_lo) / sigma_data come from
+    :data:`TUNED` (searched for UniPC with the benchmark's error), interpolated linearly in
+    log(steps) between its entries and held beyond them; both are kept inside
+    [sigma_min, sigma_max]. Like Sabour et al. 2024 ("Align Your Steps"), a grid optimized for a
+    solver and a data scale rather than a closed-form rule."""
+    steps = _check_steps(steps)
+    if steps == 1:
+        return _with_zero([sigma_max])
+    counts = sorted(TUNED)
+    c = min(max(steps, counts[0]), counts[-1])
+    hi_n = min(k for k in counts if k >= c)
+    lo_n = max(k for k in counts if k <= c)
+    w = 0.0 if hi_n == lo_n else (math.log(c) - math.log(lo_n)) / (math.log(hi_n) - math.log(lo_n))
+    log_hi, log_lo = (
+        (1 - w) * math.log(TUNED[lo_n][j]) + w * math.log(TUNED[hi_n][j]) + math.log(sigma_data) for j in (0, 1)
+    )
+    floor = math.log(max(sigma_min, 1e-12))
+    log_hi = min(max(log_hi, floor), math.log(sigma_max))
+    log_lo = min(max(log_lo, floor), log_hi)
+    inner = torch.exp(torch.linspace(log_hi, log_lo, steps - 1, dtype=torch.float64))
+    if steps > 2 and not (inner[0] < sigma_max and (inner[:-1] > inner[1:]).all()):
+        raise ValueError(f"sigma_max={sigma_max:.4g}, sigma_min={sigma_min:.4g} leave no room for a {steps}-step tuned grid")
+    return _with_zero(torch.cat([torch.tensor([float(sigma_max)], dtype=torch.float64), inner]))
+
+
 def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwargs) -> torch.Tensor:
     """A grid of ``steps`` noise levels for ``schedule`` (plus the final 0).
 
@@ -112,4 +151,6 @@ def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwar
         return karras_grid(sigma_min, sigma_max, steps, **kwargs)
     if spacing == "log-snr":
         return log_snr_grid(sigma_min, sigma_max, steps)
+    if spacing == "tuned":
+        return tuned_grid(sigma_max, steps, sigma_min, **kwargs)
     raise ValueError(f"unknown spacing {spacing!r}; expected one of: {', '.join(SPACINGS)}")

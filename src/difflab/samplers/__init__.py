@@ -20,7 +20,7 @@ from ..grids import make_grid
 from ..tensors import GeneratorLike, generators, randn
 from ._common import CountingDenoiser
 from .ddpm import sample_ddim, sample_ddpm
-from .dpm_solver import sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde
+from .dpm_solver import sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_unipc
 from .edm import sample_euler, sample_heun
 from .langevin import sample_langevin
 from .ode import sample_ode
@@ -28,6 +28,7 @@ from .sde import sample_euler_maruyama, sample_pc
 
 __all__ = [
     "SAMPLERS",
+    "DEFAULT_SPACING",
     "sample",
     "SampleInfo",
     "sample_ddpm",
@@ -41,6 +42,7 @@ __all__ = [
     "sample_dpmpp_2m",
     "sample_dpmpp_2m_sde",
     "sample_deis",
+    "sample_unipc",
     "sample_dpm_adaptive",
     "register",
 ]
@@ -58,8 +60,15 @@ SAMPLERS = {
     "dpmpp-2m": sample_dpmpp_2m,
     "dpmpp-2m-sde": sample_dpmpp_2m_sde,
     "deis": sample_deis,
+    "unipc": sample_unipc,
     "dpm-adaptive": sample_dpm_adaptive,
 }
+
+
+#: the grid each sampler gets when neither ``spacing`` nor ``sigmas`` is given (others: the
+#: schedule's default, see :func:`difflab.grids.make_grid`); chosen by the grid sweep of
+#: benchmarks/samplers.py, see docs/samplers.md
+DEFAULT_SPACING = {"dpmpp-2m": "tuned", "dpmpp-2m-sde": "tuned", "deis": "tuned", "unipc": "tuned"}
 
 
 def register(name: str, fn) -> None:
@@ -112,8 +121,8 @@ def sample(
         steps: number of steps (the grid has ``steps + 1`` levels, the last 0).
         generator: an int seed, a ``torch.Generator`` or one generator per sample,
             for the noise stochastic samplers draw at every step.
-        spacing: grid spacing (see :func:`difflab.grids.make_grid`); or pass
-            ``sigmas`` directly.
+        spacing: grid spacing (see :func:`difflab.grids.make_grid`); by default the sampler's
+            entry in :data:`DEFAULT_SPACING`, else the schedule's default. Or pass ``sigmas``.
         cond: conditioning passed to the network (class labels, text tokens ...).
         callback: called once per step (adaptive samplers: per accepted step) with a dict
             (``i``, ``x``, ``sigma``, ``sigma_next``, ``x0``).
@@ -130,7 +139,7 @@ def sample(
     if not hasattr(model, "schedule"):
         raise TypeError("model must be a difflab Denoiser (it needs a .schedule)")
     if sigmas is None:
-        sigmas = make_grid(model.schedule, steps, spacing)
+        sigmas = make_grid(model.schedule, steps, spacing or DEFAULT_SPACING.get(sampler))
     else:
         sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
         if sigmas.ndim != 1 or len(sigmas) < 2 or sigmas[-1] != 0 or not (sigmas[:-1] > sigmas[1:]).all():

@@ -50,12 +50,12 @@ def sample_ddpm(
         if s_next == 0:
             x = x0
             continue
-        mean = x0 + (s_next**2 / s**2) * (x - x0)
         if variance == "posterior":
             var = s_next**2 * (s**2 - s_next**2) / s**2
         else:
             var = (s**2 - s_next**2) * (1 + s_next**2) / (1 + s**2)
-        x = mean + var**0.5 * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+        mean = torch.lerp(x0, x, s_next**2 / s**2)  # x0 + (sigma_s^2 / sigma_t^2)(x_t - x0), one kernel
+        x = mean.add_(randn(x.shape, generator, device=x.device, dtype=x.dtype), alpha=var**0.5)
     return x
 
 
@@ -86,10 +86,9 @@ def sample_ddim(
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         x0 = denoiser(x, s, **cond)
         report(callback, i, x, s, s_next, x0)
-        eps = (x - x0) / s
         sigma_up = min(s_next, eta * s_next * ((s**2 - s_next**2) / s**2) ** 0.5)
         sigma_down = (s_next**2 - sigma_up**2) ** 0.5
-        x = x0 + sigma_down * eps
+        x = torch.lerp(x0, x, sigma_down / s)  # x0 + sigma_down eps_hat, eps_hat = (x - x0) / sigma_t
         if sigma_up > 0:
-            x = x + sigma_up * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+            x = x.add_(randn(x.shape, generator, device=x.device, dtype=x.dtype), alpha=sigma_up)
     return x

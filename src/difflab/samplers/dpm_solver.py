@@ -1,5 +1,6 @@
 """Exponential-integrator solvers in lambda = -log sigma: DPM-Solver++ (2M, 2M SDE),
-a multistep method of any order (DEIS-style), and an adaptive DPM-Solver-12.
+a multistep method of any order (DEIS-style), its predictor-corrector UniPC, and an
+adaptive DPM-Solver-12.
 
 In scaled coordinates with lambda = -log sigma, the probability-flow ODE is
 
@@ -11,7 +12,8 @@ whose exact solution from lambda to lambda + h is (Lu et al. 2022b, "DPM-Solver+
 
 The linear part is integrated exactly; solvers differ in how they approximate D
 inside the integral. A step that lands on sigma = 0 returns the last D (the
-"denoise" step every sampler ends with).
+"denoise" step every sampler ends with), except UniPC interpolating in
+tau = 1 / sqrt(sigma_data^2 + sigma^2), which extrapolates to sigma = 0.
 """
 
 from __future__ import annotations
@@ -24,33 +26,99 @@ import torch
 from ..tensors import randn
 from ._common import Callback, report
 
-__all__ = ["sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_deis", "sample_dpm_adaptive", "exp_integrator_weights"]
+__all__ = ["sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_deis", "sample_unipc", "sample_dpm_adaptive", "exp_integrator_weights"]
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
 
 
-def exp_integrator_weights(lambdas: list[float], lambda_next: float) -> list[float]:
-    """Weights w_j with int_{l_0}^{l_next} e^{-(l_next - u)} P(u) du = sum_j w_j D_j, where P is
-    the Lagrange polynomial through (lambdas[j], D_j) and lambdas[0] is the current point.
+def exp_integrator_weights(
+    lambdas: list[float], lambda_next: float, lambda_from: float | None = None, sigma_data: float | None = None
+) -> list[float]:
+    """Weights w_j with int_{l_from}^{l_next} e^{-(l_next - u)} P(u) du = sum_j w_j D_j, where P is
+    the Lagrange polynomial through (lambdas[j], D_j) and l_from is ``lambda_from`` (by
+    default lambdas[0], the current point).
 
     This is the exact-integration rule of tAB-DEIS (Zhang & Chen 2022, eq. 15) written in
     lambda for a data-prediction model; 24-node Gauss-Legendre quadrature makes it exact to
-    float64 for the polynomial degrees used here (at most 3)."""
-    a, b = lambdas[0], lambda_next
+    float64 for the polynomial degrees used here (at most 4). With ``sigma_data`` the
+    polynomial is in tau = 1 / sqrt(sigma_data^2 + sigma^2) instead of lambda (see
+    :func:`sample_unipc`)."""
+    a, b = (lambdas[0] if lambda_from is None else lambda_from), lambda_next
     u = 0.5 * (b - a) * _GL_NODES + 0.5 * (a + b)
     kernel = np.exp(-(b - u)) * 0.5 * (b - a) * _GL_WEIGHTS
+    nodes = lambdas
+    if sigma_data is not None:
+        u = _tau(u, sigma_data)
+        nodes = [float(_tau(lj, sigma_data)) for lj in lambdas]
     weights = []
-    for j, lj in enumerate(lambdas):
-        basis = np.ones_like(u)
-        for m, lm in enumerate(lambdas):
+    for j, lj in enumerate(nodes):
+        basis = kernel
+        for m, lm in enumerate(nodes):
             if m != j:
                 basis = basis * (u - lm) / (lj - lm)
-        weights.append(float((kernel * basis).sum()))
+        weights.append(float(basis.sum()))
     return weights
+
+
+def _tau(lam, sigma_data: float):
+    """tau = 1 / sqrt(sigma_data^2 + sigma^2) at lambda = -log sigma (numpy or float)."""
+    return 1.0 / np.sqrt(sigma_data**2 + np.exp(-2.0 * np.asarray(lam, dtype=np.float64)))
+
+
+def _extrapolate_to_zero(history, k: int, sigma_data: float) -> torch.Tensor:
+    """The interpolant of the last k outputs in tau, evaluated at sigma = 0 (tau = 1 / sigma_data)."""
+    taus = [float(_tau(h[0], sigma_data)) for h in history[:k]]
+    target, out = 1.0 / sigma_data, 0.0
+    for j, tj in enumerate(taus):
+        lj = 1.0
+        for m, tm in enumerate(taus):
+            if m != j:
+                lj *= (target - tm) / (tj - tm)
+        out = out + lj * history[j][1]
+    return out
 
 
 def _lam(sigma: float) -> float:
     return -math.log(sigma)
+
+
+def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_final: bool, corrector: bool, sigma_data=None):
+    """The multistep exponential integrator behind :func:`sample_deis` and :func:`sample_unipc`.
+
+    Predictor from lambda_i to lambda_{i+1}: x <- (sigma'/sigma) x + sum_j w_j D_j over the last k
+    outputs (k <= ``order``). With ``corrector``, the output D_{i+1} evaluated at the predicted
+    point is then added to the same nodes and the step is redone from x_i (k + 1 nodes, no new
+    evaluation); D_{i+1} itself is kept as evaluated. With ``sigma_data`` the interpolant is a
+    polynomial in tau (not lambda) and the step to sigma = 0 evaluates it at tau(0)."""
+    if order not in (1, 2, 3, 4):
+        raise ValueError(f"order must be 1, 2, 3 or 4, got {order}")
+    if sigma_data is not None and not sigma_data > 0:
+        raise ValueError(f"sigma_data must be > 0 (or None), got {sigma_data}")
+    cond = cond or {}
+    n = len(sigmas) - 1
+    history: list[tuple[float, torch.Tensor]] = []  # (lambda, D), newest first
+    step = None  # (x_i, lambda_i, k) of the step that led to the current x
+    for i in range(n):
+        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        x0 = denoiser(x, s, **cond)
+        lam = _lam(s)
+        if corrector and step is not None:
+            x_prev, lam_prev, k = step
+            nodes = [(lam, x0)] + history[:k]
+            w = exp_integrator_weights([h[0] for h in nodes], lam, lambda_from=lam_prev, sigma_data=sigma_data)
+            x = math.exp(lam_prev - lam) * x_prev + sum(wj * dj for wj, (_, dj) in zip(w, nodes))
+        report(callback, i, x, s, s_next, x0)
+        history.insert(0, (lam, x0))
+        del history[order:]
+        if s_next == 0:
+            return x0 if sigma_data is None else _extrapolate_to_zero(history, min(2, order, len(history)), sigma_data)
+        k = min(order, len(history))
+        if lower_order_final:  # steps left before the final denoise (>= 1 here)
+            k = min(k, n - 1 - i)
+        w = exp_integrator_weights([h[0] for h in history[:k]], _lam(s_next), sigma_data=sigma_data)
+        step = (x, lam, k)
+        x = (s_next / s) * x + sum(wj * dj for wj, (_, dj) in zip(w, history[:k]))
+    return x
 
 
 def sample_deis(
@@ -70,26 +138,55 @@ def sample_deis(
     in DPM-Solver++(kM), Lu et al. 2022b). Order 1 is DDIM. The first steps use the
     history available; with ``lower_order_final`` the last steps before sigma = 0 use at
     most as many points as steps remain (Lu et al. 2022b, sec. 5). 1 evaluation per step."""
-    if order not in (1, 2, 3, 4):
-        raise ValueError(f"order must be 1, 2, 3 or 4, got {order}")
-    cond = cond or {}
-    n = len(sigmas) - 1
-    history: list[tuple[float, torch.Tensor]] = []  # (lambda, D), newest first
-    for i in range(n):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        x0 = denoiser(x, s, **cond)
-        report(callback, i, x, s, s_next, x0)
-        history.insert(0, (_lam(s), x0))
-        if s_next == 0:
-            return x0
-        k = min(order, len(history))
-        if lower_order_final:  # steps left before the final denoise (>= 1 here)
-            k = min(k, n - 1 - i)
-        del history[order:]
-        lams = [h[0] for h in history[:k]]
-        w = exp_integrator_weights(lams, _lam(s_next))
-        x = (s_next / s) * x + sum(wj * dj for wj, (_, dj) in zip(w, history[:k]))
-    return x
+    return _multistep(denoiser, x, sigmas, cond, callback, order, lower_order_final, corrector=False)
+
+
+def sample_unipc(
+    denoiser,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    cond: dict | None = None,
+    generator=None,
+    callback: Callback | None = None,
+    order: int = 3,
+    lower_order_final: bool = True,
+    sigma_data: float | None = 1.0,
+) -> torch.Tensor:
+    """UniPC (Zhao et al. 2023), data prediction, in lambda = -log sigma with h = lambda_{i+1} - lambda_i.
+
+    The exact solution of dx/dlambda = D - x over a step is (Lu et al. 2022b, eq. 9)
+    x_{i+1} = e^{-h} x_i + int e^{-(lambda_{i+1} - u)} D(u) du. The UniP-p predictor replaces D by
+    the polynomial through the p latest outputs D_i, D_{i-1}, ... and integrates it exactly,
+
+        x~_{i+1} = e^{-h} x_i + sum_j w_j D_j,   w_j = int e^{-(lambda_{i+1} - u)} l_j(u) du
+
+    (l_j the Lagrange basis; this is the :func:`sample_deis` step). One evaluation
+    D~_{i+1} = D(x~_{i+1}; sigma_{i+1}); then the UniC-p corrector redoes the step with D~_{i+1}
+    added as a node at lambda_{i+1} (p + 1 nodes, order p + 1),
+
+        x_{i+1} = e^{-h} x_i + sum_j w^c_j D_j,
+
+    and keeps D~_{i+1} for the next step, so the corrector costs no evaluation (Zhao et al. 2023,
+    sec. 3.1, UniC, and sec. 3.2, UniP). The weights are the exact integrals of the interpolant:
+    UniPC with varying coefficients (UniPC_v, the phi-function solution of the order conditions),
+    not the B(h) approximations bh1/bh2.
+
+    Interpolation variable. With ``sigma_data = None`` the polynomial is in lambda, as in the
+    paper. With a number (the default, 1.0: DDPM data scaled to unit variance) it is in
+
+        tau = 1 / sqrt(sigma_data^2 + sigma^2)          (the VP signal scale alpha for sigma_data = 1),
+
+    in which D along an exact trajectory is affine for Gaussian data of std sigma_data
+    (D - mu = sigma_data^2 tau z), where a polynomial in lambda must follow e^{lambda}; the integral
+    is the same (the DEIS construction, Zhang & Chen 2022 sec. 4, with another interpolation
+    variable). tau stays finite at sigma = 0, so the last step extrapolates the interpolant of the
+    two latest outputs to tau(0) = 1 / sigma_data instead of returning the last D (the first-order
+    step every lambda-solver must take there).
+
+    Lower orders start the run; with ``lower_order_final`` the last steps before sigma = 0 use at
+    most as many points as steps remain. 1 evaluation per step."""
+    return _multistep(denoiser, x, sigmas, cond, callback, order, lower_order_final, corrector=True, sigma_data=sigma_data)
 
 
 def sample_dpmpp_2m(
