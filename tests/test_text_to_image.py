@@ -146,6 +146,22 @@ def test_training_recipe_writes_a_pipeline_and_resumes(tmp_path):
     pipe = TextToImagePipeline.load(tmp_path / "t2i")
     assert pipe.config["training"]["steps_done"] == 3
     assert pipe([PROMPT], steps=2).shape == (1, 32, 32, 3)
+    # the pipeline's own autoencoder folder records its image size, so it can train again
+    assert json.loads((tmp_path / "t2i" / "autoencoder" / "config.json").read_text())["data"]["shape"] == [3, 32, 32]
+    # fine-tuning starts from the pipeline's (EMA) denoiser weights
+    train_text_to_image(tmp_path / "t2i" / "autoencoder", steps=1, lr=1e-12, warmup=1, init=tmp_path / "t2i",
+                        **{**kw, "out": tmp_path / "tuned", "channels": 8})
+    tuned = TextToImagePipeline.load(tmp_path / "tuned", ema=False)
+    assert tuned.denoiser.net.config == pipe.denoiser.net.config
+    for a, b in zip(tuned.denoiser.net.parameters(), pipe.denoiser.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_training_needs_the_autoencoders_image_size(tmp_path):
+    save_autoencoder(tmp_path / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4))
+    with pytest.raises(ValueError, match="image size"):
+        train_text_to_image(tmp_path / "ae", out=tmp_path / "t2i", text_encoder="hashing", scenes=4, steps=1,
+                            progress=False)
 
 
 def test_parts_are_usable_alone(pipe):
@@ -167,4 +183,24 @@ def test_shipped_model_generates_offline(tmp_path):
     out = tmp_path / "png"
     assert main(["generate", PROMPT, "-n", "4", "--seed", "0", "--steps", "20", "--guidance", "4", "--out", str(out)]) == 0
     pngs = sorted(out.glob("*.png"))
-    assert len(pngs) == 4 and Image.open(pngs[0]).size == (32, 32)
+    size = json.loads((shipped_model_path() / "pipeline.json").read_text())["image_size"]
+    assert len(pngs) == 4 and Image.open(pngs[0]).size == (size, size)
+
+
+def test_render_scenes_is_the_same_on_any_number_of_workers():
+    from difflab.pipelines.data import render_scenes, shapes_image_draw
+
+    one = render_scenes(range(3, 11), 16, workers=1, captions=True)
+    two = render_scenes(range(3, 11), 16, workers=2, captions=True)
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1] == two[1] and len(one[1]) == 8
+    pool = shapes_image_draw(16, pool=8)(4, torch.Generator().manual_seed(0))
+    assert pool.shape == (4, 3, 16, 16) and pool.min() >= -1 and pool.max() <= 1
+
+
+def test_sampling_runs_where_the_model_is(pipe):
+    from difflab.samplers import model_device
+
+    assert model_device(pipe.guided(3.0)) == torch.device("cpu") == pipe.device
+    meta = torch.nn.Linear(2, 2, device="meta")
+    assert model_device(type("Wrapped", (), {"denoiser": type("D", (), {"net": meta})()})()) == torch.device("meta")

@@ -34,17 +34,30 @@ def _cmd_train_image(args) -> None:
     if world().is_main:
         print(f"saved model folder {folder}")
 
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(m) for m in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ValueError(f"expected comma-separated positive integers such as 1,2,2, got {text!r}")
+    return values
+
+
 def _cmd_train_autoencoder(args) -> None:
     from ..pipelines.data import shapes_image_draw
     from ..train.autoencoder import train_autoencoder
 
     if args.data != "shapes":
         raise ValueError(f"--data must be 'shapes' (the only image stream with unlimited draws), got {args.data!r}")
+    data = {"name": "shapes", "size": args.size, **({"pool": args.pool} if args.pool else {})}
     folder = train_autoencoder(
-        shapes_image_draw(args.size), out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        channels=args.channels, channel_mult=[int(m) for m in args.channel_mult.split(",")],
-        latent_channels=args.latent_channels, kl_weight=args.kl_weight, checkpoint_every=args.checkpoint_every,
-        resume=args.resume, data={"name": "shapes", "size": args.size}, seed=args.seed, progress=not args.quiet,
+        shapes_image_draw(args.size, pool=args.pool, workers=args.workers), out=args.out,
+        eval_draw=shapes_image_draw(args.size) if args.pool else None, steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
+        latent_channels=args.latent_channels, kl_weight=args.kl_weight, reconstruction=args.reconstruction,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, data=data, seed=args.seed,
+        device=args.device, progress=not args.quiet,
     )
     print(f"saved autoencoder folder {folder}")
 
@@ -54,8 +67,10 @@ def _cmd_train_t2i(args) -> None:
 
     folder = train_text_to_image(
         args.autoencoder, out=args.out, text_encoder=args.text_encoder, scenes=args.scenes, steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, channels=args.channels, p_uncond=args.p_uncond,
+        batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
+        num_res_blocks=args.num_res_blocks, p_uncond=args.p_uncond, ema_half_life=args.ema_half_life,
         checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
+        device=args.device, bf16=args.bf16, workers=args.workers,
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -124,6 +139,11 @@ def register(sub) -> None:
     ae.add_argument("--channel-mult", default="1,2,2", help="width multipliers; factor 2^(levels-1) (default 1,2,2: 4)")
     ae.add_argument("--latent-channels", type=positive_int, default=4)
     ae.add_argument("--kl-weight", type=float, default=1e-6)
+    ae.add_argument("--reconstruction", default="l2", choices=("l1", "l2"), help="reconstruction loss (default l2)")
+    ae.add_argument("--pool", type=positive_int, default=None,
+                    help="render this many scenes once and draw from them (for a GPU); default: render every draw")
+    ae.add_argument("--workers", type=positive_int, default=1, help="processes that render --pool (default 1)")
+    ae.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     ae.add_argument("--checkpoint-every", type=positive_int, default=200)
     ae.add_argument("--resume", action="store_true", help="continue the run in --out")
     ae.add_argument("--seed", type=int, default=0)
@@ -139,7 +159,13 @@ def register(sub) -> None:
     t2i.add_argument("--batch-size", type=positive_int, default=64)
     t2i.add_argument("--lr", type=float, default=2e-3)
     t2i.add_argument("--channels", type=positive_int, default=48, help="U-Net base width")
+    t2i.add_argument("--channel-mult", default="1,2", help="U-Net width multipliers per level (default 1,2)")
+    t2i.add_argument("--num-res-blocks", type=positive_int, default=1, help="residual blocks per level (default 1)")
     t2i.add_argument("--p-uncond", type=float, default=0.1, help="caption dropout for classifier-free guidance")
+    t2i.add_argument("--ema-half-life", type=float, default=20_000, help="EMA half-life in images (default 20000)")
+    t2i.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    t2i.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
+    t2i.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
     t2i.add_argument("--checkpoint-every", type=positive_int, default=200)
     t2i.add_argument("--resume", action="store_true", help="continue the run in --out")
     t2i.add_argument("--seed", type=int, default=0)

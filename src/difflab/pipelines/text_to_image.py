@@ -110,8 +110,22 @@ class TextToImagePipeline:
     def encode_prompts(self, prompts: Sequence[str]) -> dict:
         """The denoiser's conditioning for ``prompts``: ``{"context", "context_mask"}``.
         A non-string or over-long prompt is a one-line TypeError / ValueError."""
-        emb = self.text_encoder.encode(prompts)
+        emb = self.text_encoder.encode(prompts).to(self.device)
         return {"context": emb.tokens, "context_mask": emb.mask}
+
+    @property
+    def device(self) -> torch.device:
+        """Where the denoiser's weights are (and so where sampling runs)."""
+        from ..samplers import model_device
+
+        return model_device(self.denoiser)
+
+    def to(self, device: str | torch.device) -> "TextToImagePipeline":
+        """Move the autoencoder and the denoiser to ``device`` (the text encoder stays where
+        it is; its outputs follow the denoiser). Returns ``self``."""
+        self.autoencoder.to(device)
+        self.denoiser.net.to(device)
+        return self
 
     def null_cond(self) -> dict:
         """Classifier-free guidance's unconditional branch: the encoding of ``""``."""
@@ -178,7 +192,7 @@ class TextToImagePipeline:
         x = self.decode(z)
         info.seconds = time.perf_counter() - start
         if output == "uint8":
-            x = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            x = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return (x, info) if return_info else x
 
     # -- folders ------------------------------------------------------------------
@@ -193,7 +207,9 @@ class TextToImagePipeline:
         from ..saving import EMA_WEIGHTS, WEIGHTS, save_model, save_weights
 
         folder = Path(folder)
-        save_autoencoder(folder / "autoencoder", self.autoencoder)
+        size = self.config["image_size"]
+        save_autoencoder(folder / "autoencoder", self.autoencoder, {"data": {
+            **self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}})
         save_model(folder / "denoiser", self.denoiser, {"task": "text-to-image-denoiser", **(extra or {})},
                    ema_state=ema_state)
         if dtype is not None:

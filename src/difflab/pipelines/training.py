@@ -72,14 +72,14 @@ def _cached(path: Path, key: dict, build) -> dict:
     return tensors
 
 
-def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True) -> dict:
+def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True, workers: int = 1) -> dict:
     """Every phrasing of training scenes 0 .. scenes-1, encoded once, cached in ``out``:
-    ``choices`` (scenes, 5) rows of ``tokens`` / ``mask`` (-1: no such phrasing)."""
-    from ..data.shapes import all_captions, make_scene
-    from .data import encode_captions
+    ``choices`` (scenes, 5) rows of ``tokens`` / ``mask`` (-1: no such phrasing).
+    The encoding runs where ``text_encoder``'s weights are; the cache is on the CPU."""
+    from .data import encode_captions, render_scenes
 
     def build() -> dict:
-        captions = [[c for c, _ in all_captions(make_scene(TRAIN_SEED, i))] for i in range(scenes)]
+        _, captions = render_scenes(range(scenes), 0, TRAIN_SEED, workers, captions=True)
         distinct = sorted({c for cs in captions for c in cs})
         row = {c: k for k, c in enumerate(distinct)}
         choices = torch.full((scenes, max(len(cs) for cs in captions)), -1, dtype=torch.long)
@@ -92,15 +92,18 @@ def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True) -
                    {"scenes": scenes, "seed": TRAIN_SEED, "text_encoder": text_encoder.config}, build)
 
 
-def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int = 0) -> torch.Tensor:
-    """Latents ``scale_factor * E(x)`` of training scenes 0 .. scenes-1, cached in ``out``."""
+def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int = 0,
+                 workers: int = 1) -> torch.Tensor:
+    """Latents ``scale_factor * E(x)`` of training scenes 0 .. scenes-1, cached in ``out``
+    (encoded where ``autoencoder``'s weights are; the cache is on the CPU)."""
     from .data import render_training_set
 
     def build() -> dict:
-        images, _ = render_training_set(scenes, image_size, TRAIN_SEED)
+        images, _ = render_training_set(scenes, image_size, TRAIN_SEED, workers)
         g = torch.Generator().manual_seed(seed)
+        device = next(autoencoder.parameters()).device
         with torch.no_grad():
-            return {"latents": torch.cat([autoencoder.encode_latents(images[i:i + 256], g)
+            return {"latents": torch.cat([autoencoder.encode_latents(images[i:i + 256].to(device), g).cpu()
                                           for i in range(0, scenes, 256)])}
 
     key = {"scenes": scenes, "size": image_size, "seed": seed, "autoencoder": autoencoder.config}
@@ -129,6 +132,10 @@ def train_text_to_image(
     seed: int = 0,
     progress: bool = True,
     defaults: dict | None = None,
+    device: str | torch.device | None = None,
+    bf16: bool = False,
+    workers: int = 1,
+    init: str | Path | None = None,
 ) -> Path:
     """Train the denoiser of a text-to-image pipeline on the latents of ``autoencoder``
     (a folder from ``difflab train autoencoder``) and save the pipeline folder ``out``.
@@ -137,12 +144,19 @@ def train_text_to_image(
     ``scenes``: training scenes (each with all its phrasings). The other arguments are
     :func:`difflab.train.fit`'s and the U-Net's (:func:`text_unet`). ``defaults``: the
     sampling defaults written into the pipeline (see
-    :data:`~difflab.pipelines.text_to_image.DEFAULTS`). Returns ``out``.
+    :data:`~difflab.pipelines.text_to_image.DEFAULTS`). ``device``: where the caches
+    are encoded and the denoiser trains (default: CUDA if available, else CPU);
+    ``bf16``: bfloat16 autocast; ``workers``: processes that render the training
+    scenes. ``init``: fine-tune: start the denoiser from the (EMA) weights of this
+    pipeline folder's denoiser, whose network config replaces ``channels``,
+    ``channel_mult`` and ``num_res_blocks`` (its optimizer state is not kept: a fresh
+    warm-up and decay). Returns ``out``.
     """
     from ..denoiser import Denoiser
     from ..nets.autoencoder import load_autoencoder
     from ..schedules import DiscreteSchedule
     from ..text import text_encoder_from_config
+    from ..train.distributed import world
     from ..train.loop import CHECKPOINT, fit
 
     out = Path(out)
@@ -155,15 +169,22 @@ def train_text_to_image(
         if text_encoder not in TEXT_ENCODERS_BY_NAME:
             raise ValueError(f"unknown text encoder {text_encoder!r}; expected one of: {', '.join(TEXT_ENCODERS_BY_NAME)}")
         text_encoder = TEXT_ENCODERS_BY_NAME[text_encoder]
+    device = torch.device(device) if device is not None else world().device
     encoder = text_encoder_from_config(text_encoder)
-    ae, ae_config = load_autoencoder(autoencoder)
+    ae, ae_config = load_autoencoder(autoencoder, device)
     ae.requires_grad_(False)
-    image_size = int((ae_config.get("data") or {}).get("shape", [3, 32, 32])[-1])
+    shape = (ae_config.get("data") or {}).get("shape")
+    if not shape:
+        raise ValueError(f"{autoencoder}: its config.json does not record the image size it was trained on "
+                         "(data.shape); retrain it with difflab train autoencoder")
+    image_size = int(shape[-1])
     latent_shape = ae.latent_shape((ae.in_channels, image_size, image_size))
 
     out.mkdir(parents=True, exist_ok=True)
-    captions = caption_cache(out, encoder, scenes, progress)
-    latents = latent_cache(out, ae, image_size, scenes, seed)
+    cache_encoder = encoder if device.type == "cpu" else text_encoder_from_config(text_encoder, cache=False).to(device)
+    captions = caption_cache(out, cache_encoder, scenes, progress, workers)
+    del cache_encoder
+    latents = latent_cache(out, ae, image_size, scenes, seed, workers)
     choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
     n_choices = (choices >= 0).sum(1)
     null = encoder.encode([""])
@@ -171,19 +192,31 @@ def train_text_to_image(
     null_cond = {"context": null.tokens[0, :length], "context_mask": null.mask[0, :length]}
 
     torch.manual_seed(seed)
-    net = text_unet(latent_shape, encoder.dim, channels, channel_mult, num_res_blocks)
+    if init is not None:
+        from ..saving import load_model
+
+        start, start_config = load_model(Path(init) / "denoiser", ema=True, device=device)
+        if start_config.get("net", {}).get("context_dim") != encoder.dim or start.net.config.get("in_channels") != latent_shape[0]:
+            raise ValueError(f"{init}: its denoiser does not fit latents {tuple(latent_shape)} and {encoder.dim}-d text tokens")
+        net = start.net.train()
+    else:
+        net = text_unet(latent_shape, encoder.dim, channels, channel_mult, num_res_blocks).to(device)
     schedule = DiscreteSchedule(kind="cosine", T=1000)
     denoiser = Denoiser(net, schedule, "v", "index")
+    # the data live where the network trains; only the random indices come from the CPU generator
+    latents, tokens, mask, choices = (t.to(device) for t in (latents, tokens, mask, choices))
+    n_choices = n_choices.to(device)
 
     def draw(n: int, g: torch.Generator):
         index = torch.randint(0, len(latents), (n,), generator=g)
-        pick = (torch.rand(n, generator=g) * n_choices[index]).long()
-        row = choices[index, pick]
+        u = torch.rand(n, generator=g)
+        index, u = index.to(device), u.to(device)
+        row = choices[index, (u * n_choices[index]).long()]
         return latents[index], {"context": tokens[row].float(), "context_mask": mask[row]}
 
     training = {"autoencoder": str(autoencoder), "scenes": scenes, "steps": steps, "batch_size": batch_size,
                 "lr": lr, "p_uncond": p_uncond, "ema_half_life": ema_half_life, "seed": seed,
-                "params": sum(p.numel() for p in net.parameters())}
+                "params": sum(p.numel() for p in net.parameters()), **({"init": str(init)} if init else {})}
     pipeline = TextToImagePipeline(ae, denoiser, encoder, {
         "image_size": image_size, "defaults": defaults or {}, "null": "the encoding of the empty prompt",
         "data": {"name": "shapes", "range": [-1.0, 1.0]}})
@@ -194,7 +227,7 @@ def train_text_to_image(
 
     fit(denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=ema_half_life,
         ema_rampup=0.05, grad_clip=grad_clip, p_uncond=p_uncond, null_cond=null_cond, out=out,
-        checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
+        checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, bf16=bf16,
         config={"net": net.config, "schedule": schedule.to_config(), "prediction": "v",
                 "text_encoder": encoder.config, "training": {k: v for k, v in training.items() if k != "steps"}},
         on_checkpoint=export, seed=seed, progress=progress, desc="train t2i")

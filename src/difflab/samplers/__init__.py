@@ -45,6 +45,7 @@ __all__ = [
     "sample_unipc",
     "sample_dpm_adaptive",
     "register",
+    "model_device",
 ]
 
 #: name -> sampler function. Every entry has the common signature.
@@ -83,6 +84,25 @@ class SampleInfo:
     nfe: int
     sigmas: torch.Tensor
     sampler: str
+
+
+def model_device(model) -> torch.device:
+    """The device of ``model``'s weights: those of the model itself, its ``net``, or the
+    denoiser it wraps (guidance, counting wrappers); the CPU when it has none (the exact
+    mixture denoiser)."""
+    seen = set()
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        if obj is None or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, torch.nn.Module):
+            p = next(obj.parameters(), None)
+            if p is not None:
+                return p.device
+        stack += [getattr(obj, "net", None), getattr(obj, "denoiser", None)]
+    return torch.device("cpu")
 
 
 def _check_options(name: str, fn, options: dict) -> None:
@@ -145,7 +165,7 @@ def sample(
         if sigmas.ndim != 1 or len(sigmas) < 2 or sigmas[-1] != 0 or not (sigmas[:-1] > sigmas[1:]).all():
             raise ValueError("sigmas must be a strictly decreasing 1-d grid that ends at 0")
     if isinstance(noise, (tuple, list, torch.Size)):
-        noise = randn(noise, generator)
+        noise = randn(noise, generator)  # drawn on the CPU: the same seed gives the same noise on any device
     if isinstance(generator, int) and not isinstance(generator, bool):
         # one stream per sample for the whole run (seed, seed + 1, ...), so the step
         # noise of sample i does not depend on the batch it is drawn in
@@ -153,7 +173,7 @@ def sample(
     if not isinstance(noise, torch.Tensor) or noise.ndim < 1:
         raise TypeError("noise must be a tensor of shape (batch, ...) or a shape tuple")
     counted = CountingDenoiser(model)
-    x = noise * math.sqrt(1.0 + float(sigmas[0]) ** 2)
+    x = noise.to(model_device(model)) * math.sqrt(1.0 + float(sigmas[0]) ** 2)
     was_training = getattr(getattr(model, "net", None), "training", False)
     if hasattr(model, "eval"):
         model.eval()

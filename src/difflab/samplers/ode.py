@@ -17,7 +17,7 @@ import torch
 
 from ._common import Callback, report
 
-__all__ = ["sample_ode", "ode_derivative", "euler_step", "heun_step", "METHODS"]
+__all__ = ["sample_ode", "ode_derivative", "euler_step", "heun_step", "bounded_heun_step", "METHODS"]
 
 METHODS = ("euler", "heun", "rk45")
 
@@ -49,7 +49,20 @@ def heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> t
     return x + (sigma_next - sigma) * (d + d_next) / 2
 
 
-_FIXED_STEPS = {"euler": euler_step, "heun": heun_step}
+def bounded_heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
+    """:func:`heun_step` while sigma' >= sigma / 2 (and the Euler step to sigma' = 0); on a
+    longer step the correction's weight on the change of the denoised estimate is capped
+    at 1 - sigma'/sigma, the most the exact solution can give it (see
+    :mod:`difflab.samplers.edm`): x' = (sigma'/sigma) x + (1 - sigma'/sigma) D(x_e; sigma').
+    One extra evaluation either way."""
+    if sigma_next == 0 or 2 * sigma_next >= sigma:
+        return heun_step(denoiser, x, x0, sigma, sigma_next, cond)
+    x_euler = euler_step(denoiser, x, x0, sigma, sigma_next, cond)
+    ratio = sigma_next / sigma
+    return ratio * x + (1 - ratio) * denoiser(x_euler, sigma_next, **cond)
+
+
+_FIXED_STEPS = {"euler": euler_step, "heun": bounded_heun_step}
 
 
 def _integrate_rk45(denoiser, x: torch.Tensor, sigma_max: float, sigma_min: float, cond: dict, callback, rtol, atol):

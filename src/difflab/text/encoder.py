@@ -120,6 +120,11 @@ class TextEncoder(ABC):
 
     __call__ = encode
 
+    def to(self, device: str | torch.device) -> "TextEncoder":
+        """Move the encoder's weights (if it has any) to ``device``; returns ``self``.
+        Its outputs then live there."""
+        return self
+
     @abstractmethod
     def _encode(self, prompts: list[str]) -> TextEmbedding:
         ...

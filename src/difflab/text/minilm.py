@@ -166,6 +166,10 @@ class MiniLMEncoder(TextEncoder):
     def device(self) -> torch.device:
         return self.net.embeddings.word_embeddings.weight.device
 
+    def to(self, device: str | torch.device) -> "MiniLMEncoder":
+        self.net.to(device)
+        return self
+
     def tokenize(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """WordPiece ids (B, max_length) with ``[CLS]``, ``[SEP]`` and padding, and the bool mask."""
         b, n = len(prompts), self.max_length
