@@ -204,3 +204,74 @@ def test_sampling_runs_where_the_model_is(pipe):
     assert model_device(pipe.guided(3.0)) == torch.device("cpu") == pipe.device
     meta = torch.nn.Linear(2, 2, device="meta")
     assert model_device(type("Wrapped", (), {"denoiser": type("D", (), {"net": meta})()})()) == torch.device("meta")
+
+
+def _shapes_image(tmp_path, size: int = 32):
+    from PIL import Image
+
+    from difflab.data.shapes import render_batch
+
+    image, _ = render_batch(1, 1, size)
+    mask = np.zeros((size, size), np.uint8)
+    mask[:, size // 2:] = 255
+    Image.fromarray(image[0]).save(tmp_path / "in.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return image[0], mask
+
+
+def test_prompt_guided_inpainting_keeps_the_rest_exactly(folder, tmp_path, capsys):
+    from PIL import Image
+
+    image, mask = _shapes_image(tmp_path)
+    out = tmp_path / "inp.png"
+    assert main(["inpaint", "--model", str(folder), "--image", str(tmp_path / "in.png"), "--mask",
+                 str(tmp_path / "mask.png"), "--prompt", PROMPT, "--steps", "4", "--jump-length", "2",
+                 "--resample", "2", "-n", "2", "--out", str(out)]) == 0
+    for k in (0, 1):
+        result = np.asarray(Image.open(tmp_path / f"inp-{k}.png"))
+        np.testing.assert_array_equal(result[mask == 0], image[mask == 0])
+    assert "nfe" in capsys.readouterr().out
+    # the same through the library, and the prompt changes the fill
+    pipe = TextToImagePipeline.load(folder)
+    a = pipe.inpaint(image, mask, PROMPT, steps=4, jump_length=2, resample=2).images[0]
+    b = pipe.inpaint(image, mask, "a yellow triangle", steps=4, jump_length=2, resample=2).images[0]
+    np.testing.assert_array_equal(a, np.asarray(Image.open(tmp_path / "inp-0.png")))
+    assert not np.array_equal(a[mask > 0], b[mask > 0])
+
+
+def test_prompt_guided_img2img_strength_ends(folder, tmp_path, capsys):
+    image, _ = _shapes_image(tmp_path)
+    pipe = TextToImagePipeline.load(folder)
+    same = pipe.img2img(image, PROMPT, 0.0, steps=4)
+    np.testing.assert_array_equal(same.images[0], image)
+    assert same.info["steps"] == 0
+    full = pipe.img2img(image, PROMPT, 1.0, steps=4, seed=3, sampler="ddim")
+    fresh = pipe([PROMPT], seed=3, steps=4, sampler="ddim", spacing=None)
+    assert full.info["steps"] == 4
+    np.testing.assert_allclose(full.images[0].astype(float), fresh[0].astype(float), atol=1)
+    assert main(["img2img", "--model", str(folder), "--image", str(tmp_path / "in.png"), "--prompt", PROMPT,
+                 "--strength", "0.5", "--steps", "4", "--out", str(tmp_path / "i2i.png")]) == 0
+    assert "steps 2" in capsys.readouterr().out
+
+
+def test_edit_cli_prompt_and_label_errors(folder, tmp_path, capsys):
+    _shapes_image(tmp_path, 32)
+    args = ["img2img", "--model", str(folder), "--image", str(tmp_path / "in.png"), "--out", str(tmp_path / "o.png")]
+    assert main(args + ["--label", "3"]) == 2
+    assert "--prompt, not --label" in capsys.readouterr().err
+    assert main(args + ["--prompt", " ".join(["word"] * 40)]) == 2
+    assert "max_length" in capsys.readouterr().err
+    _shapes_image(tmp_path, 48)
+    assert main(args + ["--prompt", PROMPT]) == 2
+    assert "resize" in capsys.readouterr().err
+
+
+def test_generate_upscale_cascades_to_four_times_the_size(folder, tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "up"
+    assert main(["generate", PROMPT, "-n", "1", "--model", str(folder), "--steps", "2", "--upscale",
+                 "--out", str(out)]) == 0
+    (png,) = out.glob("*.png")
+    assert Image.open(png).size == (128, 128)
+    assert "upscaled x4" in capsys.readouterr().out

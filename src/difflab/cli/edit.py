@@ -1,5 +1,8 @@
 """``difflab inpaint`` and ``difflab img2img``: edit an image with a trained model.
 
+``--model`` is an image model folder (pixel space; ``--label`` steers a
+class-conditional one) or a text-to-image pipeline folder (latent space; ``--prompt``
+steers the edit). Without ``--model`` the shipped text-to-image pipeline is used.
 Masks: white = regenerate, black = keep (see :mod:`difflab.masks`); the kept
 pixels of the output equal the input's to the bit.
 """
@@ -9,6 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import add_sampler_args, positive_int, sampler_options
+
+
+def _pipeline(args):
+    """The text-to-image pipeline of ``--model`` (the shipped one without it), or None
+    when ``--model`` is an image model folder."""
+    from ..pipelines.text_to_image import PIPELINE_CONFIG, TextToImagePipeline
+    from .generate import shipped_model_path
+
+    folder = Path(str(args.model if args.model is not None else shipped_model_path()))
+    if not (folder / PIPELINE_CONFIG).is_file():
+        if args.prompt is not None:
+            raise ValueError(f"{args.model}: --prompt needs a text-to-image pipeline folder; this is an image model "
+                             "(use --label for a class-conditional one)")
+        return None
+    if args.label is not None:
+        raise ValueError(f"{folder} is a text-to-image pipeline: steer it with --prompt, not --label")
+    return TextToImagePipeline.load(folder)
 
 
 def _editable(args):
@@ -31,7 +51,8 @@ def _editable(args):
         if args.label is not None and not 0 <= args.label < num_classes:
             raise ValueError(f"--label must be in 0..{num_classes - 1}, got {args.label}")
         # no label: the unconditional model (guidance 0 calls only the null-label branch)
-        model = ClassifierFreeGuidance(denoiser, args.guidance if args.label is not None else 0.0)
+        guidance = 3.0 if args.guidance is None else args.guidance
+        model = ClassifierFreeGuidance(denoiser, guidance if args.label is not None else 0.0)
         cond = {"labels": torch.full((args.n,), args.label if args.label is not None else num_classes)}
     elif args.label is not None:
         raise ValueError(f"{args.model} is not class-conditional: --label does not apply")
@@ -58,6 +79,14 @@ def _cmd_inpaint(args) -> None:
     from ..inpaint import inpaint_image
 
     _outputs(args.out, args.n)  # a bad --out fails before any work
+    pipe = _pipeline(args)
+    if pipe is not None:
+        result = pipe.inpaint(args.image, args.mask, args.prompt or "", n=args.n, seed=args.seed,
+                              guidance=args.guidance, steps=args.steps, method=args.method, sampler=args.sampler,
+                              jump_length=args.jump_length, resample=args.resample, feather=args.feather,
+                              spacing=args.spacing, **sampler_options(args))
+        print(", ".join(f"{k} {v}" for k, v in result.info.items()))
+        return _save(result, args.out)
     model, encode, decode, mode, cond = _editable(args)
     result = inpaint_image(model, args.image, args.mask, method=args.method, steps=args.steps, n=args.n,
                            sampler=args.sampler, jump_length=args.jump_length, jump_n_sample=args.resample,
@@ -71,6 +100,13 @@ def _cmd_img2img(args) -> None:
     from ..img2img import img2img_image
 
     _outputs(args.out, args.n)
+    pipe = _pipeline(args)
+    if pipe is not None:
+        result = pipe.img2img(args.image, args.prompt or "", args.strength, n=args.n, seed=args.seed,
+                              guidance=args.guidance, steps=args.steps, sampler=args.sampler, spacing=args.spacing,
+                              **sampler_options(args))
+        print(", ".join(f"{k} {v}" for k, v in result.info.items()))
+        return _save(result, args.out)
     model, encode, decode, mode, cond = _editable(args)
     result = img2img_image(model, args.image, args.strength, sampler=args.sampler, steps=args.steps, n=args.n,
                            spacing=args.spacing, generator=args.seed, cond=cond, encode=encode, decode=decode,
@@ -80,13 +116,16 @@ def _cmd_img2img(args) -> None:
 
 
 def _common(p) -> None:
-    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--model", default=None,
+                   help="image model folder or text-to-image pipeline folder (default: the shipped pipeline)")
+    p.add_argument("--prompt", default=None, help="what the edit should show (text-to-image pipelines)")
     p.add_argument("--image", required=True, help="input image (PNG/JPEG, the model's size)")
     p.add_argument("--out", required=True, help="output PNG (with -n > 1: OUT-0.png, OUT-1.png, ...)")
     p.add_argument("-n", type=positive_int, default=1, help="how many results (result i uses seed + i)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", type=int, default=None, help="class to steer towards (class-conditional models)")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale with --label")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale with --label or --prompt (default 3, or the pipeline's)")
 
 
 def register(sub) -> None:

@@ -47,6 +47,14 @@ def _cmd_generate(args) -> None:
     pipe = _load(args.model)
     loaded = time.perf_counter() - start
     images, info = pipe(list(args.prompts), args.n, seed=args.seed, return_info=True, **_sampling(args))
+    upscaled = 0.0
+    if args.upscale:  # the cascade's second stage (Saharia et al. 2022; Ho et al. 2022): x4 super-resolution
+        from ..superres import load_superres, upscale
+
+        start = time.perf_counter()
+        resolver = load_superres(args.sr_model)
+        images = [upscale(resolver, image, resolver.scale, seed=args.seed + j) for j, image in enumerate(images)]
+        upscaled = time.perf_counter() - start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for j, image in enumerate(images):
@@ -59,9 +67,10 @@ def _cmd_generate(args) -> None:
             picture.save(tmp)
         print(path)
     s = info.settings
-    print(f"{len(images)} images {images.shape[1]}x{images.shape[2]} in {info.seconds:.2f} s "
+    h, w = images[0].shape[:2]
+    print(f"{len(images)} images {h}x{w} in {info.seconds + upscaled:.2f} s "
           f"(+ {loaded:.2f} s loading; {s['sampler']}, {s['steps']} steps, guidance {s['guidance']:g}, "
-          f"{info.nfe} NFE)")
+          f"{info.nfe} NFE{f'; upscaled x4 in {upscaled:.2f} s' if args.upscale else ''})")
 
 
 def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: int = 0, batch_size: int = 100,
@@ -147,6 +156,9 @@ def register(sub) -> None:
     gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1: none)")
     gen.add_argument("--out", default="out", help="folder for the PNGs (default out/)")
     gen.add_argument("--scale", type=positive_int, default=1, help="enlarge the PNGs K times (nearest neighbour)")
+    gen.add_argument("--upscale", action="store_true",
+                     help="cascade: super-resolve each image x4 with the shipped SR model (64 -> 256)")
+    gen.add_argument("--sr-model", default=None, help="super-resolution model folder for --upscale (default: shipped)")
     _add_common(gen)
     gen.set_defaults(handler=_cmd_generate)
 

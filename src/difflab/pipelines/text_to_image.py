@@ -195,6 +195,61 @@ class TextToImagePipeline:
             x = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return (x, info) if return_info else x
 
+    # -- editing (SDEdit, RePaint) in the latent space --------------------------------
+    def codec(self):
+        """(encode, decode) between pixels (N, 3, H, W) in [0, 1] and this pipeline's
+        latents, for :func:`difflab.inpaint.inpaint_image` and
+        :func:`difflab.img2img.img2img_image`: ``scale_factor`` times the posterior mean of
+        the encoder (deterministic), and the decoder clamped to the pixel range."""
+        ae, device = self.autoencoder, self.device
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return ae._scale() * ae.encode(x.to(device) * 2 - 1).mode()
+
+        def decode(z: torch.Tensor) -> torch.Tensor:
+            return ((self.decode(z) + 1) / 2).cpu()
+
+        return encode, decode
+
+    def _edit_args(self, prompt: str, n: int, guidance: float | None) -> tuple:
+        from ..text import check_prompts
+
+        (prompt,) = check_prompts([prompt])
+        guidance = self.config["defaults"]["guidance"] if guidance is None else float(guidance)
+        return self.guided(guidance), self.encode_prompts([prompt] * n)
+
+    def inpaint(self, image, mask, prompt: str = "", *, n: int = 1, seed: int = 0, guidance: float | None = None,
+                steps: int = 50, method: str = "repaint", sampler: str = "ddpm", jump_length: int = 10,
+                resample: int = 10, feather: float = 0.0, **options):
+        """Regenerate the white part of ``mask`` following ``prompt`` (RePaint in the latent
+        space, Lugmayr et al. 2022; the mask max-pooled to the latent grid) and paste the
+        kept pixels back exactly. ``image``: a path, PIL image or uint8 array of the
+        pipeline's size. Returns an :class:`~difflab.masks.EditResult`."""
+        from ..inpaint import inpaint_image
+        from ..masks import load_image
+
+        size = self.config["image_size"]
+        pixels = load_image(image, "RGB", size)
+        model, cond = self._edit_args(prompt, n, guidance)
+        encode, decode = self.codec()
+        return inpaint_image(model, pixels, mask, method=method, steps=steps, n=n, sampler=sampler,
+                             jump_length=jump_length, jump_n_sample=resample, generator=seed, cond=cond,
+                             encode=encode, decode=decode, mode="RGB", feather=feather, **options)
+
+    def img2img(self, image, prompt: str = "", strength: float = 0.6, *, n: int = 1, seed: int = 0,
+                guidance: float | None = None, steps: int = 50, sampler: str = "ddim", **options):
+        """SDEdit (Meng et al. 2022) of ``image`` towards ``prompt`` in the latent space:
+        the last ``round(strength * steps)`` steps are run. Returns an
+        :class:`~difflab.masks.EditResult` (its ``info`` says how many steps ran)."""
+        from ..img2img import img2img_image
+        from ..masks import load_image
+
+        pixels = load_image(image, "RGB", self.config["image_size"])
+        model, cond = self._edit_args(prompt, n, guidance)
+        encode, decode = self.codec()
+        return img2img_image(model, pixels, strength, sampler=sampler, steps=steps, n=n, generator=seed, cond=cond,
+                             encode=encode, decode=decode, mode="RGB", **options)
+
     # -- folders ------------------------------------------------------------------
     def save(self, folder, *, dtype: torch.dtype | None = None, ema_state: dict | None = None,
              extra: dict | None = None) -> Path:
