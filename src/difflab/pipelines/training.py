@@ -157,14 +157,11 @@ def train_text_to_image(
     from ..schedules import DiscreteSchedule
     from ..text import text_encoder_from_config
     from ..train.distributed import world
+    from ..train.checkpoint import check_resume
     from ..train.loop import CHECKPOINT, fit
 
     out = Path(out)
-    if resume and not (out / CHECKPOINT).is_file():
-        raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
-    if not resume and (out / CHECKPOINT).exists():
-        raise FileExistsError(f"{out / CHECKPOINT} exists: resume=True continues that run; to start afresh, "
-                              "remove it or choose another folder")
+    check_resume(out / CHECKPOINT, resume)
     if isinstance(text_encoder, str):
         if text_encoder not in TEXT_ENCODERS_BY_NAME:
             raise ValueError(f"unknown text encoder {text_encoder!r}; expected one of: {', '.join(TEXT_ENCODERS_BY_NAME)}")

@@ -52,7 +52,8 @@ from typing import Callable, Sequence
 import torch
 
 from ..nets.autoencoder import AutoencoderKL, save_autoencoder
-from .checkpoint import Checkpoint, check_state_dict, config_differences, read_checkpoint, save_checkpoint
+from .checkpoint import (Checkpoint, check_resume, check_state_dict, config_differences, read_checkpoint,
+                         save_checkpoint)
 from .distributed import world
 from .log import LossLog, plot_loss_curve
 from .loop import CHECKPOINT, LOG, LOSS_CURVE, _canonical, _restore_rng, _rng_state, lr_factor, stream_seed
@@ -197,12 +198,7 @@ def train_autoencoder(
     if kl_weight < 0:
         raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
     out = Path(out)
-    ckpt_path = out / CHECKPOINT
-    if resume and not ckpt_path.is_file():
-        raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist")
-    if not resume and ckpt_path.exists():
-        raise FileExistsError(f"{ckpt_path} exists: resume=True continues that run; to start afresh, "
-                              "remove it or choose another folder")
+    ckpt_path = check_resume(out / CHECKPOINT, resume)
     w = world()
     if w.size > 1:
         raise RuntimeError("train_autoencoder runs in one process; launch it without torchrun")

@@ -43,6 +43,7 @@ from ..denoiser import Denoiser
 from ..nets import UNet
 from ..saving import save_model
 from ..schedules import DiscreteSchedule
+from .checkpoint import check_resume
 from .distributed import init_distributed
 from .log import read_log
 from .loop import CHECKPOINT, LOG, fit
@@ -117,11 +118,7 @@ def train_image(
     elif data == "mnist5k" and path is not None:
         loader_args = {"path": path}
     out = Path(out)
-    if resume and not (out / CHECKPOINT).is_file():
-        raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
-    if not resume and (out / CHECKPOINT).exists():
-        raise FileExistsError(f"{out / CHECKPOINT} exists: resume=True continues that run; to start afresh, "
-                              "remove it or choose another folder")
+    check_resume(out / CHECKPOINT, resume)
 
     w = init_distributed()
     train_set, _ = train_test(data, **loader_args)

@@ -36,6 +36,7 @@ from ..nets import UNet
 from ..saving import EMA_WEIGHTS, load_config, load_weights, save_model, save_weights
 from ..schedules import DiscreteSchedule
 from ..superres import _quantize, condition, downscale, upsample
+from .checkpoint import check_resume
 from .log import read_log
 from .loop import CHECKPOINT, LOG, fit
 
@@ -98,11 +99,7 @@ def train_superres(
     stored in the config (see :mod:`difflab.superres`). Returns ``out``.
     """
     out = Path(out)
-    if resume and not (out / CHECKPOINT).is_file():
-        raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
-    if not resume and (out / CHECKPOINT).exists():
-        raise FileExistsError(f"{out / CHECKPOINT} exists: resume=True continues that run; to start afresh, "
-                              "remove it or choose another folder")
+    check_resume(out / CHECKPOINT, resume)
     if not 0 <= aug_level <= aug_max or aug_max <= 0:
         raise ValueError(f"need 0 <= aug_level <= aug_max and aug_max > 0, got {aug_level} and {aug_max}")
     torch.manual_seed(seed)
