@@ -70,6 +70,24 @@ def test_eval_inpaint(model, tmp_path, capsys):
     assert result["n"] == 6 and set(result["accuracy"]) == {"inpainted", "intact", "hole_left_blank"}
     assert set(result["accuracy_by_side"]) == {"left", "right"}
     assert Image.open(tmp_path / "p.png").size[0] > 6 * 8
+    assert result["label"] == "infer" and 0 <= result["inferred_label_accuracy"] <= 1
+    assert main(["eval-inpaint", str(model), "-n", "2", "--steps", "2", "--resample", "1", "--label", "null",
+                 "--out", str(tmp_path / "u.json"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "u.json").read_text())["inferred_label_accuracy"] is None
+
+
+def test_inpaint_label_auto(model, files, capsys):
+    d, image, mask = files
+    base = ["--model", str(model), "--image", str(d / "in.png"), "--out", str(d / "auto.png"), "--steps", "2"]
+    assert main(["inpaint", *base, "--mask", str(d / "mask.png"), "--resample", "1", "--label", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert "label inferred from the kept pixels:" in out
+    assert np.array_equal(np.asarray(Image.open(d / "auto.png"))[mask == 0], image[mask == 0])
+    assert main(["img2img", *base, "--label", "auto"]) == 2
+    assert "--mask" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["inpaint", *base, "--mask", str(d / "mask.png"), "--label", "three"])
+    assert "class index or 'auto'" in capsys.readouterr().err
 
 
 def test_upscale_with_the_shipped_model(tmp_path, capsys):

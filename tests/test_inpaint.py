@@ -209,3 +209,35 @@ def test_pixel_codec_follows_the_model_config():
     torch.testing.assert_close(decode(encode(u)), u)
     encode, decode = pixel_codec(None)
     torch.testing.assert_close(encode(u), 2 * u - 1)
+
+
+class _ClassGaussians:
+    """Exact class-conditional denoiser of class c ~ N(mu_c, s^2 I) (VE coordinates):
+    D(x; sigma, c) = mu_c + s^2 / (s^2 + sigma^2) (x - mu_c)."""
+
+    def __init__(self, means: torch.Tensor, s: float) -> None:
+        self.means, self.s = means, s
+
+    def __call__(self, x, sigma, labels):
+        mu = self.means[labels]
+        shrink = (self.s**2 / (self.s**2 + torch.as_tensor(sigma, dtype=x.dtype) ** 2)).view(-1, *[1] * (x.ndim - 1))
+        return mu + shrink * (x - mu)
+
+
+def test_infer_label_reads_the_class_off_the_known_part():
+    from difflab.inpaint import infer_label
+
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(5, 1, 4, 4, generator=g)
+    model = _ClassGaussians(means, 0.3)
+    labels = torch.arange(20) % 5
+    x = means[labels] + 0.3 * torch.randn(20, 1, 4, 4, generator=g)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 2:] = 1
+    hidden = x.clone()
+    hidden[..., 2:] = 99.0  # the hidden part must not matter
+    pred, err = infer_label(model, hidden, mask, 5, generator=1)
+    assert err.shape == (20, 5)
+    assert (pred == labels).float().mean() >= 0.9
+    pred2, _ = infer_label(model, x, mask, 5, generator=1)
+    assert torch.equal(pred, pred2)

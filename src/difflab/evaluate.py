@@ -195,17 +195,22 @@ def half_masks(n: int, shape, sides=("left", "right")) -> tuple[torch.Tensor, li
 
 def evaluate_inpainting(model, *, n: int = 200, method: str = "repaint", steps: int = 50, jump_length: int = 10,
                         jump_n_sample: int = 5, sampler: str = "ddpm", seed: int = 0, sides=("left", "right"),
-                        batch_size: int = 100, progress: bool = True, **options) -> dict:
+                        label: str = "infer", guidance: float = 1.0, batch_size: int = 100, progress: bool = True,
+                        **options) -> dict:
     """Mask half of each of ``n`` held-out images, inpaint it with the image model
-    folder ``model`` (unconditionally: a class-conditional model gets its null label)
-    and ask the feature classifier whether the completion still shows the original
-    class. Reported beside two references: the classifier on the intact images and
-    on the half-masked images with the hole left at the background value."""
+    folder ``model`` and ask the feature classifier whether the completion still shows
+    the original class. Reported beside two references: the classifier on the intact
+    images and on the half-masked images with the hole left at the background value.
+
+    ``label``: ``"infer"`` reads each image's class off its visible half with the model
+    itself (:func:`difflab.inpaint.infer_label`, never the true label) and completes it
+    with the class-conditional model at ``guidance`` (1: plain conditional);
+    ``"null"`` completes with the unconditional model (the null label)."""
     from tqdm.auto import tqdm
 
     from .data.images import train_test
     from .guidance import ClassifierFreeGuidance
-    from .inpaint import Inpainter, repaint
+    from .inpaint import Inpainter, infer_label, repaint
     from .saving import load_model
 
     denoiser, config = load_model(model)
@@ -217,14 +222,19 @@ def evaluate_inpainting(model, *, n: int = 200, method: str = "repaint", steps: 
     images, labels = test.images[index], test.labels[index]
     n = len(images)
     masks, names = half_masks(n, images.shape[1:], sides)
-    guided = ClassifierFreeGuidance(denoiser, 0.0)  # the unconditional model: null labels only
-    null = {"labels": torch.full((n,), config["num_classes"])}
+    if label not in ("infer", "null"):
+        raise ValueError(f"label must be 'infer' or 'null', got {label!r}")
+    # "null": the unconditional model (guidance 0 calls only the null-label branch)
+    guided = ClassifierFreeGuidance(denoiser, guidance if label == "infer" else 0.0)
+    chosen = torch.full((n,), config["num_classes"])
     out, nfe = [], 0
     start = time.perf_counter()
     with tqdm(total=n, desc=f"inpaint ({method})", unit="img", disable=not progress, leave=False) as bar:
         for b in range(0, n, batch_size):
             sl = slice(b, b + batch_size)
-            cond = {"labels": null["labels"][sl]}
+            if label == "infer":
+                chosen[sl] = infer_label(denoiser, images[sl], masks[sl], config["num_classes"], generator=seed + b)[0]
+            cond = {"labels": chosen[sl]}
             if method == "repaint":
                 x, info = repaint(guided, images[sl], masks[sl], steps, jump_length=jump_length,
                                   jump_n_sample=jump_n_sample, sampler=sampler, generator=seed + b, cond=cond,
@@ -253,5 +263,7 @@ def evaluate_inpainting(model, *, n: int = 200, method: str = "repaint", steps: 
     return {"model": str(model), "n": n, "seed": seed, "method": method, "steps": steps, "sampler": sampler,
             "jump_length": jump_length if method == "repaint" else None,
             "jump_n_sample": jump_n_sample if method == "repaint" else None, "nfe": nfe, "sides": list(sides),
+            "label": label, "guidance": guidance if label == "infer" else 0.0,
+            "inferred_label_accuracy": float((chosen == labels).float().mean()) if label == "infer" else None,
             "accuracy": accuracy, "accuracy_by_side": by_side, "extractor": extractor,
             "seconds": round(time.perf_counter() - start, 1), "images": filled, "masks": masks}

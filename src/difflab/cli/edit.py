@@ -9,9 +9,20 @@ pixels of the output equal the input's to the bit.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ._common import add_sampler_args, positive_int, sampler_options
+
+
+def _label(text: str):
+    """argparse type: a class index, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a class index or 'auto', got {text!r}") from None
 
 
 def _pipeline(args):
@@ -47,6 +58,18 @@ def _editable(args):
     mode = "L" if data["shape"][0] == 1 else "RGB"
     num_classes = config.get("num_classes")
     model, cond = denoiser, {}
+    if num_classes and args.label == "auto":
+        if getattr(args, "mask", None) is None:
+            raise ValueError("--label auto reads the class off the kept pixels, so it needs inpaint's --mask")
+        from ..inpaint import infer_label
+        from ..masks import from_pixels, load_image, load_mask
+
+        pixels = load_image(args.image, mode, data["shape"][1:])
+        mask = load_mask(args.mask, pixels.shape[:2])
+        with torch.no_grad():
+            args.label = int(infer_label(denoiser, encode(from_pixels(pixels)), mask, num_classes,
+                                         generator=args.seed)[0][0])
+        print(f"label inferred from the kept pixels: {args.label}")
     if num_classes:
         if args.label is not None and not 0 <= args.label < num_classes:
             raise ValueError(f"--label must be in 0..{num_classes - 1}, got {args.label}")
@@ -123,7 +146,8 @@ def _common(p) -> None:
     p.add_argument("--out", required=True, help="output PNG (with -n > 1: OUT-0.png, OUT-1.png, ...)")
     p.add_argument("-n", type=positive_int, default=1, help="how many results (result i uses seed + i)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--label", type=int, default=None, help="class to steer towards (class-conditional models)")
+    p.add_argument("--label", type=_label, default=None,
+                   help="class to steer towards (class-conditional models); inpaint: 'auto' infers it from the kept pixels")
     p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale with --label or --prompt (default 3, or the pipeline's)")
 

@@ -51,14 +51,16 @@ def _cmd_eval_inpaint(args) -> None:
 
     result = evaluate_inpainting(args.model, n=args.n, method=args.method, steps=args.steps,
                                  jump_length=args.jump_length, jump_n_sample=args.resample, sampler=args.sampler,
-                                 seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                                 **sampler_options(args))
+                                 seed=args.seed, label=args.label, guidance=args.guidance, batch_size=args.batch_size,
+                                 progress=not args.quiet, **sampler_options(args))
     images, masks = result.pop("images"), result.pop("masks")
     out = Path(args.out) if args.out else Path(args.model) / "eval_inpaint.json"
     write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     acc = result["accuracy"]
     print(f"{result['n']} held-out images, half masked ({', '.join(result['sides'])}), {result['method']} with "
-          f"{result['sampler']} x{result['steps']}, NFE {result['nfe']}")
+          f"{result['sampler']} x{result['steps']}, NFE {result['nfe']}; "
+          + (f"label inferred from the visible half ({result['inferred_label_accuracy']:.1%} right), guidance "
+             f"{result['guidance']:g}" if result["label"] == "infer" else "unconditional (null label)"))
     print(f"classifier recognises the original class: inpainted {acc['inpainted']:.1%}   (intact {acc['intact']:.1%}, "
           f"hole left blank {acc['hole_left_blank']:.1%}); by side: "
           + ", ".join(f"{k} {v:.1%}" for k, v in result["accuracy_by_side"].items()))
@@ -100,6 +102,9 @@ def register(sub) -> None:
     p.add_argument("--method", default="repaint", help="repaint or replace")
     p.add_argument("--jump-length", type=positive_int, default=10)
     p.add_argument("--resample", type=positive_int, default=5, help="RePaint resamplings per jump (default 5)")
+    p.add_argument("--label", default="infer", choices=("infer", "null"),
+                   help="infer: the model reads the class off the visible half (default); null: unconditional")
+    p.add_argument("--guidance", type=float, default=1.0, help="guidance scale with --label infer (default 1)")
     add_sampler_args(p, sampler="ddpm", steps=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=positive_int, default=100)
