@@ -227,6 +227,7 @@ DIFFLAB = {
     "deis order=3": difflab_run("deis", order=3),
     "unipc": difflab_run("unipc"),
     "unipc sigma_data=None": difflab_run("unipc", sigma_data=None),
+    "lms": difflab_run("lms"),
 }
 
 
@@ -379,6 +380,7 @@ OVERHEAD_PAIRS = {
     "dpmpp-2m-sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
     "deis": ("DEISMultistepScheduler", {"solver_order": 3}),
     "unipc": ("UniPCMultistepScheduler", {"solver_order": 3}),
+    "lms": ("LMSDiscreteScheduler", {}),
 }
 
 

@@ -23,6 +23,7 @@ from .ddpm import sample_ddim, sample_ddpm
 from .dpm_solver import sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_unipc
 from .edm import sample_euler, sample_heun
 from .langevin import sample_langevin
+from .lms import sample_lms
 from .ode import sample_ode
 from .sde import sample_euler_maruyama, sample_pc
 
@@ -39,6 +40,7 @@ __all__ = [
     "sample_ode",
     "sample_euler",
     "sample_heun",
+    "sample_lms",
     "sample_dpmpp_2m",
     "sample_dpmpp_2m_sde",
     "sample_deis",
@@ -58,6 +60,7 @@ SAMPLERS = {
     "ode": sample_ode,
     "euler": sample_euler,
     "heun": sample_heun,
+    "lms": sample_lms,
     "dpmpp-2m": sample_dpmpp_2m,
     "dpmpp-2m-sde": sample_dpmpp_2m_sde,
     "deis": sample_deis,
@@ -69,7 +72,7 @@ SAMPLERS = {
 #: the grid each sampler gets when neither ``spacing`` nor ``sigmas`` is given (others: the
 #: schedule's default, see :func:`difflab.grids.make_grid`); chosen by the grid sweep of
 #: benchmarks/samplers.py, see docs/samplers.md
-DEFAULT_SPACING = {"dpmpp-2m": "tuned", "dpmpp-2m-sde": "tuned", "deis": "tuned", "unipc": "tuned"}
+DEFAULT_SPACING = {"dpmpp-2m": "tuned", "dpmpp-2m-sde": "tuned", "deis": "tuned", "unipc": "tuned", "lms": "karras"}
 
 
 def register(name: str, fn) -> None:
