@@ -246,10 +246,12 @@ class AutoencoderKL(nn.Module):
         posterior = self.encode(x)
         return self.decode(posterior.sample(generator)), posterior
 
-    def encode_latents(self, x: torch.Tensor, generator: GeneratorLike = None) -> torch.Tensor:
+    def encode_latents(self, x: torch.Tensor, generator: GeneratorLike = None, mode: bool = False) -> torch.Tensor:
         """The diffusion model's data: ``scale_factor * z``, z ~ q(z | x) (as Rombach et al.;
-        the posterior std is tiny, so this is nearly deterministic)."""
-        return self._scale() * self.encode(x).sample(generator)
+        the posterior std is tiny, so this is nearly deterministic); ``mode=True`` takes
+        the posterior mean instead (deterministic: for editing an image)."""
+        posterior = self.encode(x)
+        return self._scale() * (posterior.mode() if mode else posterior.sample(generator))
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Images from scaled latents: ``decode(latents / scale_factor)``."""

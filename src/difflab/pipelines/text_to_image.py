@@ -204,7 +204,7 @@ class TextToImagePipeline:
         ae, device = self.autoencoder, self.device
 
         def encode(x: torch.Tensor) -> torch.Tensor:
-            return ae._scale() * ae.encode(x.to(device) * 2 - 1).mode()
+            return ae.encode_latents(x.to(device) * 2 - 1, mode=True)
 
         def decode(z: torch.Tensor) -> torch.Tensor:
             return ((self.decode(z) + 1) / 2).cpu()
