@@ -192,13 +192,19 @@ def train_text_to_image(
     if init is not None:
         from ..saving import load_model
 
+    schedule = DiscreteSchedule(kind="cosine", T=1000)
+    if init is not None:
+        from ..saving import load_model
+
         start, start_config = load_model(Path(init) / "denoiser", ema=True, device=device)
         if start_config.get("net", {}).get("context_dim") != encoder.dim or start.net.config.get("in_channels") != latent_shape[0]:
             raise ValueError(f"{init}: its denoiser does not fit latents {tuple(latent_shape)} and {encoder.dim}-d text tokens")
+        if start_config.get("schedule") != schedule.to_config() or start_config.get("prediction") != "v":
+            raise ValueError(f"{init}: its denoiser was trained with schedule {start_config.get('schedule')} and "
+                             f"prediction {start_config.get('prediction')!r}; this recipe fine-tunes cosine T=1000, v")
         net = start.net.train()
     else:
         net = text_unet(latent_shape, encoder.dim, channels, channel_mult, num_res_blocks).to(device)
-    schedule = DiscreteSchedule(kind="cosine", T=1000)
     denoiser = Denoiser(net, schedule, "v", "index")
     # the data live where the network trains; only the random indices come from the CPU generator
     latents, tokens, mask, choices = (t.to(device) for t in (latents, tokens, mask, choices))
