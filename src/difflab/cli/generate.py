@@ -45,14 +45,16 @@ def _cmd_generate(args) -> None:
 
     start = time.perf_counter()
     pipe = _load(args.model)
+    resolver = None
+    if args.upscale:  # loaded first, so a bad --sr-model fails before any generation
+        from ..superres import load_superres, upscale
+
+        resolver = load_superres(args.sr_model)
     loaded = time.perf_counter() - start
     images, info = pipe(list(args.prompts), args.n, seed=args.seed, return_info=True, **_sampling(args))
     upscaled = 0.0
-    if args.upscale:  # the cascade's second stage (Saharia et al. 2022; Ho et al. 2022): x4 super-resolution
-        from ..superres import load_superres, upscale
-
+    if resolver is not None:  # the cascade's second stage (Saharia et al. 2022; Ho et al. 2022): x4 super-resolution
         start = time.perf_counter()
-        resolver = load_superres(args.sr_model)
         images = [upscale(resolver, image, resolver.scale, seed=args.seed + j) for j, image in enumerate(images)]
         upscaled = time.perf_counter() - start
     out = Path(args.out)
