@@ -68,7 +68,7 @@ def _cmd_train_t2i(args) -> None:
     folder = train_text_to_image(
         args.autoencoder, out=args.out, text_encoder=args.text_encoder, scenes=args.scenes, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
-        num_res_blocks=args.num_res_blocks, p_uncond=args.p_uncond, ema_half_life=args.ema_half_life,
+        num_res_blocks=args.num_res_blocks, p_uncond=args.p_uncond, ema_half_life=args.ema_half_life, warmup=args.warmup,
         checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
         device=args.device, bf16=args.bf16, workers=args.workers,
     )
@@ -163,6 +163,7 @@ def register(sub) -> None:
     t2i.add_argument("--num-res-blocks", type=positive_int, default=1, help="residual blocks per level (default 1)")
     t2i.add_argument("--p-uncond", type=float, default=0.1, help="caption dropout for classifier-free guidance")
     t2i.add_argument("--ema-half-life", type=float, default=20_000, help="EMA half-life in images (default 20000)")
+    t2i.add_argument("--warmup", type=positive_int, default=100, help="learning-rate warm-up steps (default 100)")
     t2i.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     t2i.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     t2i.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
