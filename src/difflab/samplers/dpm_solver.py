@@ -24,12 +24,9 @@ import numpy as np
 import torch
 
 from ..tensors import randn
-from ._common import Callback, report
+from ._common import GL_NODES, GL_WEIGHTS, Callback, lagrange_weights, report
 
 __all__ = ["sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_deis", "sample_unipc", "sample_dpm_adaptive", "exp_integrator_weights"]
-
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(24)
-
 
 def exp_integrator_weights(
     lambdas: list[float], lambda_next: float, lambda_from: float | None = None, sigma_data: float | None = None
@@ -44,20 +41,13 @@ def exp_integrator_weights(
     polynomial is in tau = 1 / sqrt(sigma_data^2 + sigma^2) instead of lambda (see
     :func:`sample_unipc`)."""
     a, b = (lambdas[0] if lambda_from is None else lambda_from), lambda_next
-    u = 0.5 * (b - a) * _GL_NODES + 0.5 * (a + b)
-    kernel = np.exp(-(b - u)) * 0.5 * (b - a) * _GL_WEIGHTS
+    u = 0.5 * (b - a) * GL_NODES + 0.5 * (a + b)
+    kernel = np.exp(-(b - u)) * 0.5 * (b - a) * GL_WEIGHTS
     nodes = lambdas
     if sigma_data is not None:
         u = _tau(u, sigma_data)
         nodes = [float(_tau(lj, sigma_data)) for lj in lambdas]
-    weights = []
-    for j, lj in enumerate(nodes):
-        basis = kernel
-        for m, lm in enumerate(nodes):
-            if m != j:
-                basis = basis * (u - lm) / (lj - lm)
-        weights.append(float(basis.sum()))
-    return weights
+    return lagrange_weights(nodes, u, kernel)
 
 
 def _tau(lam, sigma_data: float):

@@ -12,31 +12,27 @@ with k = min(i + 1, order): Euler on the first step, order 2 on the second, and 
 (the classical Adams-Bashforth construction, Hairer, Norsett & Wanner, *Solving ODEs I*,
 sec. III.1; the sampler Crowson's k-diffusion and diffusers' ``LMSDiscreteScheduler``
 call "LMS", default order 4). One evaluation per step. The coefficients are computed
-exactly in float64 (the peers integrate numerically).
+by Gauss-Legendre quadrature, exact in float64 for these degrees (the rule the
+exponential integrators use, :func:`~difflab.samplers._common.lagrange_weights`).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 
-from ._common import Callback, report
+from ._common import GL_NODES, GL_WEIGHTS, Callback, lagrange_weights, report
 from .ode import ode_derivative
 
-__all__ = ["sample_lms", "lms_coefficient"]
+__all__ = ["sample_lms", "lms_weights"]
 
 
-def lms_coefficient(nodes: Sequence[float], j: int, lo: float, hi: float) -> float:
-    """int_lo^hi l_j(s) ds, where l_j is the Lagrange basis polynomial of ``nodes``
-    that is 1 at ``nodes[j]`` and 0 at the others."""
-    basis = np.poly1d([1.0])
-    for k, t in enumerate(nodes):
-        if k != j:
-            basis = basis * np.poly1d([1.0, -t]) / (nodes[j] - t)
-    antiderivative = np.polyint(basis)
-    return float(antiderivative(hi) - antiderivative(lo))
+def lms_weights(nodes: Sequence[float], lo: float, hi: float) -> list[float]:
+    """c_j = int_lo^hi l_j(s) ds for the Lagrange basis l_j of ``nodes`` (Gauss-Legendre,
+    exact in float64 for these degrees)."""
+    u = 0.5 * (hi - lo) * GL_NODES + 0.5 * (lo + hi)
+    return lagrange_weights(nodes, u, 0.5 * (hi - lo) * GL_WEIGHTS)
 
 
 def sample_lms(
@@ -61,6 +57,6 @@ def sample_lms(
         report(callback, i, x, s[i], s[i + 1], x0)
         slopes = [ode_derivative(x, x0, s[i]), *slopes][: int(order)]
         nodes = s[i::-1][: len(slopes)]
-        for j, d in enumerate(slopes):
-            x = x + lms_coefficient(nodes, j, s[i], s[i + 1]) * d
+        for c, d in zip(lms_weights(nodes, s[i], s[i + 1]), slopes):
+            x = x + c * d
     return x
