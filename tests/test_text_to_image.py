@@ -17,7 +17,7 @@ from difflab.cli import main
 from difflab.denoiser import Denoiser
 from difflab.nets.autoencoder import AutoencoderKL, save_autoencoder
 from difflab.pipelines.text_to_image import TextToImagePipeline, prompt_slug
-from difflab.pipelines.training import text_unet, train_text_to_image
+from difflab.pipelines.training import scene_weights, text_unet, train_text_to_image
 from difflab.samplers import sample
 from difflab.schedules import DiscreteSchedule
 from difflab.text import HashingTextEncoder
@@ -155,6 +155,39 @@ def test_training_recipe_writes_a_pipeline_and_resumes(tmp_path):
     assert tuned.denoiser.net.config == pipe.denoiser.net.config
     for a, b in zip(tuned.denoiser.net.parameters(), pipe.denoiser.net.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_object_weights_reweight_scenes_by_their_object_count():
+    from difflab.data.shapes import TRAIN_SEED, make_scene, object_count
+
+    counts = [len(make_scene(TRAIN_SEED, i).objects) for i in range(300)]
+    assert [object_count(TRAIN_SEED, i) for i in range(300)] == counts
+    assert scene_weights(300, (1, 3, 0.5)).tolist() == [(1, 3, 0.5)[k - 1] for k in counts]
+    # (1, 1, 1) draws scenes uniformly: the dataset's own mixture
+    assert scene_weights(300, (2, 2, 2)).unique().tolist() == [2.0]
+    for bad in [(1, 2), (1, -1, 1), (0, 0, 0), (1, float("nan"), 1)]:
+        with pytest.raises(ValueError, match="object_weights"):
+            scene_weights(10, bad)
+    # a weight of 0 never draws those scenes: a pairs-only fine-tune trains on pairs only
+    g = torch.Generator().manual_seed(0)
+    drawn = torch.multinomial(scene_weights(300, (0, 1, 0)), 500, replacement=True, generator=g)
+    assert {counts[i] for i in drawn.tolist()} == {2}
+
+
+def test_train_t2i_cli_fine_tunes_with_object_weights(tmp_path, capsys):
+    torch.manual_seed(0)
+    save_autoencoder(tmp_path / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
+                     {"data": {"name": "shapes", "shape": [3, 32, 32]}})
+    common = ["train", "t2i", "--autoencoder", str(tmp_path / "ae"), "--text-encoder", "hashing", "--scenes", "8",
+              "--batch-size", "4", "--channels", "8", "--quiet", "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--steps", "1"]) == 0
+    assert main([*common, "--out", str(tmp_path / "b"), "--steps", "1", "--init", str(tmp_path / "a"),
+                 "--object-weights", "1,3,1"]) == 0
+    training = TextToImagePipeline.load(tmp_path / "b").config["training"]
+    assert training["object_weights"] == [1.0, 3.0, 1.0] and training["init"] == str(tmp_path / "a")
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "c"), "--object-weights", "1,x,1"]) == 2
+    assert "1,x,1" in capsys.readouterr().err and not (tmp_path / "c").exists()
 
 
 def test_training_needs_the_autoencoders_image_size(tmp_path):

@@ -44,6 +44,13 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(m) for m in text.split(",")]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers such as 1,3,1, got {text!r}") from None
+
+
 def _cmd_train_autoencoder(args) -> None:
     from ..pipelines.data import shapes_image_draw
     from ..train.autoencoder import train_autoencoder
@@ -70,7 +77,8 @@ def _cmd_train_t2i(args) -> None:
         batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
         num_res_blocks=args.num_res_blocks, p_uncond=args.p_uncond, ema_half_life=args.ema_half_life, warmup=args.warmup,
         checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
-        device=args.device, bf16=args.bf16, workers=args.workers,
+        device=args.device, bf16=args.bf16, workers=args.workers, init=args.init,
+        object_weights=_floats(args.object_weights) if args.object_weights else None,
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -167,6 +175,10 @@ def register(sub) -> None:
     t2i.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     t2i.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     t2i.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
+    t2i.add_argument("--init", default=None, metavar="DIR",
+                     help="fine-tune: start from this pipeline folder's denoiser (its network replaces --channels ...)")
+    t2i.add_argument("--object-weights", default=None, metavar="W1,W2,W3",
+                     help="relative chance of drawing a scene of 1, 2, 3 objects (default: the dataset's mixture)")
     t2i.add_argument("--checkpoint-every", type=positive_int, default=200)
     t2i.add_argument("--resume", action="store_true", help="continue the run in --out")
     t2i.add_argument("--seed", type=int, default=0)

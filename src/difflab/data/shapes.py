@@ -91,7 +91,7 @@ __all__ = [
     "MARGIN", "GAP", "CELL_MARGIN", "RELATION_MIN", "RELATION_SLOPE", "N_OBJECTS_P",
     "TRAIN_SEED", "EVAL_SEED", "SINGLE_STYLES", "PAIR_STYLES", "TRIPLE_STYLES",
     "Thing", "Attributes", "Obj", "Scene", "ShapesBatch", "ShapesStream",
-    "make_scene", "coverage", "render", "render_batch", "shapes_batch", "to_tensor",
+    "make_scene", "object_count", "coverage", "render", "render_batch", "shapes_batch", "to_tensor",
     "sample_prompt", "eval_prompts", "parse_prompt", "describe", "all_captions",
     "position_of", "relation_of", "apart",
 ]
@@ -324,11 +324,20 @@ def _draw_scene(rng: np.random.Generator, n_objects: int) -> Scene:
     return Scene(background, objects, position, relation, describe(stated, style.template), stated)
 
 
+def _scene_start(seed: int, index: int) -> tuple[np.random.Generator, int]:
+    """The generator of scene ``index`` of stream ``seed`` and its number of objects, its first draw."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    return rng, 1 + int(rng.choice(3, p=N_OBJECTS_P))
+
+
 def make_scene(seed: int, index: int) -> Scene:
     """Scene ``index`` of stream ``seed``: a function of (seed, index) only."""
-    rng = np.random.default_rng([int(seed), int(index)])
-    n_objects = 1 + int(rng.choice(3, p=N_OBJECTS_P))
-    return _draw_scene(rng, n_objects)
+    return _draw_scene(*_scene_start(seed, index))
+
+
+def object_count(seed: int, index: int) -> int:
+    """``len(make_scene(seed, index).objects)``, without drawing the rest of the scene."""
+    return _scene_start(seed, index)[1]
 
 
 def _as_rng(rng) -> np.random.Generator:

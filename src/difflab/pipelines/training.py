@@ -24,6 +24,7 @@ EMA weights.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -110,6 +111,23 @@ def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int
     return _cached(Path(out) / "latents.safetensors", key, build)["latents"]
 
 
+def scene_weights(scenes: int, object_weights: Sequence[float]) -> torch.Tensor:
+    """Sampling weight of each training scene 0 .. scenes-1: ``object_weights[k - 1]``
+    for a scene of k objects (:func:`~difflab.data.shapes.object_count`)."""
+    import math
+
+    w = [float(v) for v in object_weights]
+    if len(w) != 3 or not all(math.isfinite(v) and v >= 0 for v in w) or not any(w):
+        raise ValueError(f"object_weights must be 3 non-negative numbers (scenes of 1, 2, 3 objects), not all 0; "
+                         f"got {list(object_weights)}")
+    from ..data.shapes import object_count
+
+    weights = torch.tensor([w[object_count(TRAIN_SEED, i) - 1] for i in range(scenes)], dtype=torch.float64)
+    if not weights.sum() > 0:
+        raise ValueError(f"object_weights {w} give weight 0 to all {scenes} training scenes")
+    return weights
+
+
 def train_text_to_image(
     autoencoder: str | Path,
     *,
@@ -136,6 +154,7 @@ def train_text_to_image(
     bf16: bool = False,
     workers: int = 1,
     init: str | Path | None = None,
+    object_weights: Sequence[float] | None = None,
 ) -> Path:
     """Train the denoiser of a text-to-image pipeline on the latents of ``autoencoder``
     (a folder from ``difflab train autoencoder``) and save the pipeline folder ``out``.
@@ -150,7 +169,10 @@ def train_text_to_image(
     scenes. ``init``: fine-tune: start the denoiser from the (EMA) weights of this
     pipeline folder's denoiser, whose network config replaces ``channels``,
     ``channel_mult`` and ``num_res_blocks`` (its optimizer state is not kept: a fresh
-    warm-up and decay). Returns ``out``.
+    warm-up and decay). ``object_weights``: relative chance of drawing a training scene
+    with 1, 2 and 3 objects, per scene (default: uniform over scenes, i.e. the
+    dataset's own mixture :data:`~difflab.data.shapes.N_OBJECTS_P`); e.g. ``(1, 3, 1)``
+    spends more of a fine-tune on two-object relations. Returns ``out``.
     """
     from ..denoiser import Denoiser
     from ..nets.autoencoder import load_autoencoder
@@ -188,10 +210,8 @@ def train_text_to_image(
     length = tokens.shape[1]
     null_cond = {"context": null.tokens[0, :length], "context_mask": null.mask[0, :length]}
 
+    weights = scene_weights(scenes, object_weights) if object_weights is not None else None
     torch.manual_seed(seed)
-    if init is not None:
-        from ..saving import load_model
-
     schedule = DiscreteSchedule(kind="cosine", T=1000)
     if init is not None:
         from ..saving import load_model
@@ -211,7 +231,10 @@ def train_text_to_image(
     n_choices = n_choices.to(device)
 
     def draw(n: int, g: torch.Generator):
-        index = torch.randint(0, len(latents), (n,), generator=g)
+        if weights is None:
+            index = torch.randint(0, len(latents), (n,), generator=g)
+        else:
+            index = torch.multinomial(weights, n, replacement=True, generator=g)
         u = torch.rand(n, generator=g)
         index, u = index.to(device), u.to(device)
         row = choices[index, (u * n_choices[index]).long()]
@@ -219,7 +242,8 @@ def train_text_to_image(
 
     training = {"autoencoder": str(autoencoder), "scenes": scenes, "steps": steps, "batch_size": batch_size,
                 "lr": lr, "p_uncond": p_uncond, "ema_half_life": ema_half_life, "seed": seed,
-                "params": sum(p.numel() for p in net.parameters()), **({"init": str(init)} if init else {})}
+                "params": sum(p.numel() for p in net.parameters()), **({"init": str(init)} if init else {}),
+                **({"object_weights": [float(w) for w in object_weights]} if object_weights is not None else {})}
     pipeline = TextToImagePipeline(ae, denoiser, encoder, {
         "image_size": image_size, "defaults": defaults or {}, "null": "the encoding of the empty prompt",
         "data": {"name": "shapes", "range": [-1.0, 1.0]}})
