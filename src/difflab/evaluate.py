@@ -17,6 +17,9 @@ On N generated samples against the held-out split of the model's own dataset:
   (which ships the Inception weights) is installed; grey images are repeated to
   three channels and resized to 299x299 by its bilinear resampler.
 
+Text-to-image pipelines have their own report, :func:`evaluate_text_to_image`
+(``difflab eval-t2i``): the shapes judge's faithfulness to held-out prompts and an FD.
+
 The result records n, the seeds (sample i uses seed + i, independent of the
 batch size), the sampler, its steps and NFE, the guidance scale and the feature
 extractor, and carries a warning when n is too small for a stable figure.
@@ -34,6 +37,7 @@ from .metrics.frechet import frechet_distance
 from .metrics.memorisation import memorisation_rate
 
 __all__ = ["generate_images", "evaluate_samples", "evaluate_image_model", "evaluate_inpainting", "half_masks",
+           "evaluate_text_to_image",
            "inception_features", "MIN_STABLE_N"]
 
 #: below this many samples the FD figure is flagged as unstable
@@ -267,3 +271,49 @@ def evaluate_inpainting(model, *, n: int = 200, method: str = "repaint", steps: 
             "inferred_label_accuracy": float((chosen == labels).float().mean()) if label == "infer" else None,
             "accuracy": accuracy, "accuracy_by_side": by_side, "extractor": extractor,
             "seconds": round(time.perf_counter() - start, 1), "images": filled, "masks": masks}
+
+
+def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: int = 0, batch_size: int = 100,
+                           progress: bool = True, **sampling) -> dict:
+    """Faithfulness of ``pipe`` on the held-out prompts (:func:`~difflab.data.shapes.eval_prompts`,
+    ``n`` single-object and ``n`` two-object prompts, one image each, seed ``seed + i``)
+    at each guidance scale, judged by :func:`~difflab.metrics.shapes_judge.judge_batch`,
+    and the Frechet distance (:mod:`difflab.metrics.frechet`) between generated and
+    rendered held-out images (scenes of 1 or 2 objects of stream ``EVAL_SEED``) in the
+    autoencoder's latent space (posterior means average-pooled to 4 x 4: 64 features)."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from .data.shapes import EVAL_SEED, eval_prompts, make_scene, render, to_tensor
+    from .metrics.shapes_judge import judge_batch
+
+    size = pipe.config["image_size"]
+
+    @torch.no_grad()
+    def features(x: torch.Tensor) -> np.ndarray:
+        z = torch.cat([pipe.autoencoder.encode(x[i:i + 256]).mean for i in range(0, len(x), 256)])
+        return torch.nn.functional.adaptive_avg_pool2d(z, 4).flatten(1).numpy()
+
+    scenes = [s for s in (make_scene(EVAL_SEED, i) for i in range(4 * n)) if len(s.objects) <= 2][: 2 * n]
+    reference = features(to_tensor(np.stack([render(s, size) for s in scenes])))
+    kinds = {kind: eval_prompts(n, kind) for kind in ("single", "pair")}
+    report = {"n": n, "seed": seed, "image_size": size, "results": {}}
+    bar = tqdm(total=len(guidances) * 2 * n, desc="eval-t2i", disable=not progress, unit="img")
+    for g in guidances:
+        row, generated = {}, []
+        for kind, items in kinds.items():
+            prompts = [p for p, _ in items]
+            images = []
+            for i in range(0, n, batch_size):
+                x, info = pipe(prompts[i:i + batch_size], seed=seed + i, output="tensor", return_info=True,
+                               guidance=g, **sampling)
+                images.append(x)
+                bar.update(len(x))
+            images = torch.cat(images)
+            generated.append(images)
+            row[kind] = judge_batch(images, [a for _, a in items])
+        row["fd_latent"] = frechet_distance(features(torch.cat(generated)), reference)
+        row["settings"] = info.settings
+        report["results"][f"{g:g}"] = row
+    bar.close()
+    return report

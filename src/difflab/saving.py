@@ -53,8 +53,18 @@ def check_state_dict(state: dict, expected: dict, path, what: str = "the model")
                              f"file, {tuple(v.shape)} in {what}")
 
 
-def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state: dict | None = None) -> Path:
-    """Save ``denoiser`` (its network must have a ``.config``) into ``folder``."""
+def cast_state(state: dict, dtype: torch.dtype | None) -> dict:
+    """``state`` with its floating-point tensors in ``dtype`` (None: unchanged)."""
+    if dtype is None:
+        return state
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+
+
+def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state: dict | None = None,
+               dtype: torch.dtype | None = None) -> Path:
+    """Save ``denoiser`` (its network must have a ``.config``) into ``folder``; ``dtype``
+    (e.g. ``torch.float16``) stores the weights in that precision (loading casts them
+    back to the network's float32)."""
     folder = Path(folder)
     net = denoiser.net
     if not hasattr(net, "config"):
@@ -68,9 +78,9 @@ def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state:
         **(extra or {}),
     }
     folder.mkdir(parents=True, exist_ok=True)
-    save_weights(folder / WEIGHTS, net.state_dict())
+    save_weights(folder / WEIGHTS, cast_state(net.state_dict(), dtype))
     if ema_state is not None:
-        save_weights(folder / EMA_WEIGHTS, ema_state)
+        save_weights(folder / EMA_WEIGHTS, cast_state(ema_state, dtype))
     write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
     return folder
 

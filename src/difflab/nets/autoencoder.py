@@ -279,17 +279,19 @@ def autoencoder_from_config(config: dict) -> AutoencoderKL:
         raise ValueError(f"bad autoencoder config: {e}") from None
 
 
-def save_autoencoder(folder, autoencoder: AutoencoderKL, extra: dict | None = None) -> Path:
+def save_autoencoder(folder, autoencoder: AutoencoderKL, extra: dict | None = None,
+                     dtype: torch.dtype | None = None) -> Path:
     """Save ``autoencoder`` as a folder: ``config.json`` (``{"difflab_version", "task":
-    "autoencoder", "net": its config, **extra}``) and ``model.safetensors``, atomically."""
+    "autoencoder", "net": its config, **extra}``) and ``model.safetensors``, atomically;
+    ``dtype``: store the weights in that precision (see :func:`difflab.saving.save_model`)."""
     from .. import __version__
     from ..atomic import write_text_atomic
-    from ..saving import CONFIG, WEIGHTS, save_weights
+    from ..saving import CONFIG, WEIGHTS, cast_state, save_weights
 
     folder = Path(folder)
     config = {"difflab_version": __version__, "task": "autoencoder", **(extra or {}), "net": autoencoder.config}
     folder.mkdir(parents=True, exist_ok=True)
-    save_weights(folder / WEIGHTS, autoencoder.state_dict())
+    save_weights(folder / WEIGHTS, cast_state(autoencoder.state_dict(), dtype))
     write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
     return folder
 

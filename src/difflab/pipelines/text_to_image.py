@@ -128,9 +128,12 @@ class TextToImagePipeline:
         return self
 
     def null_cond(self) -> dict:
-        """Classifier-free guidance's unconditional branch: the encoding of ``""``."""
-        cond = self.encode_prompts([""])
-        return {k: v[0] for k, v in cond.items()}
+        """Classifier-free guidance's unconditional branch: the encoding of ``""`` (encoded
+        once, on the denoiser's device)."""
+        null = self.__dict__.get("_null")
+        if null is None or null["context"].device != self.device:
+            null = self._null = {k: v[0] for k, v in self.encode_prompts([""]).items()}
+        return null
 
     def guided(self, guidance: float):
         """The denoiser under classifier-free guidance of scale ``guidance`` (s; 1 = none)."""
@@ -259,21 +262,14 @@ class TextToImagePipeline:
         from .. import __version__
         from ..atomic import write_text_atomic
         from ..nets.autoencoder import save_autoencoder
-        from ..saving import EMA_WEIGHTS, WEIGHTS, save_model, save_weights
+        from ..saving import save_model
 
         folder = Path(folder)
         size = self.config["image_size"]
         save_autoencoder(folder / "autoencoder", self.autoencoder, {"data": {
-            **self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}})
+            **self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}}, dtype=dtype)
         save_model(folder / "denoiser", self.denoiser, {"task": "text-to-image-denoiser", **(extra or {})},
-                   ema_state=ema_state)
-        if dtype is not None:
-            for path, module in ((folder / "autoencoder" / WEIGHTS, self.autoencoder),
-                                 (folder / "denoiser" / WEIGHTS, self.denoiser.net)):
-                save_weights(path, {k: v.to(dtype) if v.is_floating_point() else v
-                                    for k, v in module.state_dict().items()})
-            if ema_state is not None:
-                save_weights(folder / "denoiser" / EMA_WEIGHTS, {k: v.to(dtype) for k, v in ema_state.items()})
+                   ema_state=ema_state, dtype=dtype)
         config = {"difflab_version": __version__, "task": "text-to-image",
                   "text_encoder": self.text_encoder.config, **self.config}
         write_text_atomic(folder / PIPELINE_CONFIG, json.dumps(config, indent=2) + "\n")

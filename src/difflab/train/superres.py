@@ -33,7 +33,7 @@ import torch
 from ..data.photos import TRAIN_PHOTOS, random_crops
 from ..denoiser import Denoiser
 from ..nets import UNet
-from ..saving import EMA_WEIGHTS, load_config, load_weights, save_model, save_weights
+from ..saving import EMA_WEIGHTS, cast_state, load_config, load_weights, save_model, save_weights
 from ..schedules import DiscreteSchedule
 from ..superres import _quantize, condition, downscale, upsample
 from .checkpoint import check_resume
@@ -138,7 +138,7 @@ def ship(run: str | Path, dest: str | Path) -> Path:
     config = load_config(run)
     state = load_weights(run / EMA_WEIGHTS if (run / EMA_WEIGHTS).is_file() else run / "model.safetensors")
     dest.mkdir(parents=True, exist_ok=True)
-    save_weights(dest / "model.safetensors", {k: v.half() if v.is_floating_point() else v for k, v in state.items()})
+    save_weights(dest / "model.safetensors", cast_state(state, torch.float16))
     (dest / EMA_WEIGHTS).unlink(missing_ok=True)
     write_text_atomic(dest / "config.json", json.dumps({**config, "weights_dtype": "float16"}, indent=2) + "\n")
     return dest
