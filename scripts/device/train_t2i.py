@@ -6,7 +6,9 @@ Steps are chosen from a short probe of each trainer's speed, so the run ends in 
 the numbers chosen are written to summary.json (rerun with them to reproduce).
 Environment: ``OUT`` (results, default /tmp/gpu_out), ``BUDGET`` (seconds, default 520),
 ``SMOKE=1`` (a tiny run to test the script on a CPU), ``INIT=FOLDER`` (skip the
-autoencoder and fine-tune that pipeline's denoiser on its own autoencoder).
+autoencoder and fine-tune that pipeline's denoiser on its own autoencoder),
+``OBJECT_WEIGHTS=1,3,1`` (relative chance of scenes with 1, 2, 3 objects), ``LR``
+(the denoiser's peak learning rate; default 2e-3, 1e-3 when fine-tuning).
 """
 import json
 import lzma
@@ -85,6 +87,9 @@ else:
     T2I = dict(scenes=150_000, batch=512, channels=64, channel_mult=(1, 2), num_res_blocks=2, lr=2e-3, probe=40,
                min_steps=1500, max_steps=60_000, ema_half_life=200_000)
     AE_END, T2I_END = 0.36 * TOTAL, 0.93 * TOTAL
+if os.environ.get("OBJECT_WEIGHTS"):
+    T2I["object_weights"] = [float(w) for w in os.environ["OBJECT_WEIGHTS"].split(",")]
+T2I["lr"] = float(os.environ.get("LR") or (1e-3 if os.environ.get("INIT") else T2I["lr"]))
 SUMMARY["ae"], SUMMARY["t2i"] = dict(AE), dict(T2I)
 
 
@@ -155,7 +160,7 @@ def t2i_phase(ae_dir: Path, init: Path | None = None) -> None:
     common = dict(scenes=T2I["scenes"], batch_size=T2I["batch"], lr=T2I["lr"], channels=T2I["channels"],
                   channel_mult=T2I["channel_mult"], num_res_blocks=T2I["num_res_blocks"],
                   ema_half_life=T2I["ema_half_life"], warmup=200 if not SMOKE else 2, device=DEVICE,
-                  workers=WORKERS, progress=False, init=init,
+                  workers=WORKERS, progress=False, init=init, object_weights=T2I.get("object_weights"),
                   defaults={"sampler": "dpmpp-2m", "steps": 20, "guidance": 5.0, "spacing": None})
     probe = WORK / "t2i_probe"
     shutil.rmtree(probe, ignore_errors=True)
