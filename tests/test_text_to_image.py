@@ -185,6 +185,8 @@ def test_train_t2i_cli_fine_tunes_with_object_weights(tmp_path, capsys):
                  "--object-weights", "1,3,1"]) == 0
     training = TextToImagePipeline.load(tmp_path / "b").config["training"]
     assert training["object_weights"] == [1.0, 3.0, 1.0] and training["init"] == str(tmp_path / "a")
+    # the fine-tune keeps the record of the run it started from
+    assert training["init_training"]["steps"] == 1 and "init" not in training["init_training"]
     capsys.readouterr()
     assert main([*common, "--out", str(tmp_path / "c"), "--object-weights", "1,x,1"]) == 2
     assert "1,x,1" in capsys.readouterr().err and not (tmp_path / "c").exists()

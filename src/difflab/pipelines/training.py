@@ -111,6 +111,16 @@ def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int
     return _cached(Path(out) / "latents.safetensors", key, build)["latents"]
 
 
+def _training_of(folder) -> dict | None:
+    """The ``training`` record of pipeline folder ``folder`` (where a fine-tune started), or None."""
+    import json
+
+    try:
+        return json.loads((Path(folder) / "pipeline.json").read_text()).get("training")
+    except (OSError, ValueError):
+        return None
+
+
 def scene_weights(scenes: int, object_weights: Sequence[float]) -> torch.Tensor:
     """Sampling weight of each training scene 0 .. scenes-1: ``object_weights[k - 1]``
     for a scene of k objects (:func:`~difflab.data.shapes.object_count`)."""
@@ -243,6 +253,7 @@ def train_text_to_image(
     training = {"autoencoder": str(autoencoder), "scenes": scenes, "steps": steps, "batch_size": batch_size,
                 "lr": lr, "p_uncond": p_uncond, "ema_half_life": ema_half_life, "seed": seed,
                 "params": sum(p.numel() for p in net.parameters()), **({"init": str(init)} if init else {}),
+                **({"init_training": _training_of(init)} if init else {}),
                 **({"object_weights": [float(w) for w in object_weights]} if object_weights is not None else {})}
     pipeline = TextToImagePipeline(ae, denoiser, encoder, {
         "image_size": image_size, "defaults": defaults or {}, "null": "the encoding of the empty prompt",
