@@ -251,7 +251,7 @@ def train_text_to_image(
         return latents[index], {"context": tokens[row].float(), "context_mask": mask[row]}
 
     training = {"autoencoder": str(autoencoder), "scenes": scenes, "steps": steps, "batch_size": batch_size,
-                "lr": lr, "p_uncond": p_uncond, "ema_half_life": ema_half_life, "seed": seed,
+                "lr": lr, "warmup": warmup, "p_uncond": p_uncond, "ema_half_life": ema_half_life, "seed": seed,
                 "params": sum(p.numel() for p in net.parameters()), **({"init": str(init)} if init else {}),
                 **({"init_training": _training_of(init)} if init else {}),
                 **({"object_weights": [float(w) for w in object_weights]} if object_weights is not None else {})}
