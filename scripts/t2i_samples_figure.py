@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from difflab.pipelines.text_to_image import TextToImagePipeline
-from difflab.cli.generate import shipped_model_path
 from difflab.viz.images import save_grid
 
 PROMPTS = ["a red circle to the left of a blue square", "a small green triangle at the top",
@@ -23,7 +22,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="pipeline folder (default: the shipped one)")
     parser.add_argument("--out", default="docs/images/t2i_samples.png")
     args = parser.parse_args()
-    pipe = TextToImagePipeline.load(args.model or shipped_model_path())
+    pipe = TextToImagePipeline.load(args.model) if args.model else TextToImagePipeline.shipped()
     images = pipe(PROMPTS, n_per_prompt=5, seed=0)
     labels = [p if p else '"" (unconditional)' for p in PROMPTS]
     save_grid(torch.from_numpy(np.asarray(images)).permute(0, 3, 1, 2).float() / 255, args.out, ncol=5,

@@ -210,7 +210,7 @@ def test_parts_are_usable_alone(pipe):
 def test_shipped_model_generates_offline(tmp_path):
     from PIL import Image
 
-    from difflab.cli.generate import shipped_model_path
+    from difflab.pipelines.text_to_image import shipped_model_path
 
     if not (shipped_model_path() / "pipeline.json").is_file():
         pytest.skip("the shipped model is not built")
@@ -220,6 +220,9 @@ def test_shipped_model_generates_offline(tmp_path):
     pngs = sorted(out.glob("*.png"))
     size = json.loads((shipped_model_path() / "pipeline.json").read_text())["image_size"]
     assert len(pngs) == 4 and Image.open(pngs[0]).size == (size, size)
+    # the library's spelling of the same model: the CLI's first image, bit for bit
+    image = TextToImagePipeline.shipped()(PROMPT, seed=0, steps=20, guidance=4)[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(pngs[0]).convert("RGB")), image)
 
 
 def test_render_scenes_is_the_same_on_any_number_of_workers():

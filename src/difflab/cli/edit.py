@@ -28,8 +28,7 @@ def _label(text: str):
 def _pipeline(args):
     """The text-to-image pipeline of ``--model`` (the shipped one without it), or None
     when ``--model`` is an image model folder."""
-    from ..pipelines.text_to_image import PIPELINE_CONFIG, TextToImagePipeline
-    from .generate import shipped_model_path
+    from ..pipelines.text_to_image import PIPELINE_CONFIG, TextToImagePipeline, shipped_model_path
 
     folder = Path(str(args.model if args.model is not None else shipped_model_path()))
     if not (folder / PIPELINE_CONFIG).is_file():

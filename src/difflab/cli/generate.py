@@ -8,22 +8,13 @@ from __future__ import annotations
 
 from ._common import add_sampler_args, positive_int, sampler_options
 
-SHIPPED = "shapes-t2i"
-
-
-def shipped_model_path():
-    """The folder of the pipeline shipped with difflab (package data)."""
-    from importlib.resources import files
-
-    return files("difflab") / "assets" / SHIPPED
-
 
 def _load(path):
     from pathlib import Path
 
     import torch
 
-    from ..pipelines.text_to_image import TextToImagePipeline
+    from ..pipelines.text_to_image import TextToImagePipeline, shipped_model_path
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     return TextToImagePipeline.load(Path(str(path if path is not None else shipped_model_path())))
@@ -87,6 +78,8 @@ def _cmd_eval(args) -> None:
     from ..evaluate import evaluate_text_to_image
 
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, progress=not args.quiet, **sampling)
+    from ..pipelines.text_to_image import shipped_model_path
+
     report["model"] = str(args.model or shipped_model_path())
     print(f"{'guidance':>8} {'single':>8} {'pair':>8} {'FD':>8}   (faithfulness: every stated attribute right)")
     for g, row in report["results"].items():

@@ -52,9 +52,12 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug"]
+__all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug",
+           "shipped_model_path"]
 
 PIPELINE_CONFIG = "pipeline.json"
+#: the pipeline shipped inside the package (``difflab/assets/shapes-t2i``)
+SHIPPED = "shapes-t2i"
 #: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
 DEFAULTS = {"sampler": "dpmpp-2m", "steps": 20, "guidance": 4.0, "spacing": None}
 
@@ -68,6 +71,13 @@ class GenerationInfo:
     nfe: int
     seconds: float
     settings: dict
+
+
+def shipped_model_path() -> Path:
+    """The folder of the pipeline shipped with difflab (package data; nothing is downloaded)."""
+    from importlib.resources import files
+
+    return Path(str(files("difflab") / "assets" / SHIPPED))
 
 
 def prompt_slug(prompt: str, max_chars: int = 48) -> str:
@@ -300,6 +310,11 @@ class TextToImagePipeline:
         for key in ("difflab_version", "task"):
             config.pop(key, None)
         return cls(autoencoder, denoiser, text_encoder, config)
+
+    @classmethod
+    def shipped(cls, device: str | torch.device = "cpu") -> "TextToImagePipeline":
+        """The pipeline shipped inside the package (:func:`shipped_model_path`), on ``device``."""
+        return cls.load(shipped_model_path(), device=device)
 
     def __repr__(self) -> str:
         return (f"TextToImagePipeline(image_size={self.config['image_size']}, latent_shape={self.latent_shape}, "
