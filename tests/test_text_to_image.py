@@ -91,6 +91,14 @@ def test_guidance_scale_semantics(pipe):
     assert (a - pipe(["a yellow triangle on the right"], seed=2, guidance=4, output="tensor")).abs().max() > 1e-3
 
 
+def test_null_prompt_is_encoded_once(pipe):
+    null = pipe.null_cond()
+    assert pipe.null_cond() is null  # cached
+    fresh = pipe.encode_prompts([""])
+    for key, value in null.items():
+        torch.testing.assert_close(value, fresh[key][0], rtol=0, atol=0)
+
+
 def test_empty_prompt_is_unconditional_at_any_guidance(pipe):
     torch.testing.assert_close(pipe([""], seed=4, guidance=5, output="tensor"),
                                pipe([""], seed=4, guidance=0, output="tensor"), atol=1e-5, rtol=0)

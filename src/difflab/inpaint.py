@@ -87,8 +87,9 @@ def infer_label(denoiser, known: torch.Tensor, mask, num_classes: int, *, sigmas
     x_fill = torch.where(m.bool(), mean.expand_as(known), known)
     err = torch.zeros(n, num_classes, dtype=torch.float64, device=known.device)
     generator = generators(generator, n) if isinstance(generator, int) and not isinstance(generator, bool) else generator
+    repeats = positive_int("repeats", repeats)
     for sigma in sigmas:
-        for _ in range(positive_int("repeats", repeats)):
+        for _ in range(repeats):
             x = x_fill + float(sigma) * randn(known.shape, generator, device=known.device, dtype=known.dtype)
             level = torch.full((n,), float(sigma), device=known.device)
             for c in range(num_classes):

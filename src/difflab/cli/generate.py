@@ -71,15 +71,13 @@ def _cmd_eval(args) -> None:
     from pathlib import Path
 
     from ..atomic import write_text_atomic
+    from ..evaluate import evaluate_text_to_image
+    from ..pipelines.text_to_image import shipped_model_path
 
     pipe = _load(args.model)
     sampling = _sampling(args)
     sampling.pop("guidance")
-    from ..evaluate import evaluate_text_to_image
-
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, progress=not args.quiet, **sampling)
-    from ..pipelines.text_to_image import shipped_model_path
-
     report["model"] = str(args.model or shipped_model_path())
     print(f"{'guidance':>8} {'single':>8} {'pair':>8} {'FD':>8}   (faithfulness: every stated attribute right)")
     for g, row in report["results"].items():

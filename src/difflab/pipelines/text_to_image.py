@@ -115,6 +115,7 @@ class TextToImagePipeline:
         self.autoencoder, self.denoiser, self.text_encoder = autoencoder, denoiser, text_encoder
         self.config = {**config, "image_size": size, "defaults": {**DEFAULTS, **config.get("defaults", {})}}
         self.latent_shape = autoencoder.latent_shape((autoencoder.in_channels, size, size))
+        self._null: dict | None = None  # the encoding of "", made on first use (null_cond)
 
     # -- conditioning ----------------------------------------------------------------
     def encode_prompts(self, prompts: Sequence[str]) -> dict:
@@ -140,10 +141,9 @@ class TextToImagePipeline:
     def null_cond(self) -> dict:
         """Classifier-free guidance's unconditional branch: the encoding of ``""`` (encoded
         once, on the denoiser's device)."""
-        null = self.__dict__.get("_null")
-        if null is None or null["context"].device != self.device:
-            null = self._null = {k: v[0] for k, v in self.encode_prompts([""]).items()}
-        return null
+        if self._null is None or self._null["context"].device != self.device:
+            self._null = {k: v[0] for k, v in self.encode_prompts([""]).items()}
+        return self._null
 
     def guided(self, guidance: float):
         """The denoiser under classifier-free guidance of scale ``guidance`` (s; 1 = none)."""
