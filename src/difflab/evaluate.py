@@ -290,9 +290,9 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     size = pipe.config["image_size"]
 
     @torch.no_grad()
-    def features(x: torch.Tensor) -> np.ndarray:
-        z = torch.cat([pipe.autoencoder.encode(x[i:i + 256]).mean for i in range(0, len(x), 256)])
-        return torch.nn.functional.adaptive_avg_pool2d(z, 4).flatten(1).numpy()
+    def features(x: torch.Tensor) -> np.ndarray:  # on the pipeline's device, whatever x's
+        z = torch.cat([pipe.autoencoder.encode(x[i:i + 256].to(pipe.device)).mean for i in range(0, len(x), 256)])
+        return torch.nn.functional.adaptive_avg_pool2d(z, 4).flatten(1).cpu().numpy()
 
     scenes = [s for s in (make_scene(EVAL_SEED, i) for i in range(4 * n)) if len(s.objects) <= 2][: 2 * n]
     reference = features(to_tensor(np.stack([render(s, size) for s in scenes])))
