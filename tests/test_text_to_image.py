@@ -198,6 +198,11 @@ def test_train_t2i_cli_fine_tunes_with_object_weights(tmp_path, capsys):
     capsys.readouterr()
     assert main([*common, "--out", str(tmp_path / "c"), "--object-weights", "1,x,1"]) == 2
     assert "1,x,1" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    # refused before any cache is built: nothing is written
+    assert main([*common, "--out", str(tmp_path / "d"), "--object-weights", "0,0,0"]) == 2
+    assert "object_weights" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    assert main([*common, "--out", str(tmp_path / "e"), "--init", str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err and not (tmp_path / "e").exists()
 
 
 def test_training_needs_the_autoencoders_image_size(tmp_path):

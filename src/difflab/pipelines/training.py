@@ -209,17 +209,7 @@ def train_text_to_image(
     image_size = int(shape[-1])
     latent_shape = ae.latent_shape((ae.in_channels, image_size, image_size))
 
-    out.mkdir(parents=True, exist_ok=True)
-    cache_encoder = encoder if device.type == "cpu" else text_encoder_from_config(text_encoder, cache=False).to(device)
-    captions = caption_cache(out, cache_encoder, scenes, progress, workers)
-    del cache_encoder
-    latents = latent_cache(out, ae, image_size, scenes, seed, workers)
-    choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
-    n_choices = (choices >= 0).sum(1)
-    null = encoder.encode([""])
-    length = tokens.shape[1]
-    null_cond = {"context": null.tokens[0, :length], "context_mask": null.mask[0, :length]}
-
+    # every argument is checked (and the network built) before minutes go into the caches
     weights = scene_weights(scenes, object_weights) if object_weights is not None else None
     torch.manual_seed(seed)
     schedule = DiscreteSchedule(kind="cosine", T=1000)
@@ -236,6 +226,18 @@ def train_text_to_image(
     else:
         net = text_unet(latent_shape, encoder.dim, channels, channel_mult, num_res_blocks).to(device)
     denoiser = Denoiser(net, schedule, "v", "index")
+
+    out.mkdir(parents=True, exist_ok=True)
+    cache_encoder = encoder if device.type == "cpu" else text_encoder_from_config(text_encoder, cache=False).to(device)
+    captions = caption_cache(out, cache_encoder, scenes, progress, workers)
+    del cache_encoder
+    latents = latent_cache(out, ae, image_size, scenes, seed, workers)
+    choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
+    n_choices = (choices >= 0).sum(1)
+    null = encoder.encode([""])
+    length = tokens.shape[1]
+    null_cond = {"context": null.tokens[0, :length], "context_mask": null.mask[0, :length]}
+
     # the data live where the network trains; only the random indices come from the CPU generator
     latents, tokens, mask, choices = (t.to(device) for t in (latents, tokens, mask, choices))
     n_choices = n_choices.to(device)
