@@ -143,6 +143,29 @@ def test_eval_t2i_writes_report(folder, tmp_path):
         assert row["fd_latent"] >= 0
 
 
+def test_eval_t2i_prompt_seed_draws_another_prompt_set(pipe):
+    from difflab.data.shapes import EVAL_SEED, eval_prompts
+    from difflab.evaluate import evaluate_text_to_image
+
+    class Recording:  # the pipeline, noting the prompts it is asked for
+        def __init__(self):
+            self.prompts = []
+
+        def __getattr__(self, name):
+            return getattr(pipe, name)
+
+        def __call__(self, prompts, **kw):
+            self.prompts += list(prompts)
+            return pipe(prompts, **kw)
+
+    for prompt_seed, expected_seed in [(None, EVAL_SEED), (7, 7)]:
+        rec = Recording()
+        report = evaluate_text_to_image(rec, n=3, guidances=(3.0,), progress=False, prompt_seed=prompt_seed, steps=2)
+        expected = [p for kind in ("single", "pair") for p, _ in eval_prompts(3, kind, expected_seed)]
+        assert rec.prompts == expected and report["prompt_seed"] == expected_seed
+    assert eval_prompts(3, "pair", 7) != eval_prompts(3, "pair", EVAL_SEED)
+
+
 def test_training_recipe_writes_a_pipeline_and_resumes(tmp_path):
     torch.manual_seed(0)
     ae = AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5)

@@ -77,7 +77,8 @@ def _cmd_eval(args) -> None:
     pipe = _load(args.model)
     sampling = _sampling(args)
     sampling.pop("guidance")
-    report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, progress=not args.quiet, **sampling)
+    report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, prompt_seed=args.prompt_seed,
+                                    progress=not args.quiet, **sampling)
     report["model"] = str(args.model or shipped_model_path())
     print(f"{'guidance':>8} {'single':>8} {'pair':>8} {'FD':>8}   (faithfulness: every stated attribute right)")
     for g, row in report["results"].items():
@@ -112,6 +113,9 @@ def register(sub) -> None:
     ev = sub.add_parser("eval-t2i", help="faithfulness of a text-to-image pipeline, judged on held-out prompts")
     ev.add_argument("--n", type=positive_int, default=100, help="prompts per kind (single, pair; default 100)")
     ev.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0, 5.0], help="scales (default 1 3 5)")
+    ev.add_argument("--prompt-seed", type=int, default=None,
+                    help="draw another set of prompts (default: the held-out set, EVAL_SEED); "
+                         "for choosing settings without looking at the reported prompts")
     ev.add_argument("--out", default=None, help="write the report as JSON here")
     ev.add_argument("--quiet", action="store_true")
     _add_common(ev)
