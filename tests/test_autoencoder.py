@@ -205,7 +205,7 @@ def test_trainer_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train_autoencoder(blobs, out=tmp_path / "d", resume=True, **kw)
     train_autoencoder(blobs, out=tmp_path / "e", **kw)
-    with pytest.raises(FileExistsError, match="resume=True continues that run"):
+    with pytest.raises(FileExistsError, match="already holds a model or run.*--overwrite"):
         train_autoencoder(blobs, out=tmp_path / "e", **kw)
     with pytest.raises(ValueError, match="different run.*kl_weight"):
         train_autoencoder(blobs, out=tmp_path / "e", resume=True, **{**kw, "steps": 2}, kl_weight=1e-3)

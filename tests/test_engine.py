@@ -427,5 +427,5 @@ def test_train_image_digits_saves_and_resumes(tmp_path):
         train_image("digits", **{**kw, "steps": 4, "resume": True, "lr": 5e-4})
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train_image("digits", **{**kw, "out": tmp_path / "none", "resume": True})
-    with pytest.raises(FileExistsError, match="resume=True continues that run"):  # never overwritten
+    with pytest.raises(FileExistsError, match="already holds a model or run"):  # never overwritten
         train_image("digits", **kw)

@@ -256,9 +256,11 @@ def test_shipped_model_generates_offline(tmp_path):
     pngs = sorted(out.glob("*.png"))
     size = json.loads((shipped_model_path() / "pipeline.json").read_text())["image_size"]
     assert len(pngs) == 4 and Image.open(pngs[0]).size == (size, size)
-    # the library's spelling of the same model: the CLI's first image, bit for bit
+    # the library's spelling of the same model: the CLI's first image, drawn here in a batch
+    # of one, not four; the promise across batch sizes is one 8-bit level (docs/reliability.md)
     image = TextToImagePipeline.shipped()(PROMPT, seed=0, steps=20, guidance=4)[0]
-    np.testing.assert_array_equal(np.asarray(Image.open(pngs[0]).convert("RGB")), image)
+    cli = np.asarray(Image.open(pngs[0]).convert("RGB"))
+    assert np.abs(cli.astype(int) - image.astype(int)).max() <= 1
 
 
 def test_shipped_model_is_faithful_on_held_out_prompts():
@@ -328,7 +330,10 @@ def test_prompt_guided_inpainting_keeps_the_rest_exactly(folder, tmp_path, capsy
     pipe = TextToImagePipeline.load(folder)
     a = pipe.inpaint(image, mask, PROMPT, steps=4, jump_length=2, resample=2).images[0]
     b = pipe.inpaint(image, mask, "a yellow triangle", steps=4, jump_length=2, resample=2).images[0]
-    np.testing.assert_array_equal(a, np.asarray(Image.open(tmp_path / "inp-0.png")))
+    # the CLI drew a batch of two, the library one: within one 8-bit level (docs/reliability.md)
+    cli = np.asarray(Image.open(tmp_path / "inp-0.png"))
+    assert np.abs(a.astype(int) - cli.astype(int)).max() <= 1
+    np.testing.assert_array_equal(a[mask == 0], cli[mask == 0])
     assert not np.array_equal(a[mask > 0], b[mask > 0])
 
 

@@ -19,6 +19,7 @@ import math
 import numpy as np
 import torch
 
+from .limits import check_limit
 from .schedules import DiscreteSchedule, Schedule
 
 __all__ = [
@@ -135,8 +136,10 @@ def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwar
 
     ``spacing`` defaults to ``"trailing"`` on a DDPM table (Lin et al. 2023's
     recommendation: the first step starts from the noisiest entry) and to
-    ``"uniform-t"`` on continuous schedules.
+    ``"uniform-t"`` on continuous schedules. ``steps`` is bounded by the ``steps`` limit
+    (:mod:`difflab.limits`): the grid is allocated up front.
     """
+    check_limit("steps", steps, "steps")
     if spacing is None:
         spacing = "trailing" if isinstance(schedule, DiscreteSchedule) else "uniform-t"
     if spacing in ("trailing", "leading", "linspace"):

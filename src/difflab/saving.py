@@ -18,7 +18,8 @@ from .denoiser import Denoiser
 from .nets import net_from_config
 from .schedules import schedule_from_config
 
-__all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict"]
+__all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
+           "load_network", "weight_shapes"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
 
@@ -40,17 +41,50 @@ def load_weights(path: Path) -> dict:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
 
 
+def weight_shapes(path: Path) -> dict[str, tuple]:
+    """The names and shapes of the tensors in safetensors file ``path``, read from its
+    header alone (no tensor is loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def load_network(build, weights: Path, config_path, what: str = "the network") -> torch.nn.Module:
+    """``build()`` a network and load the safetensors file ``weights`` into it, checking
+    first, without allocating any memory, that the config makes the network the file
+    holds: the network is built on the ``meta`` device (shapes only) and compared with
+    the file's header. A config that asks for a huge network (a width of 15000) fails
+    here, before a byte is allocated; a mismatch names both files."""
+    if not Path(weights).is_file():
+        raise FileNotFoundError(f"{weights} is missing")
+    shapes = weight_shapes(weights)
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except (TypeError, ValueError, KeyError, IndexError, RuntimeError, ZeroDivisionError) as e:
+        raise ValueError(f"{config_path}: cannot build {what} from this config ({e})") from None
+    check_state_dict(shapes, skeleton.state_dict(), weights, f"{what} of {config_path}")
+    net = build()
+    net.load_state_dict(load_weights(weights))
+    return net
+
+
 def check_state_dict(state: dict, expected: dict, path, what: str = "the model") -> None:
-    """Raise a ValueError naming ``path`` when ``state`` has other names or shapes than ``expected``."""
+    """Raise a ValueError naming ``path`` when ``state`` has other names or shapes than
+    ``expected`` (both map names to tensors or to shapes)."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ValueError(f"{path} does not match {what}: missing {missing[:3]}{' ...' if len(missing) > 3 else ''}, "
                          f"unexpected {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}")
     for k, v in expected.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise ValueError(f"{path} does not match {what}: {k} has shape {tuple(state[k].shape)} in the "
-                             f"file, {tuple(v.shape)} in {what}")
+        found, wanted = tuple(getattr(state[k], "shape", state[k])), tuple(getattr(v, "shape", v))
+        if found != wanted:
+            raise ValueError(f"{path} does not match {what}: {k} has shape {found} in the file, {wanted} in {what}")
 
 
 def cast_state(state: dict, dtype: torch.dtype | None) -> dict:
@@ -108,13 +142,8 @@ def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> 
     for key in ("net", "schedule", "prediction"):
         if key not in config:
             raise ValueError(f"{folder / CONFIG}: missing key {key!r}")
-    net = net_from_config(config["net"])
     wpath = folder / EMA_WEIGHTS if ema and (folder / EMA_WEIGHTS).is_file() else folder / WEIGHTS
-    if not wpath.is_file():
-        raise FileNotFoundError(f"{wpath} is missing")
-    state = load_weights(wpath)
-    check_state_dict(state, net.state_dict(), wpath, str(folder / CONFIG))
-    net.load_state_dict(state)
+    net = load_network(lambda: net_from_config(config["net"]), wpath, folder / CONFIG)
     net.to(device).eval()
     denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"))
     return denoiser, config

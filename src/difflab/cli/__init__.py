@@ -26,7 +26,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for group in _GROUPS:
         group.register(sub)
+    for command in _commands(p):
+        command.add_argument("--limit", type=_limit, action="append", metavar="NAME=VALUE", default=[],
+                             help="raise a limit for this run: images, points, pixels or steps (see difflab.limits)")
     return p
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of every runnable command (the leaves of the sub-command tree)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [parser]
+    return [leaf for a in subs for child in dict.fromkeys(a.choices.values()) for leaf in _commands(child)]
+
+
+def _limit(text: str) -> tuple[str, int]:
+    """argparse type: ``NAME=VALUE`` of a limit of :mod:`difflab.limits`."""
+    from ..limits import DEFAULTS
+
+    name, _, value = text.partition("=")
+    if name not in DEFAULTS:
+        raise argparse.ArgumentTypeError(f"unknown limit {name!r}; the limits are: {', '.join(DEFAULTS)}")
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a limit is a positive integer, got {text!r}")
+    return name, number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
         return 2
     try:
-        handler(args)
+        from ..atomic import release_outputs
+        from ..limits import raised
+
+        try:
+            with raised(**dict(args.limit)):
+                handler(args)
+        finally:
+            release_outputs()
     except KeyboardInterrupt:
         print("difflab: interrupted", file=sys.stderr)
         return 130
@@ -47,5 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"difflab: error: {e} (set DIFFLAB_DEBUG=1 for the traceback)" if isinstance(e, RuntimeError)
               else f"difflab: error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("difflab: error: out of memory (ask for fewer or smaller images, or a smaller batch)", file=sys.stderr)
         return 2
     return 0

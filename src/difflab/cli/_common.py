@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 TOY_DATA = ("moons", "swiss-roll", "8gaussians", "checkerboard")
 
@@ -18,17 +19,105 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+#: the largest seed: sample i uses seed + i, and streams add fixed offsets, all within 64 bits
+MAX_SEED = 2**62
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed, an integer in 0 .. 2**62."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed must lie in 0 .. 2**62, got {value}")
+    return value
+
+
+def number(lo: float | None = None, hi: float | None = None, *, above: bool = False):
+    """argparse type: a finite number in [lo, hi] (``above``: strictly greater than lo)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        bad = not math.isfinite(value) or (lo is not None and (value <= lo if above else value < lo)) \
+            or (hi is not None and value > hi)
+        if bad:
+            want = " and ".join(w for w in (
+                None if lo is None else f"{'>' if above else '>='} {lo:g}", None if hi is None else f"<= {hi:g}") if w)
+            raise argparse.ArgumentTypeError(f"expected a finite number{' ' + want if want else ''}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def text(value: str) -> str:
+    """argparse type: text that is valid UTF-8 (a prompt)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"not valid UTF-8 text: {value.encode('utf-8', 'surrogateescape')!r}") from None
+    return value
+
+
+#: names a sampler option may not take: each is an option of its own, or not for the command line
+RESERVED_OPTIONS = {"eta": "--eta", "variance": "--variance", "steps": "--steps", "sampler": "--sampler", "spacing": "--spacing", "seed": "--seed",
+                    "guidance": "--guidance", "generator": "--seed", "sigmas": "--steps and --spacing",
+                    "cond": None, "callback": None, "return_info": None, "noise": None, "model": None,
+                    "denoiser": None, "x": None}
+
+
 def option(text: str) -> tuple[str, object]:
-    """argparse type: ``NAME=VALUE`` with VALUE read as int, float or str."""
+    """argparse type: ``NAME=VALUE``, VALUE read as int, float, true/false or text (the
+    sampler checks it against the option's declared type)."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     key, value = text.split("=", 1)
+    key = key.replace("-", "_")
+    if key in RESERVED_OPTIONS:
+        flag = RESERVED_OPTIONS[key]
+        raise argparse.ArgumentTypeError(f"{key} is not a sampler option" + (f": use {flag}" if flag else ""))
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
     for cast in (int, float):
         try:
-            return key.replace("-", "_"), cast(value)
+            return key, cast(value)
         except ValueError:
             pass
-    return key.replace("-", "_"), value
+    return key, value
+
+
+def add_overwrite(p: argparse.ArgumentParser, help: str = "replace output files that exist already") -> None:
+    """``--overwrite``: replace output files that exist (by default they are never replaced)."""
+    p.add_argument("--overwrite", action="store_true", help=help)
+
+
+def claim(args, *paths) -> None:
+    """Check before any work that the command may write ``paths`` (None entries skipped):
+    :func:`difflab.atomic.claim_outputs` with the command's ``--overwrite``."""
+    from ..atomic import claim_outputs
+
+    claim_outputs([p for p in paths if p is not None], overwrite=getattr(args, "overwrite", False))
+
+
+def count(n: int, kind: str, what: str = "-n") -> int:
+    """``n`` images or points, checked against :mod:`difflab.limits`."""
+    from ..limits import check_limit
+
+    return check_limit(kind, n, what)
 
 
 def add_sampler_args(p: argparse.ArgumentParser, *, sampler: str = "ddim", steps: int = 50) -> None:
@@ -36,7 +125,7 @@ def add_sampler_args(p: argparse.ArgumentParser, *, sampler: str = "ddim", steps
     p.add_argument("--sampler", default=sampler, help=f"sampler name (default {sampler}); a wrong name lists them")
     p.add_argument("--steps", type=positive_int, default=steps, help=f"sampler steps (default {steps})")
     p.add_argument("--spacing", default=None, help="grid: trailing, leading, linspace, uniform-t, karras, log-snr")
-    p.add_argument("--eta", type=float, default=None, help="DDIM eta (0 deterministic, 1 = DDPM)")
+    p.add_argument("--eta", type=number(0), default=None, help="DDIM eta (0 deterministic, 1 = DDPM)")
     p.add_argument("--variance", default=None, help="DDPM variance: posterior or beta")
     p.add_argument("-o", "--option", type=option, action="append", metavar="NAME=VALUE", help="any other sampler option")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_sampler_args, positive_int, sampler_options
+from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, text
 
 
 def _label(text: str):
@@ -88,6 +88,12 @@ def _outputs(out: str, n: int) -> list[Path]:
     return [path] if n == 1 else [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(n)]
 
 
+def _claim_outputs(args) -> None:
+    """Before any work: -n within the limit, and every output file new (or --overwrite) and writable."""
+    count(args.n, "images")
+    claim(args, *_outputs(args.out, args.n))
+
+
 def _save(result, out: str) -> None:
     from ..atomic import atomic_path
 
@@ -100,7 +106,7 @@ def _save(result, out: str) -> None:
 def _cmd_inpaint(args) -> None:
     from ..inpaint import inpaint_image
 
-    _outputs(args.out, args.n)  # a bad --out fails before any work
+    _claim_outputs(args)
     pipe = _pipeline(args)
     if pipe is not None:
         result = pipe.inpaint(args.image, args.mask, args.prompt or "", n=args.n, seed=args.seed,
@@ -121,7 +127,7 @@ def _cmd_inpaint(args) -> None:
 def _cmd_img2img(args) -> None:
     from ..img2img import img2img_image
 
-    _outputs(args.out, args.n)
+    _claim_outputs(args)
     pipe = _pipeline(args)
     if pipe is not None:
         result = pipe.img2img(args.image, args.prompt or "", args.strength, n=args.n, seed=args.seed,
@@ -140,14 +146,15 @@ def _cmd_img2img(args) -> None:
 def _common(p) -> None:
     p.add_argument("--model", default=None,
                    help="image model folder or text-to-image pipeline folder (default: the shipped pipeline)")
-    p.add_argument("--prompt", default=None, help="what the edit should show (text-to-image pipelines)")
+    p.add_argument("--prompt", type=text, default=None, help="what the edit should show (text-to-image pipelines)")
     p.add_argument("--image", required=True, help="input image (PNG/JPEG, the model's size)")
     p.add_argument("--out", required=True, help="output PNG (with -n > 1: OUT-0.png, OUT-1.png, ...)")
     p.add_argument("-n", type=positive_int, default=1, help="how many results (result i uses seed + i)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
+    add_overwrite(p)
     p.add_argument("--label", type=_label, default=None,
                    help="class to steer towards (class-conditional models); inpaint: 'auto' infers it from the kept pixels")
-    p.add_argument("--guidance", type=float, default=None,
+    p.add_argument("--guidance", type=number(0), default=None,
                    help="classifier-free guidance scale with --label or --prompt (default 3, or the pipeline's)")
 
 
@@ -158,12 +165,12 @@ def register(sub) -> None:
     p.add_argument("--method", default="repaint", help="repaint (Lugmayr et al. 2022) or replace (no resampling)")
     p.add_argument("--jump-length", type=positive_int, default=10, help="RePaint jump length j (grid steps)")
     p.add_argument("--resample", type=positive_int, default=10, help="RePaint resamplings r per jump")
-    p.add_argument("--feather", type=float, default=0.0, help="seam blur radius in pixels (inside the mask only)")
+    p.add_argument("--feather", type=number(0), default=0.0, help="seam blur radius in pixels (inside the mask only)")
     add_sampler_args(p, sampler="ddpm", steps=50)
     p.set_defaults(handler=_cmd_inpaint)
 
     q = sub.add_parser("img2img", help="SDEdit: noise an image to --strength and denoise it")
     _common(q)
-    q.add_argument("--strength", type=float, default=0.6, help="0 returns the input, 1 ignores it (default 0.6)")
+    q.add_argument("--strength", type=number(0, 1), default=0.6, help="0 returns the input, 1 ignores it (default 0.6)")
     add_sampler_args(q, sampler="ddim", steps=50)
     q.set_defaults(handler=_cmd_img2img)

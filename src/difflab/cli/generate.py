@@ -6,7 +6,7 @@ Without ``--model`` both use the pipeline shipped inside the package
 
 from __future__ import annotations
 
-from ._common import add_sampler_args, positive_int, sampler_options
+from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, text
 
 
 def _load(path):
@@ -25,6 +25,18 @@ def _sampling(args) -> dict:
             **sampler_options(args)}
 
 
+def file_names(prompts, n: int) -> list[str]:
+    """The PNG names of ``n`` images for each prompt: ``SLUG-i.png``, unique within the
+    command: prompts that share a slug (``"a red circle"``, ``"A RED CIRCLE!"``, or
+    equal in their first 48 name characters) get ``-pK`` for their position K."""
+    from ..pipelines.text_to_image import prompt_slug
+
+    stems = [prompt_slug(p) for p in prompts]
+    while len(set(stems)) < len(stems):
+        stems = [f"{s}-p{k}" if stems.count(s) > 1 else s for k, s in enumerate(stems)]
+    return [f"{stem}-{i}.png" for stem in stems for i in range(n)]
+
+
 def _cmd_generate(args) -> None:
     import time
     from pathlib import Path
@@ -32,8 +44,12 @@ def _cmd_generate(args) -> None:
     from PIL import Image
 
     from ..atomic import atomic_path
-    from ..pipelines.text_to_image import prompt_slug
+    from ..limits import check_pixels
 
+    count(args.n * len(args.prompts), "images", f"-n {args.n} x {len(args.prompts)} prompts")
+    out = Path(args.out)
+    paths = [out / name for name in file_names(args.prompts, args.n)]
+    claim(args, *paths)
     start = time.perf_counter()
     pipe = _load(args.model)
     resolver = None
@@ -41,6 +57,8 @@ def _cmd_generate(args) -> None:
         from ..superres import load_superres, upscale
 
         resolver = load_superres(args.sr_model)
+    side = pipe.config["image_size"] * (resolver.scale if resolver is not None else 1) * args.scale
+    check_pixels(side, side, "the images asked for")
     loaded = time.perf_counter() - start
     images, info = pipe(list(args.prompts), args.n, seed=args.seed, return_info=True, **_sampling(args))
     upscaled = 0.0
@@ -48,11 +66,7 @@ def _cmd_generate(args) -> None:
         start = time.perf_counter()
         images = [upscale(resolver, image, resolver.scale, seed=args.seed + j) for j, image in enumerate(images)]
         upscaled = time.perf_counter() - start
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for j, image in enumerate(images):
-        prompt, i = args.prompts[j // args.n], j % args.n
-        path = out / f"{prompt_slug(prompt)}-{i}.png"
+    for image, path in zip(images, paths):
         picture = Image.fromarray(image)
         if args.scale > 1:
             picture = picture.resize((picture.width * args.scale, picture.height * args.scale), Image.NEAREST)
@@ -74,6 +88,8 @@ def _cmd_eval(args) -> None:
     from ..evaluate import evaluate_text_to_image
     from ..pipelines.text_to_image import shipped_model_path
 
+    count(2 * args.n * len(args.guidance), "images", f"--n {args.n} x 2 kinds x {len(args.guidance)} guidances")
+    claim(args, args.out)
     pipe = _load(args.model)
     sampling = _sampling(args)
     sampling.pop("guidance")
@@ -94,14 +110,15 @@ def _add_common(p) -> None:
     for action in p._actions:  # None: the pipeline folder's defaults (pipeline.json)
         if action.dest in ("sampler", "steps"):
             action.help = f"sampler {action.dest.replace('sampler', 'name')} (default: the pipeline's)"
-    p.add_argument("--seed", type=int, default=0, help="image j uses seed SEED + j (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="image j uses seed SEED + j (default 0)")
+    add_overwrite(p)
 
 
 def register(sub) -> None:
     gen = sub.add_parser("generate", help="text-to-image: write PNGs for prompts")
-    gen.add_argument("prompts", nargs="+", metavar="PROMPT", help='prompts ("" is unconditional)')
+    gen.add_argument("prompts", nargs="+", type=text, metavar="PROMPT", help='prompts ("" is unconditional)')
     gen.add_argument("-n", type=positive_int, default=4, help="images per prompt (default 4)")
-    gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1: none)")
+    gen.add_argument("--guidance", type=number(0), default=None, help="classifier-free guidance scale (1: none)")
     gen.add_argument("--out", default="out", help="folder for the PNGs (default out/)")
     gen.add_argument("--scale", type=positive_int, default=1, help="enlarge the PNGs K times (nearest neighbour)")
     gen.add_argument("--upscale", action="store_true",
@@ -112,8 +129,8 @@ def register(sub) -> None:
 
     ev = sub.add_parser("eval-t2i", help="faithfulness of a text-to-image pipeline, judged on held-out prompts")
     ev.add_argument("--n", type=positive_int, default=100, help="prompts per kind (single, pair; default 100)")
-    ev.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0, 5.0], help="scales (default 1 3 5)")
-    ev.add_argument("--prompt-seed", type=int, default=None,
+    ev.add_argument("--guidance", type=number(0), nargs="+", default=[1.0, 3.0, 5.0], help="scales (default 1 3 5)")
+    ev.add_argument("--prompt-seed", type=seed, default=None,
                     help="draw another set of prompts (default: the held-out set, EVAL_SEED); "
                          "for choosing settings without looking at the reported prompts")
     ev.add_argument("--out", default=None, help="write the report as JSON here")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import add_sampler_args, positive_int, sampler_options, toy_model
+from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, toy_model
+
 
 def _sample_image(args, denoiser, config) -> None:
     import torch
@@ -14,6 +15,9 @@ def _sample_image(args, denoiser, config) -> None:
 
     data = config["data"]
     num_classes = config.get("num_classes")
+    count(args.n, "images")
+    out = args.out or "samples.png"
+    claim(args, out, args.save_npy)
     cond, model = {}, denoiser
     if num_classes:
         if args.label is not None and not 0 <= args.label < num_classes:
@@ -42,7 +46,6 @@ def _sample_image(args, denoiser, config) -> None:
             with open(tmp, "wb") as fh:
                 np.save(fh, images.numpy())
         print(f"wrote {args.save_npy}")
-    out = args.out or "samples.png"
     save_grid(images, out, ncol=ncol)
     print(f"wrote {out}")
 
@@ -61,6 +64,8 @@ def _cmd_sample(args) -> None:
         return _sample_image(args, denoiser, config)
     if config.get("task") != "toy":
         raise ValueError(f"{args.model}: 'difflab sample' draws toy and image models; this folder holds a {config.get('task')!r} model")
+    count(args.n, "points")
+    claim(args, args.out, args.save_npy)
     data_cfg = config["data"]
     transform = Affine.from_config(data_cfg["transform"])
     shape = (args.n, *data_cfg["shape"])
@@ -96,6 +101,7 @@ def _cmd_nll(args) -> None:
     from ..data import toy_dataset
     from ..likelihood import log_likelihood
 
+    count(args.n, "points")
     denoiser, config, transform = toy_model(args.model)
     name = args.data or config["data"]["name"]
     x = toy_dataset(name)(args.n, torch.Generator().manual_seed(2**31 - 1))  # held-out draw
@@ -114,13 +120,14 @@ def register(sub) -> None:
     s.add_argument("model", help="model folder")
     add_sampler_args(s)
     s.add_argument("-n", type=positive_int, default=2000, help="number of samples")
-    s.add_argument("--seed", type=int, default=0, help="sample i uses seed + i")
-    s.add_argument("--guidance", type=float, default=3.0,
+    s.add_argument("--seed", type=seed, default=0, help="sample i uses seed + i")
+    s.add_argument("--guidance", type=number(0), default=3.0,
                    help="classifier-free guidance scale for class-conditional image models (0 = unconditional, 1 = conditional)")
     s.add_argument("--label", type=int, default=None, help="class label for all samples (default: cycle through the classes)")
     s.add_argument("--no-ema", action="store_true", help="use the training weights, not the EMA")
     s.add_argument("--out", default=None, help="picture to write (PNG)")
     s.add_argument("--save-npy", default=None, help="also save the raw samples as .npy")
+    add_overwrite(s)
     s.set_defaults(handler=_cmd_sample)
 
     nll = sub.add_parser("nll", help="negative log-likelihood of held-out data (probability-flow ODE)")
@@ -128,7 +135,7 @@ def register(sub) -> None:
     nll.add_argument("--data", default=None, help="toy dataset (default: the model's own)")
     nll.add_argument("-n", type=positive_int, default=500, help="held-out points")
     nll.add_argument("--trace", default="exact", help="exact or hutchinson")
-    nll.add_argument("--rtol", type=float, default=1e-5)
-    nll.add_argument("--atol", type=float, default=1e-5)
-    nll.add_argument("--seed", type=int, default=0, help="Hutchinson probes")
+    nll.add_argument("--rtol", type=number(0, above=True), default=1e-5)
+    nll.add_argument("--atol", type=number(0, above=True), default=1e-5)
+    nll.add_argument("--seed", type=seed, default=0, help="Hutchinson probes")
     nll.set_defaults(handler=_cmd_nll)

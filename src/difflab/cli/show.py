@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import TOY_DATA, positive_int, toy_model
+from ._common import TOY_DATA, add_overwrite, claim, count, number, positive_int, seed, toy_model
 
 
 def _cmd_show_forward(args) -> None:
@@ -17,13 +17,13 @@ def _cmd_show_forward(args) -> None:
 
     if args.schedule not in TOY_SCHEDULES:
         raise ValueError(f"unknown schedule {args.schedule!r}; expected one of: {', '.join(TOY_SCHEDULES)}")
+    count(args.n, "points")
+    claim(args, args.out)
     draw = toy_dataset(args.data)
     g = torch.Generator().manual_seed(args.seed)
     x0 = draw(args.n, g)
     x0 = Affine.standardize(x0).encode(x0)
     times = args.times or [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
-    if any(not 0 <= t <= 1 for t in times):
-        raise ValueError(f"--times must lie in [0, 1], got {times}")
     forward_strip(x0, schedule_from_config(TOY_SCHEDULES[args.schedule]), times, args.out, generator=g)
     print(f"wrote {args.out}")
 
@@ -56,7 +56,9 @@ def _cmd_show_reverse(args) -> None:
     data = config["data"]
     transform = Affine.from_config(data["transform"])
     image = task == "image"
-    n = args.n or (min(config.get("num_classes") or 8, 10) if image else 2000)
+    n = count(args.n or (min(config.get("num_classes") or 8, 10) if image else 2000), "images" if image else "points")
+    gif = (args.gif or str(Path(args.out).with_suffix(".gif"))) if image else None
+    claim(args, args.out, gif)
     model, cond = denoiser, {}
     if image and config.get("num_classes"):
         cond = {"labels": torch.arange(n) % config["num_classes"]}
@@ -93,7 +95,6 @@ def _cmd_show_reverse(args) -> None:
     trajectory_grid(states, args.out)
     print(f"wrote {args.out}  (columns: noise levels; rows: x_t and the predicted x0 of each sample)")
     frames.append((0.0, torch.cat([x, x])))
-    gif = args.gif or str(Path(args.out).with_suffix(".gif"))
     save_gif([f for _, f in frames], gif, ncol=n, captions=[f"sigma {s:.3g}: x_t (top), x0^ (bottom)" for s, _ in frames])
     print(f"wrote {gif}  ({len(frames)} frames)")
 
@@ -104,6 +105,7 @@ def _cmd_show_score(args) -> None:
     from ..data import exact_model, toy_dataset
     from ..viz import score_fields
 
+    claim(args, args.out)
     denoiser, config, transform = toy_model(args.model)
     name = config["data"]["name"]
 
@@ -117,8 +119,6 @@ def _cmd_show_score(args) -> None:
         fields.append(("true (closed form)", lambda z, sigma: mix.score(z, 1.0, sigma)))
     points = transform.encode(toy_dataset(name)(1000, torch.Generator().manual_seed(0)))
     sigmas = args.sigmas or [0.05, 0.2, 0.5, 1.5]
-    if any(s <= 0 for s in sigmas):
-        raise ValueError(f"--sigmas must be positive, got {sigmas}")
     score_fields(fields, sigmas, args.out, points=points)
     print(f"wrote {args.out}")
 
@@ -129,10 +129,11 @@ def register(sub) -> None:
     fwd = ssub.add_parser("forward", help="the forward process q(x_t | x_0) as a strip of panels")
     fwd.add_argument("--data", default="moons", help=f"dataset: {', '.join(TOY_DATA)}")
     fwd.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve")
-    fwd.add_argument("--times", type=float, nargs="+", default=None, help="times in [0, 1]")
+    fwd.add_argument("--times", type=number(0, 1), nargs="+", default=None, help="times in [0, 1]")
     fwd.add_argument("-n", type=positive_int, default=2000)
-    fwd.add_argument("--seed", type=int, default=0)
+    fwd.add_argument("--seed", type=seed, default=0)
     fwd.add_argument("--out", required=True)
+    add_overwrite(fwd)
     fwd.set_defaults(handler=_cmd_show_forward)
     rev = ssub.add_parser("reverse", help="the reverse process of a trained model: a toy's point cloud, or an image "
                           "model's x_t and predicted x0 as a grid (PNG) and an animation (GIF)")
@@ -142,13 +143,15 @@ def register(sub) -> None:
     rev.add_argument("--spacing", default=None, help="grid spacing (see 'difflab sample')")
     rev.add_argument("--panels", type=positive_int, default=6)
     rev.add_argument("-n", type=positive_int, default=None, help="samples (default 2000 points, or one image per class)")
-    rev.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance of a class-conditional model")
+    rev.add_argument("--guidance", type=number(0), default=3.0, help="classifier-free guidance of a class-conditional model")
     rev.add_argument("--gif", default=None, help="animation of an image model's reverse process (default: --out as .gif)")
-    rev.add_argument("--seed", type=int, default=0)
+    rev.add_argument("--seed", type=seed, default=0)
     rev.add_argument("--out", required=True)
+    add_overwrite(rev)
     rev.set_defaults(handler=_cmd_show_reverse)
     sc = ssub.add_parser("score", help="the learned score field of a toy model (beside the true one when known)")
     sc.add_argument("model", help="model folder")
-    sc.add_argument("--sigmas", type=float, nargs="+", default=None, help="noise levels (default 0.05 0.2 0.5 1.5)")
+    sc.add_argument("--sigmas", type=number(0, above=True), nargs="+", default=None, help="noise levels (default 0.05 0.2 0.5 1.5)")
     sc.add_argument("--out", required=True)
+    add_overwrite(sc)
     sc.set_defaults(handler=_cmd_show_score)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ._common import TOY_DATA, positive_int
+import math
+
+from ._common import TOY_DATA, add_overwrite, claim, number, positive_int, seed
 
 OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
 
@@ -16,7 +18,7 @@ def _cmd_train_toy(args) -> None:
         args.data, out=args.out, steps=args.steps, schedule=args.sde or args.schedule,
         prediction=OBJECTIVES[args.objective], weighting=args.weighting, t_sampling=args.t_sampling,
         batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
-        progress=not args.quiet,
+        progress=not args.quiet, overwrite=args.overwrite,
     )
     print(f"saved model folder {folder}")
 
@@ -29,7 +31,7 @@ def _cmd_train_image(args) -> None:
         args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, channels=args.channels,
         schedule=args.schedule, prediction=args.prediction, class_conditional=not args.unconditional,
         p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume, bf16=args.bf16,
-        seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size,
+        seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size, overwrite=args.overwrite,
     )
     if world().is_main:
         print(f"saved model folder {folder}")
@@ -46,9 +48,12 @@ def _ints(text: str) -> list[int]:
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(m) for m in text.split(",")]
+        values = [float(m) for m in text.split(",")]
     except ValueError:
-        raise ValueError(f"expected comma-separated numbers such as 1,3,1, got {text!r}") from None
+        values = []
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ValueError(f"expected comma-separated numbers >= 0 such as 1,3,1, got {text!r}")
+    return values
 
 
 def _cmd_train_autoencoder(args) -> None:
@@ -64,7 +69,7 @@ def _cmd_train_autoencoder(args) -> None:
         batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
         latent_channels=args.latent_channels, kl_weight=args.kl_weight, reconstruction=args.reconstruction,
         checkpoint_every=args.checkpoint_every, resume=args.resume, data=data, seed=args.seed,
-        device=args.device, progress=not args.quiet,
+        device=args.device, progress=not args.quiet, overwrite=args.overwrite,
     )
     print(f"saved autoencoder folder {folder}")
 
@@ -78,7 +83,7 @@ def _cmd_train_t2i(args) -> None:
         num_res_blocks=args.num_res_blocks, p_uncond=args.p_uncond, ema_half_life=args.ema_half_life, warmup=args.warmup,
         checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
         device=args.device, bf16=args.bf16, workers=args.workers, init=args.init,
-        object_weights=_floats(args.object_weights) if args.object_weights else None,
+        object_weights=_floats(args.object_weights) if args.object_weights else None, overwrite=args.overwrite,
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -86,8 +91,12 @@ def _cmd_train_t2i(args) -> None:
 def _cmd_train_superres(args) -> None:
     from ..train.superres import ship, train_superres
 
+    if args.ship:  # checked before the training, not after it
+        from pathlib import Path
+
+        claim(args, *(Path(args.ship) / name for name in ("config.json", "model.safetensors")))
     out = train_superres(args.out, steps=args.steps, batch_size=args.batch_size, scale=args.scale,
-                         resume=args.resume, seed=args.seed)
+                         resume=args.resume, overwrite=args.overwrite, seed=args.seed)
     if args.ship:
         print(f"wrote {ship(out, args.ship)}")
     print(f"model folder {out}")
@@ -109,11 +118,12 @@ def register(sub) -> None:
                      help="loss weighting: simple, sigma2 (NCSN, default for dsm) or likelihood (g(t)^2)")
     toy.add_argument("--t-sampling", default="uniform", help="uniform, or likelihood (importance sampling of t)")
     toy.add_argument("--batch-size", type=positive_int, default=512)
-    toy.add_argument("--lr", type=float, default=2e-3)
+    toy.add_argument("--lr", type=number(0, above=True), default=2e-3)
     toy.add_argument("--width", type=positive_int, default=256)
     toy.add_argument("--depth", type=positive_int, default=3)
-    toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("--seed", type=seed, default=0)
     toy.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(toy, "start afresh in --out, replacing the model or run there")
     toy.set_defaults(handler=_cmd_train_toy)
 
     img = tsub.add_parser("image", help="an image model (U-Net): digits, mnist5k or an image folder")
@@ -121,19 +131,20 @@ def register(sub) -> None:
     img.add_argument("--out", required=True, help="model and run folder (checkpoint, loss log, loss curve)")
     img.add_argument("--steps", type=positive_int, default=1000)
     img.add_argument("--batch-size", type=positive_int, default=64)
-    img.add_argument("--lr", type=float, default=1e-3)
+    img.add_argument("--lr", type=number(0, above=True), default=1e-3)
     img.add_argument("--channels", type=positive_int, default=32, help="U-Net base width")
     img.add_argument("--schedule", default="cosine", help="cosine or linear DDPM table")
     img.add_argument("--prediction", default="v", help="eps, x0, v or score")
     img.add_argument("--unconditional", action="store_true", help="no class labels")
-    img.add_argument("--p-uncond", type=float, default=0.1, help="label dropout for classifier-free guidance")
+    img.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="label dropout for classifier-free guidance")
     img.add_argument("--checkpoint-every", type=positive_int, default=200)
     img.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     img.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     img.add_argument("--folder", default=None, help="image folder for --data folder")
     img.add_argument("--size", type=positive_int, default=None, help="image size for --data folder")
-    img.add_argument("--seed", type=int, default=0)
+    img.add_argument("--seed", type=seed, default=0)
     img.add_argument("--quiet", action="store_true")
+    add_overwrite(img, "start afresh in --out, replacing the model or run there")
     img.set_defaults(handler=_cmd_train_image)
 
     ae = tsub.add_parser("autoencoder", help="the KL autoencoder of latent diffusion, on captioned shapes")
@@ -142,11 +153,11 @@ def register(sub) -> None:
     ae.add_argument("--out", required=True, help="autoencoder and run folder")
     ae.add_argument("--steps", type=positive_int, default=1200)
     ae.add_argument("--batch-size", type=positive_int, default=16)
-    ae.add_argument("--lr", type=float, default=1e-3)
+    ae.add_argument("--lr", type=number(0, above=True), default=1e-3)
     ae.add_argument("--channels", type=positive_int, default=16, help="base width (default 16)")
     ae.add_argument("--channel-mult", default="1,2,2", help="width multipliers; factor 2^(levels-1) (default 1,2,2: 4)")
     ae.add_argument("--latent-channels", type=positive_int, default=4)
-    ae.add_argument("--kl-weight", type=float, default=1e-6)
+    ae.add_argument("--kl-weight", type=number(0), default=1e-6)
     ae.add_argument("--reconstruction", default="l2", choices=("l1", "l2"), help="reconstruction loss (default l2)")
     ae.add_argument("--pool", type=positive_int, default=None,
                     help="render this many scenes once and draw from them (for a GPU); default: render every draw")
@@ -154,8 +165,9 @@ def register(sub) -> None:
     ae.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     ae.add_argument("--checkpoint-every", type=positive_int, default=200)
     ae.add_argument("--resume", action="store_true", help="continue the run in --out")
-    ae.add_argument("--seed", type=int, default=0)
+    ae.add_argument("--seed", type=seed, default=0)
     ae.add_argument("--quiet", action="store_true")
+    add_overwrite(ae, "start afresh in --out, replacing the model or run there")
     ae.set_defaults(handler=_cmd_train_autoencoder)
 
     t2i = tsub.add_parser("t2i", help="a latent text-to-image diffusion pipeline on captioned shapes")
@@ -165,12 +177,12 @@ def register(sub) -> None:
     t2i.add_argument("--scenes", type=positive_int, default=8000, help="training scenes (each with all its captions)")
     t2i.add_argument("--steps", type=positive_int, default=1700)
     t2i.add_argument("--batch-size", type=positive_int, default=64)
-    t2i.add_argument("--lr", type=float, default=2e-3)
+    t2i.add_argument("--lr", type=number(0, above=True), default=2e-3)
     t2i.add_argument("--channels", type=positive_int, default=48, help="U-Net base width")
     t2i.add_argument("--channel-mult", default="1,2", help="U-Net width multipliers per level (default 1,2)")
     t2i.add_argument("--num-res-blocks", type=positive_int, default=1, help="residual blocks per level (default 1)")
-    t2i.add_argument("--p-uncond", type=float, default=0.1, help="caption dropout for classifier-free guidance")
-    t2i.add_argument("--ema-half-life", type=float, default=20_000, help="EMA half-life in images (default 20000)")
+    t2i.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="caption dropout for classifier-free guidance")
+    t2i.add_argument("--ema-half-life", type=number(0, above=True), default=20_000, help="EMA half-life in images (default 20000)")
     t2i.add_argument("--warmup", type=positive_int, default=100, help="learning-rate warm-up steps (default 100)")
     t2i.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     t2i.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
@@ -181,8 +193,9 @@ def register(sub) -> None:
                      help="relative chance of drawing a scene of 1, 2, 3 objects (default: the dataset's mixture)")
     t2i.add_argument("--checkpoint-every", type=positive_int, default=200)
     t2i.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t2i.add_argument("--seed", type=int, default=0)
+    t2i.add_argument("--seed", type=seed, default=0)
     t2i.add_argument("--quiet", action="store_true")
+    add_overwrite(t2i, "start afresh in --out, replacing the model or run there")
     t2i.set_defaults(handler=_cmd_train_t2i)
 
     r = tsub.add_parser("superres", help="an SR3-style x4 super-resolution model on photo crops")
@@ -190,7 +203,8 @@ def register(sub) -> None:
     r.add_argument("--steps", type=positive_int, default=1500)
     r.add_argument("--batch-size", type=positive_int, default=16)
     r.add_argument("--scale", type=positive_int, default=4)
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=seed, default=0)
     r.add_argument("--resume", action="store_true", help="continue the run in OUT")
     r.add_argument("--ship", default=None, metavar="DIR", help="then write a float16 inference copy into DIR")
+    add_overwrite(r, "start afresh in --out, replacing the model or run there")
     r.set_defaults(handler=_cmd_train_superres)

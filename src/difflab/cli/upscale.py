@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import positive_int
+from ._common import add_overwrite, claim, nonnegative_int, number, positive_int, seed
 
 
 def _png(path: str, what: str) -> Path:
@@ -37,6 +37,7 @@ def _cmd_upscale(args) -> None:
     from ..superres import load_superres, upscale
 
     out = _png(args.out, "--out")
+    claim(args, out)
     _defaults(args)
     if not Path(args.image).is_file():
         raise FileNotFoundError(f"input image {args.image!r} does not exist")
@@ -54,6 +55,7 @@ def _cmd_eval(args) -> None:
     from ..superres import evaluate_superres, format_table, side_by_side
 
     picture = _png(args.picture, "--picture") if args.picture else None
+    claim(args, picture)
     _defaults(args)
     result = evaluate_superres(args.model, scale=args.scale, crop=args.crop or None, steps=args.steps,
                                sampler=args.sampler, seed=args.seed, aug_level=args.aug_level,
@@ -73,10 +75,11 @@ def _sampling(p) -> None:
     p.add_argument("--steps", type=positive_int, default=None,
                    help="sampler steps (default 1: one deterministic step from the mean, best in PSNR)")
     p.add_argument("--sampler", default="ddim", help="sampler (default ddim, deterministic)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--aug-level", type=float, default=None,
+    p.add_argument("--seed", type=seed, default=0)
+    add_overwrite(p)
+    p.add_argument("--aug-level", type=number(0), default=None,
                    help="noise-conditioning level at sampling (default: the model's)")
-    p.add_argument("--temperature", type=float, default=None,
+    p.add_argument("--temperature", type=number(0, 1), default=None,
                    help="starting-noise scale: 0 = closest to the original (PSNR, the default), 1 = sharper samples")
 
 
@@ -89,6 +92,6 @@ def register(sub) -> None:
 
     q = sub.add_parser("eval-superres", help="PSNR/SSIM of the SR model vs bicubic on the held-out photographs")
     _sampling(q)
-    q.add_argument("--crop", type=int, default=None, help="centre crop side (default 256; 0: whole photos)")
+    q.add_argument("--crop", type=nonnegative_int, default=None, help="centre crop side (default 256; 0: whole photos)")
     q.add_argument("--picture", default=None, help="also write a side-by-side PNG: low | bicubic | SR | original")
     q.set_defaults(handler=_cmd_eval)

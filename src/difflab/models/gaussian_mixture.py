@@ -25,7 +25,7 @@ import torch
 
 from ..denoiser import Denoiser
 from ..schedules import Schedule
-from ..tensors import GeneratorLike, append_dims, randn
+from ..tensors import GeneratorLike, append_dims
 
 __all__ = ["GaussianMixture", "eight_gaussians"]
 

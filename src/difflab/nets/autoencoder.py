@@ -300,18 +300,13 @@ def load_autoencoder(folder, device: str | torch.device = "cpu") -> tuple[Autoen
     """Load a folder written by :func:`save_autoencoder`; ``(autoencoder in eval mode, config)``.
 
     Refuses weights that do not match the network the config builds, naming both files."""
-    from ..saving import CONFIG, WEIGHTS, check_state_dict, load_config, load_weights
+    from ..saving import CONFIG, WEIGHTS, load_config, load_network
 
     folder = Path(folder)
     config = load_config(folder)
     if "net" not in config:
         raise ValueError(f"{folder / CONFIG}: missing key 'net'")
-    net = autoencoder_from_config(config["net"])
-    path = folder / WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing")
-    state = load_weights(path)
-    check_state_dict(state, net.state_dict(), path, str(folder / CONFIG))
-    net.load_state_dict(state)
+    net = load_network(lambda: autoencoder_from_config(config["net"]), folder / WEIGHTS, folder / CONFIG,
+                       "the autoencoder")
     return net.to(device).eval(), config
 

@@ -82,9 +82,10 @@ def shipped_model_path() -> Path:
 
 def prompt_slug(prompt: str, max_chars: int = 48) -> str:
     """A file-name-safe short form of ``prompt`` ("a red circle, left" -> "a-red-circle-left");
-    ``"uncond"`` for the empty prompt."""
+    ``"uncond"`` for the empty prompt, ``"prompt"`` for one without a letter or digit of a-z, 0-9.
+    Different prompts may share a slug: a caller that names files by it must make them unique."""
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:max_chars].strip("-")
-    return slug or "uncond"
+    return slug or ("uncond" if prompt == "" else "prompt")
 
 
 class TextToImagePipeline:

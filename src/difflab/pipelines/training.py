@@ -29,6 +29,7 @@ from typing import Sequence
 import torch
 
 from ..data.shapes import TRAIN_SEED
+from ..train.run_folder import trainer
 from .text_to_image import TextToImagePipeline
 
 __all__ = ["train_text_to_image", "text_unet", "caption_cache", "latent_cache", "TEXT_ENCODERS_BY_NAME"]
@@ -138,6 +139,7 @@ def scene_weights(scenes: int, object_weights: Sequence[float]) -> torch.Tensor:
     return weights
 
 
+@trainer
 def train_text_to_image(
     autoencoder: str | Path,
     *,
@@ -157,6 +159,7 @@ def train_text_to_image(
     checkpoint_every: int = 200,
     log_every: int = 50,
     resume: bool = False,
+    overwrite: bool = False,
     seed: int = 0,
     progress: bool = True,
     defaults: dict | None = None,
@@ -189,11 +192,9 @@ def train_text_to_image(
     from ..schedules import DiscreteSchedule
     from ..text import text_encoder_from_config
     from ..train.distributed import world
-    from ..train.checkpoint import check_resume
-    from ..train.loop import CHECKPOINT, fit
+    from ..train.loop import fit
 
     out = Path(out)
-    check_resume(out / CHECKPOINT, resume)
     if isinstance(text_encoder, str):
         if text_encoder not in TEXT_ENCODERS_BY_NAME:
             raise ValueError(f"unknown text encoder {text_encoder!r}; expected one of: {', '.join(TEXT_ENCODERS_BY_NAME)}")

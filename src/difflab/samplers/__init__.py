@@ -108,7 +108,13 @@ def model_device(model) -> torch.device:
     return torch.device("cpu")
 
 
+#: the Python types an option's annotation names (the samplers' options are numbers, flags and names)
+_OPTION_TYPES = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
+
+
 def _check_options(name: str, fn, options: dict) -> None:
+    """Refuse options ``fn`` does not declare, and values of another type than its
+    annotation (``float``, ``int``, ``bool``, ``str``, optionally ``| None``) or NaN."""
     params = inspect.signature(fn).parameters
     common = {"denoiser", "x", "sigmas", "cond", "generator", "callback"}
     allowed = [p for p in params if p not in common]
@@ -116,6 +122,16 @@ def _check_options(name: str, fn, options: dict) -> None:
     if unknown:
         valid = ", ".join(allowed) or "none"
         raise ValueError(f"sampler {name!r} has no option {unknown[0]!r}; its options are: {valid}")
+    for key, value in options.items():
+        kinds = [k.strip() for k in str(params[key].annotation).split("|")]
+        if value is None and "None" in kinds:
+            continue
+        types = tuple(t for k in kinds for t in _OPTION_TYPES.get(k, ()))
+        if not types:  # an annotation this check does not read: the sampler checks it
+            continue
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if wrong or (isinstance(value, float) and math.isnan(value)):
+            raise ValueError(f"sampler {name!r} option {key} must be {' or '.join(kinds)}, got {value!r}")
 
 
 def sample(

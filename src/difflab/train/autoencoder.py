@@ -52,10 +52,11 @@ from typing import Callable, Sequence
 import torch
 
 from ..nets.autoencoder import AutoencoderKL, save_autoencoder
-from .checkpoint import (Checkpoint, check_resume, check_state_dict, config_differences, read_checkpoint,
+from .checkpoint import (Checkpoint, check_state_dict, config_differences, read_checkpoint,
                          save_checkpoint)
 from .distributed import world
 from .log import LossLog, plot_loss_curve
+from .run_folder import trainer
 from .loop import CHECKPOINT, LOG, LOSS_CURVE, _canonical, _restore_rng, _rng_state, lr_factor, stream_seed
 
 __all__ = ["train_autoencoder", "autoencoder_loss", "reconstruction_psnr", "random_crops"]
@@ -118,6 +119,7 @@ def _check_images(x, n: int, what: str) -> torch.Tensor:
     return x.float()
 
 
+@trainer
 def train_autoencoder(
     draw: Callable[[int, torch.Generator], torch.Tensor],
     *,
@@ -142,6 +144,7 @@ def train_autoencoder(
     checkpoint_every: int = 500,
     log_every: int = 25,
     resume: bool = False,
+    overwrite: bool = False,
     data: dict | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
@@ -198,7 +201,7 @@ def train_autoencoder(
     if kl_weight < 0:
         raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
     out = Path(out)
-    ckpt_path = check_resume(out / CHECKPOINT, resume)
+    ckpt_path = out / CHECKPOINT
     w = world()
     if w.size > 1:
         raise RuntimeError("train_autoencoder runs in one process; launch it without torchrun")
@@ -248,10 +251,6 @@ def train_autoencoder(
         _restore_rng(ckpt.rng, w, g_data, g_noise, ckpt_path)
         counters.update(ckpt.counters)
         start = ckpt.step
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (CHECKPOINT, LOG, LOSS_CURVE):  # temporary files of a write that was killed
-        for stale in out.glob(f".{name}.*"):
-            stale.unlink(missing_ok=True)
     loss_log = LossLog(out / LOG, resume_step=start if resume else None)
     desc = f"train autoencoder{' ' + data['name'] if data and 'name' in data else ''}"
 

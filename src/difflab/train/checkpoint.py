@@ -31,8 +31,7 @@ import torch
 from ..atomic import atomic_path
 from ..saving import check_state_dict  # shared with saving.load_model; re-exported for the loop
 
-__all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "config_differences", "check_state_dict",
-           "check_resume"]
+__all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "config_differences", "check_state_dict"]
 
 FORMAT = "difflab-checkpoint"
 VERSION = 1
@@ -68,18 +67,6 @@ def _json(value, what: str, path) -> str:
     except TypeError as e:
         raise TypeError(f"{path}: the {what} is not JSON-able ({e}); a checkpoint holds only tensors and "
                         f"plain numbers, strings, lists and dicts") from None
-
-
-def check_resume(path, resume: bool) -> Path:
-    """Guard a run folder's checkpoint ``path`` before training: ``resume=True`` needs it,
-    a fresh run must not overwrite it. Returns ``path``."""
-    path = Path(path)
-    if resume and not path.is_file():
-        raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-    if not resume and path.exists():
-        raise FileExistsError(f"{path} exists: resume=True continues that run; to start afresh, "
-                              "remove it or choose another folder")
-    return path
 
 
 def save_checkpoint(path, ckpt: Checkpoint) -> Path:

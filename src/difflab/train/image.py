@@ -43,10 +43,10 @@ from ..denoiser import Denoiser
 from ..nets import UNet
 from ..saving import save_model
 from ..schedules import DiscreteSchedule
-from .checkpoint import check_resume
+from .run_folder import trainer
 from .distributed import init_distributed
 from .log import read_log
-from .loop import CHECKPOINT, LOG, fit
+from .loop import LOG, fit
 
 __all__ = ["train_image", "IMAGE_SCHEDULES", "level_resolutions"]
 
@@ -62,6 +62,7 @@ def level_resolutions(image_size: int, levels: int) -> list[int]:
     return sizes
 
 
+@trainer
 def train_image(
     data: str = "mnist5k",
     *,
@@ -87,6 +88,7 @@ def train_image(
     checkpoint_every: int = 200,
     log_every: int = 25,
     resume: bool = False,
+    overwrite: bool = False,
     seed: int = 0,
     progress: bool = True,
     folder: str | Path | None = None,
@@ -118,7 +120,6 @@ def train_image(
     elif data == "mnist5k" and path is not None:
         loader_args = {"path": path}
     out = Path(out)
-    check_resume(out / CHECKPOINT, resume)
 
     w = init_distributed()
     train_set, _ = train_test(data, **loader_args)

@@ -36,9 +36,9 @@ from ..nets import UNet
 from ..saving import EMA_WEIGHTS, cast_state, load_config, load_weights, save_model, save_weights
 from ..schedules import DiscreteSchedule
 from ..superres import _quantize, condition, downscale, upsample
-from .checkpoint import check_resume
+from .run_folder import trainer
 from .log import read_log
-from .loop import CHECKPOINT, LOG, fit
+from .loop import LOG, fit
 
 __all__ = ["train_superres", "make_draw", "ship"]
 
@@ -67,6 +67,7 @@ def make_draw(crop: int, scale: int, residual_scale: float, aug_max: float, phot
     return draw
 
 
+@trainer
 def train_superres(
     out: str | Path,
     steps: int = 1500,
@@ -88,6 +89,7 @@ def train_superres(
     checkpoint_every: int = 100,
     log_every: int = 25,
     resume: bool = False,
+    overwrite: bool = False,
     seed: int = 0,
     progress: bool = True,
     photos: Sequence[str] = TRAIN_PHOTOS,
@@ -99,7 +101,6 @@ def train_superres(
     stored in the config (see :mod:`difflab.superres`). Returns ``out``.
     """
     out = Path(out)
-    check_resume(out / CHECKPOINT, resume)
     if not 0 <= aug_level <= aug_max or aug_max <= 0:
         raise ValueError(f"need 0 <= aug_level <= aug_max and aug_max > 0, got {aug_level} and {aug_max}")
     torch.manual_seed(seed)

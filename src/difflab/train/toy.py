@@ -13,6 +13,7 @@ from ..nets import MLP
 from ..saving import save_model
 from ..schedules import DiscreteSchedule, Schedule, schedule_from_config
 from .loop import fit
+from .run_folder import trainer
 
 __all__ = ["train_toy", "default_time_input", "TOY_SCHEDULES"]
 
@@ -34,6 +35,7 @@ def default_time_input(schedule: Schedule) -> tuple[str, float]:
     return "t", 1000.0
 
 
+@trainer
 def train_toy(
     data: str = "moons",
     *,
@@ -49,6 +51,7 @@ def train_toy(
     depth: int = 3,
     seed: int = 0,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Train an MLP denoiser on toy dataset ``data`` and save it as a model folder.
 
