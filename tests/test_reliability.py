@@ -326,3 +326,30 @@ def test_a_full_disk_leaves_only_complete_pngs(digits, tmp_path, monkeypatch, ca
     left = sorted(p.name for p in out.parent.iterdir())
     assert left == ["x-0.png"]
     Image.open(out.parent / "x-0.png").load()  # complete
+
+
+# -- 5, 6, 7. images: bounded from the header, 16 bits scaled, the model's size ---------------
+def test_image_inputs_on_the_command_line(digits, tmp_path, capsys):
+    Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "big.png")
+    Image.fromarray(np.zeros((17, 15), np.uint8)).save(tmp_path / "odd.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "mask.png")
+    deep = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    edit = ["--model", digits, "--steps", "2"]
+    for argv, words in (
+        (["img2img", *edit, "--image", tmp_path / "bomb.png", "--out", tmp_path / "a.png"], ["bomb.png", "pixels"]),
+        (["inpaint", *edit, "--image", tmp_path / "big.png", "--mask", tmp_path / "bomb.png",
+          "--out", tmp_path / "a.png"], ["64x64", "8x8"]),
+        (["img2img", *edit, "--image", tmp_path / "big.png", "--out", tmp_path / "a.png"], ["64x64", "8x8"]),
+        (["img2img", *edit, "--image", tmp_path / "odd.png", "--out", tmp_path / "a.png"], ["17x15", "8x8"]),
+        (["inpaint", *edit, "--image", tmp_path / "mask.png", "--mask", tmp_path / "mask.png", "--feather", "1e9",
+          "--out", tmp_path / "a.png"], ["feather"]),
+    ):
+        assert run(argv) == 2, argv
+        one_line_error(capsys, *words)
+    assert not (tmp_path / "a.png").exists()
+    # a 16-bit image is scaled to 8 bits (it was clipped: 99.5% of pixels became 255)
+    assert run(["img2img", *edit, "--image", tmp_path / "deep.png", "--strength", "0", "--out", tmp_path / "d.png"]) == 0
+    got = np.asarray(Image.open(tmp_path / "d.png"))
+    np.testing.assert_array_equal(got, np.round(deep / 257).astype(np.uint8))

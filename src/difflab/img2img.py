@@ -128,6 +128,7 @@ def img2img_image(
     encode=None,
     decode=None,
     mode: str | None = None,
+    size=None,
     **options,
 ) -> EditResult:
     """SDEdit an image: a path, PIL image or uint8 array (H, W) / (H, W, C).
@@ -136,14 +137,17 @@ def img2img_image(
     back (a latent model's autoencoder; default the [-1, 1] data range, see
     :func:`difflab.masks.pixel_codec`). ``n`` edits (sample i uses seed ``generator + i``);
     ``cond`` is batched to ``n``. Strength 0 returns the input pixels exactly, without
-    calling ``encode``, the network or ``decode``.
+    calling ``encode``, the network or ``decode``. ``size`` ((H, W), an int, or a data
+    shape (C, H, W)) is the size the model works at: an image of another size is
+    refused, a file's from its header before it is decoded. A pixel-space network runs
+    on any size but learned only one: pass its ``config["data"]["shape"]``.
 
     Returns:
         an :class:`~difflab.masks.EditResult`: uint8 images (n, H, W, C) and ``info``
         (sampler, strength, steps run, nfe).
     """
     encode, decode = codec(encode, decode)
-    pixels = load_image(image, mode)
+    pixels = load_image(image, mode, size)
     n = positive_int("n", n)
     details = {"sampler": sampler, "strength": float(strength), "steps": steps_to_run(strength, positive_int("steps", steps)),
                "nfe": 0}

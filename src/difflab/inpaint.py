@@ -43,8 +43,8 @@ import math
 import torch
 
 from .grids import make_grid
-from .masks import (EditResult, codec, decode_image, encode_image, latent_mask, load_image, load_mask, paste_back,
-                    positive_int)
+from .masks import (EditResult, check_feather, codec, decode_image, encode_image, latent_mask, load_image, load_mask,
+                    paste_back, positive_int)
 from .processes import transition
 from .samplers import SAMPLERS, SampleInfo, _check_options, sample
 from .samplers._common import CountingDenoiser
@@ -360,6 +360,7 @@ def inpaint_image(
     encode=None,
     decode=None,
     mode: str | None = None,
+    size=None,
     feather: float = 0.0,
     **options,
 ) -> EditResult:
@@ -370,6 +371,10 @@ def inpaint_image(
             in :class:`~difflab.guidance.ClassifierFreeGuidance` for guided fills.
         image: a path, PIL image or uint8 array (H, W) / (H, W, C)
             (:func:`difflab.masks.load_image`; ``mode`` "L" / "RGB" converts).
+        size: the size the model works at ((H, W), an int, or a data shape (C, H, W)):
+            an image of another size is refused, a file's from its header before it is
+            decoded. A pixel-space network runs on any size but learned only one: pass
+            its ``config["data"]["shape"]``.
         mask: a path, PIL image, array or tensor of the image's size; white (255, or 1 /
             True) = regenerate, black = keep, grey thresholded at half
             (:func:`difflab.masks.check_mask`).
@@ -384,7 +389,8 @@ def inpaint_image(
             config). A latent of another size gets the mask max-pooled to it
             (:func:`difflab.masks.latent_mask`).
         feather: seam blur radius in pixels, inside the regenerated region only
-            (:func:`difflab.masks.feather_weights`); the kept pixels stay bit-exact.
+            (:func:`difflab.masks.feather_weights`), at most the image's larger side
+            (checked before sampling); the kept pixels stay bit-exact.
         **options: the sampler's options (``variance``, ``eta`` ...).
 
     Returns:
@@ -394,8 +400,9 @@ def inpaint_image(
     if method not in METHODS:
         raise ValueError(f"unknown inpainting method {method!r}; expected one of: {', '.join(METHODS)}")
     encode, decode = codec(encode, decode)
-    pixels = load_image(image, mode)
+    pixels = load_image(image, mode, size)
     m = load_mask(mask, pixels.shape[:2])
+    feather = check_feather(feather, pixels.shape[:2])
     if not m.any():
         raise ValueError("mask is all black (0 = keep): nothing to regenerate; white (255) marks the region to regenerate")
     z = encode_image(encode, pixels, n)

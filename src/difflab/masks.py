@@ -6,7 +6,8 @@ the library a mask is a float tensor of 0 (keep) and 1 (regenerate).
 
 What a mask may be (:func:`check_mask`), and what it may not:
 
-- a PIL image or a file: mode ``1`` or ``L`` (8-bit grayscale); ``RGB`` / ``RGBA`` only
+- a PIL image or a file: mode ``1`` or ``L`` (8-bit grayscale), or 16-bit grayscale
+  (65535 = white; reduced to 8 bits as images are, below); ``RGB`` / ``RGBA`` only
   when its three colour channels agree (a grey image saved as RGB) and any alpha is
   fully opaque. A coloured or partly transparent mask is refused: which colour would
   mean "regenerate"?
@@ -25,6 +26,15 @@ float tensors (N, C, H, W) of pixels in [0, 1]; ``encode`` / ``decode`` callable
 those pixels to the model's space and back (:func:`pixel_codec` for a pixel-space
 model, an autoencoder's for a latent one).
 
+A file is decoded only after its header passed two checks: its pixel count against
+the ``pixels`` limit (:func:`difflab.limits.check_pixels`) and, where the size it must
+have is known (the model's, or the image's for a mask), its height and width.
+16-bit grayscale pixels v (PNG, TIFF: Pillow modes ``I;16*``, or ``I`` holding
+0..65535) become round(v / 257), the nearest of the 256 levels (257 k -> k,
+65535 -> 255); 16-bit colour PNGs are reduced by Pillow itself, to the high byte
+v >> 8 (the same value for 257 k, at most one level from round(v / 257) otherwise).
+Float images (mode ``F``) are refused: their range is not in the file.
+
 After decoding, the kept pixels are pasted back from the input to the bit
 (:func:`paste_back`): a latent model's decoder changes every pixel, and even a
 pixel-space model rounds.
@@ -41,10 +51,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .limits import check_pixels
+
 __all__ = [
     "check_mask",
     "load_mask",
     "latent_mask",
+    "check_feather",
     "feather_weights",
     "paste_back",
     "load_image",
@@ -73,8 +86,29 @@ def _size_hw(size) -> tuple[int, int]:
     raise ValueError(f"image size must be an int, (H, W), (C, H, W) or (N, C, H, W); got {size}")
 
 
-def _pil_mask_array(im) -> np.ndarray:
+def _eight_bit(im, what: str):
+    """``im`` with 16-bit grayscale pixels (modes ``I;16``, ``I;16B`` ..., or ``I`` holding
+    0..65535) reduced to 8 bits (mode ``L``): v -> round(v / 257) = (2 v + 257) // 514, the
+    nearest of the 256 levels (no ties: v / 257 is never k + 1/2). Float pixels (mode
+    ``F``) are refused; other modes pass unchanged."""
+    from PIL import Image
+
+    if im.mode == "F":
+        raise ValueError(f"{what} has floating-point pixels (mode F) of unknown range: "
+                         "save it as an 8- or 16-bit image")
+    if im.mode != "I" and not im.mode.startswith("I;16"):
+        return im
+    arr = np.asarray(im)
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise ValueError(f"{what} has 32-bit integer pixels {lo}..{hi}, outside the 16-bit range 0..65535: "
+                         "save it as an 8- or 16-bit image")
+    return Image.fromarray(((arr.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8), mode="L")
+
+
+def _pil_mask_array(im, what: str = "mask") -> np.ndarray:
     """A PIL mask as an (H, W) array, refusing colour and transparency."""
+    im = _eight_bit(im, what)
     if im.mode in _GRAY_MODES:
         return np.asarray(im)
     if im.mode in ("RGB", "RGBA", "LA", "P"):
@@ -138,17 +172,36 @@ def check_mask(mask, image_shape) -> torch.Tensor:
     return torch.from_numpy(_binary(arr).astype(np.float32))[None, None]
 
 
-def _open_image(path, what: str):
-    """The PIL image in file ``path``, read in full; clear errors for a missing or unreadable file."""
+def _check_size(what: str, height: int, width: int, size, against: str) -> None:
+    """A one-line ValueError unless ``height`` x ``width`` is ``size``; ``against`` names the
+    size wanted, a format string with ``{}`` for it."""
+    h, w = _size_hw(size)
+    if (height, width) != (h, w):
+        raise ValueError(f"{what} is {height}x{width} (height x width) but " + against.format(f"{h}x{w}"))
+
+
+def _open_image(path, what: str, size=None, against: str = "the model works at {}: resize it first"):
+    """The PIL image in file ``path``, decoded only after its header passed the checks: its
+    pixel count against the ``pixels`` limit and, given ``size``, its height and width
+    (:func:`_check_size`). Clear errors for a missing, unreadable or oversized file."""
     from PIL import Image
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} file {path!r} does not exist")
     try:
-        with Image.open(path) as im:
+        im = Image.open(path)  # reads the header only
+        with im:
+            check_pixels(im.height, im.width, f"{what} {path}")
+            if size is not None:
+                _check_size(f"{what} {path}", im.height, im.width, size, against)
             im.load()
             return im.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow's own bound (2 x PIL.Image.MAX_IMAGE_PIXELS, checked as it reads the header)
+        # is above the default pixels limit: such a file is over both
+        raise ValueError(f"{what} {path} is over the pixels limit and Pillow's decompression-bomb bound "
+                         f"({e}); raise PIL.Image.MAX_IMAGE_PIXELS as well as --limit pixels") from None
     except OSError as e:
         raise ValueError(f"{path}: not a readable image ({e})") from None
 
@@ -156,9 +209,11 @@ def _open_image(path, what: str):
 def load_mask(path_or_array, size) -> torch.Tensor:
     """Read a mask file (or take a PIL image / array / tensor) for an image of ``size``
     ((H, W), an int for a square or an image shape) and check it with :func:`check_mask`.
-    White (255) = regenerate, black (0) = keep."""
+    White (255) = regenerate, black (0) = keep. A file's size is checked from its header,
+    before it is decoded."""
     if isinstance(path_or_array, (str, os.PathLike)):
-        path_or_array = _open_image(path_or_array, "mask")
+        name = os.fspath(path_or_array)
+        path_or_array = _pil_mask_array(_open_image(name, "mask", size, "the image is {}"), f"mask {name}")
     return check_mask(path_or_array, size)
 
 
@@ -181,13 +236,34 @@ def _gaussian_blur(m: torch.Tensor, radius: float) -> torch.Tensor:
     return F.conv2d(F.pad(m, (0, 0, r, r), mode="replicate"), k.reshape(1, 1, -1, 1))
 
 
+def check_feather(radius: float, size) -> float:
+    """``radius`` as a float if it is a feather radius for an image of ``size`` ((H, W), an
+    int or an image shape): a number from 0 to the image's larger side. A wider blur has
+    no seam to soften: its kernel reaches past the whole image, the replicated borders
+    outweigh the mask, and the generated pixels fade out everywhere (their weight tends
+    to the mask's value on the border, 0 for an interior hole, as the radius grows).
+    Refused rather than clamped, since clamping would change the result silently; the
+    bound also bounds the kernel (2 ceil(radius) + 1 taps) by the image."""
+    try:
+        radius = float(radius)
+    except (TypeError, ValueError):
+        raise ValueError(f"feather radius must be a number >= 0, got {radius!r}") from None
+    if radius < 0 or not math.isfinite(radius):
+        raise ValueError(f"feather radius must be a number >= 0, got {radius}")
+    side = max(_size_hw(size))
+    if radius > side:
+        raise ValueError(f"feather radius {radius:g} is larger than the image's larger side ({side} pixels); "
+                         f"use at most {side}")
+    return radius
+
+
 def feather_weights(mask: torch.Tensor, radius: float = 0.0) -> torch.Tensor:
     """The weight of the generated pixels in the final image: ``mask`` itself for
     ``radius`` 0, else ``mask * blur(mask)`` (a Gaussian of std radius / 2). The blur
     acts only inside the regenerated region: kept pixels (mask 0) keep weight 0, and
-    generated pixels near the seam fade into the input's pixels under the mask."""
-    if radius < 0 or not math.isfinite(radius):
-        raise ValueError(f"feather radius must be a number >= 0, got {radius}")
+    generated pixels near the seam fade into the input's pixels under the mask.
+    ``radius`` is at most the mask's larger side (:func:`check_feather`)."""
+    radius = check_feather(radius, mask.shape[-2:])
     m = mask.reshape(-1, 1, *mask.shape[-2:]).float()
     if radius == 0:
         return m
@@ -222,15 +298,19 @@ def load_image(image, mode: str | None = None, size=None) -> np.ndarray:
     """An image as uint8 (H, W, C): from a path, a PIL image or a uint8 array (H, W) / (H, W, C).
 
     ``mode`` ``"L"`` (C = 1) or ``"RGB"`` (C = 3) converts; None keeps a grayscale
-    image grayscale and makes anything else RGB (alpha is dropped). ``size`` ((H, W)
-    or an int) checks the size: an image is never resized silently.
+    image grayscale and makes anything else RGB (alpha is dropped). ``size`` ((H, W),
+    an int or an image shape (C, H, W)) checks the size, from a file's header before
+    it is decoded: an image is never resized silently. 16-bit grayscale becomes 8-bit
+    (module docstring).
     """
     from PIL import Image
 
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be 'L', 'RGB' or None, got {mode!r}")
+    what = "image"
     if isinstance(image, (str, os.PathLike)):
-        image = _open_image(image, "image")
+        what = f"image {os.fspath(image)}"
+        image = _open_image(image, "image", size)
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise ValueError(f"image array must be uint8, got {image.dtype}: convert with (x * 255).round().astype(np.uint8)")
@@ -241,12 +321,12 @@ def load_image(image, mode: str | None = None, size=None) -> np.ndarray:
         image = Image.fromarray(image)
     if not (hasattr(image, "mode") and hasattr(image, "convert")):
         raise TypeError(f"image must be a path, a PIL image or a uint8 numpy array, got {type(image).__name__}")
-    target = mode or ("L" if image.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB")
+    image = _eight_bit(image, what)
+    target = mode or ("L" if image.mode in ("1", "L", "LA") else "RGB")
     arr = np.asarray(image.convert(target), dtype=np.uint8)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
-    if size is not None and arr.shape[:2] != _size_hw(size):
-        h, w = _size_hw(size)
-        raise ValueError(f"image is {arr.shape[0]}x{arr.shape[1]} (height x width) but the model works at {h}x{w}: resize it first")
+    if size is not None:
+        _check_size(what, arr.shape[0], arr.shape[1], size, "the model works at {}: resize it first")
     return np.ascontiguousarray(arr)
 
 
@@ -255,7 +335,9 @@ def pixel_codec(data_config: dict | None = None) -> tuple[Callable, Callable]:
 
     ``data_config`` is a model config's ``"data"`` entry: pixel value p = lo + u (hi - lo)
     for ``pixel_range`` (lo, hi), and x = (p - shift) / scale for its affine ``transform``.
-    None gives the default data range [-1, 1]: x = 2 u - 1.
+    None gives the default data range [-1, 1]: x = 2 u - 1. Where the entry has the
+    data's ``shape`` (C, H, W), ``encode`` refuses pixels of another shape: a pixel-space
+    network runs on any size, but it learned only this one.
     """
     if data_config is None:
         return (lambda u: 2 * u - 1), (lambda x: (x + 1) / 2)
@@ -268,7 +350,13 @@ def pixel_codec(data_config: dict | None = None) -> tuple[Callable, Callable]:
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"data config needs 'pixel_range' and an affine 'transform' (shift, scale): {e!r}") from None
 
+    shape = data_config.get("shape")
+    shape = None if shape is None else tuple(int(v) for v in shape)
+
     def encode(u: torch.Tensor) -> torch.Tensor:
+        if shape is not None and tuple(u.shape[1:]) != shape:
+            raise ValueError(f"image of shape {tuple(u.shape[1:])} (C, H, W) but the model works at {shape}: "
+                             "resize it first")
         return (lo + u * (hi - lo) - shift.to(u)) / scale.to(u)
 
     def decode(x: torch.Tensor) -> torch.Tensor:

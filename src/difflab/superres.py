@@ -44,8 +44,19 @@ output is a pure function of the input. The defaults, one step from temperature 
 (:func:`superresolve`), give the model's posterior mean E[x_0 | y], the estimate of least
 squared error: on the held-out photos it beats bicubic in PSNR and SSIM, while samples
 (temperature 1, 20 steps) are sharper but farther from the original (docs/superres.md). x = U_s(y) + x_0 / k, clipped to [-1, 1].
-The network is fully convolutional, so a model trained on 32 x 32 crops upsamples any
-size: a 64 x 64 text-to-image output becomes 256 x 256 (the cascade's second stage).
+The network is convolutional (its one attention layer sits in the middle block), so a
+model trained on 32 x 32 crops upsamples any size: a 64 x 64 text-to-image output
+becomes 256 x 256 (the cascade's second stage).
+
+Tiles. Memory is bounded whatever the image size: :func:`superresolve` cuts an input
+larger than ``tile`` x ``tile`` pixels into overlapping tiles, samples each on its own
+and blends their outputs with weights that ramp linearly across the overlap (the
+usual feathered mosaic). The starting noise and the augmentation noise are drawn for
+the whole image once and cropped per tile, and each tile's conditioning is the exact
+crop of the whole image's, so a tile sees the same inputs as the untiled run; the
+tiles differ from it only through what the network computes over the whole image,
+the GroupNorm statistics and the middle attention layer. An input of at most one tile
+is computed in one piece.
 
 Metrics. :func:`psnr` = 10 log10(MAX^2 / MSE); :func:`ssim` is Wang et al. 2004
 (eq. 13) with an 11 x 11 Gaussian window of sigma 1.5, K1 = 0.01, K2 = 0.03, the local
@@ -66,18 +77,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .tensors import append_dims, randn
+from .limits import check_pixels
+from .tensors import append_dims, generators, randn
 
 __all__ = [
     "SuperResolver", "load_superres", "shipped_model_path", "downscale", "upsample", "bicubic", "condition",
     "superresolve", "upscale", "psnr", "ssim", "evaluate_superres", "format_table", "side_by_side",
-    "DEFAULT_STEPS", "DEFAULT_TEMPERATURE", "EVAL_CROP",
+    "DEFAULT_STEPS", "DEFAULT_TEMPERATURE", "DEFAULT_TILE", "DEFAULT_OVERLAP", "EVAL_CROP",
 ]
 
 #: sampler steps of :func:`upscale` by default
 DEFAULT_STEPS = 1
 #: starting-noise temperature of :func:`upscale` by default (see :func:`superresolve`)
 DEFAULT_TEMPERATURE = 0.0
+#: side of a tile of :func:`superresolve` in input pixels (its output is ``scale`` times
+#: wider): at about 1.5 KB of activations per output pixel (:func:`superresolve`), a
+#: 512 x 512 output tile of the x4 model costs about 0.4 GB
+DEFAULT_TILE = 128
+#: overlap of neighbouring tiles in input pixels (64 output pixels at x4), over which
+#: their outputs are blended
+DEFAULT_OVERLAP = 16
 #: side of the centre crop of each held-out photo that :func:`evaluate_superres` uses
 EVAL_CROP = 256
 
@@ -90,7 +109,7 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """float (1, 3, H, W) in [-1, 1] -> uint8 (H, W, 3), clipped and rounded."""
-    return x[0].add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return x[0].add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def _quantize(x: torch.Tensor) -> torch.Tensor:
@@ -182,8 +201,44 @@ def condition(y: torch.Tensor, scale: int, tau: torch.Tensor, aug_max: float, no
     return torch.cat([up, level.to(up.dtype)], dim=1)
 
 
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Windows [a, b) of side ``tile`` that cover 0 .. ``length``, spread evenly with
+    consecutive ones overlapping by at least ``overlap``; one window if ``length`` <= ``tile``."""
+    if length <= tile:
+        return [(0, length)]
+    n = -(-(length - overlap) // (tile - overlap))  # ceil: then the stride (length - tile) / (n - 1) <= tile - overlap
+    return [(i * (length - tile) // (n - 1), i * (length - tile) // (n - 1) + tile) for i in range(n)]
+
+
+def _blend_weights(spans: list[tuple[int, int]], length: int, ramp: int) -> list[torch.Tensor]:
+    """One weight vector per window [a, b) along an axis of ``length``, summing to 1 at
+    every position: a window's weight rises linearly over ``ramp`` positions from each
+    edge it shares with a neighbour (1 / (2 ramp) at the edge, 1 from ``ramp`` inside),
+    and is 1 elsewhere. A single window weighs exactly 1."""
+    raw = []
+    for a, b in spans:
+        i = torch.arange(a, b, dtype=torch.float64) + 0.5
+        w = torch.ones(b - a, dtype=torch.float64)
+        if a > 0 and ramp > 0:
+            w = torch.minimum(w, (i - a) / ramp)
+        if b < length and ramp > 0:
+            w = torch.minimum(w, (b - i) / ramp)
+        raw.append(w)
+    total = torch.zeros(length, dtype=torch.float64)
+    for (a, b), w in zip(spans, raw):
+        total[a:b] += w
+    return [w / total[a:b] for (a, b), w in zip(spans, raw)]
+
+
+def _tile_size(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def superresolve(model, y: torch.Tensor, *, steps: int = DEFAULT_STEPS, sampler: str = "ddim", seed: int = 0,
-                 aug_level: float | None = None, temperature: float = DEFAULT_TEMPERATURE, **options) -> torch.Tensor:
+                 aug_level: float | None = None, temperature: float = DEFAULT_TEMPERATURE,
+                 tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, **options) -> torch.Tensor:
     """x = U_s(y) + x_0 / k with x_0 sampled from the model given c (module docstring).
 
     ``y`` float (N, 3, h, w) in [-1, 1]; returns float (N, 3, s h, s w) in [-1, 1].
@@ -192,6 +247,17 @@ def superresolve(model, y: torch.Tensor, *, steps: int = DEFAULT_STEPS, sampler:
     2018, sec. 5): 1 draws samples from the model, 0 follows the deterministic DDIM
     path from the centre of the prior, close to the posterior mean E[x_0 | y], the
     minimum-distortion end of the perception-distortion trade-off (Blau & Michaeli 2018).
+
+    Both sizes, h x w and s h x s w, are checked against the ``pixels`` limit
+    (:mod:`difflab.limits`) before anything is drawn. An input wider or taller than
+    ``tile`` pixels is sampled in tiles of ``tile`` x ``tile`` that overlap by at least
+    ``overlap`` pixels (module docstring), each one with every sampler step before the
+    next: the network's activations, about 1.5 KB per output pixel for the x4 model (the
+    skip connections kept for the upsampling path plus the working tensors of a
+    full-resolution residual block, some 370 float32 values), are then bounded by the
+    tile, and what grows with the image is the starting noise and the result, 24 bytes
+    per output pixel. The step noise of a stochastic sampler continues each sample's
+    stream (seeded as :func:`difflab.sample` seeds it) from one tile to the next.
     """
     if not 0.0 <= temperature <= 1.0:
         raise ValueError(f"temperature must be in [0, 1], got {temperature}")
@@ -204,30 +270,53 @@ def superresolve(model, y: torch.Tensor, *, steps: int = DEFAULT_STEPS, sampler:
     aug_level = float(cfg["aug_level"] if aug_level is None else aug_level)
     if not 0.0 <= aug_level <= cfg["aug_max"]:
         raise ValueError(f"aug_level must be in [0, {cfg['aug_max']}] (the levels seen in training), got {aug_level}")
+    tile = _tile_size("tile", tile, 1)
+    overlap = _tile_size("overlap", overlap, 0)
+    if overlap >= tile:
+        raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile})")
     s, k = m.scale, float(cfg["residual_scale"])
+    n, h, w = y.shape[0], y.shape[-2], y.shape[-1]
+    check_pixels(h, w, "low-resolution image")
+    check_pixels(s * h, s * w, f"x{s} upscaled image")
+    y = y.float()
     z = randn(y.shape, seed + 7_919)  # the augmentation noise: its own per-sample streams
-    c = condition(y.float(), s, torch.full((y.shape[0],), aug_level), cfg["aug_max"], z)
-    shape = (y.shape[0], 3, y.shape[-2] * s, y.shape[-1] * s)
-    noise = randn(shape, seed) * temperature
-    x0 = sample(m.denoiser, noise, sampler, steps, generator=seed, cond={"concat": c}, **options)
-    if not torch.isfinite(x0).all():
-        raise FloatingPointError("the super-resolution model produced NaN or inf")
-    return (upsample(y.float(), s) + x0.float() / k).clamp(-1.0, 1.0)
+    tau = torch.full((n,), aug_level)
+    noise = randn((n, 3, s * h, s * w), seed).mul_(temperature)
+    steps_noise = generators(seed + 1_000_003, n)  # the streams sample(generator=seed) would use
+    rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
+    row_w = _blend_weights([(s * a, s * b) for a, b in rows], s * h, s * overlap)
+    col_w = _blend_weights([(s * a, s * b) for a, b in cols], s * w, s * overlap)
+    out = torch.zeros(n, 3, s * h, s * w)
+    reach = 2  # the bicubic kernel's: U_s of a window widened by 2 pixels is exact in the window
+    for (r0, r1), wr in zip(rows, row_w):
+        for (c0, c1), wc in zip(cols, col_w):
+            a0, a1, b0, b1 = max(r0 - reach, 0), min(r1 + reach, h), max(c0 - reach, 0), min(c1 + reach, w)
+            inner = (..., slice(s * (r0 - a0), s * (r1 - a0)), slice(s * (c0 - b0), s * (c1 - b0)))
+            window = (..., slice(s * r0, s * r1), slice(s * c0, s * c1))
+            c = condition(y[..., a0:a1, b0:b1], s, tau, cfg["aug_max"], z[..., a0:a1, b0:b1])[inner]
+            x0 = sample(m.denoiser, noise[window], sampler, steps, generator=steps_noise, cond={"concat": c}, **options)
+            if not torch.isfinite(x0).all():
+                raise FloatingPointError("the super-resolution model produced NaN or inf")
+            x = upsample(y[..., a0:a1, b0:b1], s)[inner] + x0.float().cpu() / k
+            out[window] += (wr[:, None] * wc[None, :]).float() * x
+    return out.clamp_(-1.0, 1.0)
 
 
 def upscale(model, image, scale: int = 4, *, steps: int = DEFAULT_STEPS, sampler: str = "ddim", seed: int = 0,
-            aug_level: float | None = None, temperature: float = DEFAULT_TEMPERATURE, **options) -> np.ndarray:
-    """Upscale ``image`` (a path, PIL image or uint8 array; any size) by ``scale`` with
-    ``model`` (a :class:`SuperResolver`, a model folder, or None for the shipped x4
-    model). Deterministic DDIM by default: the same seed gives the same pixels.
-    Returns uint8 (scale H, scale W, 3)."""
+            aug_level: float | None = None, temperature: float = DEFAULT_TEMPERATURE, tile: int = DEFAULT_TILE,
+            overlap: int = DEFAULT_OVERLAP, **options) -> np.ndarray:
+    """Upscale ``image`` (a path, PIL image or uint8 array; any size within the ``pixels``
+    limit, a file's checked from its header) by ``scale`` with ``model`` (a
+    :class:`SuperResolver`, a model folder, or None for the shipped x4 model), in tiles
+    of ``tile`` input pixels (:func:`superresolve`). Deterministic DDIM by default: the
+    same seed gives the same pixels. Returns uint8 (scale H, scale W, 3)."""
     m = _resolver(model)
     scale = _check_scale(scale)
     if scale != m.scale:
         raise ValueError(f"this model upscales by {m.scale}, not {scale}")
     y = _to_tensor(_image(image))
     return _to_uint8(superresolve(m, y, steps=steps, sampler=sampler, seed=seed, aug_level=aug_level,
-                                  temperature=temperature, **options))
+                                  temperature=temperature, tile=tile, overlap=overlap, **options))
 
 
 # -- metrics --------------------------------------------------------------------------------

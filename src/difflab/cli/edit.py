@@ -42,7 +42,7 @@ def _pipeline(args):
 
 
 def _editable(args):
-    """(model for the sampler, encode, decode, image mode, cond) of the model folder ``args.model``."""
+    """(model for the sampler, encode, decode, image mode, cond, data shape) of the model folder ``args.model``."""
     import torch
 
     from ..guidance import ClassifierFreeGuidance
@@ -78,7 +78,7 @@ def _editable(args):
         cond = {"labels": torch.full((args.n,), args.label if args.label is not None else num_classes)}
     elif args.label is not None:
         raise ValueError(f"{args.model} is not class-conditional: --label does not apply")
-    return model, encode, decode, mode, cond
+    return model, encode, decode, mode, cond, data["shape"]
 
 
 def _outputs(out: str, n: int) -> list[Path]:
@@ -115,11 +115,11 @@ def _cmd_inpaint(args) -> None:
                               spacing=args.spacing, **sampler_options(args))
         print(", ".join(f"{k} {v}" for k, v in result.info.items()))
         return _save(result, args.out)
-    model, encode, decode, mode, cond = _editable(args)
+    model, encode, decode, mode, cond, shape = _editable(args)
     result = inpaint_image(model, args.image, args.mask, method=args.method, steps=args.steps, n=args.n,
                            sampler=args.sampler, jump_length=args.jump_length, jump_n_sample=args.resample,
                            spacing=args.spacing, generator=args.seed, cond=cond, encode=encode, decode=decode,
-                           mode=mode, feather=args.feather, **sampler_options(args))
+                           mode=mode, size=shape, feather=args.feather, **sampler_options(args))
     print(", ".join(f"{k} {v}" for k, v in result.info.items()))
     _save(result, args.out)
 
@@ -135,10 +135,10 @@ def _cmd_img2img(args) -> None:
                               **sampler_options(args))
         print(", ".join(f"{k} {v}" for k, v in result.info.items()))
         return _save(result, args.out)
-    model, encode, decode, mode, cond = _editable(args)
+    model, encode, decode, mode, cond, shape = _editable(args)
     result = img2img_image(model, args.image, args.strength, sampler=args.sampler, steps=args.steps, n=args.n,
                            spacing=args.spacing, generator=args.seed, cond=cond, encode=encode, decode=decode,
-                           mode=mode, **sampler_options(args))
+                           mode=mode, size=shape, **sampler_options(args))
     print(", ".join(f"{k} {v}" for k, v in result.info.items()))
     _save(result, args.out)
 
