@@ -58,7 +58,7 @@ def main() -> None:
     Image.fromarray(np.zeros((17, 15), np.uint8)).save(img / "odd.png")
     Image.new("1", (20000, 20000)).save(img / "bomb.png")
     Image.fromarray((np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)).save(img / "deep16.png")
-    Image.fromarray(np.zeros((1000, 1000, 3), np.uint8)).save(img / "photo1000.png")
+    Image.fromarray(np.zeros((2100, 2100, 3), np.uint8)).save(img / "photo2100.png")
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(img / "mask.png")
     (img / "notimage.png").write_text("not an image")
     huge = work / "huge"
@@ -94,7 +94,7 @@ def main() -> None:
                              "--feather", "1e9", "--out", out / "f.png"]),
         ("20000 x 20000 PNG (decompression bomb)", ["img2img", "--model", digits, "--image", img / "bomb.png",
                                                     "--out", out / "b.png"]),
-        ("1000 x 1000 photo to upscale (4000 x 4000 out)", ["upscale", img / "photo1000.png", "--out", out / "u.png"]),
+        ("2100 x 2100 photo to upscale (8400 x 8400 out)", ["upscale", img / "photo2100.png", "--out", out / "u.png"]),
         ("image of another size than the model's (64 x 64 on 8 x 8)",
          ["img2img", "--model", digits, "--image", img / "big.png", "--out", out / "s.png"]),
         ("image of another size than the model's (15 x 17)",

@@ -45,7 +45,7 @@ def _refuse_special(path: Path) -> None:
     """Refuse a target that exists and is not a regular file."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (or its folder is a file: said later)
         return
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else \
@@ -74,10 +74,10 @@ def check_target(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     a regular file), and that its folder takes files. Returns ``path`` as a Path."""
     path = Path(path)
     _refuse_special(path)
+    _writable_folder(path.parent)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists: difflab does not replace files it did not write in this run "
                               "(pass --overwrite, or choose another name)")
-    _writable_folder(path.parent)
     return path
 
 

@@ -58,7 +58,7 @@ def _cmd_generate(args) -> None:
 
         resolver = load_superres(args.sr_model)
     side = pipe.config["image_size"] * (resolver.scale if resolver is not None else 1) * args.scale
-    check_pixels(side, side, "the images asked for")
+    check_pixels(side, side, "each output image")
     loaded = time.perf_counter() - start
     images, info = pipe(list(args.prompts), args.n, seed=args.seed, return_info=True, **_sampling(args))
     upscaled = 0.0
