@@ -126,7 +126,8 @@ def main() -> None:
         temporaries = [p for p in out.rglob(".*") if p.is_file()]
         kept = all(after.get(k) == v for k, v in before.items()) and not temporaries and fifo and \
             stat.S_ISFIFO((out / "pipe.png").stat().st_mode)
-        shown = " ".join(str(a).replace(str(work), "W") for a in argv)
+        shown = " ".join(str(a).replace(str(work), "W").encode("utf-8", "surrogateescape")
+                         .decode("utf-8", "backslashreplace") for a in argv)
         message = message.replace(str(work), "W").replace("|", "\\|")
         print(f"| {what} | `difflab {shown}` | {code} | {message} | {'yes' if kept else 'NO'} ({seconds:.1f} s) |")
 
