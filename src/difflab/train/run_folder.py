@@ -30,8 +30,10 @@ __all__ = ["run_folder", "trainer", "RUN_FILES"]
 
 #: files whose presence makes a folder a model or run folder
 RUN_FILES = ("config.json", "pipeline.json", "model.safetensors", CHECKPOINT, LOG)
-#: a temporary file of :func:`difflab.atomic.atomic_path` (tempfile.mkstemp's 8 random characters)
-TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")
+#: a temporary file of :func:`difflab.atomic.atomic_path` (tempfile.mkstemp's 8 random characters),
+#: or of a writer it calls that makes its own (``.tmpXXXXXX``, the Rust tempfile crate's, as
+#: safetensors does)
+TEMPORARY = re.compile(r"^(\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?|\.tmp[A-Za-z0-9]{6})$")
 
 
 def _rank() -> int:
