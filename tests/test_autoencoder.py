@@ -4,13 +4,8 @@ import math
 import pytest
 import torch
 
-from difflab.nets.autoencoder import (
-    AutoencoderKL,
-    DiagonalGaussian,
-    autoencoder_from_config,
-    load_autoencoder,
-    save_autoencoder,
-)
+from difflab.nets.autoencoder import AutoencoderKL, DiagonalGaussian, autoencoder_from_config
+from difflab.saving import load_autoencoder, save_autoencoder
 from difflab.train.autoencoder import autoencoder_loss, random_crops, reconstruction_psnr, train_autoencoder
 from difflab.train.checkpoint import read_checkpoint
 

@@ -11,7 +11,6 @@ from difflab.metrics import sliced_wasserstein
 from difflab.models import GaussianMixture, eight_gaussians
 from difflab.samplers.dpm_solver import exp_integrator_weights
 from difflab.schedules import DiscreteSchedule
-from difflab.tensors import generators
 
 from conftest import sw_ratio
 

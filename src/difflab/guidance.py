@@ -31,7 +31,7 @@ import torch
 __all__ = ["ClassifierFreeGuidance", "classifier_free_guidance"]
 
 
-def _null_labels(denoiser) -> dict:
+def null_labels(denoiser) -> dict:
     config = getattr(getattr(denoiser, "net", None), "config", None) or {}
     if config.get("num_classes") is None:
         raise ValueError("null_cond is needed: the network has no num_classes in its config to infer the null label from")
@@ -65,7 +65,7 @@ class ClassifierFreeGuidance:
         if not math.isfinite(scale):
             raise ValueError(f"scale must be a finite number, got {scale}")
         if null_cond is None:
-            null_cond = _null_labels(denoiser)
+            null_cond = null_labels(denoiser)
         if not isinstance(null_cond, dict) or not null_cond:
             raise ValueError("null_cond must be a non-empty dict of conditioning key -> unconditional value")
         self.denoiser, self.scale, self.null_cond = denoiser, scale, dict(null_cond)

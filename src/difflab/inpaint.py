@@ -46,7 +46,7 @@ from .grids import make_grid
 from .masks import (EditResult, check_feather, codec, decode_image, encode_image, latent_mask, load_image, load_mask,
                     paste_back, positive_int)
 from .processes import transition
-from .samplers import SAMPLERS, SampleInfo, _check_options, sample
+from .samplers import SAMPLERS, SampleInfo, check_options, sample
 from .samplers._common import CountingDenoiser
 from .tensors import GeneratorLike, generators, randn
 
@@ -237,7 +237,7 @@ def sample_repaint(
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLERS))}")
     step = SAMPLERS[sampler]
-    _check_options(sampler, step, options)
+    check_options(sampler, step, options)
     cond = cond or {}
     regenerate = _binary_mask(mask, known).to(device=known.device) == 1
     known = known.to(x)

@@ -16,10 +16,11 @@ from . import __version__  # no torch: the package __init__ is lazy
 from .atomic import atomic_path, write_text_atomic
 from .denoiser import Denoiser
 from .nets import net_from_config
+from .nets.autoencoder import autoencoder_from_config
 from .schedules import schedule_from_config
 
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
-           "load_network", "weight_shapes"]
+           "load_network", "weight_shapes", "save_autoencoder", "load_autoencoder"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
 
@@ -147,3 +148,30 @@ def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> 
     net.to(device).eval()
     denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"))
     return denoiser, config
+
+
+def save_autoencoder(folder, autoencoder, extra: dict | None = None,
+                     dtype: torch.dtype | None = None) -> Path:
+    """Save ``autoencoder`` as a folder: ``config.json`` (``{"difflab_version", "task":
+    "autoencoder", "net": its config, **extra}``) and ``model.safetensors``, atomically;
+    ``dtype``: store the weights in that precision (see :func:`save_model`)."""
+    folder = Path(folder)
+    config = {"difflab_version": __version__, "task": "autoencoder", **(extra or {}), "net": autoencoder.config}
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(folder / WEIGHTS, cast_state(autoencoder.state_dict(), dtype))
+    write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def load_autoencoder(folder, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Load a folder written by :func:`save_autoencoder`; ``(autoencoder in eval mode, config)``.
+
+    Refuses weights that do not match the network the config builds, naming both files."""
+    folder = Path(folder)
+    config = load_config(folder)
+    if "net" not in config:
+        raise ValueError(f"{folder / CONFIG}: missing key 'net'")
+    net = load_network(lambda: autoencoder_from_config(config["net"]), folder / WEIGHTS, folder / CONFIG,
+                       "the autoencoder")
+    return net.to(device).eval(), config
+

@@ -112,7 +112,7 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return x[0].add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def _quantize(x: torch.Tensor) -> torch.Tensor:
+def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
     """Round [-1, 1] values to the 256 levels of an 8-bit image."""
     return x.add(1.0).mul(127.5).round().clamp(0, 255).div(127.5).sub(1.0)
 
@@ -411,7 +411,7 @@ def evaluate_superres(model=None, photos=None, scale: int = 4, *, crop: int | No
     rows, images = {}, {}
     for name in photos:
         original = np.ascontiguousarray(_center_crop(load_photo(name), crop, scale))
-        low = _to_uint8(_quantize(downscale(_to_tensor(original), scale)))
+        low = _to_uint8(quantize_8bit(downscale(_to_tensor(original), scale)))
         base = bicubic(low, scale)
         out = upscale(m, low, scale, steps=steps, sampler=sampler, seed=seed, aug_level=aug_level,
                       temperature=temperature, **options)

@@ -8,7 +8,7 @@ from ._common import add_overwrite, add_sampler_args, claim, count, number, posi
 def _sample_image(args, denoiser, config) -> None:
     import torch
 
-    from .. import sample
+    from ..samplers import sample
     from ..data import Affine
     from ..guidance import ClassifierFreeGuidance
     from ..viz import save_grid
@@ -53,7 +53,7 @@ def _cmd_sample(args) -> None:
     import numpy as np
     import torch
 
-    from .. import sample
+    from ..samplers import sample
     from ..atomic import atomic_path
     from ..data import Affine, toy_dataset
     from ..metrics import sliced_wasserstein

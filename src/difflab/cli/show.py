@@ -42,7 +42,7 @@ def _panel_steps(grid, panels: int) -> set[int]:
 def _cmd_show_reverse(args) -> None:
     import torch
 
-    from .. import sample
+    from ..samplers import sample
     from ..data import Affine, toy_dataset
     from ..grids import make_grid
     from ..guidance import ClassifierFreeGuidance

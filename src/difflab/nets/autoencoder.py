@@ -23,16 +23,13 @@ Architecture (the LDM/VQGAN encoder-decoder of Esser et al. 2021, made small):
 downsampling factor is ``f = 2 ** (len(channel_mult) - 1)``: (1, 2, 2) gives 4,
 (1, 2, 2, 4) gives 8. Image sides must be divisible by f.
 
-A saved autoencoder is a folder (:func:`save_autoencoder`): ``config.json``
-(``{"net": <this network's config>, ...}``) + ``model.safetensors``, written with
-the helpers of :mod:`difflab.saving`.
+A saved autoencoder is a folder (:func:`difflab.saving.save_autoencoder`):
+``config.json`` (``{"net": <this network's config>, ...}``) + ``model.safetensors``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -42,7 +39,7 @@ from torch import nn
 from ..tensors import GeneratorLike, randn
 from .unet import AttentionBlock, Downsample, Upsample
 
-__all__ = ["AutoencoderKL", "DiagonalGaussian", "autoencoder_from_config", "save_autoencoder", "load_autoencoder"]
+__all__ = ["AutoencoderKL", "DiagonalGaussian", "autoencoder_from_config"]
 
 
 class DiagonalGaussian:
@@ -277,36 +274,3 @@ def autoencoder_from_config(config: dict) -> AutoencoderKL:
         return AutoencoderKL(**config)
     except TypeError as e:
         raise ValueError(f"bad autoencoder config: {e}") from None
-
-
-def save_autoencoder(folder, autoencoder: AutoencoderKL, extra: dict | None = None,
-                     dtype: torch.dtype | None = None) -> Path:
-    """Save ``autoencoder`` as a folder: ``config.json`` (``{"difflab_version", "task":
-    "autoencoder", "net": its config, **extra}``) and ``model.safetensors``, atomically;
-    ``dtype``: store the weights in that precision (see :func:`difflab.saving.save_model`)."""
-    from .. import __version__
-    from ..atomic import write_text_atomic
-    from ..saving import CONFIG, WEIGHTS, cast_state, save_weights
-
-    folder = Path(folder)
-    config = {"difflab_version": __version__, "task": "autoencoder", **(extra or {}), "net": autoencoder.config}
-    folder.mkdir(parents=True, exist_ok=True)
-    save_weights(folder / WEIGHTS, cast_state(autoencoder.state_dict(), dtype))
-    write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
-    return folder
-
-
-def load_autoencoder(folder, device: str | torch.device = "cpu") -> tuple[AutoencoderKL, dict]:
-    """Load a folder written by :func:`save_autoencoder`; ``(autoencoder in eval mode, config)``.
-
-    Refuses weights that do not match the network the config builds, naming both files."""
-    from ..saving import CONFIG, WEIGHTS, load_config, load_network
-
-    folder = Path(folder)
-    config = load_config(folder)
-    if "net" not in config:
-        raise ValueError(f"{folder / CONFIG}: missing key 'net'")
-    net = load_network(lambda: autoencoder_from_config(config["net"]), folder / WEIGHTS, folder / CONFIG,
-                       "the autoencoder")
-    return net.to(device).eval(), config
-

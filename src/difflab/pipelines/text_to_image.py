@@ -35,7 +35,7 @@ s = 0 is the unconditional model, s = 1 the conditional one.
 A pipeline is saved as one folder (:meth:`TextToImagePipeline.save`)::
 
     pipeline.json      {"task": "text-to-image", "text_encoder": {...config...}, "defaults": {...}, ...}
-    autoencoder/       config.json + model.safetensors  (difflab.nets.autoencoder.save_autoencoder)
+    autoencoder/       config.json + model.safetensors  (difflab.saving.save_autoencoder)
     denoiser/          config.json + model.safetensors  (difflab.saving.save_model)
 
 The text encoder is rebuilt from its config (its weights belong to its own package).
@@ -272,7 +272,7 @@ class TextToImagePipeline:
         ``ema_state``: the denoiser's EMA weights, stored as ``ema.safetensors``."""
         from .. import __version__
         from ..atomic import write_text_atomic
-        from ..nets.autoencoder import save_autoencoder
+        from ..saving import save_autoencoder
         from ..saving import save_model
 
         folder = Path(folder)
@@ -289,7 +289,7 @@ class TextToImagePipeline:
     @classmethod
     def load(cls, folder, device: str | torch.device = "cpu", ema: bool = True) -> "TextToImagePipeline":
         """Load a folder written by :meth:`save` (EMA weights when present and ``ema``)."""
-        from ..nets.autoencoder import load_autoencoder
+        from ..saving import load_autoencoder
         from ..saving import load_model
         from ..text import text_encoder_from_config
 

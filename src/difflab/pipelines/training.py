@@ -188,7 +188,7 @@ def train_text_to_image(
     spends more of a fine-tune on two-object relations. Returns ``out``.
     """
     from ..denoiser import Denoiser
-    from ..nets.autoencoder import load_autoencoder
+    from ..saving import load_autoencoder
     from ..schedules import DiscreteSchedule
     from ..text import text_encoder_from_config
     from ..train.distributed import world

@@ -112,7 +112,7 @@ def model_device(model) -> torch.device:
 _OPTION_TYPES = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
 
 
-def _check_options(name: str, fn, options: dict) -> None:
+def check_options(name: str, fn, options: dict) -> None:
     """Refuse options ``fn`` does not declare, and values of another type than its
     annotation (``float``, ``int``, ``bool``, ``str``, optionally ``| None``) or NaN."""
     params = inspect.signature(fn).parameters
@@ -174,7 +174,7 @@ def sample(
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLERS))}")
     fn = SAMPLERS[sampler]
-    _check_options(sampler, fn, options)
+    check_options(sampler, fn, options)
     if not hasattr(model, "schedule"):
         raise TypeError("model must be a difflab Denoiser (it needs a .schedule)")
     if sigmas is None:

@@ -17,11 +17,10 @@ from .encoder import (
     TextEmbedding,
     TextEncoder,
     check_prompts,
-    clear_text_encoder_cache,
     masked_mean_pool,
     register_text_encoder,
-    text_encoder_from_config,
 )
+from .factory import clear_text_encoder_cache, text_encoder_from_config
 from .minilm import MiniLMEncoder
 
 __all__ = [

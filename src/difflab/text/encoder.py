@@ -38,7 +38,6 @@ import hashlib
 import json
 import math
 import re
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -47,7 +46,7 @@ import torch
 
 __all__ = [
     "TextEmbedding", "TextEncoder", "HashingTextEncoder", "TEXT_ENCODERS", "register_text_encoder",
-    "text_encoder_from_config", "clear_text_encoder_cache", "check_prompts", "masked_mean_pool",
+    "check_prompts", "masked_mean_pool",
 ]
 
 
@@ -137,8 +136,6 @@ class TextEncoder(ABC):
 
 #: encoder classes by config ``"type"``; extend with :func:`register_text_encoder`
 TEXT_ENCODERS: dict[str, Callable[..., TextEncoder]] = {}
-_CACHE: dict[str, TextEncoder] = {}
-_LOCK = threading.Lock()
 
 
 def register_text_encoder(name: str):
@@ -149,43 +146,6 @@ def register_text_encoder(name: str):
         return cls
 
     return add
-
-
-def text_encoder_from_config(config: dict, *, cache: bool = True) -> TextEncoder:
-    """Build the text encoder that ``config`` (an encoder's ``.config``) describes.
-
-    Encoders are cached by their config (loading a pretrained one takes seconds): the
-    same config returns the same frozen instance unless ``cache=False``.
-    """
-    if not isinstance(config, dict) or "type" not in config:
-        raise ValueError(f"a text encoder config must be a dict with a 'type', got {config!r}")
-    _load_builtin()
-    kind = config["type"]
-    if kind not in TEXT_ENCODERS:
-        raise ValueError(f"unknown text encoder type {kind!r}; expected one of: {', '.join(sorted(TEXT_ENCODERS))}")
-    key = json.dumps(config, sort_keys=True)
-    if cache and key in _CACHE:
-        return _CACHE[key]
-    with _LOCK:
-        if cache and key in _CACHE:
-            return _CACHE[key]
-        args = {k: v for k, v in config.items() if k != "type"}
-        try:
-            encoder = TEXT_ENCODERS[kind](**args)
-        except TypeError as e:
-            raise ValueError(f"bad {kind} text encoder config: {e}") from None
-        if cache:
-            _CACHE[key] = encoder
-    return encoder
-
-
-def clear_text_encoder_cache() -> None:
-    """Forget the cached encoders (frees a pretrained model's memory)."""
-    _CACHE.clear()
-
-
-def _load_builtin() -> None:
-    from . import minilm  # noqa: F401  (registers "minilm"; imports nothing heavy)
 
 
 # -- a toy encoder -------------------------------------------------------------------

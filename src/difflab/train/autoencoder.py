@@ -51,13 +51,14 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..nets.autoencoder import AutoencoderKL, save_autoencoder
+from ..nets.autoencoder import AutoencoderKL
+from ..saving import save_autoencoder
 from .checkpoint import (Checkpoint, check_state_dict, config_differences, read_checkpoint,
                          save_checkpoint)
 from .distributed import world
 from .log import LossLog, plot_loss_curve
 from .run_folder import trainer
-from .loop import CHECKPOINT, LOG, LOSS_CURVE, _canonical, _restore_rng, _rng_state, lr_factor, stream_seed
+from .loop import CHECKPOINT, LOG, LOSS_CURVE, canonical_config, restore_rng, rng_state, lr_factor, stream_seed
 
 __all__ = ["train_autoencoder", "autoencoder_loss", "reconstruction_psnr", "random_crops"]
 
@@ -232,7 +233,7 @@ def train_autoencoder(
     data_cfg = {**(data or {}), "shape": image_shape, "range": [-1.0, 1.0]}
     fit_cfg = {"steps": int(steps), "batch_size": batch_size, "lr": lr, "warmup": warmup, "grad_clip": grad_clip,
                "kl_weight": kl_weight, "reconstruction": reconstruction, "crop": crop, "eval_images": eval_images, "scale_images": scale_images, "seed": seed}
-    full_config = _canonical({"net": ae.config, "data": data_cfg, "fit": fit_cfg})
+    full_config = canonical_config({"net": ae.config, "data": data_cfg, "fit": fit_cfg})
 
     opt = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, min(warmup, steps)))
@@ -248,7 +249,7 @@ def train_autoencoder(
         ae.load_state_dict(ckpt.model)
         opt.load_state_dict(ckpt.optimizer)
         sched.load_state_dict(ckpt.scheduler)
-        _restore_rng(ckpt.rng, w, g_data, g_noise, ckpt_path)
+        restore_rng(ckpt.rng, w, g_data, g_noise, ckpt_path)
         counters.update(ckpt.counters)
         start = ckpt.step
     loss_log = LossLog(out / LOG, resume_step=start if resume else None)
@@ -270,7 +271,7 @@ def train_autoencoder(
     def checkpoint(step: int) -> None:
         save_checkpoint(ckpt_path, Checkpoint(
             step=step, model=ae.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-            config=full_config, rng=_rng_state(w, g_data, g_noise), counters=dict(counters)))
+            config=full_config, rng=rng_state(w, g_data, g_noise), counters=dict(counters)))
         records = loss_log.records()
         if records:
             plot_loss_curve(records, out / LOSS_CURVE, title=desc)

@@ -158,7 +158,7 @@ def _take(cond: dict, index: slice, n: int, device) -> dict:
             for k, v in cond.items()}
 
 
-def _rng_state(w: World, g_data: torch.Generator, g_noise: torch.Generator) -> dict:
+def rng_state(w: World, g_data: torch.Generator, g_noise: torch.Generator) -> dict:
     rng = {"data": g_data.get_state(), "noise": g_noise.get_state()}
     for r, state in enumerate(all_gather_tensor(torch.get_rng_state(), w)):
         rng[f"torch/{r}"] = state
@@ -169,7 +169,7 @@ def _rng_state(w: World, g_data: torch.Generator, g_noise: torch.Generator) -> d
     return rng
 
 
-def _restore_rng(rng: dict, w: World, g_data: torch.Generator, g_noise: torch.Generator, path) -> None:
+def restore_rng(rng: dict, w: World, g_data: torch.Generator, g_noise: torch.Generator, path) -> None:
     g_data.set_state(rng["data"])
     g_noise.set_state(rng["noise"])
     saved_ranks = sorted(int(k.split("/")[1]) for k in rng if k.startswith("torch/"))
@@ -185,7 +185,7 @@ def _restore_rng(rng: dict, w: World, g_data: torch.Generator, g_noise: torch.Ge
                 torch.cuda.set_rng_state(rng[key], d)
 
 
-def _canonical(config: dict) -> dict:
+def canonical_config(config: dict) -> dict:
     return json.loads(json.dumps(config, sort_keys=True))
 
 
@@ -282,9 +282,9 @@ def fit(
         raise TypeError(f"fit trains an nn.Module; denoiser.net is a {type(net).__name__}")
     device = next(net.parameters()).device
     if p_uncond > 0 and null_cond is None:
-        from ..guidance import _null_labels
+        from ..guidance import null_labels
 
-        null_cond = _null_labels(denoiser)
+        null_cond = null_labels(denoiser)
 
     fit_config = {
         "steps": int(steps), "batch_size": int(batch_size), "lr": lr, "weight_decay": weight_decay,
@@ -294,7 +294,7 @@ def fit(
         "null_cond": {k: v.tolist() if isinstance(v, torch.Tensor) else v for k, v in (null_cond or {}).items()},
         "seed": seed,
     }
-    full_config = _canonical({**(config or {}), "fit": fit_config})
+    full_config = canonical_config({**(config or {}), "fit": fit_config})
 
     opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, min(warmup, steps)))
@@ -325,7 +325,7 @@ def fit(
             sched.load_state_dict(ckpt.scheduler)
         except (ValueError, KeyError) as e:
             raise ValueError(f"{ckpt_path}: the optimizer state does not fit this network ({e})") from None
-        _restore_rng(ckpt.rng, w, g_data, g_noise, ckpt_path)
+        restore_rng(ckpt.rng, w, g_data, g_noise, ckpt_path)
         counters.update(ckpt.counters)
         start = ckpt.step
         result.checkpoint = ckpt_path
@@ -351,7 +351,7 @@ def fit(
         loss_log = LossLog(out / LOG, resume_step=start if resume else None)
 
     def checkpoint(step: int) -> None:
-        rng = _rng_state(w, g_data, g_noise)  # a collective: every rank takes part
+        rng = rng_state(w, g_data, g_noise)  # a collective: every rank takes part
         if not w.is_main:
             return
         save_checkpoint(ckpt_path, Checkpoint(

@@ -35,7 +35,7 @@ from ..denoiser import Denoiser
 from ..nets import UNet
 from ..saving import EMA_WEIGHTS, cast_state, load_config, load_weights, save_model, save_weights
 from ..schedules import DiscreteSchedule
-from ..superres import _quantize, condition, downscale, upsample
+from ..superres import quantize_8bit, condition, downscale, upsample
 from .run_folder import trainer
 from .log import read_log
 from .loop import LOG, fit
@@ -56,7 +56,7 @@ def make_draw(crop: int, scale: int, residual_scale: float, aug_max: float, phot
 
     def draw(n: int, g: torch.Generator):
         x = random_crops(n, big, g, photos)
-        y = _quantize(downscale(x, scale))
+        y = quantize_8bit(downscale(x, scale))
         tau = torch.rand(n, generator=g, dtype=torch.float32) * aug_max
         z = torch.randn(y.shape, generator=g, dtype=torch.float32)
         c = condition(y, scale, tau, aug_max, z)
