@@ -15,6 +15,27 @@ def _threads():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _caches(tmp_path_factory, monkeypatch):
+    """Every test, and every process it starts, keeps its caches (difflab's trained
+    feature classifiers, matplotlib's font list) in the session's temporary folder,
+    never in the user's home."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("DIFFLAB_CACHE", str(base / "difflab-cache"))
+    monkeypatch.setenv("MPLCONFIGDIR", str(base / "matplotlib"))
+
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory):
+    """A tiny class-conditional digits model folder (3 training steps), shared by the tests."""
+    from difflab.cli import main
+
+    folder = tmp_path_factory.mktemp("digits") / "m"
+    assert main(["train", "image", "--data", "digits", "--steps", "3", "--channels", "16", "--batch-size", "8",
+                 "--out", str(folder), "--quiet"]) == 0
+    return folder
+
+
 def sw_ratio(samples, draw, n_refs: int = 3) -> float:
     """Mean SW2 of ``samples`` against n_refs fresh true draws, over the mean noise floor
     (SW2 between two true draws of the same size). 1.0 is a perfect sampler."""

@@ -10,11 +10,8 @@ from difflab.cli import main
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("m") / "digits"
-    assert main(["train", "image", "--data", "digits", "--steps", "3", "--channels", "16", "--batch-size", "8",
-                 "--out", str(folder), "--quiet"]) == 0
-    return folder
+def model(digits_model):
+    return digits_model
 
 
 @pytest.fixture

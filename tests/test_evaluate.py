@@ -15,11 +15,6 @@ from difflab.metrics.frechet import frechet_distance, frechet_from_stats
 from difflab.metrics.memorisation import memorisation_rate, nearest_neighbour_ratio
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("DIFFLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def test_frechet_diagonal_closed_form():
     # commuting (diagonal) covariances: d^2 = |m1 - m2|^2 + sum (sqrt a - sqrt b)^2
     rng = np.random.default_rng(0)

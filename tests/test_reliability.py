@@ -48,11 +48,8 @@ def toy(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("digits") / "m"
-    assert main(["train", "image", "--data", "digits", "--steps", "2", "--channels", "8", "--batch-size", "4",
-                 "--out", str(folder), "--quiet"]) == 0
-    return folder
+def digits(digits_model):
+    return digits_model
 
 
 # -- 1. a device or a named pipe is never replaced ------------------------------------------
