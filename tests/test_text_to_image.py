@@ -140,7 +140,8 @@ def test_eval_t2i_writes_report(folder, tmp_path):
     assert set(data["results"]) == {"1", "3"}
     for row in data["results"].values():
         for kind in ("single", "pair"):
-            assert 0 <= row[kind]["all"] <= 1 and row[kind]["n"] == 4
+            assert row[kind]["n"] == 4  # a rate over 4 prompts is k / 4
+            assert row[kind]["all"] * 4 == pytest.approx(round(row[kind]["all"] * 4)) and 0 <= row[kind]["all"] <= 1
         assert row["fd_latent"] >= 0
 
 

@@ -246,7 +246,7 @@ def evaluate_inpainting(model, *, n: int = 200, method: str = "repaint", steps: 
             elif method == "replace":
                 from .samplers import sample
 
-                x, info = sample(Inpainter(guided, images[sl], masks[sl]), images[sl].shape, sampler, steps,
+                x, info = sample(Inpainter(guided, images[sl], masks[sl], generator=seed + b), images[sl].shape, sampler, steps,
                                  generator=seed + b, cond=cond, return_info=True, **options)
             else:
                 raise ValueError(f"unknown method {method!r}; expected repaint or replace")

@@ -48,7 +48,7 @@ from .masks import (EditResult, check_feather, codec, decode_image, encode_image
 from .processes import transition
 from .samplers import SAMPLERS, SampleInfo, check_options, sample
 from .samplers._common import CountingDenoiser
-from .tensors import GeneratorLike, generators, randn
+from .tensors import GeneratorLike, generators, randn, stream_generators
 
 __all__ = ["Inpainter", "jump_schedule", "repaint", "sample_repaint", "inpaint_image", "infer_label", "METHODS",
            "LABEL_SIGMAS"]
@@ -123,7 +123,7 @@ class Inpainter:
         self.known = known
         self.mask = _binary_mask(mask, known).to(known.dtype)
         if isinstance(generator, int) and not isinstance(generator, bool):
-            generator = generators(generator + 7_777_777, known.shape[0])
+            generator = stream_generators(generator, known.shape[0], "replacement")
         self.generator = generator
 
     def __call__(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
@@ -320,7 +320,7 @@ def repaint(
         raise ValueError("sigmas must be a strictly decreasing 1-d grid that ends at 0")
     x = randn(known.shape, generator, device=known.device, dtype=known.dtype) * math.sqrt(1.0 + float(sigmas[0]) ** 2)
     if isinstance(generator, int) and not isinstance(generator, bool):
-        generator = generators(generator + 1_000_003, known.shape[0])
+        generator = stream_generators(generator, known.shape[0], "steps")
     counted = CountingDenoiser(denoiser)
     was_training = getattr(getattr(denoiser, "net", None), "training", False)
     if hasattr(denoiser, "eval"):

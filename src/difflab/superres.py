@@ -78,7 +78,7 @@ import torch
 import torch.nn.functional as F
 
 from .limits import check_pixels
-from .tensors import append_dims, generators, randn
+from .tensors import append_dims, randn, stream_generators
 
 __all__ = [
     "SuperResolver", "load_superres", "shipped_model_path", "downscale", "upsample", "bicubic", "condition",
@@ -279,10 +279,10 @@ def superresolve(model, y: torch.Tensor, *, steps: int = DEFAULT_STEPS, sampler:
     check_pixels(h, w, "low-resolution image")
     check_pixels(s * h, s * w, f"x{s} upscaled image")
     y = y.float()
-    z = randn(y.shape, seed + 7_919)  # the augmentation noise: its own per-sample streams
+    z = randn(y.shape, stream_generators(seed, y.shape[0], "augmentation"))  # its own per-sample streams
     tau = torch.full((n,), aug_level)
     noise = randn((n, 3, s * h, s * w), seed).mul_(temperature)
-    steps_noise = generators(seed + 1_000_003, n)  # the streams sample(generator=seed) would use
+    steps_noise = stream_generators(seed, n, "steps")  # the streams sample(generator=seed) would use
     rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
     row_w = _blend_weights([(s * a, s * b) for a, b in rows], s * h, s * overlap)
     col_w = _blend_weights([(s * a, s * b) for a, b in cols], s * w, s * overlap)

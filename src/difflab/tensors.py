@@ -6,7 +6,7 @@ from typing import Sequence, Union
 
 import torch
 
-__all__ = ["append_dims", "randn", "generators", "GeneratorLike"]
+__all__ = ["append_dims", "randn", "generators", "stream_generators", "STREAM_OFFSETS", "GeneratorLike"]
 
 GeneratorLike = Union[None, int, torch.Generator, Sequence[torch.Generator]]
 
@@ -28,6 +28,22 @@ def generators(seed: int, n: int) -> list[torch.Generator]:
     batch drawn with ``seed`` is sample 0 of a batch drawn with ``seed + i``.
     """
     return [torch.Generator().manual_seed(int(seed) + i) for i in range(n)]
+
+
+#: the named random streams of a call seeded ``seed``, besides its starting noise (sample i:
+#: ``seed + i``): sample i of stream NAME is seeded ``seed + STREAM_OFFSETS[NAME] + i``. Fixed
+#: values: changing one changes every output drawn for a seed.
+STREAM_OFFSETS = {
+    "steps": 1_000_003,  # the noise a stochastic sampler draws at each step (sample, repaint, tiles)
+    "replacement": 7_777_777,  # the noised known values of replacement inpainting
+    "augmentation": 7_919,  # super-resolution's noise-conditioning augmentation
+}
+
+
+def stream_generators(seed: int, n: int, stream: str) -> list[torch.Generator]:
+    """One generator per sample for the named ``stream`` of a call seeded ``seed``
+    (:data:`STREAM_OFFSETS`)."""
+    return generators(int(seed) + STREAM_OFFSETS[stream], n)
 
 
 def randn(shape, generator: GeneratorLike = None, device=None, dtype=torch.float32) -> torch.Tensor:

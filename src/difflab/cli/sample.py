@@ -56,6 +56,7 @@ def _cmd_sample(args) -> None:
     from ..samplers import sample
     from ..atomic import atomic_path
     from ..data import Affine, toy_dataset
+    from ..data.toy import HELD_OUT_SEED, REFERENCE_SEED
     from ..metrics import sliced_wasserstein
     from ..saving import load_model
 
@@ -75,8 +76,8 @@ def _cmd_sample(args) -> None:
     )
     x = transform.decode(x.float())
     draw = toy_dataset(data_cfg["name"])
-    held_out = draw(args.n, torch.Generator().manual_seed(2**31 - 1))
-    floor_ref = draw(args.n, torch.Generator().manual_seed(2**31 - 2))
+    held_out = draw(args.n, torch.Generator().manual_seed(HELD_OUT_SEED))
+    floor_ref = draw(args.n, torch.Generator().manual_seed(REFERENCE_SEED))
     sw = sliced_wasserstein(x, held_out)
     floor = sliced_wasserstein(floor_ref, held_out)
     print(f"{args.n} samples, sampler {args.sampler}, {args.steps} steps, NFE {info.nfe}")
@@ -99,12 +100,13 @@ def _cmd_nll(args) -> None:
     import torch
 
     from ..data import toy_dataset
+    from ..data.toy import HELD_OUT_SEED
     from ..likelihood import log_likelihood
 
     count(args.n, "points")
     denoiser, config, transform = toy_model(args.model)
     name = args.data or config["data"]["name"]
-    x = toy_dataset(name)(args.n, torch.Generator().manual_seed(2**31 - 1))  # held-out draw
+    x = toy_dataset(name)(args.n, torch.Generator().manual_seed(HELD_OUT_SEED))  # held-out draw
     result = log_likelihood(denoiser, transform.encode(x).double(), trace=args.trace, generator=args.seed,
                             rtol=args.rtol, atol=args.atol)
     # change of variables back to data coordinates: log p(x) = log p(z) - sum log scale

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..grids import make_grid
-from ..tensors import GeneratorLike, generators, randn
+from ..tensors import GeneratorLike, randn, stream_generators
 from ._common import CountingDenoiser
 from .ddpm import sample_ddim, sample_ddpm
 from .dpm_solver import sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_unipc
@@ -188,7 +188,7 @@ def sample(
     if isinstance(generator, int) and not isinstance(generator, bool):
         # one stream per sample for the whole run (seed, seed + 1, ...), so the step
         # noise of sample i does not depend on the batch it is drawn in
-        generator = generators(generator + 1_000_003, noise.shape[0])
+        generator = stream_generators(generator, noise.shape[0], "steps")
     if not isinstance(noise, torch.Tensor) or noise.ndim < 1:
         raise TypeError("noise must be a tensor of shape (batch, ...) or a shape tuple")
     counted = CountingDenoiser(model)

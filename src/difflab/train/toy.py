@@ -17,6 +17,9 @@ from .run_folder import trainer
 
 __all__ = ["train_toy", "default_time_input", "TOY_SCHEDULES"]
 
+#: the offset from the run's seed of the draw that standardises the data
+TRANSFORM_DRAW = 999
+
 #: schedule names accepted by ``difflab train toy --schedule``
 TOY_SCHEDULES = {
     "ddpm": {"type": "ddpm", "kind": "linear", "T": 1000},
@@ -64,7 +67,8 @@ def train_toy(
     if schedule not in TOY_SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; expected one of: {', '.join(TOY_SCHEDULES)}")
     sched = schedule_from_config(TOY_SCHEDULES[schedule])
-    transform = Affine.standardize(draw(100_000, torch.Generator().manual_seed(seed + 999)))
+    # the standardisation's own draw, apart from the training stream (seeded seed)
+    transform = Affine.standardize(draw(100_000, torch.Generator().manual_seed(seed + TRANSFORM_DRAW)))
     time_input, input_scale = default_time_input(sched)
     torch.manual_seed(seed)
     net = MLP(dim=2, width=width, depth=depth, input_scale=input_scale)
