@@ -14,6 +14,7 @@ import sys
 
 from .. import __version__
 from . import edit, evaluate, generate, sample, show, train, upscale
+from ._common import resolve_model
 
 __all__ = ["main", "build_parser"]
 
@@ -59,6 +60,7 @@ def _limit(text: str) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    resolve_model(parser, args)
     handler = getattr(args, "handler", None)
     if handler is None:
         # a command group without its sub-command: show that group's help

@@ -6,6 +6,9 @@ import argparse
 import math
 
 TOY_DATA = ("moons", "swiss-roll", "8gaussians", "checkerboard")
+#: difflab.grids.SPACINGS, spelled here so that building the parser imports no torch
+#: (tests/test_cli_grammar.py checks the two agree)
+SPACINGS = ("trailing", "leading", "linspace", "uniform-t", "karras", "log-snr", "tuned")
 
 
 def integer(lo: int):
@@ -118,11 +121,31 @@ def count(n: int, kind: str, what: str = "-n") -> int:
     return check_limit(kind, n, what)
 
 
+def add_model(p: argparse.ArgumentParser, help: str = "model folder") -> None:
+    """The model a command works on: ``--model DIR`` in every command; where a model is
+    required (no shipped default), ``DIR`` may also come first as a positional argument."""
+    p.add_argument("model_positional", nargs="?", metavar="MODEL", help=f"{help} (or --model)")
+    p.add_argument("--model", default=None, help=help)
+    p.set_defaults(model_required=True)
+
+
+def resolve_model(parser: argparse.ArgumentParser, args) -> None:
+    """After parsing: ``args.model`` from ``MODEL`` or ``--model`` (:func:`add_model`)."""
+    if not hasattr(args, "model_positional"):
+        return
+    if args.model_positional is not None:
+        if args.model is not None:
+            parser.error("give the model once: as MODEL or as --model")
+        args.model = args.model_positional
+    if args.model is None:
+        parser.error("the model folder is required: MODEL or --model DIR")
+
+
 def add_sampler_args(p: argparse.ArgumentParser, *, sampler: str = "ddim", steps: int = 50) -> None:
     """The sampler options every sampling command takes (see :func:`difflab.sample`)."""
     p.add_argument("--sampler", default=sampler, help=f"sampler name (default {sampler}); a wrong name lists them")
     p.add_argument("--steps", type=positive_int, default=steps, help=f"sampler steps (default {steps})")
-    p.add_argument("--spacing", default=None, help="grid: trailing, leading, linspace, uniform-t, karras, log-snr")
+    p.add_argument("--spacing", default=None, help=f"grid: {', '.join(SPACINGS)} (default: the sampler's)")
     p.add_argument("--eta", type=number(0), default=None, help="DDIM eta (0 deterministic, 1 = DDPM)")
     p.add_argument("--variance", default=None, help="DDPM variance: posterior or beta")
     p.add_argument("-o", "--option", type=option, action="append", metavar="NAME=VALUE", help="any other sampler option")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
-from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed
+from ._common import add_model, add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed
 
 
 def _cmd_eval(args) -> None:
@@ -87,7 +87,7 @@ def _cmd_eval_inpaint(args) -> None:
 
 def register(sub) -> None:
     e = sub.add_parser("eval", help="score an image model: Frechet distance, classifier accuracy, memorisation, FID")
-    e.add_argument("model", help="image model folder")
+    add_model(e, "image model folder")
     e.add_argument("-n", type=positive_int, default=1000, help="samples to generate (default 1000)")
     add_sampler_args(e, sampler="ddim", steps=50)
     e.add_argument("--guidance", type=number(0), default=3.0, help="classifier-free guidance scale (class-conditional models)")
@@ -102,7 +102,7 @@ def register(sub) -> None:
     e.set_defaults(handler=_cmd_eval)
 
     p = sub.add_parser("eval-inpaint", help="inpaint half-masked held-out images; does the classifier still see the class?")
-    p.add_argument("model", help="class-conditional image model folder")
+    add_model(p, "class-conditional image model folder")
     p.add_argument("-n", type=positive_int, default=200, help="held-out images (default 200)")
     p.add_argument("--method", default="repaint", help="repaint or replace")
     p.add_argument("--jump-length", type=positive_int, default=10)

@@ -128,7 +128,7 @@ def register(sub) -> None:
     gen.set_defaults(handler=_cmd_generate)
 
     ev = sub.add_parser("eval-t2i", help="faithfulness of a text-to-image pipeline, judged on held-out prompts")
-    ev.add_argument("--n", type=positive_int, default=100, help="prompts per kind (single, pair; default 100)")
+    ev.add_argument("-n", "--n", type=positive_int, default=100, help="prompts per kind (single, pair; default 100)")
     ev.add_argument("--guidance", type=number(0), nargs="+", default=[1.0, 3.0, 5.0], help="scales (default 1 3 5)")
     ev.add_argument("--prompt-seed", type=seed, default=None,
                     help="draw another set of prompts (default: the held-out set, EVAL_SEED); "

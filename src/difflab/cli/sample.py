@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, toy_model
+from ._common import (add_model, add_overwrite, add_sampler_args, claim, count, nonnegative_int, number, positive_int,
+                      sampler_options, seed, toy_model)
 
 
 def _sample_image(args, denoiser, config) -> None:
@@ -119,13 +120,13 @@ def _cmd_nll(args) -> None:
 
 def register(sub) -> None:
     s = sub.add_parser("sample", help="draw samples from a model folder")
-    s.add_argument("model", help="model folder")
+    add_model(s, "model folder")
     add_sampler_args(s)
     s.add_argument("-n", type=positive_int, default=2000, help="number of samples")
     s.add_argument("--seed", type=seed, default=0, help="sample i uses seed + i")
     s.add_argument("--guidance", type=number(0), default=3.0,
                    help="classifier-free guidance scale for class-conditional image models (0 = unconditional, 1 = conditional)")
-    s.add_argument("--label", type=int, default=None, help="class label for all samples (default: cycle through the classes)")
+    s.add_argument("--label", type=nonnegative_int, default=None, help="class label for all samples (default: cycle through the classes)")
     s.add_argument("--no-ema", action="store_true", help="use the training weights, not the EMA")
     s.add_argument("--out", default=None, help="picture to write (PNG)")
     s.add_argument("--save-npy", default=None, help="also save the raw samples as .npy")
@@ -133,7 +134,7 @@ def register(sub) -> None:
     s.set_defaults(handler=_cmd_sample)
 
     nll = sub.add_parser("nll", help="negative log-likelihood of held-out data (probability-flow ODE)")
-    nll.add_argument("model", help="model folder")
+    add_model(nll, "model folder")
     nll.add_argument("--data", default=None, help="toy dataset (default: the model's own)")
     nll.add_argument("-n", type=positive_int, default=500, help="held-out points")
     nll.add_argument("--trace", default="exact", help="exact or hutchinson")

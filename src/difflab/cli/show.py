@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import TOY_DATA, add_overwrite, claim, count, number, positive_int, seed, toy_model
+from ._common import SPACINGS, TOY_DATA, add_model, add_overwrite, claim, count, number, positive_int, seed, toy_model
 
 
 def _cmd_show_forward(args) -> None:
@@ -137,10 +137,10 @@ def register(sub) -> None:
     fwd.set_defaults(handler=_cmd_show_forward)
     rev = ssub.add_parser("reverse", help="the reverse process of a trained model: a toy's point cloud, or an image "
                           "model's x_t and predicted x0 as a grid (PNG) and an animation (GIF)")
-    rev.add_argument("model", help="model folder")
+    add_model(rev, "model folder")
     rev.add_argument("--sampler", default="ddpm")
     rev.add_argument("--steps", type=positive_int, default=100)
-    rev.add_argument("--spacing", default=None, help="grid spacing (see 'difflab sample')")
+    rev.add_argument("--spacing", default=None, help=f"grid: {', '.join(SPACINGS)}")
     rev.add_argument("--panels", type=positive_int, default=6)
     rev.add_argument("-n", type=positive_int, default=None, help="samples (default 2000 points, or one image per class)")
     rev.add_argument("--guidance", type=number(0), default=3.0, help="classifier-free guidance of a class-conditional model")
@@ -150,7 +150,7 @@ def register(sub) -> None:
     add_overwrite(rev)
     rev.set_defaults(handler=_cmd_show_reverse)
     sc = ssub.add_parser("score", help="the learned score field of a toy model (beside the true one when known)")
-    sc.add_argument("model", help="model folder")
+    add_model(sc, "model folder")
     sc.add_argument("--sigmas", type=number(0, above=True), nargs="+", default=None, help="noise levels (default 0.05 0.2 0.5 1.5)")
     sc.add_argument("--out", required=True)
     add_overwrite(sc)

@@ -15,7 +15,7 @@ def _cmd_train_toy(args) -> None:
     if args.objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {args.objective!r}; expected one of: {', '.join(OBJECTIVES)}")
     folder = train_toy(
-        args.data, out=args.out, steps=args.steps, schedule=args.sde or args.schedule,
+        args.data, out=args.out, steps=args.steps, schedule=args.schedule,
         prediction=OBJECTIVES[args.objective], weighting=args.weighting, t_sampling=args.t_sampling,
         batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
         progress=not args.quiet, overwrite=args.overwrite,
@@ -111,7 +111,7 @@ def register(sub) -> None:
     toy.add_argument("--steps", type=positive_int, default=3000, help="training steps (default 3000)")
     toy.add_argument("--out", required=True, help="model folder to write")
     toy.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve (default ddpm)")
-    toy.add_argument("--sde", default=None, help="continuous-time SDE instead of --schedule: vp, subvp or ve")
+    toy.add_argument("--sde", dest="schedule", help="the same as --schedule (for the SDEs vp, subvp, ve)")
     toy.add_argument("--objective", default="eps",
                      help="eps (Ho et al.), x0, v, or dsm (denoising score matching: the net predicts the score)")
     toy.add_argument("--weighting", default=None,

@@ -43,7 +43,7 @@ def train_toy(
     data: str = "moons",
     *,
     out: str | Path,
-    steps: int = 4000,
+    steps: int = 3000,
     schedule: str = "ddpm",
     prediction: str = "eps",
     weighting: str | None = None,

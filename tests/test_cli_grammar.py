@@ -1,0 +1,102 @@
+"""One grammar for every ``difflab`` command, checked over the parser: the model is
+``--model`` (and, where one is required, may come first), a count is ``-n``, numbers
+are checked at the parser, every command that writes takes ``--overwrite``, and the
+command line's defaults are the library's."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+
+import pytest
+
+from difflab.cli import _commands, build_parser
+from difflab.cli import _common as common
+
+COMMANDS = {p.prog.removeprefix("difflab "): p for p in _commands(build_parser())}
+
+
+def _actions(parser):
+    return {a.dest: a for a in parser._actions}
+
+
+def test_the_model_is_spelled_model_everywhere():
+    for name, parser in COMMANDS.items():
+        actions = _actions(parser)
+        if "model" in actions:
+            assert "--model" in actions["model"].option_strings, name
+        assert not any(a.dest in ("model_dir", "folder_model") for a in parser._actions), name
+
+
+def test_a_required_model_may_come_first_or_as_an_option(tmp_path):
+    from difflab.cli import main
+
+    parser = build_parser()
+    args = parser.parse_args(["sample", "runs/x"])
+    common.resolve_model(parser, args)
+    assert args.model == "runs/x"
+    args = parser.parse_args(["sample", "--model", "runs/y"])
+    common.resolve_model(parser, args)
+    assert args.model == "runs/y"
+    for argv in (["sample"], ["sample", "a", "--model", "b"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+
+
+def test_counts_are_dash_n_and_numbers_are_checked_at_the_parser():
+    for name, parser in COMMANDS.items():
+        for action in parser._actions:
+            if action.dest == "n":
+                assert "-n" in action.option_strings, name
+            if action.dest == "seed" or action.dest == "prompt_seed":
+                assert action.type is common.seed, (name, action.dest)
+            if action.dest == "steps":
+                assert action.type is common.positive_int, name
+            assert action.type not in (float, int), f"{name} {action.option_strings}: use number() or integer()"
+
+
+def test_every_command_that_writes_takes_overwrite():
+    for name, parser in COMMANDS.items():
+        dests = _actions(parser)
+        if {"out", "save_npy", "picture", "gif"} & set(dests) or name.startswith("train "):
+            assert "overwrite" in dests, name
+
+
+def test_spacing_help_names_every_grid():
+    from difflab.grids import SPACINGS
+
+    assert common.SPACINGS == SPACINGS
+    for name, parser in COMMANDS.items():
+        if "spacing" in _actions(parser):
+            assert all(s in _actions(parser)["spacing"].help for s in SPACINGS), name
+
+
+def _library_defaults():
+    import difflab
+    from difflab.evaluate import evaluate_inpainting
+    from difflab.inpaint import inpaint_image
+    from difflab.pipelines.training import train_text_to_image
+    from difflab.train.image import train_image
+    from difflab.train.superres import train_superres
+    from difflab.train.toy import train_toy
+
+    return [  # command, library function, {command line dest: library parameter}
+        ("sample", difflab.sample, {"sampler": "sampler", "steps": "steps"}),
+        ("train toy", train_toy, {k: k for k in ("steps", "batch_size", "lr", "width", "depth", "seed")}),
+        ("train image", train_image, {k: k for k in ("steps", "batch_size", "lr", "channels", "p_uncond", "seed")}),
+        ("train superres", train_superres, {k: k for k in ("steps", "batch_size", "scale", "seed")}),
+        ("train t2i", train_text_to_image, {**{k: k for k in ("steps", "batch_size", "lr", "channels", "p_uncond",
+                                                                 "ema_half_life", "warmup", "seed", "scenes")}}),
+        ("inpaint", inpaint_image, {"jump_length": "jump_length", "resample": "jump_n_sample", "feather": "feather"}),
+        ("eval-inpaint", evaluate_inpainting, {"jump_length": "jump_length", "resample": "jump_n_sample",
+                                               "n": "n", "seed": "seed"}),
+    ]
+
+
+def test_command_line_defaults_are_the_librarys():
+    for command, fn, names in _library_defaults():
+        params = inspect.signature(fn).parameters
+        actions = _actions(COMMANDS[command])
+        for dest, param in names.items():
+            assert actions[dest].default == params[param].default, (command, dest, actions[dest].default,
+                                                                     params[param].default)
