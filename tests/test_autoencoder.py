@@ -6,7 +6,7 @@ import torch
 
 from difflab.nets.autoencoder import AutoencoderKL, DiagonalGaussian, autoencoder_from_config
 from difflab.saving import load_autoencoder, save_autoencoder
-from difflab.train.autoencoder import autoencoder_loss, random_crops, reconstruction_psnr, train_autoencoder
+from difflab.train.autoencoder import autoencoder_loss, crop_each, reconstruction_psnr, train_autoencoder
 from difflab.train.checkpoint import read_checkpoint
 
 
@@ -222,13 +222,13 @@ def test_loss_terms():
         autoencoder_loss(ae, x, reconstruction="l3")
 
 
-def test_random_crops():
+def test_crop_each():
     x = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).reshape(2, 3, 6, 6)
-    c = random_crops(x, 4, torch.Generator().manual_seed(0))
+    c = crop_each(x, 4, torch.Generator().manual_seed(0))
     assert c.shape == (2, 3, 4, 4)
     for img, crop in zip(x, c):  # each crop is a contiguous window of its own image
         i, j = divmod(int(crop[0, 0, 0]) % 36, 6)
         assert torch.equal(crop, img[:, i:i + 4, j:j + 4])
-    assert torch.equal(c, random_crops(x, 4, torch.Generator().manual_seed(0)))
+    assert torch.equal(c, crop_each(x, 4, torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="crop=8 must be positive and at most the image side 6"):
-        random_crops(x, 8, torch.Generator())
+        crop_each(x, 8, torch.Generator())

@@ -5,7 +5,6 @@ command line's defaults are the library's."""
 
 from __future__ import annotations
 
-import argparse
 import inspect
 
 import pytest

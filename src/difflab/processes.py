@@ -17,8 +17,8 @@ With s = t - 1/T on a DDPM table these are Ho et al. 2020 eqs. 2, 4, 6-7
     f(t) = d log alpha / dt,      g(t)^2 = d sigma^2 / dt - 2 f(t) sigma^2,
 
 obtained here by automatic differentiation of the schedule, so every schedule
-(even one a user writes) has an SDE, a reverse SDE (eq. 6) and a
-probability-flow ODE (eq. 13).
+(even one a user writes) has an SDE and a probability-flow ODE (eq. 13); its
+reverse SDE (eq. 6) is integrated in the sigma coordinates of :mod:`difflab.samplers.sde`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ __all__ = [
     "drift_coefficient",
     "diffusion_squared",
     "sde_drift",
-    "reverse_sde_drift",
     "probability_flow_drift",
     "prior_std",
     "prior_sample",
@@ -125,13 +124,6 @@ def diffusion_squared(schedule: Schedule, t) -> torch.Tensor:
 def sde_drift(schedule: Schedule, x: torch.Tensor, t) -> torch.Tensor:
     """Forward SDE drift f(t) x of dx = f(t) x dt + g(t) dw."""
     return append_dims(drift_coefficient(schedule, t), x.ndim).to(x) * x
-
-
-def reverse_sde_drift(schedule: Schedule, x: torch.Tensor, t, score: torch.Tensor) -> torch.Tensor:
-    """Drift of the reverse-time SDE, Song et al. 2021 eq. 6 (Anderson 1982):
-    dx = [f(t) x - g(t)^2 grad log p_t(x)] dt + g(t) dw-bar."""
-    g2 = append_dims(diffusion_squared(schedule, t), x.ndim).to(x)
-    return sde_drift(schedule, x, t) - g2 * score
 
 
 def probability_flow_drift(schedule: Schedule, x: torch.Tensor, t, score: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from .nets.autoencoder import autoencoder_from_config
 from .schedules import schedule_from_config
 
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
-           "load_network", "weight_shapes", "save_autoencoder", "load_autoencoder"]
+           "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
 
@@ -118,6 +118,14 @@ def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state:
         save_weights(folder / EMA_WEIGHTS, cast_state(ema_state, dtype))
     write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
     return folder
+
+
+def shipped_asset(name: str) -> Path:
+    """The folder of model ``name`` shipped inside the package (``difflab/assets/NAME``;
+    package data: nothing is downloaded)."""
+    from importlib.resources import files
+
+    return Path(str(files("difflab") / "assets" / name))
 
 
 def load_config(folder) -> dict:

@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["TRAIN_PHOTOS", "HELD_OUT_PHOTOS", "PHOTOS", "load_photo", "photo_tensor", "random_crops"]
+__all__ = ["TRAIN_PHOTOS", "HELD_OUT_PHOTOS", "PHOTOS", "load_photo", "random_crops"]
 
 #: the photos crops are drawn from
 TRAIN_PHOTOS = ("astronaut", "camera", "coins", "moon", "grass", "gravel", "brick", "hubble_deep_field",
@@ -72,11 +72,6 @@ def load_photo(name: str) -> np.ndarray:
     arr = np.ascontiguousarray(arr[:, :, :3])
     arr.flags.writeable = False
     return arr
-
-
-def photo_tensor(name: str) -> torch.Tensor:
-    """Photo ``name`` as float (3, H, W) in [-1, 1] (a new tensor each call)."""
-    return _tensor(name).clone()
 
 
 @lru_cache(maxsize=None)

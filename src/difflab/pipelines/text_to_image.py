@@ -75,9 +75,9 @@ class GenerationInfo:
 
 def shipped_model_path() -> Path:
     """The folder of the pipeline shipped with difflab (package data; nothing is downloaded)."""
-    from importlib.resources import files
+    from ..saving import shipped_asset
 
-    return Path(str(files("difflab") / "assets" / SHIPPED))
+    return shipped_asset(SHIPPED)
 
 
 def prompt_slug(prompt: str, max_chars: int = 48) -> str:

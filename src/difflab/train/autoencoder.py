@@ -60,7 +60,7 @@ from .log import LossLog, plot_loss_curve
 from .run_folder import trainer
 from .loop import CHECKPOINT, LOG, LOSS_CURVE, canonical_config, restore_rng, rng_state, lr_factor, stream_seed
 
-__all__ = ["train_autoencoder", "autoencoder_loss", "reconstruction_psnr", "random_crops"]
+__all__ = ["train_autoencoder", "autoencoder_loss", "reconstruction_psnr", "crop_each"]
 
 #: config keys a resumed run may change
 RESUME_MAY_CHANGE = ("fit.steps",)
@@ -87,18 +87,19 @@ def reconstruction_psnr(autoencoder: AutoencoderKL, images: torch.Tensor, batch_
                         data_range: tuple[float, float] = (-1.0, 1.0)) -> float:
     """Mean over images of PSNR = 10 log10(peak^2 / MSE) in dB, peak = the data range's width
     (2 for [-1, 1]), of ``decode(mode of q(z | x))`` clipped to the range."""
+    from ..metrics.image import psnr
+
     lo, hi = data_range
     device = next(autoencoder.parameters()).device
     values = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device)
         x_hat = autoencoder.decode(autoencoder.encode(x).mode()).clamp(lo, hi)
-        mse = (x_hat - x).pow(2).flatten(1).mean(1).clamp(min=1e-12)
-        values.append(10 * torch.log10((hi - lo) ** 2 / mse).cpu())
-    return float(torch.cat(values).mean())
+        values += [psnr(a.cpu(), b.cpu(), data_range=hi - lo) for a, b in zip(x_hat, x)]
+    return sum(values) / len(values)
 
 
-def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+def crop_each(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """A ``size`` x ``size`` crop of each image, at a position drawn from ``generator``."""
     n, _, h, w = images.shape
     if not (0 < size <= min(h, w)):
@@ -165,7 +166,7 @@ def train_autoencoder(
             images (each from its own random stream); default ``draw``. Give it when
             ``draw`` gives a training split and a held-out split is elsewhere.
         crop: train on random ``crop`` x ``crop`` crops of the drawn images (one
-            position per image; :func:`random_crops`), while PSNR and scale factor are
+            position per image; :func:`crop_each`), while PSNR and scale factor are
             measured on whole images. The network is fully convolutional, so it
             applies to any size; a step on 32x32 crops of 64x64 images costs a
             quarter and, per CPU second, trained the shapes autoencoder faster.
@@ -286,7 +287,7 @@ def train_autoencoder(
             t0 = time.perf_counter()
             x = _check_images(draw(batch_size, g_data), batch_size, "draw")
             if crop is not None:
-                x = random_crops(x, crop, g_data)
+                x = crop_each(x, crop, g_data)
             x = x.to(device)
             loss, rec, kl = autoencoder_loss(ae, x, g_noise, kl_weight, reconstruction)
             opt.zero_grad(set_to_none=True)
