@@ -25,12 +25,7 @@ log and loss curve (:mod:`difflab.train.log`), the warm-up + cosine learning rat
 (:func:`~difflab.train.loop.lr_factor`) and the named random streams
 (:func:`~difflab.train.loop.stream_seed`). One process (no DDP, no EMA).
 
-Measured (the captioned shapes of :mod:`difflab.data.shapes`, 64x64, torch 2.13,
-one thread of an AMD EPYC shared with other jobs): the defaults (233,659 parameters,
-factor 4, latents 16x16x4) with ``crop=32``, batch 8, held-out PSNR 24.5 dB after 500
-steps, 28.7 dB after 1,000, 30.8 after 1,500, 33.1 dB after 2,500 steps: 330 CPU
-seconds in all, checkpoint exports included. Trained on whole 64x64 images instead,
-a step costs four times as much and 250 steps reached 21.8 dB.
+Its reconstruction PSNR against training steps is in docs/text-to-image.md.
 
 After training (and at every checkpoint) the model folder is (re)written: the
 latent ``scale_factor = 1 / std(z)`` is estimated on ``scale_images`` draws and

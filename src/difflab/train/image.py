@@ -1,11 +1,8 @@
 """Train an image model end to end: data, UNet, DDPM schedule, the engine, a saved folder.
 
 The MNIST-5k recipe (the defaults of :func:`train_image`) is sized for a 2-core
-laptop CPU: class-conditional samples that look like digits in about 20 minutes.
-A step costs 1.8 CPU-seconds (torch 2.13, AMD EPYC, 2 threads): 1.8 s per step
-measured while other work shared the two cores, about 1.1 s on two idle ones, so
-1,000 steps take 18 to 30 minutes. After 200 steps, guided samples (scale 2) are
-already recognisable digits.
+laptop CPU: class-conditional samples that look like digits in about 20 minutes
+(timings in docs/image-models.md).
 
 - data: the 4,500 training images of MNIST-5k at 28x28 (:mod:`difflab.data.images`),
   in [-1, 1], sampled with replacement;
