@@ -138,6 +138,7 @@ def test_scale_factor_gives_unit_std_latents():
     torch.testing.assert_close(ae.decode_latents(same), ae.decode(same / scale))
 
 
+@pytest.mark.slow
 def test_short_training_run_reconstructs(tmp_path):
     torch.set_num_threads(1)  # a tiny network: a second thread costs more than it gives
     torch.manual_seed(0)
@@ -162,6 +163,7 @@ def test_short_training_run_reconstructs(tmp_path):
     assert (out / "loss.png").is_file() and read_checkpoint(out / "checkpoint.safetensors").step == 200
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tmp_path):
     torch.set_num_threads(1)
     kw = dict(steps=8, batch_size=4, channels=8, channel_mult=(1, 2), groups=4, warmup=3, eval_images=4,

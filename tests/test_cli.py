@@ -26,8 +26,10 @@ def test_help_does_not_import_torch():
     (["sample", "/nonexistent/model"], "does not exist"),
     (["show", "forward", "--schedule", "nope", "--out", "f.png"], "unknown schedule"),
 ])
-def test_bad_input_is_one_line(tmp_path, capsys, args, message):
+def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)  # relative --out paths land in the test's folder
     assert main(args) == 2
+    assert not any(tmp_path.iterdir()), "a refused command leaves nothing behind"
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and err.startswith("difflab: error:")
 

@@ -61,6 +61,7 @@ def test_img2img_strength_zero_returns_input(model, files, capsys):
     assert "steps 5" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_eval_inpaint(model, tmp_path, capsys):
     assert main(["eval-inpaint", str(model), "-n", "6", "--steps", "3", "--resample", "2", "--jump-length", "1",
                  "--picture", str(tmp_path / "p.png"), "--out", str(tmp_path / "r.json"), "--quiet"]) == 0
@@ -101,6 +102,7 @@ def test_upscale_with_the_shipped_model(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.jpg").exists()
 
 
+@pytest.mark.slow
 def test_eval_inpaint_replace_is_reproducible(model):
     """The replacement method draws its known-value noise from the run's seed, not the global RNG."""
     import torch

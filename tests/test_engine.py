@@ -135,6 +135,7 @@ RESUME_KW = dict(steps=7, batch_size=6, lr=5e-3, warmup=3, p_uncond=0.3, grad_cl
                  ema_rampup=0.05, checkpoint_every=2, log_every=1, config={"run": "test"}, **QUIET)
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path):
     full = tiny_unet(dropout=0.2)  # dropout: the global torch RNG must be restored too
     r_full = fit(full, draw_images, out=tmp_path / "full", **RESUME_KW)
@@ -358,6 +359,7 @@ DDP_KW = dict(steps=4, batch_size=12, accumulate=2, lr=1e-2, warmup=1, p_uncond=
               ema_half_life=20, checkpoint_every=2, progress=False)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_equal_one(tmp_path):
     """2 processes x 2 micro-batches of 3 = one process with a batch of 12: the same
     gradient to float round-off, the same trajectory up to Adam's amplification of it

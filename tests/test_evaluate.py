@@ -58,6 +58,7 @@ def test_memorisation_rate_flags_copies_only():
         memorisation_rate(fresh[:, :, :3], train)
 
 
+@pytest.mark.slow
 def test_feature_classifier_is_accurate_and_cached():
     cfg = dataset_config("digits")
     net, info = feature_classifier(cfg, progress=False)

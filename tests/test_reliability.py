@@ -264,6 +264,7 @@ def _train_image_argv(out, steps):
             "--channels", "8", "--batch-size", "4", "--checkpoint-every", "10", "--out", str(out), "--quiet"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path):
     from difflab.train.checkpoint import read_checkpoint
 
@@ -287,6 +288,7 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path):
     assert all(np.array_equal(a.model[k].numpy(), b.model[k].numpy()) for k in a.model)
 
 
+@pytest.mark.slow
 def test_sigint_leaves_no_partial_file(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(_train_image_argv(out, 100000), stderr=subprocess.PIPE, text=True)

@@ -265,6 +265,7 @@ def test_shipped_model_generates_offline(tmp_path):
     assert np.abs(cli.astype(int) - image.astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 def test_shipped_model_is_faithful_on_held_out_prompts():
     """A smoke check of quality, not the measurement (docs/text-to-image.md: 97% / 68% on
     500 prompts each): on 24 held-out prompts of each kind at the defaults, the judge
