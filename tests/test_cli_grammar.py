@@ -81,7 +81,8 @@ def _library_defaults():
 
     return [  # command, library function, {command line dest: library parameter}
         ("sample", difflab.sample, {"sampler": "sampler", "steps": "steps"}),
-        ("train toy", train_toy, {k: k for k in ("steps", "batch_size", "lr", "width", "depth", "seed")}),
+        ("train toy", train_toy, {k: k for k in ("steps", "batch_size", "lr", "width", "depth", "seed",
+                                                 "checkpoint_every")}),
         ("train image", train_image, {k: k for k in ("steps", "batch_size", "lr", "channels", "p_uncond", "seed")}),
         ("train superres", train_superres, {k: k for k in ("steps", "batch_size", "scale", "seed")}),
         ("train t2i", train_text_to_image, {**{k: k for k in ("steps", "batch_size", "lr", "channels", "p_uncond",

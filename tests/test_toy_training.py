@@ -42,3 +42,35 @@ def test_ema_swap_restores_weights():
     with ema.swapped_in(net):
         torch.testing.assert_close(net.weight, before + 0.5)
     torch.testing.assert_close(net.weight, trained)
+
+
+def test_toy_training_resumes_exactly_and_runs_on_the_given_device(tmp_path, monkeypatch):
+    """Killed after its checkpoint at step 10, then resumed: the same weights as a run that
+    was never interrupted (the toy trainer checkpoints like every other)."""
+    import difflab.train.toy as toy
+    from difflab.saving import load_model
+    from difflab.train import read_checkpoint
+
+    kw = dict(steps=20, batch_size=64, width=16, depth=1, checkpoint_every=5, progress=False, device="cpu")
+    toy.train_toy("moons", out=tmp_path / "whole", **kw)
+    real = toy.toy_dataset
+
+    def dying(name):
+        draw, calls = real(name), []
+
+        def once(n, g):
+            calls.append(n)
+            if len(calls) == 13:  # the transform's draw, then steps 1 .. 11: dies in step 12
+                raise KeyboardInterrupt
+            return draw(n, g)
+        return once
+
+    monkeypatch.setattr(toy, "toy_dataset", dying)
+    with pytest.raises(KeyboardInterrupt):
+        toy.train_toy("moons", out=tmp_path / "cut", **kw)
+    assert read_checkpoint(tmp_path / "cut" / "checkpoint.safetensors").step == 10
+    monkeypatch.setattr(toy, "toy_dataset", real)
+    toy.train_toy("moons", out=tmp_path / "cut", resume=True, **kw)
+    a, b = load_model(tmp_path / "whole")[0].net, load_model(tmp_path / "cut")[0].net
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert next(a.parameters()).device.type == "cpu"

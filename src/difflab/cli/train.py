@@ -18,7 +18,8 @@ def _cmd_train_toy(args) -> None:
         args.data, out=args.out, steps=args.steps, schedule=args.schedule,
         prediction=OBJECTIVES[args.objective], weighting=args.weighting, t_sampling=args.t_sampling,
         batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
-        progress=not args.quiet, overwrite=args.overwrite,
+        progress=not args.quiet, overwrite=args.overwrite, resume=args.resume,
+        checkpoint_every=args.checkpoint_every, device=args.device,
     )
     print(f"saved model folder {folder}")
 
@@ -96,7 +97,7 @@ def _cmd_train_superres(args) -> None:
 
         claim(args, *(Path(args.ship) / name for name in ("config.json", "model.safetensors")))
     out = train_superres(args.out, steps=args.steps, batch_size=args.batch_size, scale=args.scale,
-                         resume=args.resume, overwrite=args.overwrite, seed=args.seed)
+                         resume=args.resume, overwrite=args.overwrite, seed=args.seed, device=args.device)
     if args.ship:
         print(f"wrote {ship(out, args.ship)}")
     print(f"model folder {out}")
@@ -122,6 +123,9 @@ def register(sub) -> None:
     toy.add_argument("--width", type=positive_int, default=256)
     toy.add_argument("--depth", type=positive_int, default=3)
     toy.add_argument("--seed", type=seed, default=0)
+    toy.add_argument("--checkpoint-every", type=positive_int, default=500)
+    toy.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    toy.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     toy.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(toy, "start afresh in --out, replacing the model or run there")
     toy.set_defaults(handler=_cmd_train_toy)
@@ -205,6 +209,7 @@ def register(sub) -> None:
     r.add_argument("--scale", type=positive_int, default=4)
     r.add_argument("--seed", type=seed, default=0)
     r.add_argument("--resume", action="store_true", help="continue the run in OUT")
+    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--ship", default=None, metavar="DIR", help="then write a float16 inference copy into DIR")
     add_overwrite(r, "start afresh in --out, replacing the model or run there")
     r.set_defaults(handler=_cmd_train_superres)

@@ -38,6 +38,7 @@ from ..schedules import DiscreteSchedule
 from ..superres import quantize_8bit, condition, downscale, upsample
 from .run_folder import trainer
 from .log import read_log
+from .distributed import world
 from .loop import LOG, fit
 
 __all__ = ["train_superres", "make_draw", "ship"]
@@ -93,12 +94,14 @@ def train_superres(
     seed: int = 0,
     progress: bool = True,
     photos: Sequence[str] = TRAIN_PHOTOS,
+    device: str | torch.device | None = None,
 ) -> Path:
     """Train an x``scale`` super-resolution model; ``out`` becomes the model folder and the
     run folder (checkpoint, ``train_log.jsonl``, ``loss.png``); ``resume=True`` continues.
 
     ``residual_scale`` is k, ``aug_max`` is tau_max and ``aug_level`` the sampling level
-    stored in the config (see :mod:`difflab.superres`). Returns ``out``.
+    stored in the config (see :mod:`difflab.superres`). ``device`` defaults to CUDA when it
+    is available. Returns ``out``.
     """
     out = Path(out)
     if not 0 <= aug_level <= aug_max or aug_max <= 0:
@@ -106,6 +109,7 @@ def train_superres(
     torch.manual_seed(seed)
     net = UNet(in_channels=3, channels=channels, channel_mult=channel_mult, num_res_blocks=num_res_blocks,
                attention_resolutions=(), image_size=crop, groups=groups, concat_channels=4)
+    net.to(torch.device(device) if device is not None else world().device)
     sched = DiscreteSchedule(kind="cosine", T=1000)
     denoiser = Denoiser(net, sched, "v", "index")
     sr = {"scale": scale, "residual_scale": residual_scale, "aug_max": aug_max, "aug_level": aug_level,

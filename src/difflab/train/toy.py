@@ -12,7 +12,9 @@ from ..losses import check_objective
 from ..nets import MLP
 from ..saving import save_model
 from ..schedules import DiscreteSchedule, Schedule, schedule_from_config
-from .loop import fit
+from .distributed import world
+from .log import read_log
+from .loop import LOG, fit
 from .run_folder import trainer
 
 __all__ = ["train_toy", "default_time_input", "TOY_SCHEDULES"]
@@ -54,14 +56,22 @@ def train_toy(
     depth: int = 3,
     seed: int = 0,
     progress: bool = True,
+    checkpoint_every: int | None = 500,
+    resume: bool = False,
     overwrite: bool = False,
+    device: str | torch.device | None = None,
 ) -> Path:
     """Train an MLP denoiser on toy dataset ``data`` and save it as a model folder.
 
     ``prediction="score"`` is denoising score matching (weighting sigma^2 unless
     ``weighting`` says otherwise); ``weighting="likelihood"`` with
     ``t_sampling="likelihood"`` is the likelihood-weighted, importance-sampled
-    objective of Song, Durkan, Murray & Ermon 2021."""
+    objective of Song, Durkan, Murray & Ermon 2021.
+
+    ``out`` is the model folder and the run folder (checkpoint every
+    ``checkpoint_every`` steps and at the end, ``train_log.jsonl``, ``loss.png``);
+    ``resume=True`` continues an interrupted run exactly. ``device`` defaults to CUDA
+    when it is available."""
     draw = toy_dataset(data)
     check_objective(weighting, t_sampling)
     if schedule not in TOY_SCHEDULES:
@@ -72,8 +82,19 @@ def train_toy(
     time_input, input_scale = default_time_input(sched)
     torch.manual_seed(seed)
     net = MLP(dim=2, width=width, depth=depth, input_scale=input_scale)
+    net.to(torch.device(device) if device is not None else world().device)
     denoiser = Denoiser(net, sched, prediction, time_input)
-    result = fit(
+    training = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "weighting": weighting,
+                "t_sampling": t_sampling}
+    data_cfg = {"name": data, "shape": [2], "transform": transform.to_config()}
+
+    def export(step: int, ema) -> None:
+        losses = [r["loss"] for r in read_log(Path(out) / LOG) if r.get("loss") is not None]
+        info = {**training, "steps_done": step, "final_loss": losses[-1] if losses else None}
+        save_model(out, denoiser, {"task": "toy", "data": data_cfg, "training": info},
+                   ema_state=ema.state_dict() if ema is not None else None)
+
+    fit(
         denoiser,
         lambda n, g: transform.encode(draw(n, g)),
         steps=steps,
@@ -81,15 +102,13 @@ def train_toy(
         lr=lr,
         weighting=weighting,
         t_sampling=t_sampling,
+        out=out,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        config={"net": net.config, "schedule": sched.to_config(), "prediction": prediction, "data": data_cfg},
+        on_checkpoint=export,
         seed=seed,
         progress=progress,
         desc=f"train {data}",
     )
-    extra = {
-        "task": "toy",
-        "data": {"name": data, "shape": [2], "transform": transform.to_config()},
-        "training": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-                     "weighting": weighting, "t_sampling": t_sampling,
-                     "final_loss": sum(result.losses[-100:]) / len(result.losses[-100:])},
-    }
-    return save_model(out, denoiser, extra, ema_state=result.ema.state_dict() if result.ema else None)
+    return Path(out)
