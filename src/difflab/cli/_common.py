@@ -126,7 +126,6 @@ def add_model(p: argparse.ArgumentParser, help: str = "model folder") -> None:
     required (no shipped default), ``DIR`` may also come first as a positional argument."""
     p.add_argument("model_positional", nargs="?", metavar="MODEL", help=f"{help} (or --model)")
     p.add_argument("--model", default=None, help=help)
-    p.set_defaults(model_required=True)
 
 
 def resolve_model(parser: argparse.ArgumentParser, args) -> None:

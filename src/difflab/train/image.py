@@ -38,12 +38,10 @@ import torch
 from ..data.images import dataset_config, train_test
 from ..denoiser import Denoiser
 from ..nets import UNet
-from ..saving import save_model
 from ..schedules import DiscreteSchedule
-from .run_folder import trainer
+from .run_folder import model_exporter, trainer
 from .distributed import init_distributed
-from .log import read_log
-from .loop import LOG, fit
+from .loop import fit
 
 __all__ = ["train_image", "IMAGE_SCHEDULES", "level_resolutions"]
 
@@ -154,10 +152,7 @@ def train_image(
                 "train_images": len(images)}
     extra = {"task": "image", "data": data_cfg, "num_classes": num_classes, "training": training}
 
-    def export(step: int, ema) -> None:
-        losses = [r["loss"] for r in read_log(out / LOG) if r.get("loss") is not None]
-        info = {**training, "steps_done": step, "final_loss": losses[-1] if losses else None}
-        save_model(out, denoiser, {**extra, "training": info}, ema_state=ema.state_dict() if ema is not None else None)
+    export = model_exporter(out, denoiser, extra)
 
     fit(
         denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=ema_half_life,

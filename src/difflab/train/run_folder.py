@@ -24,9 +24,10 @@ import re
 from pathlib import Path
 
 from ..atomic import LOCK_FILE, lock_folder
+from .log import read_log
 from .loop import CHECKPOINT, LOG
 
-__all__ = ["run_folder", "trainer", "RUN_FILES"]
+__all__ = ["run_folder", "trainer", "model_exporter", "RUN_FILES"]
 
 #: files whose presence makes a folder a model or run folder
 RUN_FILES = ("config.json", "pipeline.json", "model.safetensors", CHECKPOINT, LOG)
@@ -80,6 +81,21 @@ def remove_temporaries(out: Path) -> None:
     for path in out.iterdir():
         if TEMPORARY.match(path.name) and path.is_file():
             path.unlink(missing_ok=True)
+
+
+def model_exporter(out, denoiser, extra: dict):
+    """The ``on_checkpoint`` of :func:`difflab.train.fit` for a trainer whose run folder is
+    also its model folder: at each checkpoint, save ``denoiser`` (with the EMA weights)
+    into ``out`` with the config ``extra``, its ``"training"`` entry completed with the
+    steps done and the last logged loss."""
+    from ..saving import save_model
+
+    def export(step: int, ema) -> None:
+        losses = [r["loss"] for r in read_log(Path(out) / LOG) if r.get("loss") is not None]
+        info = {**extra["training"], "steps_done": step, "final_loss": losses[-1] if losses else None}
+        save_model(out, denoiser, {**extra, "training": info}, ema_state=ema.state_dict() if ema is not None else None)
+
+    return export
 
 
 def trainer(fn):

@@ -33,13 +33,12 @@ import torch
 from ..data.photos import TRAIN_PHOTOS, random_crops
 from ..denoiser import Denoiser
 from ..nets import UNet
-from ..saving import EMA_WEIGHTS, cast_state, load_config, load_weights, save_model, save_weights
+from ..saving import EMA_WEIGHTS, cast_state, load_config, load_weights, save_weights
 from ..schedules import DiscreteSchedule
 from ..superres import quantize_8bit, condition, downscale, upsample
-from .run_folder import trainer
-from .log import read_log
+from .run_folder import model_exporter, trainer
 from .distributed import world
-from .loop import LOG, fit
+from .loop import fit
 
 __all__ = ["train_superres", "make_draw", "ship"]
 
@@ -119,10 +118,7 @@ def train_superres(
                 "grad_clip": grad_clip, "ema_half_life": ema_half_life, "seed": seed, "photos": list(photos)}
     extra = {"task": "superres", "superres": sr, "data": {"pixel_range": [-1, 1]}, "training": training}
 
-    def export(step: int, ema) -> None:
-        losses = [r["loss"] for r in read_log(out / LOG) if r.get("loss") is not None]
-        info = {**training, "steps_done": step, "final_loss": losses[-1] if losses else None}
-        save_model(out, denoiser, {**extra, "training": info}, ema_state=ema.state_dict() if ema is not None else None)
+    export = model_exporter(out, denoiser, extra)
 
     fit(denoiser, make_draw(crop, scale, residual_scale, aug_max, photos), steps=steps, batch_size=batch_size,
         lr=lr, warmup=warmup, ema_half_life=ema_half_life, grad_clip=grad_clip, out=out,

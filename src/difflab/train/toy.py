@@ -10,12 +10,10 @@ from ..data import Affine, toy_dataset
 from ..denoiser import Denoiser
 from ..losses import check_objective
 from ..nets import MLP
-from ..saving import save_model
 from ..schedules import DiscreteSchedule, Schedule, schedule_from_config
 from .distributed import world
-from .log import read_log
-from .loop import LOG, fit
-from .run_folder import trainer
+from .loop import fit
+from .run_folder import model_exporter, trainer
 
 __all__ = ["train_toy", "default_time_input", "TOY_SCHEDULES"]
 
@@ -88,11 +86,7 @@ def train_toy(
                 "t_sampling": t_sampling}
     data_cfg = {"name": data, "shape": [2], "transform": transform.to_config()}
 
-    def export(step: int, ema) -> None:
-        losses = [r["loss"] for r in read_log(Path(out) / LOG) if r.get("loss") is not None]
-        info = {**training, "steps_done": step, "final_loss": losses[-1] if losses else None}
-        save_model(out, denoiser, {"task": "toy", "data": data_cfg, "training": info},
-                   ema_state=ema.state_dict() if ema is not None else None)
+    export = model_exporter(out, denoiser, {"task": "toy", "data": data_cfg, "training": training})
 
     fit(
         denoiser,
