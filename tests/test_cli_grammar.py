@@ -51,6 +51,8 @@ def test_counts_are_dash_n_and_numbers_are_checked_at_the_parser():
                 assert action.type is common.seed, (name, action.dest)
             if action.dest == "steps":
                 assert action.type is common.positive_int, name
+            if action.dest == "device":
+                assert action.type is common.device, name
             assert action.type not in (float, int), f"{name} {action.option_strings}: use number() or integer()"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 TOY_DATA = ("moons", "swiss-roll", "8gaussians", "checkerboard")
 #: difflab.grids.SPACINGS, spelled here so that building the parser imports no torch
@@ -63,6 +64,13 @@ def number(lo: float | None = None, hi: float | None = None, *, above: bool = Fa
 
     parse.__name__ = "number"
     return parse
+
+
+def device(value: str) -> str:
+    """argparse type: a torch device name, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", value):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, got {value!r}")
+    return value
 
 
 def text(value: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ._common import TOY_DATA, add_overwrite, claim, number, positive_int, seed
+from ._common import TOY_DATA, add_overwrite, claim, device, number, positive_int, seed
 
 OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
 
@@ -125,7 +125,7 @@ def register(sub) -> None:
     toy.add_argument("--seed", type=seed, default=0)
     toy.add_argument("--checkpoint-every", type=positive_int, default=500)
     toy.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    toy.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    toy.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     toy.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(toy, "start afresh in --out, replacing the model or run there")
     toy.set_defaults(handler=_cmd_train_toy)
@@ -166,7 +166,7 @@ def register(sub) -> None:
     ae.add_argument("--pool", type=positive_int, default=None,
                     help="render this many scenes once and draw from them (for a GPU); default: render every draw")
     ae.add_argument("--workers", type=positive_int, default=1, help="processes that render --pool (default 1)")
-    ae.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    ae.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     ae.add_argument("--checkpoint-every", type=positive_int, default=200)
     ae.add_argument("--resume", action="store_true", help="continue the run in --out")
     ae.add_argument("--seed", type=seed, default=0)
@@ -188,7 +188,7 @@ def register(sub) -> None:
     t2i.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="caption dropout for classifier-free guidance")
     t2i.add_argument("--ema-half-life", type=number(0, above=True), default=20_000, help="EMA half-life in images (default 20000)")
     t2i.add_argument("--warmup", type=positive_int, default=100, help="learning-rate warm-up steps (default 100)")
-    t2i.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    t2i.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     t2i.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     t2i.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
     t2i.add_argument("--init", default=None, metavar="DIR",
@@ -209,7 +209,7 @@ def register(sub) -> None:
     r.add_argument("--scale", type=positive_int, default=4)
     r.add_argument("--seed", type=seed, default=0)
     r.add_argument("--resume", action="store_true", help="continue the run in OUT")
-    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    r.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--ship", default=None, metavar="DIR", help="then write a float16 inference copy into DIR")
     add_overwrite(r, "start afresh in --out, replacing the model or run there")
     r.set_defaults(handler=_cmd_train_superres)
