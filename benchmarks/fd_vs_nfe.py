@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from difflab.atomic import write_text_atomic  # noqa: E402
 from difflab.evaluate import evaluate_samples, generate_images  # noqa: E402
-from difflab.saving import load_model  # noqa: E402
+from difflab.pipelines import ImagePipeline  # noqa: E402
 
 #: samplers whose step costs two network evaluations (the last step one)
 TWO_EVALS = {"heun"}
@@ -47,14 +47,14 @@ def main() -> None:
     p.add_argument("--out", default="docs/measurements/fd_vs_nfe")
     args = p.parse_args()
 
-    denoiser, config = load_model(args.model)
+    pipe = ImagePipeline.load(args.model)
     rows = []
     for sampler in args.samplers:
         for nfe in args.nfe:
             t0 = time.perf_counter()
-            x, labels, meta = generate_images(denoiser, config, args.n, sampler=sampler, steps=steps_for(sampler, nfe),
+            x, labels, meta = generate_images(pipe, args.n, sampler=sampler, steps=steps_for(sampler, nfe),
                                               guidance=args.guidance, seed=args.seed, progress=False)
-            scores = evaluate_samples(x, labels, config["data"], fid=False, progress=False)
+            scores = evaluate_samples(x, labels, pipe.data, fid=False, progress=False)
             rows.append({"sampler": sampler, "steps": meta["steps"], "nfe": meta["nfe"], "fd": scores["fd"],
                          "fd_real_floor": scores["fd_real_floor"], "accuracy": scores["classifier_accuracy"],
                          "seconds": round(time.perf_counter() - t0, 1)})

@@ -86,4 +86,4 @@ def test_image_workflow(tmp_path, capsys):
 
     assert Image.open(tmp_path / "grid.png").size[0] > 8 * 3 * 10
     assert main(["sample", str(folder), "--label", "42", "-n", "2", "--steps", "2"]) == 2
-    assert "--label must be in 0..9" in capsys.readouterr().err
+    assert "label must be in 0..9, got 42" in capsys.readouterr().err

@@ -75,7 +75,7 @@ def test_spacing_help_names_every_grid():
 def _library_defaults():
     import difflab
     from difflab.evaluate import evaluate_inpainting
-    from difflab.inpaint import inpaint_image
+    from difflab.pipelines.editing import inpaint_image
     from difflab.pipelines.training import train_text_to_image
     from difflab.train.image import train_image
     from difflab.train.superres import train_superres

@@ -11,10 +11,12 @@ import torch
 from PIL import Image, ImageFile
 
 import difflab
-from difflab import limits, superres
+from difflab import limits
+from difflab.metrics.image import psnr
+from difflab.pipelines import superres as sr_pipeline
+from difflab.tasks import superres
 from difflab.data.photos import load_photo
-from difflab.img2img import img2img_image
-from difflab.inpaint import inpaint_image
+from difflab.pipelines.editing import img2img_image, inpaint_image
 from difflab.masks import check_feather, feather_weights, load_image, load_mask, pixel_codec
 
 
@@ -67,7 +69,7 @@ def test_a_20000_pixel_square_png_is_refused_from_its_header(tmp_path, sr):
     big = black_1bit(tmp_path / "big.png", 20_000)
     before = Image.MAX_IMAGE_PIXELS
     for load in (lambda: load_image(big), lambda: load_mask(big, (20_000, 20_000)),
-                 lambda: img2img_image(Untouchable(), big, 0.5), lambda: superres.upscale(sr, big)):
+                 lambda: img2img_image(Untouchable(), big, 0.5), lambda: sr_pipeline.upscale(sr, big)):
         with pytest.raises(ValueError) as e:
             load()
         message = one_line(e)  # Pillow's own bound (2 x 89.5 M pixels) fires as it reads the header
@@ -205,7 +207,7 @@ def test_feather_radius_is_bounded_by_the_image():
 # -- 5. super-resolution in tiles -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sr():
-    return superres.load_superres()
+    return sr_pipeline.load_superres()
 
 
 def photo(h, w):
@@ -237,40 +239,40 @@ def test_tiles_cover_the_image_with_weights_summing_to_one():
 
 
 def test_an_image_of_one_tile_is_computed_as_before(sr):
-    y = superres._to_tensor(photo(24, 20))
+    y = superres.to_tensor(photo(24, 20))
     assert torch.equal(superres.superresolve(sr, y, tile=24), untiled(sr, y))
 
 
 def test_tiled_upscale_agrees_with_the_untiled_one(sr, monkeypatch):
     low = photo(32, 32)
-    whole = superres.upscale(sr, low).astype(int)
+    whole = sr_pipeline.upscale(sr, low).astype(int)
     calls = []
     sample = difflab.samplers.sample
     monkeypatch.setattr(difflab.samplers, "sample", lambda *a, **k: calls.append(a[1].shape) or sample(*a, **k))
-    tiled = superres.upscale(sr, low, tile=16, overlap=4).astype(int)
+    tiled = sr_pipeline.upscale(sr, low, tile=16, overlap=4).astype(int)
     assert calls == [(1, 3, 64, 64)] * 9, "3 x 3 tiles of 16 x 16 input pixels"
     diff = np.abs(tiled - whole)
     # the tiles differ from the whole only through the network's global statistics
     # (GroupNorm, the middle attention layer): max 4, mean 0.26 grey levels, PSNR 53.8 dB
     assert diff.max() <= 6 and diff.mean() <= 0.5
-    assert superres.psnr(tiled, whole) > 48
+    assert psnr(tiled, whole) > 48
 
 
 def test_upscale_of_an_image_larger_than_a_tile(sr, tmp_path):
     path = tmp_path / "low.png"
     Image.fromarray(photo(40, 24)).save(path)
-    out = superres.upscale(sr, path, tile=16, overlap=4, steps=2, sampler="ddpm", temperature=1.0)
+    out = sr_pipeline.upscale(sr, path, tile=16, overlap=4, steps=2, sampler="ddpm", temperature=1.0)
     assert out.shape == (160, 96, 3) and out.dtype == np.uint8
-    assert np.array_equal(out, superres.upscale(sr, path, tile=16, overlap=4, steps=2, sampler="ddpm",
+    assert np.array_equal(out, sr_pipeline.upscale(sr, path, tile=16, overlap=4, steps=2, sampler="ddpm",
                                                 temperature=1.0)), "the same seed gives the same pixels"
-    assert superres.psnr(out, superres.bicubic(path)) > 20
+    assert psnr(out, sr_pipeline.bicubic(path)) > 20
 
 
 def test_upscale_checks_both_sizes_before_any_work(sr, monkeypatch):
     monkeypatch.setattr(difflab.samplers, "sample", Untouchable())
     with limits.raised(pixels=1000):
         with pytest.raises(ValueError, match=r"x4 upscaled image \(80x80\) asks for 6,400 pixels") as e:
-            superres.upscale(sr, photo(20, 20))
+            sr_pipeline.upscale(sr, photo(20, 20))
         one_line(e)
         with pytest.raises(ValueError, match=r"low-resolution image \(40x40\)"):
             superres.superresolve(sr, torch.zeros(1, 3, 40, 40))

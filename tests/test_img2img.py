@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 import difflab
 from difflab.grids import make_grid
-from difflab.img2img import img2img, img2img_image, steps_to_run
+from difflab.pipelines.editing import img2img_image
+from difflab.tasks.img2img import img2img, steps_to_run
 from difflab.models import GaussianMixture
 from difflab.tensors import randn
 

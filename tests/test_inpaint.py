@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import difflab
-from difflab.inpaint import Inpainter
+from difflab.tasks.inpaint import Inpainter
 from difflab.models import GaussianMixture
 
 TWO = GaussianMixture([1.0, 1.0], [[-2.0, -2.0], [2.0, 2.0]], [0.09, 0.09])
@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from difflab.inpaint import inpaint_image  # noqa: E402
+from difflab.pipelines.editing import inpaint_image  # noqa: E402
 from difflab.masks import check_mask, feather_weights, latent_mask, load_image, load_mask, pixel_codec  # noqa: E402
 
 H, W = 8, 12
@@ -225,7 +225,7 @@ class _ClassGaussians:
 
 
 def test_infer_label_reads_the_class_off_the_known_part():
-    from difflab.inpaint import infer_label
+    from difflab.tasks.classify import infer_label
 
     g = torch.Generator().manual_seed(0)
     means = torch.randn(5, 1, 4, 4, generator=g)

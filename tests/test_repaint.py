@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import difflab
-from difflab.inpaint import _forward_jump, jump_schedule, repaint
+from difflab.samplers.repaint import forward_jump, jump_schedule
+from difflab.tasks.inpaint import repaint
 from difflab.models import GaussianMixture
 
 
@@ -96,7 +97,7 @@ def test_jump_is_the_multi_step_forward_chain():
     alpha = (1 + sig**2).rsqrt()
     x = torch.tensor([[0.7, -1.3, 2.0]], dtype=torch.float64)  # scaled coordinates at index i
     z = torch.tensor([[0.3, 1.1, -0.4]], dtype=torch.float64)
-    up = _forward_jump(schedule, x, float(sig[0]), float(sig[1]), z)
+    up = forward_jump(schedule, x, float(sig[0]), float(sig[1]), z)
     expected = (keep.sqrt() * alpha[0] * x + (1 - keep).sqrt() * z) / alpha[1]
     torch.testing.assert_close(up, expected)
 

@@ -1,4 +1,4 @@
-"""Super-resolution (difflab.superres): metrics, the training stream with noise-conditioning
+"""Super-resolution (difflab.tasks.superres, difflab.pipelines.superres, difflab.evaluate.superres): metrics, the training stream with noise-conditioning
 augmentation, a tiny trained model, the shipped x4 model and the CLI's error handling."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from difflab import superres as sr
+from difflab.evaluate import superres as sre
+from difflab.metrics.image import psnr, ssim
+from difflab.pipelines import superres as srp
+from difflab.tasks import superres as sr
 from difflab.data.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, random_crops
 from difflab.train.superres import make_draw, ship, train_superres
 
@@ -30,30 +33,30 @@ def _rng_image(seed: int, h: int = 32, w: int = 40) -> np.ndarray:
 # -- metrics ------------------------------------------------------------------------------
 def test_psnr_known_values():
     a = _rng_image(0)
-    assert sr.psnr(a, a) == math.inf
+    assert psnr(a, a) == math.inf
     b = a.astype(np.int64)
     b = np.where(b < 128, b + 5, b - 5)  # every pixel off by exactly 5
-    assert sr.psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 25), abs=1e-12)
-    assert sr.psnr(np.zeros((4, 4)), np.full((4, 4), 0.5), data_range=1.0) == pytest.approx(10 * math.log10(4))
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 25), abs=1e-12)
+    assert psnr(np.zeros((4, 4)), np.full((4, 4), 0.5), data_range=1.0) == pytest.approx(10 * math.log10(4))
     with pytest.raises(ValueError, match="same shape"):
-        sr.psnr(a, a[:-1])
+        psnr(a, a[:-1])
 
 
 def test_ssim_properties():
     a = _rng_image(1)
-    assert sr.ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+    assert ssim(a, a) == pytest.approx(1.0, abs=1e-12)
     b = _rng_image(2)
-    assert sr.ssim(a, b) == pytest.approx(sr.ssim(b, a), abs=1e-12)  # symmetric
-    assert sr.ssim(a, b) < 0.1  # independent noise: no structure in common
+    assert ssim(a, b) == pytest.approx(ssim(b, a), abs=1e-12)  # symmetric
+    assert ssim(a, b) < 0.1  # independent noise: no structure in common
     # constant images: the variance terms are 0, SSIM = (2 c1 c2 + C1) / (c1^2 + c2^2 + C1)
     c1, c2, C1 = 100.0, 140.0, (0.01 * 255) ** 2
-    got = sr.ssim(np.full((16, 16), c1), np.full((16, 16), c2))
+    got = ssim(np.full((16, 16), c1), np.full((16, 16), c2))
     assert got == pytest.approx((2 * c1 * c2 + C1) / (c1**2 + c2**2 + C1), rel=1e-12)
     # blurring lowers SSIM; more blur lowers it more
-    x = sr._to_tensor(a)
-    blur1 = sr._to_uint8(sr.upsample(sr.downscale(x[..., :32, :40], 2), 2))
-    blur2 = sr._to_uint8(sr.upsample(sr.downscale(x[..., :32, :40], 4), 4))
-    assert 1 > sr.ssim(a, blur1) > sr.ssim(a, blur2)
+    x = sr.to_tensor(a)
+    blur1 = sr.to_uint8(sr.upsample(sr.downscale(x[..., :32, :40], 2), 2))
+    blur2 = sr.to_uint8(sr.upsample(sr.downscale(x[..., :32, :40], 4), 4))
+    assert 1 > ssim(a, blur1) > ssim(a, blur2)
 
 
 def test_ssim_matches_skimage():
@@ -62,7 +65,7 @@ def test_ssim_matches_skimage():
     b = np.clip(a.astype(np.int64) + np.random.default_rng(3).integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
     want = metrics.structural_similarity(a, b, data_range=255, channel_axis=-1, gaussian_weights=True, sigma=1.5,
                                          use_sample_covariance=False)
-    assert sr.ssim(a, b) == pytest.approx(want, abs=1e-9)
+    assert ssim(a, b) == pytest.approx(want, abs=1e-9)
 
 
 # -- data and the training stream ------------------------------------------------------------
@@ -108,46 +111,46 @@ def tiny(tmp_path_factory):
 
 
 def test_tiny_model_upscales_deterministically(tiny, tmp_path):
-    model = sr.load_superres(tiny)
+    model = srp.load_superres(tiny)
     assert model.scale == 4 and model.config["aug_max"] == 0.1
     image = _rng_image(4, 16, 16)
-    a = sr.upscale(model, image, 4, steps=3, seed=1, temperature=1.0)
-    b = sr.upscale(tiny, image, 4, steps=3, seed=1, temperature=1.0)
+    a = srp.upscale(model, image, 4, steps=3, seed=1, temperature=1.0)
+    b = srp.upscale(tiny, image, 4, steps=3, seed=1, temperature=1.0)
     assert a.shape == (64, 64, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)  # deterministic DDIM: the seed fixes the output
-    assert not np.array_equal(a, sr.upscale(model, image, 4, steps=3, seed=2, temperature=1.0))
-    cold = sr.upscale(model, image, 4, steps=3, seed=1, temperature=0.0, aug_level=0.0)
-    assert np.array_equal(cold, sr.upscale(model, image, 4, steps=3, seed=5, temperature=0.0, aug_level=0.0))
+    assert not np.array_equal(a, srp.upscale(model, image, 4, steps=3, seed=2, temperature=1.0))
+    cold = srp.upscale(model, image, 4, steps=3, seed=1, temperature=0.0, aug_level=0.0)
+    assert np.array_equal(cold, srp.upscale(model, image, 4, steps=3, seed=5, temperature=0.0, aug_level=0.0))
     with pytest.raises(ValueError, match="upscales by 4, not 2"):
-        sr.upscale(model, image, 2)
+        srp.upscale(model, image, 2)
     # the float16 inference copy loads and gives (nearly) the same picture
     small = ship(tiny, tmp_path / "ship")
     assert not (small / "ema.safetensors").exists()
-    c = sr.upscale(small, image, 4, steps=3, seed=1, temperature=1.0)
+    c = srp.upscale(small, image, 4, steps=3, seed=1, temperature=1.0)
     assert np.abs(c.astype(int) - a.astype(int)).max() <= 3
 
 
 def test_evaluate_superres_reports_both(tiny):
-    r = sr.evaluate_superres(tiny, photos=["chelsea"], crop=32, steps=2, return_images=True)
+    r = sre.evaluate_superres(tiny, photos=["chelsea"], crop=32, steps=2, return_images=True)
     row = r["photos"]["chelsea"]
     assert set(row) == {"psnr_model", "psnr_bicubic", "ssim_model", "ssim_bicubic"}
     low, base, out, original = r["images"]["chelsea"]
     assert low.shape == (8, 8, 3) and base.shape == out.shape == original.shape == (32, 32, 3)
-    assert row["psnr_bicubic"] == pytest.approx(sr.psnr(base, original))
-    assert "| chelsea |" in sr.format_table(r)
+    assert row["psnr_bicubic"] == pytest.approx(psnr(base, original))
+    assert "| chelsea |" in sre.format_table(r)
 
 
 # -- the shipped model ------------------------------------------------------------------------------
 def test_shipped_model_upscales_a_small_image():
-    if not (sr.shipped_model_path() / "config.json").is_file():
+    if not (srp.shipped_model_path() / "config.json").is_file():
         pytest.skip("no shipped model in this checkout")
-    model = sr.load_superres()
+    model = srp.load_superres()
     assert model.scale == 4
     photo = load_photo("chelsea")[100:116, 200:216]
-    out = sr.upscale(model, photo, steps=2)
+    out = srp.upscale(model, photo, steps=2)
     assert out.shape == (64, 64, 3)
     # close to the bicubic upsampling (it adds detail, it does not repaint)
-    assert sr.psnr(out, sr.bicubic(photo, 4)) > 20
+    assert psnr(out, srp.bicubic(photo, 4)) > 20
 
 
 # -- CLI handlers (parsed by this module's own parser) ---------------------------------------------------

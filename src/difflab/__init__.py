@@ -25,12 +25,14 @@ _EXPORTS = {
     "VESchedule": "difflab.schedules",
     "GaussianMixture": "difflab.models",
     "load_model": "difflab.saving",
+    "ImagePipeline": "difflab.pipelines",
+    "TextToImagePipeline": "difflab.pipelines",
     "save_model": "difflab.saving",
 }
 _SUBMODULES = {
     "schedules", "processes", "predictions", "denoiser", "grids", "samplers", "losses", "nets",
-    "models", "data", "metrics", "train", "viz", "saving", "tensors", "likelihood", "guidance", "inpaint",
-    "img2img", "masks", "evaluate", "text",
+    "models", "data", "metrics", "train", "viz", "saving", "tensors", "likelihood", "guidance", "tasks",
+    "masks", "evaluate", "text", "pipelines",
 }
 
 __all__ = ["__version__", *_EXPORTS, *sorted(_SUBMODULES)]

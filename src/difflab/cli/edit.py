@@ -26,59 +26,34 @@ def _label(text: str):
 
 
 def _pipeline(args):
-    """The text-to-image pipeline of ``--model`` (the shipped one without it), or None
-    when ``--model`` is an image model folder."""
+    """The pipeline of ``--model``: a text-to-image pipeline folder (the shipped one without
+    ``--model``) or an image model folder; the steering option checked against it."""
+    from ..pipelines.image import ImagePipeline
     from ..pipelines.text_to_image import PIPELINE_CONFIG, TextToImagePipeline, shipped_model_path
 
     folder = Path(str(args.model if args.model is not None else shipped_model_path()))
-    if not (folder / PIPELINE_CONFIG).is_file():
-        if args.prompt is not None:
-            raise ValueError(f"{args.model}: --prompt needs a text-to-image pipeline folder; this is an image model "
-                             "(use --label for a class-conditional one)")
-        return None
-    if args.label is not None:
-        raise ValueError(f"{folder} is a text-to-image pipeline: steer it with --prompt, not --label")
-    return TextToImagePipeline.load(folder)
-
-
-def _editable(args):
-    """(model for the sampler, encode, decode, image mode, cond, data shape) of the model folder ``args.model``."""
-    import torch
-
-    from ..guidance import ClassifierFreeGuidance
-    from ..masks import pixel_codec
-    from ..saving import load_model
-
-    denoiser, config = load_model(args.model)
-    if config.get("task") != "image":
-        raise ValueError(f"{args.model}: image editing needs an image model; this folder holds a {config.get('task')!r} model")
-    data = config["data"]
-    encode, decode = pixel_codec(data)
-    mode = "L" if data["shape"][0] == 1 else "RGB"
-    num_classes = config.get("num_classes")
-    model, cond = denoiser, {}
-    if num_classes and args.label == "auto":
-        if getattr(args, "mask", None) is None:
-            raise ValueError("--label auto reads the class off the kept pixels, so it needs inpaint's --mask")
-        from ..inpaint import infer_label
-        from ..masks import from_pixels, load_image, load_mask
-
-        pixels = load_image(args.image, mode, data["shape"][1:])
-        mask = load_mask(args.mask, pixels.shape[:2])
-        with torch.no_grad():
-            args.label = int(infer_label(denoiser, encode(from_pixels(pixels)), mask, num_classes,
-                                         generator=args.seed)[0][0])
-        print(f"label inferred from the kept pixels: {args.label}")
-    if num_classes:
-        if args.label is not None and not 0 <= args.label < num_classes:
-            raise ValueError(f"--label must be in 0..{num_classes - 1}, got {args.label}")
-        # no label: the unconditional model (guidance 0 calls only the null-label branch)
-        guidance = 3.0 if args.guidance is None else args.guidance
-        model = ClassifierFreeGuidance(denoiser, guidance if args.label is not None else 0.0)
-        cond = {"labels": torch.full((args.n,), args.label if args.label is not None else num_classes)}
-    elif args.label is not None:
+    if (folder / PIPELINE_CONFIG).is_file():
+        if args.label is not None:
+            raise ValueError(f"{folder} is a text-to-image pipeline: steer it with --prompt, not --label")
+        return TextToImagePipeline.load(folder)
+    if args.prompt is not None:
+        raise ValueError(f"{args.model}: --prompt needs a text-to-image pipeline folder; this is an image model "
+                         "(use --label for a class-conditional one)")
+    pipe = ImagePipeline.load(folder)
+    if args.label is not None and not pipe.num_classes:
         raise ValueError(f"{args.model} is not class-conditional: --label does not apply")
-    return model, encode, decode, mode, cond, data["shape"]
+    if args.label is not None and args.label != "auto":
+        pipe.check_label(args.label)
+    return pipe
+
+
+def _condition(args, pipe):
+    """The prompt or the label of an edit, as the pipeline takes it."""
+    from ..pipelines.image import ImagePipeline
+
+    if isinstance(pipe, ImagePipeline):
+        return args.label
+    return args.prompt or ""
 
 
 def _outputs(out: str, n: int) -> list[Path]:
@@ -103,43 +78,32 @@ def _save(result, out: str) -> None:
         print(f"wrote {path}")
 
 
-def _cmd_inpaint(args) -> None:
-    from ..inpaint import inpaint_image
+def _report(result) -> None:
+    print(", ".join(f"{k} {v}" for k, v in result.info.items()))
 
+
+def _cmd_inpaint(args) -> None:
     _claim_outputs(args)
     pipe = _pipeline(args)
-    if pipe is not None:
-        result = pipe.inpaint(args.image, args.mask, args.prompt or "", n=args.n, seed=args.seed,
-                              guidance=args.guidance, steps=args.steps, method=args.method, sampler=args.sampler,
-                              jump_length=args.jump_length, resample=args.resample, feather=args.feather,
-                              spacing=args.spacing, **sampler_options(args))
-        print(", ".join(f"{k} {v}" for k, v in result.info.items()))
-        return _save(result, args.out)
-    model, encode, decode, mode, cond, shape = _editable(args)
-    result = inpaint_image(model, args.image, args.mask, method=args.method, steps=args.steps, n=args.n,
-                           sampler=args.sampler, jump_length=args.jump_length, jump_n_sample=args.resample,
-                           spacing=args.spacing, generator=args.seed, cond=cond, encode=encode, decode=decode,
-                           mode=mode, size=shape, feather=args.feather, **sampler_options(args))
-    print(", ".join(f"{k} {v}" for k, v in result.info.items()))
+    result = pipe.inpaint(args.image, args.mask, _condition(args, pipe), n=args.n, seed=args.seed,
+                          guidance=args.guidance, steps=args.steps, method=args.method, sampler=args.sampler,
+                          jump_length=args.jump_length, resample=args.resample, feather=args.feather,
+                          spacing=args.spacing, **sampler_options(args))
+    if args.label == "auto":
+        print(f"label inferred from the kept pixels: {result.info['label']}")
+    _report(result)
     _save(result, args.out)
 
 
 def _cmd_img2img(args) -> None:
-    from ..img2img import img2img_image
-
+    if args.label == "auto":
+        raise ValueError("--label auto reads the class off the kept pixels, so it needs inpaint's --mask")
     _claim_outputs(args)
     pipe = _pipeline(args)
-    if pipe is not None:
-        result = pipe.img2img(args.image, args.prompt or "", args.strength, n=args.n, seed=args.seed,
-                              guidance=args.guidance, steps=args.steps, sampler=args.sampler, spacing=args.spacing,
-                              **sampler_options(args))
-        print(", ".join(f"{k} {v}" for k, v in result.info.items()))
-        return _save(result, args.out)
-    model, encode, decode, mode, cond, shape = _editable(args)
-    result = img2img_image(model, args.image, args.strength, sampler=args.sampler, steps=args.steps, n=args.n,
-                           spacing=args.spacing, generator=args.seed, cond=cond, encode=encode, decode=decode,
-                           mode=mode, size=shape, **sampler_options(args))
-    print(", ".join(f"{k} {v}" for k, v in result.info.items()))
+    result = pipe.img2img(args.image, _condition(args, pipe), args.strength, n=args.n, seed=args.seed,
+                          guidance=args.guidance, steps=args.steps, sampler=args.sampler, spacing=args.spacing,
+                          **sampler_options(args))
+    _report(result)
     _save(result, args.out)
 
 

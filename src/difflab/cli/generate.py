@@ -54,7 +54,7 @@ def _cmd_generate(args) -> None:
     pipe = _load(args.model)
     resolver = None
     if args.upscale:  # loaded first, so a bad --sr-model fails before any generation
-        from ..superres import load_superres, upscale
+        from ..pipelines.superres import load_superres, upscale
 
         resolver = load_superres(args.sr_model)
     side = pipe.config["image_size"] * (resolver.scale if resolver is not None else 1) * args.scale

@@ -6,64 +6,51 @@ from ._common import (add_model, add_overwrite, add_sampler_args, claim, count, 
                       sampler_options, seed, toy_model)
 
 
-def _sample_image(args, denoiser, config) -> None:
-    import torch
-
-    from ..samplers import sample
-    from ..data import Affine
-    from ..guidance import ClassifierFreeGuidance
+def _sample_image(args, pipe) -> None:
     from ..viz import save_grid
 
-    data = config["data"]
-    num_classes = config.get("num_classes")
     count(args.n, "images")
     out = args.out or "samples.png"
     claim(args, out, args.save_npy)
-    cond, model = {}, denoiser
-    if num_classes:
-        if args.label is not None and not 0 <= args.label < num_classes:
-            raise ValueError(f"--label must be in 0..{num_classes - 1}, got {args.label}")
-        labels = torch.full((args.n,), args.label) if args.label is not None else torch.arange(args.n) % num_classes
-        cond = {"labels": labels}
-        model = ClassifierFreeGuidance(denoiser, args.guidance)
-    x, info = sample(model, (args.n, *data["shape"]), args.sampler, args.steps, generator=args.seed,
-                     spacing=args.spacing, cond=cond, return_info=True, **sampler_options(args))
-    pixels = Affine.from_config(data["transform"]).decode(x.float())
-    lo, hi = data["pixel_range"]
-    images = (pixels - lo) / (hi - lo)
-    ncol = num_classes if num_classes and args.label is None else min(args.n, 10)
-    if num_classes and args.label is None:
-        # labels cycle through the classes, so with one column per class each column is a class
-        classes = data.get("classes") or list(range(num_classes))
-        print("columns are classes " + ", ".join(str(c) for c in classes))
+    x, info = pipe.sample(args.n, label=args.label, seed=args.seed, sampler=args.sampler, steps=args.steps,
+                          guidance=args.guidance, spacing=args.spacing, return_info=True, **sampler_options(args))
+    images = pipe.to_unit(x)
+    classes_in_columns = pipe.num_classes and args.label is None
+    ncol = pipe.num_classes if classes_in_columns else min(args.n, 10)
+    if classes_in_columns:  # labels cycle through the classes, so with one column per class each column is a class
+        print("columns are classes " + ", ".join(str(c) for c in pipe.classes))
     print(f"{args.n} samples, sampler {args.sampler}, {args.steps} steps, NFE {info.nfe}"
-          + (f", guidance {args.guidance}" if num_classes else ""))
+          + (f", guidance {args.guidance}" if pipe.num_classes else ""))
     if args.save_npy:
-        import numpy as np
-
-        from ..atomic import atomic_path
-
-        with atomic_path(args.save_npy) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, images.numpy())
-        print(f"wrote {args.save_npy}")
+        _save_npy(images.numpy(), args.save_npy)
     save_grid(images, out, ncol=ncol)
     print(f"wrote {out}")
 
-def _cmd_sample(args) -> None:
+
+def _save_npy(array, path) -> None:
     import numpy as np
+
+    from ..atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+    print(f"wrote {path}")
+
+
+def _cmd_sample(args) -> None:
     import torch
 
     from ..samplers import sample
-    from ..atomic import atomic_path
     from ..data import Affine, toy_dataset
     from ..data.toy import HELD_OUT_SEED, REFERENCE_SEED
     from ..metrics import sliced_wasserstein
+    from ..pipelines.image import ImagePipeline
     from ..saving import load_model
 
     denoiser, config = load_model(args.model, ema=not args.no_ema)
     if config.get("task") == "image":
-        return _sample_image(args, denoiser, config)
+        return _sample_image(args, ImagePipeline(denoiser, config))
     if config.get("task") != "toy":
         raise ValueError(f"{args.model}: 'difflab sample' draws toy and image models; this folder holds a {config.get('task')!r} model")
     count(args.n, "points")
@@ -84,10 +71,7 @@ def _cmd_sample(args) -> None:
     print(f"{args.n} samples, sampler {args.sampler}, {args.steps} steps, NFE {info.nfe}")
     print(f"sliced W2 to held-out {data_cfg['name']}: {sw:.4f}  (noise floor {floor:.4f}, ratio {sw / floor:.2f})")
     if args.save_npy:
-        with atomic_path(args.save_npy) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, x.numpy())
-        print(f"wrote {args.save_npy}")
+        _save_npy(x.numpy(), args.save_npy)
     if args.out:
         from ..viz import scatter_samples
 

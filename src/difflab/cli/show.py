@@ -45,7 +45,7 @@ def _cmd_show_reverse(args) -> None:
     from ..samplers import sample
     from ..data import Affine, toy_dataset
     from ..grids import make_grid
-    from ..guidance import ClassifierFreeGuidance
+    from ..pipelines.image import ImagePipeline
     from ..saving import load_model
     from ..viz import reverse_strip, save_gif, trajectory_grid
 
@@ -54,24 +54,17 @@ def _cmd_show_reverse(args) -> None:
     if task not in ("toy", "image"):
         raise ValueError(f"{args.model}: 'show reverse' draws toy and image models; this folder holds a {task!r} model")
     data = config["data"]
-    transform = Affine.from_config(data["transform"])
     image = task == "image"
+    pipe = ImagePipeline(denoiser, config) if image else None
     n = count(args.n or (min(config.get("num_classes") or 8, 10) if image else 2000), "images" if image else "points")
     gif = (args.gif or str(Path(args.out).with_suffix(".gif"))) if image else None
     claim(args, args.out, gif)
-    model, cond = denoiser, {}
-    if image and config.get("num_classes"):
-        cond = {"labels": torch.arange(n) % config["num_classes"]}
-        model = ClassifierFreeGuidance(denoiser, args.guidance)
     grid = make_grid(denoiser.schedule, args.steps, args.spacing)
     keep = _panel_steps(grid, args.panels)
+    transform = Affine.from_config(data["transform"])
 
     def view(x):  # model space -> data space ([0, 1] for images)
-        x = transform.decode(x.float())
-        if image:
-            lo, hi = data["pixel_range"]
-            x = ((x - lo) / (hi - lo)).clamp(0, 1)
-        return x
+        return pipe.to_unit(x).clamp(0, 1) if image else transform.decode(x.float())
 
     states, frames = [], []
 
@@ -83,8 +76,11 @@ def _cmd_show_reverse(args) -> None:
         if image:
             frames.append((d["sigma"], torch.cat([x_t, x0])))
 
-    x = sample(model, (n, *data["shape"]), args.sampler, args.steps, generator=args.seed, sigmas=grid, cond=cond,
-               callback=callback)
+    if image:
+        x = pipe.sample(n, seed=args.seed, sampler=args.sampler, guidance=args.guidance, sigmas=grid, callback=callback)
+    else:
+        x = sample(denoiser, (n, *data["shape"]), args.sampler, args.steps, generator=args.seed, sigmas=grid,
+                   callback=callback)
     x = view(x)
     states.append((0.0, x, x))
     if not image:

@@ -1,9 +1,9 @@
 """``difflab upscale`` and ``difflab eval-superres``: super-resolution (SR3-style,
-:mod:`difflab.superres`) with the shipped x4 model or one trained with
+:mod:`difflab.tasks.superres`) with the shipped x4 model or one trained with
 ``difflab train superres`` (:func:`difflab.train.superres.train_superres`).
 
-Building the parser imports no torch: defaults that live in :mod:`difflab.superres`
-are filled in by the handlers."""
+Building the parser imports no torch: defaults that live in :mod:`difflab.tasks.superres`
+and :mod:`difflab.evaluate.superres` are filled in by the handlers."""
 
 from __future__ import annotations
 
@@ -20,21 +20,22 @@ def _png(path: str, what: str) -> Path:
 
 
 def _defaults(args) -> None:
-    from .. import superres
+    from ..evaluate.superres import EVAL_CROP
+    from ..tasks.superres import DEFAULT_STEPS, DEFAULT_TEMPERATURE
 
     if args.steps is None:
-        args.steps = superres.DEFAULT_STEPS
+        args.steps = DEFAULT_STEPS
     if args.temperature is None:
-        args.temperature = superres.DEFAULT_TEMPERATURE
+        args.temperature = DEFAULT_TEMPERATURE
     if getattr(args, "crop", 0) is None:
-        args.crop = superres.EVAL_CROP
+        args.crop = EVAL_CROP
 
 
 def _cmd_upscale(args) -> None:
     from PIL import Image
 
     from ..atomic import atomic_path
-    from ..superres import load_superres, upscale
+    from ..pipelines.superres import load_superres, upscale
 
     out = _png(args.out, "--out")
     claim(args, out)
@@ -52,7 +53,7 @@ def _cmd_upscale(args) -> None:
 
 
 def _cmd_eval(args) -> None:
-    from ..superres import evaluate_superres, format_table, side_by_side
+    from ..evaluate.superres import evaluate_superres, format_table, side_by_side
 
     picture = _png(args.picture, "--picture") if args.picture else None
     claim(args, picture)

@@ -1,10 +1,18 @@
-"""Pipelines: trained parts composed into one generator.
+"""Pipelines: trained parts composed into one generator, with one interface (``load``,
+``save``, ``to``, ``__call__``, ``inpaint``, ``img2img``) that the command line, the
+evaluation and the web app call.
 
-:class:`TextToImagePipeline` is latent text-to-image diffusion (Rombach et al. 2022):
-autoencoder + denoiser + text encoder, saved and loaded as one folder;
-:mod:`difflab.pipelines.training` trains one on captioned shapes.
+- :class:`ImagePipeline`: a pixel-space image model, unconditional or class-conditional
+  (classifier-free guidance);
+- :class:`TextToImagePipeline`: latent text-to-image diffusion (Rombach et al. 2022),
+  autoencoder + denoiser + text encoder saved and loaded as one folder
+  (:mod:`difflab.pipelines.training` trains one on captioned shapes);
+- :mod:`difflab.pipelines.superres`: the super-resolution model on images of any size;
+- :mod:`difflab.pipelines.editing`: the image side (files, masks, codecs, paste-back) of
+  inpainting and image-to-image, shared by the pipelines.
 """
 
+from .image import ImagePipeline
 from .text_to_image import GenerationInfo, TextToImagePipeline
 
-__all__ = ["TextToImagePipeline", "GenerationInfo"]
+__all__ = ["ImagePipeline", "TextToImagePipeline", "GenerationInfo"]

@@ -212,8 +212,8 @@ class TextToImagePipeline:
     # -- editing (SDEdit, RePaint) in the latent space --------------------------------
     def codec(self):
         """(encode, decode) between pixels (N, 3, H, W) in [0, 1] and this pipeline's
-        latents, for :func:`difflab.inpaint.inpaint_image` and
-        :func:`difflab.img2img.img2img_image`: ``scale_factor`` times the posterior mean of
+        latents, for :func:`difflab.pipelines.editing.inpaint_image` and
+        :func:`difflab.pipelines.editing.img2img_image`: ``scale_factor`` times the posterior mean of
         the encoder (deterministic), and the decoder clamped to the pixel range."""
         ae, device = self.autoencoder, self.device
 
@@ -239,7 +239,7 @@ class TextToImagePipeline:
         space, Lugmayr et al. 2022; the mask max-pooled to the latent grid) and paste the
         kept pixels back exactly. ``image``: a path, PIL image or uint8 array of the
         pipeline's size. Returns an :class:`~difflab.masks.EditResult`."""
-        from ..inpaint import inpaint_image
+        from .editing import inpaint_image
         from ..masks import load_image
 
         size = self.config["image_size"]
@@ -255,7 +255,7 @@ class TextToImagePipeline:
         """SDEdit (Meng et al. 2022) of ``image`` towards ``prompt`` in the latent space:
         the last ``round(strength * steps)`` steps are run. Returns an
         :class:`~difflab.masks.EditResult` (its ``info`` says how many steps ran)."""
-        from ..img2img import img2img_image
+        from .editing import img2img_image
         from ..masks import load_image
 
         pixels = load_image(image, "RGB", self.config["image_size"])

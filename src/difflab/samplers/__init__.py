@@ -10,7 +10,6 @@ starting noise, counts network evaluations and dispatches by name.
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 
@@ -25,6 +24,8 @@ from .edm import sample_euler, sample_heun
 from .langevin import sample_langevin
 from .lms import sample_lms
 from .ode import sample_ode
+from .registry import DEFAULT_SPACING, SAMPLERS, check_options, register
+from .repaint import jump_schedule, sample_repaint
 from .sde import sample_euler_maruyama, sample_pc
 
 __all__ = [
@@ -46,39 +47,12 @@ __all__ = [
     "sample_deis",
     "sample_unipc",
     "sample_dpm_adaptive",
+    "sample_repaint",
+    "jump_schedule",
     "register",
+    "check_options",
     "model_device",
 ]
-
-#: name -> sampler function. Every entry has the common signature.
-SAMPLERS = {
-    "ddpm": sample_ddpm,
-    "ddim": sample_ddim,
-    "euler-maruyama": sample_euler_maruyama,
-    "pc": sample_pc,
-    "langevin": sample_langevin,
-    "ode": sample_ode,
-    "euler": sample_euler,
-    "heun": sample_heun,
-    "lms": sample_lms,
-    "dpmpp-2m": sample_dpmpp_2m,
-    "dpmpp-2m-sde": sample_dpmpp_2m_sde,
-    "deis": sample_deis,
-    "unipc": sample_unipc,
-    "dpm-adaptive": sample_dpm_adaptive,
-}
-
-
-#: the grid each sampler gets when neither ``spacing`` nor ``sigmas`` is given (others: the
-#: schedule's default, see :func:`difflab.grids.make_grid`); chosen by the grid sweep of
-#: benchmarks/samplers.py, see docs/samplers.md
-DEFAULT_SPACING = {"dpmpp-2m": "tuned", "dpmpp-2m-sde": "tuned", "deis": "tuned", "unipc": "tuned", "lms": "karras"}
-
-
-def register(name: str, fn) -> None:
-    """Make ``fn`` reachable as ``sample(..., sampler=name)``."""
-    SAMPLERS[name] = fn
-
 
 @dataclass
 class SampleInfo:
@@ -108,32 +82,6 @@ def model_device(model) -> torch.device:
     return torch.device("cpu")
 
 
-#: the Python types an option's annotation names (the samplers' options are numbers, flags and names)
-_OPTION_TYPES = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
-
-
-def check_options(name: str, fn, options: dict) -> None:
-    """Refuse options ``fn`` does not declare, and values of another type than its
-    annotation (``float``, ``int``, ``bool``, ``str``, optionally ``| None``) or NaN."""
-    params = inspect.signature(fn).parameters
-    common = {"denoiser", "x", "sigmas", "cond", "generator", "callback"}
-    allowed = [p for p in params if p not in common]
-    unknown = [k for k in options if k not in allowed]
-    if unknown:
-        valid = ", ".join(allowed) or "none"
-        raise ValueError(f"sampler {name!r} has no option {unknown[0]!r}; its options are: {valid}")
-    for key, value in options.items():
-        kinds = [k.strip() for k in str(params[key].annotation).split("|")]
-        if value is None and "None" in kinds:
-            continue
-        types = tuple(t for k in kinds for t in _OPTION_TYPES.get(k, ()))
-        if not types:  # an annotation this check does not read: the sampler checks it
-            continue
-        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        if wrong or (isinstance(value, float) and math.isnan(value)):
-            raise ValueError(f"sampler {name!r} option {key} must be {' or '.join(kinds)}, got {value!r}")
-
-
 def sample(
     model,
     noise: torch.Tensor | tuple,
@@ -156,7 +104,8 @@ def sample(
             Gaussian-mixture denoiser).
         noise: standard normal starting noise of the output's shape, or a shape
             (then drawn from ``generator``). It is scaled to the first noise level.
-        sampler: a name in :data:`SAMPLERS`.
+        sampler: a name in :data:`SAMPLERS`, or a function with the common signature
+            (e.g. :func:`sample_repaint`, which also takes ``known`` and ``mask``).
         steps: number of steps (the grid has ``steps + 1`` levels, the last 0).
         generator: an int seed, a ``torch.Generator`` or one generator per sample,
             for the noise stochastic samplers draw at every step.
@@ -171,9 +120,12 @@ def sample(
     Returns:
         the samples (in data coordinates), and the info if ``return_info``.
     """
-    if sampler not in SAMPLERS:
+    if callable(sampler):
+        fn, sampler = sampler, sampler.__name__
+    elif sampler in SAMPLERS:
+        fn = SAMPLERS[sampler]
+    else:
         raise ValueError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLERS))}")
-    fn = SAMPLERS[sampler]
     check_options(sampler, fn, options)
     if not hasattr(model, "schedule"):
         raise TypeError("model must be a difflab Denoiser (it needs a .schedule)")

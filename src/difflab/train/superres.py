@@ -1,14 +1,14 @@
 """Train a super-resolution model (SR3, Saharia et al. 2021; residual target of SRDiff,
 Li et al. 2022; noise-conditioning augmentation of Ho et al. 2022) on random crops of the
-real photographs of :mod:`difflab.data.photos`. See :mod:`difflab.superres` for the method.
+real photographs of :mod:`difflab.data.photos`. See :mod:`difflab.tasks.superres` for the method.
 
 One training sample (:func:`make_draw`), all from the data generator:
 
 1. an HR crop of ``crop + 2 m s`` pixels (m = 2 low-resolution pixels of margin) from
    :func:`~difflab.data.photos.random_crops`, x;
-2. its 8-bit antialiased-bicubic downscale y = Q(D_s(x)) (:func:`difflab.superres.downscale`);
+2. its 8-bit antialiased-bicubic downscale y = Q(D_s(x)) (:func:`difflab.tasks.superres.downscale`);
 3. an augmentation level tau ~ U(0, tau_max) and noise z, the conditioning
-   c = [U_s(y + tau z), tau / tau_max] (:func:`difflab.superres.condition`);
+   c = [U_s(y + tau z), tau / tau_max] (:func:`difflab.tasks.superres.condition`);
 4. the target x_0 = k (x - U_s(y)), the residual of the clean y;
 5. x_0 and c cut to their central ``crop`` x ``crop`` pixels, so no sample sees the
    border effects of resampling a small crop: at inference the image is large and
@@ -35,7 +35,7 @@ from ..denoiser import Denoiser
 from ..nets import UNet
 from ..saving import EMA_WEIGHTS, cast_state, load_config, load_weights, save_weights
 from ..schedules import DiscreteSchedule
-from ..superres import quantize_8bit, condition, downscale, upsample
+from ..tasks.superres import quantize_8bit, condition, downscale, upsample
 from .run_folder import model_exporter, trainer
 from .distributed import world
 from .loop import fit
@@ -99,7 +99,7 @@ def train_superres(
     run folder (checkpoint, ``train_log.jsonl``, ``loss.png``); ``resume=True`` continues.
 
     ``residual_scale`` is k, ``aug_max`` is tau_max and ``aug_level`` the sampling level
-    stored in the config (see :mod:`difflab.superres`). ``device`` defaults to CUDA when it
+    stored in the config (see :mod:`difflab.tasks.superres`). ``device`` defaults to CUDA when it
     is available. Returns ``out``.
     """
     out = Path(out)

@@ -58,36 +58,29 @@ tiles differ from it only through what the network computes over the whole image
 the GroupNorm statistics and the middle attention layer. An input of at most one tile
 is computed in one piece.
 
-Metrics. :func:`psnr` = 10 log10(MAX^2 / MSE); :func:`ssim` is Wang et al. 2004
-(eq. 13) with an 11 x 11 Gaussian window of sigma 1.5, K1 = 0.01, K2 = 0.03, the local
-statistics taken where the window fits inside the image, averaged over pixels and
-channels (the settings of ``skimage.metrics.structural_similarity(...,
-gaussian_weights=True, sigma=1.5, use_sample_covariance=False, channel_axis=-1)``).
+Loading a model folder and images of any format: :mod:`difflab.pipelines.superres`;
+the held-out evaluation: :mod:`difflab.evaluate.superres`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .limits import check_pixels
-from .metrics.image import psnr, ssim  # noqa: F401  (the evaluation's metrics, also reached from here)
-from .tensors import append_dims, randn, stream_generators
+from ..limits import check_pixels
+from ..tensors import append_dims, randn, stream_generators
 
 __all__ = [
-    "SuperResolver", "load_superres", "shipped_model_path", "downscale", "upsample", "bicubic", "condition",
-    "superresolve", "upscale", "psnr", "ssim", "evaluate_superres", "format_table", "side_by_side",
-    "DEFAULT_STEPS", "DEFAULT_TEMPERATURE", "DEFAULT_TILE", "DEFAULT_OVERLAP", "EVAL_CROP",
+    "SuperResolver", "downscale", "upsample", "condition", "superresolve", "quantize_8bit", "check_scale",
+    "to_tensor", "to_uint8", "DEFAULT_STEPS", "DEFAULT_TEMPERATURE", "DEFAULT_TILE", "DEFAULT_OVERLAP",
 ]
 
-#: sampler steps of :func:`upscale` by default
+#: sampler steps of :func:`~difflab.pipelines.superres.upscale` by default
 DEFAULT_STEPS = 1
-#: starting-noise temperature of :func:`upscale` by default (see :func:`superresolve`)
+#: starting-noise temperature of :func:`~difflab.pipelines.superres.upscale` by default (see :func:`superresolve`)
 DEFAULT_TEMPERATURE = 0.0
 #: side of a tile of :func:`superresolve` in input pixels (its output is ``scale`` times
 #: wider): at about 1.5 KB of activations per output pixel (:func:`superresolve`), a
@@ -96,17 +89,15 @@ DEFAULT_TILE = 128
 #: overlap of neighbouring tiles in input pixels (64 output pixels at x4), over which
 #: their outputs are blended
 DEFAULT_OVERLAP = 16
-#: side of the centre crop of each held-out photo that :func:`evaluate_superres` uses
-EVAL_CROP = 256
 
 
 # -- images <-> tensors --------------------------------------------------------------------
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
+def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float (1, 3, H, W) in [-1, 1]."""
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
+def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float (1, 3, H, W) in [-1, 1] -> uint8 (H, W, 3), clipped and rounded."""
     return x[0].add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
@@ -116,13 +107,7 @@ def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
     return x.add(1.0).mul(127.5).round().clamp(0, 255).div(127.5).sub(1.0)
 
 
-def _image(image, what: str = "image") -> np.ndarray:
-    from .masks import load_image
-
-    return load_image(image, mode="RGB")
-
-
-def _check_scale(scale) -> int:
+def check_scale(scale) -> int:
     if isinstance(scale, bool) or int(scale) != scale or scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale!r}")
     return int(scale)
@@ -131,7 +116,7 @@ def _check_scale(scale) -> int:
 # -- degradation and the bicubic baseline ----------------------------------------------------
 def downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
     """D_s: antialiased bicubic downsampling of float (N, C, H, W) by ``scale`` (H, W divisible by it)."""
-    scale = _check_scale(scale)
+    scale = check_scale(scale)
     if x.shape[-1] % scale or x.shape[-2] % scale:
         raise ValueError(f"image size {tuple(x.shape[-2:])} must be divisible by scale {scale}")
     return F.interpolate(x, size=(x.shape[-2] // scale, x.shape[-1] // scale), mode="bicubic",
@@ -140,13 +125,8 @@ def downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
 
 def upsample(y: torch.Tensor, scale: int) -> torch.Tensor:
     """U_s: bicubic upsampling (Keys 1981, a = -0.75 as in PyTorch) of float (N, C, h, w) in [-1, 1], clipped."""
-    scale = _check_scale(scale)
+    scale = check_scale(scale)
     return F.interpolate(y, scale_factor=scale, mode="bicubic", align_corners=False).clamp(-1.0, 1.0)
-
-
-def bicubic(image, scale: int = 4) -> np.ndarray:
-    """The baseline: ``image`` (a path, PIL image or uint8 array) bicubic-upsampled by ``scale``, uint8 (H, W, 3)."""
-    return _to_uint8(upsample(_to_tensor(_image(image)), scale))
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -162,33 +142,6 @@ class SuperResolver:
     @property
     def scale(self) -> int:
         return int(self.config["scale"])
-
-
-def shipped_model_path() -> Path:
-    """The folder of the x4 model shipped with difflab (``difflab/assets/sr-x4``)."""
-    from .saving import shipped_asset
-
-    return shipped_asset("sr-x4")
-
-
-def load_superres(folder=None) -> SuperResolver:
-    """Load a super-resolution model folder (None: the shipped x4 model)."""
-    from .saving import load_model
-
-    folder = shipped_model_path() if folder is None else Path(folder)
-    denoiser, config = load_model(folder)
-    if config.get("task") != "superres" or "superres" not in config:
-        raise ValueError(f"{folder}: not a super-resolution model (its task is {config.get('task')!r})")
-    denoiser.net.float()  # float16 on disk, float32 to compute
-    return SuperResolver(denoiser, config["superres"])
-
-
-def _resolver(model) -> SuperResolver:
-    if isinstance(model, SuperResolver):
-        return model
-    if model is None or isinstance(model, (str, os.PathLike)):
-        return load_superres(model)
-    raise TypeError(f"model must be a SuperResolver, a model folder or None, got {type(model).__name__}")
 
 
 def condition(y: torch.Tensor, scale: int, tau: torch.Tensor, aug_max: float, noise: torch.Tensor) -> torch.Tensor:
@@ -262,9 +215,12 @@ def superresolve(model, y: torch.Tensor, *, steps: int = DEFAULT_STEPS, sampler:
     """
     if not 0.0 <= temperature <= 1.0:
         raise ValueError(f"temperature must be in [0, 1], got {temperature}")
-    from .samplers import sample
+    from ..samplers import sample
 
-    m = _resolver(model)
+    if not isinstance(model, SuperResolver):
+        raise TypeError(f"model must be a SuperResolver (difflab.pipelines.superres.load_superres), "
+                        f"got {type(model).__name__}")
+    m = model
     cfg = m.config
     if y.ndim != 4 or y.shape[1] != 3:
         raise ValueError(f"the low-resolution images must have shape (N, 3, h, w), got {tuple(y.shape)}")
@@ -301,117 +257,3 @@ def superresolve(model, y: torch.Tensor, *, steps: int = DEFAULT_STEPS, sampler:
             x = upsample(y[..., a0:a1, b0:b1], s)[inner] + x0.float().cpu() / k
             out[window] += (wr[:, None] * wc[None, :]).float() * x
     return out.clamp_(-1.0, 1.0)
-
-
-def upscale(model, image, scale: int = 4, *, steps: int = DEFAULT_STEPS, sampler: str = "ddim", seed: int = 0,
-            aug_level: float | None = None, temperature: float = DEFAULT_TEMPERATURE, tile: int = DEFAULT_TILE,
-            overlap: int = DEFAULT_OVERLAP, **options) -> np.ndarray:
-    """Upscale ``image`` (a path, PIL image or uint8 array; any size within the ``pixels``
-    limit, a file's checked from its header) by ``scale`` with ``model`` (a
-    :class:`SuperResolver`, a model folder, or None for the shipped x4 model), in tiles
-    of ``tile`` input pixels (:func:`superresolve`). Deterministic DDIM by default: the
-    same seed gives the same pixels. Returns uint8 (scale H, scale W, 3)."""
-    m = _resolver(model)
-    scale = _check_scale(scale)
-    if scale != m.scale:
-        raise ValueError(f"this model upscales by {m.scale}, not {scale}")
-    y = _to_tensor(_image(image))
-    return _to_uint8(superresolve(m, y, steps=steps, sampler=sampler, seed=seed, aug_level=aug_level,
-                                  temperature=temperature, tile=tile, overlap=overlap, **options))
-
-
-# -- evaluation -------------------------------------------------------------------------------
-def _center_crop(image: np.ndarray, size: int | None, scale: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if size is not None:
-        if min(h, w) < size:
-            raise ValueError(f"crop {size} is larger than the {h}x{w} photo")
-        top, left = (h - size) // 2, (w - size) // 2
-        return image[top:top + size, left:left + size]
-    return image[: h - h % scale, : w - w % scale]
-
-
-def evaluate_superres(model=None, photos=None, scale: int = 4, *, crop: int | None = EVAL_CROP,
-                      steps: int = DEFAULT_STEPS, sampler: str = "ddim", seed: int = 0,
-                      aug_level: float | None = None, temperature: float = DEFAULT_TEMPERATURE,
-                      return_images: bool = False, **options) -> dict:
-    """PSNR and SSIM of the model and of bicubic upsampling on held-out photographs.
-
-    For each photo (default :data:`difflab.data.photos.HELD_OUT_PHOTOS`): x = its centre
-    ``crop`` x ``crop`` pixels (None: the whole photo cut to a multiple of ``scale``),
-    y = Q(D_s(x)) the 8-bit antialiased-bicubic downscale (:func:`downscale`), then
-    both :func:`bicubic` and the model upscale y and are compared with x.
-
-    Returns ``{"photos": {name: {"psnr_model", "psnr_bicubic", "ssim_model",
-    "ssim_bicubic"}}, "mean": {...}, "settings": {...}}`` and, with ``return_images``,
-    ``"images": {name: (low, bicubic, model, original)}`` as uint8 arrays.
-    """
-    from .data.photos import HELD_OUT_PHOTOS, load_photo
-
-    m = _resolver(model)
-    scale = _check_scale(scale)
-    if scale != m.scale:
-        raise ValueError(f"this model upscales by {m.scale}, not {scale}")
-    photos = HELD_OUT_PHOTOS if photos is None else tuple(photos)
-    if crop is not None and crop % scale:
-        raise ValueError(f"crop {crop} must be divisible by scale {scale}")
-    rows, images = {}, {}
-    for name in photos:
-        original = np.ascontiguousarray(_center_crop(load_photo(name), crop, scale))
-        low = _to_uint8(quantize_8bit(downscale(_to_tensor(original), scale)))
-        base = bicubic(low, scale)
-        out = upscale(m, low, scale, steps=steps, sampler=sampler, seed=seed, aug_level=aug_level,
-                      temperature=temperature, **options)
-        rows[name] = {"psnr_model": psnr(out, original), "psnr_bicubic": psnr(base, original),
-                      "ssim_model": ssim(out, original), "ssim_bicubic": ssim(base, original)}
-        images[name] = (low, base, out, original)
-    keys = ("psnr_model", "psnr_bicubic", "ssim_model", "ssim_bicubic")
-    result = {
-        "photos": rows,
-        "mean": {k: float(np.mean([r[k] for r in rows.values()])) for k in keys},
-        "settings": {"scale": scale, "crop": crop, "steps": steps, "sampler": sampler, "seed": seed,
-                     "temperature": temperature,
-                     "aug_level": float(m.config["aug_level"] if aug_level is None else aug_level)},
-    }
-    if return_images:
-        result["images"] = images
-    return result
-
-
-def format_table(result: dict) -> str:
-    """A Markdown table of an :func:`evaluate_superres` result."""
-    lines = ["| photo | PSNR bicubic (dB) | PSNR SR (dB) | SSIM bicubic | SSIM SR |",
-             "|---|---:|---:|---:|---:|"]
-    for name, r in [*result["photos"].items(), ("**mean**", result["mean"])]:
-        lines.append(f"| {name} | {r['psnr_bicubic']:.2f} | {r['psnr_model']:.2f} | "
-                     f"{r['ssim_bicubic']:.4f} | {r['ssim_model']:.4f} |")
-    return "\n".join(lines)
-
-
-def side_by_side(images: dict, path, gap: int = 4) -> Path:
-    """Write a PNG with one row per photo: low-resolution input (nearest-neighbour
-    upsampled) | bicubic | super-resolved | original, from
-    ``evaluate_superres(..., return_images=True)["images"]``."""
-    from PIL import Image
-
-    from .atomic import atomic_path
-
-    rows = []
-    for low, base, out, original in images.values():
-        s = original.shape[0] // low.shape[0]
-        nearest = np.repeat(np.repeat(low, s, axis=0), s, axis=1)
-        tiles = [nearest, base, out, original]
-        h = original.shape[0]
-        sep = np.full((h, gap, 3), 255, np.uint8)
-        row = np.concatenate([t for tile in tiles for t in (tile, sep)][:-1], axis=1)
-        rows.append(row)
-    width = max(r.shape[1] for r in rows)
-    blocks = []
-    for r in rows:
-        pad = np.full((r.shape[0], width - r.shape[1], 3), 255, np.uint8)
-        blocks += [np.concatenate([r, pad], axis=1), np.full((gap, width, 3), 255, np.uint8)]
-    grid = np.concatenate(blocks[:-1], axis=0)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        Image.fromarray(grid).save(tmp, format="PNG")
-    return path

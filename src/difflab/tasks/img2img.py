@@ -20,7 +20,8 @@ good middle.
   DDPM table, in x_T; it weighs nothing).
 
 The sampling itself is :func:`difflab.sample` on the sub-grid (``sigmas=``): no sampler
-logic lives here.
+logic lives here. Images (files, the codec of a latent model) are the pipelines' job:
+:func:`difflab.pipelines.editing.img2img_image`.
 """
 
 from __future__ import annotations
@@ -28,15 +29,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from .grids import make_grid
-from .masks import EditResult, codec, decode_image, encode_image, load_image, positive_int, to_pixels
-from .samplers import SampleInfo, sample
-from .tensors import GeneratorLike, randn
+from ..grids import make_grid
+from ..samplers import SampleInfo, sample
+from ..tensors import GeneratorLike, randn
 
-__all__ = ["img2img", "img2img_image", "Img2ImgInfo", "steps_to_run"]
+__all__ = ["img2img", "Img2ImgInfo", "steps_to_run"]
 
 
 @dataclass
@@ -112,49 +111,3 @@ def img2img(
     if return_info:
         return out, Img2ImgInfo(nfe=info.nfe, sigmas=sub, sampler=sampler, steps=k, strength=float(strength))
     return out
-
-
-def img2img_image(
-    denoiser,
-    image,
-    strength: float,
-    *,
-    sampler: str = "ddpm",
-    steps: int = 50,
-    n: int = 1,
-    spacing: str | None = None,
-    generator: GeneratorLike = None,
-    cond: dict | None = None,
-    encode=None,
-    decode=None,
-    mode: str | None = None,
-    size=None,
-    **options,
-) -> EditResult:
-    """SDEdit an image: a path, PIL image or uint8 array (H, W) / (H, W, C).
-
-    ``encode`` / ``decode`` map pixels (N, C, H, W) in [0, 1] to the model's space and
-    back (a latent model's autoencoder; default the [-1, 1] data range, see
-    :func:`difflab.masks.pixel_codec`). ``n`` edits (sample i uses seed ``generator + i``);
-    ``cond`` is batched to ``n``. Strength 0 returns the input pixels exactly, without
-    calling ``encode``, the network or ``decode``. ``size`` ((H, W), an int, or a data
-    shape (C, H, W)) is the size the model works at: an image of another size is
-    refused, a file's from its header before it is decoded. A pixel-space network runs
-    on any size but learned only one: pass its ``config["data"]["shape"]``.
-
-    Returns:
-        an :class:`~difflab.masks.EditResult`: uint8 images (n, H, W, C) and ``info``
-        (sampler, strength, steps run, nfe).
-    """
-    encode, decode = codec(encode, decode)
-    pixels = load_image(image, mode, size)
-    n = positive_int("n", n)
-    details = {"sampler": sampler, "strength": float(strength), "steps": steps_to_run(strength, positive_int("steps", steps)),
-               "nfe": 0}
-    if details["steps"] == 0:
-        return EditResult(np.repeat(pixels[None], n, axis=0), details)
-    z = encode_image(encode, pixels, n)
-    x, info = img2img(denoiser, z, strength, sampler, steps, generator=generator, spacing=spacing, cond=cond,
-                      return_info=True, **options)
-    details["nfe"] = info.nfe
-    return EditResult(to_pixels(decode_image(decode, x, pixels)), details)

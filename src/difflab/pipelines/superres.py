@@ -1,0 +1,76 @@
+"""Super-resolution on images: the shipped x4 model (or any super-resolution model
+folder) applied to an image file, PIL image or array of any size within the ``pixels``
+limit. The method (SR3 with noise-conditioning augmentation, residual target, tiles) is
+:mod:`difflab.tasks.superres`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..tasks.superres import (DEFAULT_OVERLAP, DEFAULT_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TILE, SuperResolver,
+                              check_scale, superresolve, to_tensor, to_uint8, upsample)
+
+__all__ = ["load_superres", "shipped_model_path", "resolver", "upscale", "bicubic", "SHIPPED"]
+
+#: the super-resolution model shipped inside the package (``difflab/assets/sr-x4``)
+SHIPPED = "sr-x4"
+
+
+def _image(image) -> np.ndarray:
+    from ..masks import load_image
+
+    return load_image(image, mode="RGB")
+
+
+def bicubic(image, scale: int = 4) -> np.ndarray:
+    """The baseline: ``image`` (a path, PIL image or uint8 array) bicubic-upsampled by ``scale``, uint8 (H, W, 3)."""
+    return to_uint8(upsample(to_tensor(_image(image)), scale))
+
+
+def shipped_model_path() -> Path:
+    """The folder of the x4 model shipped with difflab (``difflab/assets/sr-x4``)."""
+    from ..saving import shipped_asset
+
+    return shipped_asset(SHIPPED)
+
+
+def load_superres(folder=None) -> SuperResolver:
+    """Load a super-resolution model folder (None: the shipped x4 model)."""
+    from ..saving import load_model
+
+    folder = shipped_model_path() if folder is None else Path(folder)
+    denoiser, config = load_model(folder)
+    if config.get("task") != "superres" or "superres" not in config:
+        raise ValueError(f"{folder}: not a super-resolution model (its task is {config.get('task')!r})")
+    denoiser.net.float()  # float16 on disk, float32 to compute
+    return SuperResolver(denoiser, config["superres"])
+
+
+def resolver(model) -> SuperResolver:
+    """``model`` as a :class:`~difflab.tasks.superres.SuperResolver`: itself, a model folder, or None (the shipped model)."""
+    if isinstance(model, SuperResolver):
+        return model
+    if model is None or isinstance(model, (str, os.PathLike)):
+        return load_superres(model)
+    raise TypeError(f"model must be a SuperResolver, a model folder or None, got {type(model).__name__}")
+
+
+def upscale(model, image, scale: int = 4, *, steps: int = DEFAULT_STEPS, sampler: str = "ddim", seed: int = 0,
+            aug_level: float | None = None, temperature: float = DEFAULT_TEMPERATURE, tile: int = DEFAULT_TILE,
+            overlap: int = DEFAULT_OVERLAP, **options) -> np.ndarray:
+    """Upscale ``image`` (a path, PIL image or uint8 array; any size within the ``pixels``
+    limit, a file's checked from its header) by ``scale`` with ``model`` (a
+    :class:`SuperResolver`, a model folder, or None for the shipped x4 model), in tiles
+    of ``tile`` input pixels (:func:`superresolve`). Deterministic DDIM by default: the
+    same seed gives the same pixels. Returns uint8 (scale H, scale W, 3)."""
+    m = resolver(model)
+    scale = check_scale(scale)
+    if scale != m.scale:
+        raise ValueError(f"this model upscales by {m.scale}, not {scale}")
+    y = to_tensor(_image(image))
+    return to_uint8(superresolve(m, y, steps=steps, sampler=sampler, seed=seed, aug_level=aug_level,
+                                  temperature=temperature, tile=tile, overlap=overlap, **options))
