@@ -57,7 +57,7 @@ def test_toy_workflow(tmp_path, capsys):
 
 def test_score_based_workflow(tmp_path, capsys):
     folder = tmp_path / "ve"
-    assert main(["train", "toy", "--data", "8gaussians", "--sde", "ve", "--objective", "dsm", "--steps", "30",
+    assert main(["train", "toy", "--data", "8gaussians", "--schedule", "ve", "--objective", "dsm", "--steps", "30",
                  "--width", "32", "--out", str(folder), "--quiet"]) == 0
     for sampler in ("pc", "langevin", "euler-maruyama", "ode"):
         assert main(["sample", str(folder), "--sampler", sampler, "--steps", "5", "-n", "20"]) == 0

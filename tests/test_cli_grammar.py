@@ -74,31 +74,45 @@ def test_spacing_help_names_every_grid():
 
 def _library_defaults():
     import difflab
-    from difflab.evaluate import evaluate_inpainting
-    from difflab.pipelines.editing import inpaint_image
+    from difflab.evaluate import evaluate_image_model, evaluate_inpainting
+    from difflab.pipelines.image import DEFAULTS, ImagePipeline
     from difflab.pipelines.training import train_text_to_image
+    from difflab.train.autoencoder import train_autoencoder
     from difflab.train.image import train_image
     from difflab.train.superres import train_superres
     from difflab.train.toy import train_toy
 
-    return [  # command, library function, {command line dest: library parameter}
-        ("sample", difflab.sample, {"sampler": "sampler", "steps": "steps"}),
-        ("train toy", train_toy, {k: k for k in ("steps", "batch_size", "lr", "width", "depth", "seed",
-                                                 "checkpoint_every")}),
-        ("train image", train_image, {k: k for k in ("steps", "batch_size", "lr", "channels", "p_uncond", "seed")}),
-        ("train superres", train_superres, {k: k for k in ("steps", "batch_size", "scale", "seed")}),
-        ("train t2i", train_text_to_image, {**{k: k for k in ("steps", "batch_size", "lr", "channels", "p_uncond",
-                                                                 "ema_half_life", "warmup", "seed", "scenes")}}),
-        ("inpaint", inpaint_image, {"jump_length": "jump_length", "resample": "jump_n_sample", "feather": "feather"}),
-        ("eval-inpaint", evaluate_inpainting, {"jump_length": "jump_length", "resample": "jump_n_sample",
-                                               "n": "n", "seed": "seed"}),
+    def same(*names):
+        return {k: k for k in names}
+
+    return [  # command, library function (or a dict of defaults), {command line dest: library parameter}
+        ("sample", difflab.sample, same("sampler", "steps")),
+        ("sample", DEFAULTS, same("sampler", "steps", "guidance")),
+        ("show reverse", DEFAULTS, same("guidance")),
+        ("eval", evaluate_image_model, same("n", "sampler", "steps", "guidance", "seed", "batch_size")),
+        ("eval", DEFAULTS, same("sampler", "steps", "guidance")),
+        ("train toy", train_toy, same("steps", "batch_size", "lr", "width", "depth", "seed", "checkpoint_every")),
+        ("train image", train_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "seed",
+                                          "checkpoint_every")),
+        ("train autoencoder", train_autoencoder, same("steps", "batch_size", "lr", "channels", "latent_channels",
+                                                      "kl_weight", "reconstruction", "checkpoint_every", "seed")),
+        ("train superres", train_superres, same("steps", "batch_size", "scale", "seed")),
+        ("train t2i", train_text_to_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "ema_half_life",
+                                                "warmup", "seed", "scenes", "checkpoint_every")),
+        ("inpaint", ImagePipeline.inpaint, {**same("n", "seed", "steps", "method", "sampler", "jump_length",
+                                                   "resample", "feather")}),
+        ("img2img", ImagePipeline.img2img, same("n", "seed", "steps", "sampler", "strength")),
+        ("eval-inpaint", evaluate_inpainting, {**same("n", "seed", "steps", "method", "sampler", "jump_length",
+                                                      "guidance", "batch_size"), "resample": "jump_n_sample"}),
     ]
 
 
 def test_command_line_defaults_are_the_librarys():
+    wrong = []
     for command, fn, names in _library_defaults():
-        params = inspect.signature(fn).parameters
+        defaults = fn if isinstance(fn, dict) else {k: v.default for k, v in inspect.signature(fn).parameters.items()}
         actions = _actions(COMMANDS[command])
         for dest, param in names.items():
-            assert actions[dest].default == params[param].default, (command, dest, actions[dest].default,
-                                                                     params[param].default)
+            if actions[dest].default != defaults[param]:
+                wrong.append((command, dest, actions[dest].default, defaults[param]))
+    assert not wrong, wrong

@@ -106,10 +106,11 @@ def register(sub) -> None:
     p.add_argument("-n", type=positive_int, default=200, help="held-out images (default 200)")
     p.add_argument("--method", default="repaint", help="repaint or replace")
     p.add_argument("--jump-length", type=positive_int, default=10)
-    p.add_argument("--resample", type=positive_int, default=5, help="RePaint resamplings per jump (default 5)")
+    p.add_argument("--resample", type=positive_int, default=10, help="RePaint resamplings r per jump (default 10)")
     p.add_argument("--label", default="infer", choices=("infer", "null"),
                    help="infer: the model reads the class off the visible half (default); null: unconditional")
-    p.add_argument("--guidance", type=number(0), default=1.0, help="guidance scale with --label infer (default 1)")
+    p.add_argument("--guidance", type=number(0), default=3.0,
+                   help="classifier-free guidance scale with --label infer (default 3; 1: plain conditional)")
     add_sampler_args(p, sampler="ddpm", steps=50)
     p.add_argument("--seed", type=seed, default=0)
     add_overwrite(p)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import math
 
 from ._common import TOY_DATA, add_overwrite, claim, device, number, positive_int, seed
@@ -112,7 +114,7 @@ def register(sub) -> None:
     toy.add_argument("--steps", type=positive_int, default=3000, help="training steps (default 3000)")
     toy.add_argument("--out", required=True, help="model folder to write")
     toy.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve (default ddpm)")
-    toy.add_argument("--sde", dest="schedule", help="the same as --schedule (for the SDEs vp, subvp, ve)")
+    toy.add_argument("--sde", dest="schedule", help=argparse.SUPPRESS)  # the old spelling of --schedule
     toy.add_argument("--objective", default="eps",
                      help="eps (Ho et al.), x0, v, or dsm (denoising score matching: the net predicts the score)")
     toy.add_argument("--weighting", default=None,
@@ -155,9 +157,9 @@ def register(sub) -> None:
     ae.add_argument("--data", default="shapes", help="image stream (shapes)")
     ae.add_argument("--size", type=positive_int, default=32, help="image side in pixels (default 32)")
     ae.add_argument("--out", required=True, help="autoencoder and run folder")
-    ae.add_argument("--steps", type=positive_int, default=1200)
-    ae.add_argument("--batch-size", type=positive_int, default=16)
-    ae.add_argument("--lr", type=number(0, above=True), default=1e-3)
+    ae.add_argument("--steps", type=positive_int, default=2500)
+    ae.add_argument("--batch-size", type=positive_int, default=8)
+    ae.add_argument("--lr", type=number(0, above=True), default=2e-3)
     ae.add_argument("--channels", type=positive_int, default=16, help="base width (default 16)")
     ae.add_argument("--channel-mult", default="1,2,2", help="width multipliers; factor 2^(levels-1) (default 1,2,2: 4)")
     ae.add_argument("--latent-channels", type=positive_int, default=4)
@@ -167,7 +169,7 @@ def register(sub) -> None:
                     help="render this many scenes once and draw from them (for a GPU); default: render every draw")
     ae.add_argument("--workers", type=positive_int, default=1, help="processes that render --pool (default 1)")
     ae.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    ae.add_argument("--checkpoint-every", type=positive_int, default=200)
+    ae.add_argument("--checkpoint-every", type=positive_int, default=500)
     ae.add_argument("--resume", action="store_true", help="continue the run in --out")
     ae.add_argument("--seed", type=seed, default=0)
     ae.add_argument("--quiet", action="store_true")

@@ -31,8 +31,8 @@ def half_masks(n: int, shape, sides=("left", "right")) -> tuple[torch.Tensor, li
 
 
 def evaluate_inpainting(model, *, n: int = 200, method: str = "repaint", steps: int = 50, jump_length: int = 10,
-                        jump_n_sample: int = 5, sampler: str = "ddpm", seed: int = 0, sides=("left", "right"),
-                        label: str = "infer", guidance: float = 1.0, batch_size: int = 100, progress: bool = True,
+                        jump_n_sample: int = 10, sampler: str = "ddpm", seed: int = 0, sides=("left", "right"),
+                        label: str = "infer", guidance: float = 3.0, batch_size: int = 100, progress: bool = True,
                         **options) -> dict:
     """Mask half of each of ``n`` held-out images, inpaint it with the image model
     folder ``model`` and ask the feature classifier whether the completion still shows
