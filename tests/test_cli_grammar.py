@@ -92,11 +92,14 @@ def _library_defaults():
         ("eval", evaluate_image_model, same("n", "sampler", "steps", "guidance", "seed", "batch_size")),
         ("eval", DEFAULTS, same("sampler", "steps", "guidance")),
         ("train toy", train_toy, same("steps", "batch_size", "lr", "width", "depth", "seed", "checkpoint_every")),
+        *[(f"train {task}", fn, same("device", "resume", "overwrite")) for task, fn in
+          (("toy", train_toy), ("image", train_image), ("autoencoder", train_autoencoder), ("superres", train_superres),
+           ("t2i", train_text_to_image))],
         ("train image", train_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "seed",
                                           "checkpoint_every")),
         ("train autoencoder", train_autoencoder, same("steps", "batch_size", "lr", "channels", "latent_channels",
                                                       "kl_weight", "reconstruction", "checkpoint_every", "seed")),
-        ("train superres", train_superres, same("steps", "batch_size", "scale", "seed")),
+        ("train superres", train_superres, same("steps", "batch_size", "lr", "scale", "seed", "checkpoint_every")),
         ("train t2i", train_text_to_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "ema_half_life",
                                                 "warmup", "seed", "scenes", "checkpoint_every")),
         ("inpaint", ImagePipeline.inpaint, {**same("n", "seed", "steps", "method", "sampler", "jump_length",
@@ -116,3 +119,12 @@ def test_command_line_defaults_are_the_librarys():
             if actions[dest].default != defaults[param]:
                 wrong.append((command, dest, actions[dest].default, defaults[param]))
     assert not wrong, wrong
+
+
+def test_every_trainer_takes_the_same_run_options():
+    run = {"out", "steps", "batch_size", "lr", "seed", "device", "checkpoint_every", "resume", "quiet", "overwrite"}
+    trainers = [name for name in COMMANDS if name.startswith("train ")]
+    assert len(trainers) == 5, trainers
+    for name in trainers:
+        missing = run - set(_actions(COMMANDS[name]))
+        assert not missing, (name, missing)

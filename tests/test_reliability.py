@@ -352,3 +352,28 @@ def test_image_inputs_on_the_command_line(digits, tmp_path, capsys):
     assert run(["img2img", *edit, "--image", tmp_path / "deep.png", "--strength", "0", "--out", tmp_path / "d.png"]) == 0
     got = np.asarray(Image.open(tmp_path / "d.png"))
     np.testing.assert_array_equal(got, np.round(deep / 257).astype(np.uint8))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_every_trainer_moves_its_network_to_the_device_it_is_given(tmp_path):
+    """On a machine without CUDA, device="cuda" must reach torch (and fail there): the
+    trainers do not quietly train on a device of their own choosing."""
+    from difflab.pipelines.data import shapes_image_draw
+    from difflab.train.autoencoder import train_autoencoder
+    from difflab.train.image import train_image
+    from difflab.train.superres import train_superres
+
+    runs = {
+        "toy": lambda out: train_toy("moons", out=out, steps=2, batch_size=8, width=8, depth=1, progress=False,
+                                     device="cuda"),
+        "image": lambda out: train_image("digits", out=out, steps=2, batch_size=4, channels=8, progress=False,
+                                         device="cuda"),
+        "autoencoder": lambda out: train_autoencoder(shapes_image_draw(16), out=out, steps=2, batch_size=2,
+                                                     channels=4, groups=2, eval_images=2, scale_images=2,
+                                                     progress=False, device="cuda"),
+        "superres": lambda out: train_superres(out=out, steps=2, batch_size=2, crop=16, channels=8,
+                                               channel_mult=(1, 2), groups=4, progress=False, device="cuda"),
+    }
+    for name, run in runs.items():
+        with pytest.raises((RuntimeError, AssertionError), match="CUDA|cuda"):
+            run(tmp_path / name)

@@ -105,7 +105,7 @@ def test_noise_conditioning_augmentation_in_training_draws():
 def tiny(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("sr") / "tiny"
-    train_superres(out, steps=3, batch_size=4, crop=16, channels=8, channel_mult=(1, 2), groups=4,
+    train_superres(out=out, steps=3, batch_size=4, crop=16, channels=8, channel_mult=(1, 2), groups=4,
                    checkpoint_every=3, progress=False, photos=("astronaut",))
     return out
 

@@ -35,6 +35,7 @@ def _cmd_train_image(args) -> None:
         schedule=args.schedule, prediction=args.prediction, class_conditional=not args.unconditional,
         p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume, bf16=args.bf16,
         seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size, overwrite=args.overwrite,
+        device=args.device,
     )
     if world().is_main:
         print(f"saved model folder {folder}")
@@ -98,12 +99,28 @@ def _cmd_train_superres(args) -> None:
         from pathlib import Path
 
         claim(args, *(Path(args.ship) / name for name in ("config.json", "model.safetensors")))
-    out = train_superres(args.out, steps=args.steps, batch_size=args.batch_size, scale=args.scale,
-                         resume=args.resume, overwrite=args.overwrite, seed=args.seed, device=args.device)
+    out = train_superres(out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, scale=args.scale,
+                         checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
+                         seed=args.seed, device=args.device, progress=not args.quiet)
     if args.ship:
         print(f"wrote {ship(out, args.ship)}")
     print(f"model folder {out}")
 
+
+
+def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, out: str) -> None:
+    """The options every trainer takes, spelled and checked alike (defaults: the trainer's own)."""
+    p.add_argument("--out", required=True, help=out)
+    p.add_argument("--steps", type=positive_int, default=steps, help=f"training steps (default {steps})")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"images per step (default {batch_size})")
+    p.add_argument("--lr", type=number(0, above=True), default=lr, help=f"peak learning rate (default {lr:g})")
+    p.add_argument("--seed", type=seed, default=0, help="initial weights, data and noise streams (default 0)")
+    p.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=checkpoint_every,
+                   help=f"steps between checkpoints (default {checkpoint_every})")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(p, "start afresh in --out, replacing the model or run there")
 
 
 def register(sub) -> None:
@@ -111,8 +128,7 @@ def register(sub) -> None:
     tsub = train.add_subparsers(dest="task", metavar="TASK")
     toy = tsub.add_parser("toy", help="a 2-D toy model (MLP denoiser)")
     toy.add_argument("--data", default="moons", help=f"dataset: {', '.join(TOY_DATA)} (default moons)")
-    toy.add_argument("--steps", type=positive_int, default=3000, help="training steps (default 3000)")
-    toy.add_argument("--out", required=True, help="model folder to write")
+    _run(toy, steps=3000, batch_size=512, lr=2e-3, checkpoint_every=500, out="model and run folder")
     toy.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve (default ddpm)")
     toy.add_argument("--sde", dest="schedule", help=argparse.SUPPRESS)  # the old spelling of --schedule
     toy.add_argument("--objective", default="eps",
@@ -120,46 +136,28 @@ def register(sub) -> None:
     toy.add_argument("--weighting", default=None,
                      help="loss weighting: simple, sigma2 (NCSN, default for dsm) or likelihood (g(t)^2)")
     toy.add_argument("--t-sampling", default="uniform", help="uniform, or likelihood (importance sampling of t)")
-    toy.add_argument("--batch-size", type=positive_int, default=512)
-    toy.add_argument("--lr", type=number(0, above=True), default=2e-3)
     toy.add_argument("--width", type=positive_int, default=256)
     toy.add_argument("--depth", type=positive_int, default=3)
-    toy.add_argument("--seed", type=seed, default=0)
-    toy.add_argument("--checkpoint-every", type=positive_int, default=500)
-    toy.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    toy.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    toy.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_overwrite(toy, "start afresh in --out, replacing the model or run there")
     toy.set_defaults(handler=_cmd_train_toy)
 
     img = tsub.add_parser("image", help="an image model (U-Net): digits, mnist5k or an image folder")
+    _run(img, steps=1000, batch_size=64, lr=1e-3, checkpoint_every=200,
+         out="model and run folder (checkpoint, loss log, loss curve)")
     img.add_argument("--data", default="mnist5k", help="digits, mnist5k or folder (default mnist5k)")
-    img.add_argument("--out", required=True, help="model and run folder (checkpoint, loss log, loss curve)")
-    img.add_argument("--steps", type=positive_int, default=1000)
-    img.add_argument("--batch-size", type=positive_int, default=64)
-    img.add_argument("--lr", type=number(0, above=True), default=1e-3)
     img.add_argument("--channels", type=positive_int, default=32, help="U-Net base width")
     img.add_argument("--schedule", default="cosine", help="cosine or linear DDPM table")
     img.add_argument("--prediction", default="v", help="eps, x0, v or score")
     img.add_argument("--unconditional", action="store_true", help="no class labels")
     img.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="label dropout for classifier-free guidance")
-    img.add_argument("--checkpoint-every", type=positive_int, default=200)
-    img.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     img.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     img.add_argument("--folder", default=None, help="image folder for --data folder")
     img.add_argument("--size", type=positive_int, default=None, help="image size for --data folder")
-    img.add_argument("--seed", type=seed, default=0)
-    img.add_argument("--quiet", action="store_true")
-    add_overwrite(img, "start afresh in --out, replacing the model or run there")
     img.set_defaults(handler=_cmd_train_image)
 
     ae = tsub.add_parser("autoencoder", help="the KL autoencoder of latent diffusion, on captioned shapes")
     ae.add_argument("--data", default="shapes", help="image stream (shapes)")
     ae.add_argument("--size", type=positive_int, default=32, help="image side in pixels (default 32)")
-    ae.add_argument("--out", required=True, help="autoencoder and run folder")
-    ae.add_argument("--steps", type=positive_int, default=2500)
-    ae.add_argument("--batch-size", type=positive_int, default=8)
-    ae.add_argument("--lr", type=number(0, above=True), default=2e-3)
+    _run(ae, steps=2500, batch_size=8, lr=2e-3, checkpoint_every=500, out="autoencoder and run folder")
     ae.add_argument("--channels", type=positive_int, default=16, help="base width (default 16)")
     ae.add_argument("--channel-mult", default="1,2,2", help="width multipliers; factor 2^(levels-1) (default 1,2,2: 4)")
     ae.add_argument("--latent-channels", type=positive_int, default=4)
@@ -168,50 +166,29 @@ def register(sub) -> None:
     ae.add_argument("--pool", type=positive_int, default=None,
                     help="render this many scenes once and draw from them (for a GPU); default: render every draw")
     ae.add_argument("--workers", type=positive_int, default=1, help="processes that render --pool (default 1)")
-    ae.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    ae.add_argument("--checkpoint-every", type=positive_int, default=500)
-    ae.add_argument("--resume", action="store_true", help="continue the run in --out")
-    ae.add_argument("--seed", type=seed, default=0)
-    ae.add_argument("--quiet", action="store_true")
-    add_overwrite(ae, "start afresh in --out, replacing the model or run there")
     ae.set_defaults(handler=_cmd_train_autoencoder)
 
     t2i = tsub.add_parser("t2i", help="a latent text-to-image diffusion pipeline on captioned shapes")
     t2i.add_argument("--autoencoder", required=True, help="a trained autoencoder folder (difflab train autoencoder)")
-    t2i.add_argument("--out", required=True, help="pipeline and run folder")
+    _run(t2i, steps=1700, batch_size=64, lr=2e-3, checkpoint_every=200, out="pipeline and run folder")
     t2i.add_argument("--text-encoder", default="minilm", help="minilm (pretrained) or hashing (toy, for tests)")
     t2i.add_argument("--scenes", type=positive_int, default=8000, help="training scenes (each with all its captions)")
-    t2i.add_argument("--steps", type=positive_int, default=1700)
-    t2i.add_argument("--batch-size", type=positive_int, default=64)
-    t2i.add_argument("--lr", type=number(0, above=True), default=2e-3)
     t2i.add_argument("--channels", type=positive_int, default=48, help="U-Net base width")
     t2i.add_argument("--channel-mult", default="1,2", help="U-Net width multipliers per level (default 1,2)")
     t2i.add_argument("--num-res-blocks", type=positive_int, default=1, help="residual blocks per level (default 1)")
     t2i.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="caption dropout for classifier-free guidance")
     t2i.add_argument("--ema-half-life", type=number(0, above=True), default=20_000, help="EMA half-life in images (default 20000)")
     t2i.add_argument("--warmup", type=positive_int, default=100, help="learning-rate warm-up steps (default 100)")
-    t2i.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     t2i.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     t2i.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
     t2i.add_argument("--init", default=None, metavar="DIR",
                      help="fine-tune: start from this pipeline folder's denoiser (its network replaces --channels ...)")
     t2i.add_argument("--object-weights", default=None, metavar="W1,W2,W3",
                      help="relative chance of drawing a scene of 1, 2, 3 objects (default: the dataset's mixture)")
-    t2i.add_argument("--checkpoint-every", type=positive_int, default=200)
-    t2i.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t2i.add_argument("--seed", type=seed, default=0)
-    t2i.add_argument("--quiet", action="store_true")
-    add_overwrite(t2i, "start afresh in --out, replacing the model or run there")
     t2i.set_defaults(handler=_cmd_train_t2i)
 
     r = tsub.add_parser("superres", help="an SR3-style x4 super-resolution model on photo crops")
-    r.add_argument("--out", required=True, help="model and run folder")
-    r.add_argument("--steps", type=positive_int, default=1500)
-    r.add_argument("--batch-size", type=positive_int, default=16)
+    _run(r, steps=1500, batch_size=16, lr=1e-3, checkpoint_every=100, out="model and run folder")
     r.add_argument("--scale", type=positive_int, default=4)
-    r.add_argument("--seed", type=seed, default=0)
-    r.add_argument("--resume", action="store_true", help="continue the run in OUT")
-    r.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--ship", default=None, metavar="DIR", help="then write a float16 inference copy into DIR")
-    add_overwrite(r, "start afresh in --out, replacing the model or run there")
     r.set_defaults(handler=_cmd_train_superres)

@@ -86,6 +86,7 @@ def train_image(
     overwrite: bool = False,
     seed: int = 0,
     progress: bool = True,
+    device: str | torch.device | None = None,
     folder: str | Path | None = None,
     size: int | None = None,
     mode: str = "RGB",
@@ -103,7 +104,8 @@ def train_image(
     ``out`` becomes the model folder (``config.json``, ``model.safetensors``,
     ``ema.safetensors``, rewritten at every checkpoint) and the run folder
     (``checkpoint.safetensors``, ``train_log.jsonl``, ``loss.png``); ``resume=True``
-    continues from its checkpoint. Returns ``out``.
+    continues from its checkpoint. ``device``: where to train (default CUDA when available;
+    under ``torchrun`` every process uses its own device). Returns ``out``.
     """
     if schedule not in IMAGE_SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; expected one of: {', '.join(IMAGE_SCHEDULES)}")
@@ -137,7 +139,7 @@ def train_image(
     torch.manual_seed(seed)  # the same initial weights on every process
     net = UNet(in_channels=channels_in, channels=channels, channel_mult=channel_mult, num_res_blocks=num_res_blocks,
                attention_resolutions=attention_resolutions, image_size=height, dropout=dropout, groups=groups,
-               num_classes=num_classes).to(w.device)
+               num_classes=num_classes).to(w.device if device is None or w.size > 1 else torch.device(device))
     sched = DiscreteSchedule(**IMAGE_SCHEDULES[schedule])
     denoiser = Denoiser(net, sched, prediction, "index")
 

@@ -69,10 +69,11 @@ def make_draw(crop: int, scale: int, residual_scale: float, aug_max: float, phot
 
 @trainer
 def train_superres(
+    photos: Sequence[str] = TRAIN_PHOTOS,
+    *,
     out: str | Path,
     steps: int = 1500,
     batch_size: int = 16,
-    *,
     scale: int = 4,
     crop: int = 32,
     lr: float = 1e-3,
@@ -92,11 +93,10 @@ def train_superres(
     overwrite: bool = False,
     seed: int = 0,
     progress: bool = True,
-    photos: Sequence[str] = TRAIN_PHOTOS,
     device: str | torch.device | None = None,
 ) -> Path:
-    """Train an x``scale`` super-resolution model; ``out`` becomes the model folder and the
-    run folder (checkpoint, ``train_log.jsonl``, ``loss.png``); ``resume=True`` continues.
+    """Train an x``scale`` super-resolution model on crops of the photographs ``photos``
+    (:mod:`difflab.data.photos`); ``out`` becomes the model folder and the run folder (checkpoint, ``train_log.jsonl``, ``loss.png``); ``resume=True`` continues.
 
     ``residual_scale`` is k, ``aug_max`` is tau_max and ``aug_level`` the sampling level
     stored in the config (see :mod:`difflab.tasks.superres`). ``device`` defaults to CUDA when it
