@@ -234,3 +234,74 @@ def test_crop_each():
     assert torch.equal(c, crop_each(x, 4, torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="crop=8 must be positive and at most the image side 6"):
         crop_each(x, 8, torch.Generator())
+
+
+def _close_trajectory(got: dict, want: dict, start: dict, lr: float) -> None:
+    """Equal up to float round-off amplified by Adam (tests/test_engine.py::assert_same_trajectory)."""
+    g, w, s = (torch.cat([d[k].flatten().double() for k in sorted(start)]) for d in (got, want, start))
+    assert (g - w).norm() < 1e-3 * (w - s).norm() and (g - w).abs().max() < 0.05 * lr
+
+
+def test_autoencoder_loss_under_fit_does_not_depend_on_the_cut():
+    """The reparameterisation noise is drawn for the global batch (AutoencoderLoss.draw):
+    2 micro-batches of 2 follow one batch of 4; another seed does not."""
+    from difflab.train import fit
+    from difflab.train.autoencoder import AutoencoderLoss
+
+    torch.set_num_threads(1)
+    kw = {"steps": 3, "batch_size": 4, "lr": 1e-3, "warmup": 1, "ema_half_life": None, "grad_clip": 1.0,
+          "progress": False}
+    start = small(channel_mult=(1, 2)).state_dict()
+    one, two, other = (small(channel_mult=(1, 2)) for _ in range(3))
+    r1 = fit(one, blobs, loss=AutoencoderLoss(one), accumulate=1, **kw)
+    r2 = fit(two, blobs, loss=AutoencoderLoss(two), accumulate=2, **kw)
+    _close_trajectory(two.state_dict(), one.state_dict(), start, kw["lr"])
+    assert r2.losses == pytest.approx(r1.losses, rel=1e-5)
+    fit(other, blobs, loss=AutoencoderLoss(other), seed=1, **kw)
+    with pytest.raises(AssertionError):
+        _close_trajectory(other.state_dict(), one.state_dict(), start, kw["lr"])
+
+
+AE_DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_autoencoder import blobs
+from difflab.train import world
+from difflab.train.autoencoder import train_autoencoder
+torch.set_num_threads(1)
+train_autoencoder(blobs, out={out!r}, **{kw!r})  # it joins torchrun's process group itself
+assert world().size == 2
+"""
+
+
+@pytest.mark.slow
+def test_trainer_under_two_processes_equals_one(tmp_path):
+    """torchrun with 2 processes (gloo) trains the same autoencoder as one process with the
+    same global batch (up to float round-off amplified by Adam); only rank 0 writes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kw = {"steps": 4, "batch_size": 4, "lr": 1e-3, "channels": 8, "channel_mult": (1, 2), "groups": 4, "warmup": 1,
+          "eval_images": 4, "scale_images": 4, "checkpoint_every": 2, "crop": 8, "progress": False}
+    script = tmp_path / "ddp.py"
+    script.write_text(AE_DDP_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / "ddp"), kw=kw))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        str(script)], capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    torch.set_num_threads(1)
+    train_autoencoder(blobs, out=tmp_path / "one", **kw)
+    ddp, one = (read_checkpoint(tmp_path / name / "checkpoint.safetensors") for name in ("ddp", "one"))
+    assert ddp.step == one.step == 4 and {"torch/0", "torch/1"} <= set(ddp.rng)
+    start = small(channel_mult=(1, 2)).state_dict()  # seed 0, as the trainer's initial weights
+    _close_trajectory(ddp.model, one.model, start, kw["lr"])
+    logs = [[json.loads(line) for line in (tmp_path / name / "train_log.jsonl").read_text().splitlines()]
+            for name in ("ddp", "one")]
+    for a, b in zip(*logs):
+        for key in ("loss", "rec", "kl", "psnr"):
+            assert (a.get(key) is None) == (b.get(key) is None)
+            if a.get(key) is not None:
+                assert a[key] == pytest.approx(b[key], rel=1e-3), key
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())

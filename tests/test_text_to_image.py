@@ -376,3 +376,59 @@ def test_generate_upscale_cascades_to_four_times_the_size(folder, tmp_path, caps
     (png,) = out.glob("*.png")
     assert Image.open(png).size == (128, 128)
     assert "upscaled x4" in capsys.readouterr().out
+
+
+T2I_DDP_SCRIPT = """
+import torch
+import difflab.pipelines.data as data
+from difflab.pipelines.training import train_text_to_image
+from difflab.train import world
+rendered = []
+for name in ("render_scenes", "render_training_set"):  # count the cache builds of this process
+    def counted(*args, _f=getattr(data, name), **kw):
+        rendered.append(1)
+        return _f(*args, **kw)
+    setattr(data, name, counted)
+torch.set_num_threads(1)
+train_text_to_image({ae!r}, out={out!r}, **{kw!r})  # it joins torchrun's process group itself
+w = world()
+assert w.size == 2, w
+assert bool(rendered) == w.is_main, (w.rank, rendered)
+"""
+
+
+@pytest.mark.slow
+def test_training_recipe_under_two_processes_equals_one(tmp_path):
+    """torchrun with 2 processes (gloo): the recipe joins the process group, rank 0 alone
+    builds the caches and writes the folder, and the trained weights are those of one process with the same global batch, up to float
+    round-off amplified by Adam (as the engine's DDP test)."""
+    import os
+    import subprocess
+    import sys
+
+    from difflab.train import read_checkpoint, read_log
+
+    torch.manual_seed(0)
+    save_autoencoder(tmp_path / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
+                     {"data": {"name": "shapes", "shape": [3, 32, 32]}})
+    kw = {"text_encoder": "hashing", "scenes": 8, "steps": 3, "batch_size": 4, "channels": 16, "lr": 1e-2,
+          "warmup": 1, "checkpoint_every": 2, "progress": False}
+    script = tmp_path / "ddp.py"
+    script.write_text(T2I_DDP_SCRIPT.format(ae=str(tmp_path / "ae"), out=str(tmp_path / "ddp"), kw=kw))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        str(script)], capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    torch.set_num_threads(1)
+    train_text_to_image(tmp_path / "ae", out=tmp_path / "one", **kw)
+
+    ddp, one = (read_checkpoint(tmp_path / name / "checkpoint.safetensors") for name in ("ddp", "one"))
+    assert ddp.step == one.step == 3 and {"torch/0", "torch/1"} <= set(ddp.rng) and "torch/1" not in one.rng
+    torch.manual_seed(0)  # the recipe's initial weights
+    start = text_unet((4, 8, 8), HashingTextEncoder().dim, channels=16).state_dict()
+    for got, want in ((ddp.model, one.model), (ddp.ema, one.ema)):
+        g, w, s = (torch.cat([d[k].flatten().double() for k in sorted(start)]) for d in (got, want, start))
+        assert (g - w).norm() < 1e-3 * (w - s).norm() and (g - w).abs().max() < 0.05 * kw["lr"]
+    losses = [[rec["loss"] for rec in read_log(tmp_path / name / "train_log.jsonl")] for name in ("ddp", "one")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())

@@ -19,10 +19,15 @@ during training. The data caches (``latents.safetensors``, ``captions.safetensor
 written to the run folder, so a resumed run starts at once. At each checkpoint the folder ``out`` is
 rewritten as a complete pipeline folder (:meth:`TextToImagePipeline.save`) with the
 EMA weights.
+
+Under ``torchrun`` the training is data-parallel (:mod:`difflab.train.distributed`):
+rank 0 builds the caches while the other ranks wait, then they read them; only rank 0
+writes into ``out``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Sequence
 
@@ -112,6 +117,19 @@ def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int
     return _cached(Path(out) / "latents.safetensors", key, build)["latents"]
 
 
+@contextlib.contextmanager
+def _main_process_first(w):
+    """Rank 0 runs the block first (it builds the caches); the other ranks run it after
+    rank 0 has finished it (they read the caches)."""
+    import torch.distributed as dist
+
+    if w.size > 1 and not w.is_main:
+        dist.barrier()
+    yield
+    if w.size > 1 and w.is_main:
+        dist.barrier()
+
+
 def _training_of(folder) -> dict | None:
     """The ``training`` record of pipeline folder ``folder`` (where a fine-tune started), or None."""
     import json
@@ -191,7 +209,7 @@ def train_text_to_image(
     from ..saving import load_autoencoder
     from ..schedules import DiscreteSchedule
     from ..text import text_encoder_from_config
-    from ..train.distributed import world
+    from ..train.distributed import init_distributed
     from ..train.loop import fit
 
     out = Path(out)
@@ -199,7 +217,8 @@ def train_text_to_image(
         if text_encoder not in TEXT_ENCODERS_BY_NAME:
             raise ValueError(f"unknown text encoder {text_encoder!r}; expected one of: {', '.join(TEXT_ENCODERS_BY_NAME)}")
         text_encoder = TEXT_ENCODERS_BY_NAME[text_encoder]
-    device = torch.device(device) if device is not None else world().device
+    w = init_distributed()
+    device = torch.device(device) if device is not None else w.device
     encoder = text_encoder_from_config(text_encoder)
     ae, ae_config = load_autoencoder(autoencoder, device)
     ae.requires_grad_(False)
@@ -228,11 +247,13 @@ def train_text_to_image(
         net = text_unet(latent_shape, encoder.dim, channels, channel_mult, num_res_blocks).to(device)
     denoiser = Denoiser(net, schedule, "v", "index")
 
-    out.mkdir(parents=True, exist_ok=True)
-    cache_encoder = encoder if device.type == "cpu" else text_encoder_from_config(text_encoder, cache=False).to(device)
-    captions = caption_cache(out, cache_encoder, scenes, progress, workers)
-    del cache_encoder
-    latents = latent_cache(out, ae, image_size, scenes, seed, workers)
+    if w.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    with _main_process_first(w):
+        cache_encoder = encoder if device.type == "cpu" else text_encoder_from_config(text_encoder, cache=False).to(device)
+        captions = caption_cache(out, cache_encoder, scenes, progress and w.is_main, workers)
+        del cache_encoder
+        latents = latent_cache(out, ae, image_size, scenes, seed, workers)
     choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
     n_choices = (choices >= 0).sum(1)
     null = encoder.encode([""])

@@ -18,12 +18,13 @@ over the pixels, i.e. 1e-6 per pixel element as here. It is a leash that keeps t
 latent from drifting to huge values, not a real prior: the posterior becomes nearly
 a point and the latent scale is fixed afterwards by ``scale_factor``.
 
-:func:`train_autoencoder` is a small loop rather than :func:`difflab.train.fit`,
-which is built around the denoising loss; it shares the engine's parts: the
-one-file checkpoint with exact resume (:mod:`difflab.train.checkpoint`), the JSONL
-log and loss curve (:mod:`difflab.train.log`), the warm-up + cosine learning rate
-(:func:`~difflab.train.loop.lr_factor`) and the named random streams
-(:func:`~difflab.train.loop.stream_seed`). One process (no DDP, no EMA).
+:func:`train_autoencoder` trains with the engine, :func:`difflab.train.fit`, given
+this objective as :class:`AutoencoderLoss`: AdamW with warm-up + cosine decay,
+gradient clipping, the non-finite guard, the one-file checkpoint with exact resume,
+the JSONL log (with ``rec`` and ``kl`` beside the loss) and DDP under ``torchrun``;
+no EMA. The reparameterisation noise eps of every image is drawn for the whole
+global batch on the CPU from fit's noise stream (:meth:`AutoencoderLoss.draw`), so a
+run does not depend on how the batch is cut into processes or micro-batches.
 
 Its reconstruction PSNR against training steps is in docs/text-to-image.md.
 
@@ -37,10 +38,7 @@ training never sees; ``eval_draw`` may give a held-out split) goes into
 
 from __future__ import annotations
 
-import math
-import re
 import time
-import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -48,17 +46,12 @@ import torch
 
 from ..nets.autoencoder import AutoencoderKL
 from ..saving import save_autoencoder
-from .checkpoint import (Checkpoint, check_state_dict, config_differences, read_checkpoint,
-                         save_checkpoint)
-from .distributed import world
-from .log import LossLog, plot_loss_curve
+from .distributed import init_distributed
+from .log import append_record, read_log
+from .loop import LOG, fit, stream_seed
 from .run_folder import trainer
-from .loop import CHECKPOINT, LOG, LOSS_CURVE, canonical_config, restore_rng, rng_state, lr_factor, stream_seed
 
-__all__ = ["train_autoencoder", "autoencoder_loss", "reconstruction_psnr", "crop_each"]
-
-#: config keys a resumed run may change
-RESUME_MAY_CHANGE = ("fit.steps",)
+__all__ = ["train_autoencoder", "autoencoder_loss", "AutoencoderLoss", "reconstruction_psnr", "crop_each"]
 
 
 #: reconstruction losses per element: name -> f(x_hat - x)
@@ -66,15 +59,48 @@ RECONSTRUCTION = {"l1": torch.abs, "l2": torch.square}
 
 
 def autoencoder_loss(autoencoder: AutoencoderKL, x: torch.Tensor, generator: torch.Generator | None = None,
-                     kl_weight: float = 1e-6, reconstruction: str = "l2") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, reconstruction term, KL per element) for a batch x; see the module docstring."""
+                     kl_weight: float = 1e-6, reconstruction: str = "l2",
+                     noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, reconstruction term, KL per element) for a batch x; see the module docstring.
+
+    z = mean + std * eps (Kingma & Welling 2014, eq. 10) with eps = ``noise`` when given
+    (the latent's shape, e.g. drawn beforehand on the CPU), else drawn from ``generator``."""
     if reconstruction not in RECONSTRUCTION:
         raise ValueError(f"unknown reconstruction loss {reconstruction!r}; expected one of: {', '.join(RECONSTRUCTION)}")
     posterior = autoencoder.encode(x)
-    x_hat = autoencoder.decode(posterior.sample(generator))
+    if noise is None:
+        z = posterior.sample(generator)
+    else:
+        if noise.shape != posterior.mean.shape:
+            raise ValueError(f"noise of shape {tuple(noise.shape)} for latents of shape {tuple(posterior.mean.shape)}")
+        z = posterior.mean + posterior.std * noise.to(device=posterior.mean.device, dtype=posterior.mean.dtype)
+    x_hat = autoencoder.decode(z)
     rec = RECONSTRUCTION[reconstruction](x_hat - x).mean()
     kl = posterior.kl().mean() / x[0].numel()
     return rec + kl_weight * kl, rec, kl
+
+
+class AutoencoderLoss:
+    """:func:`autoencoder_loss` as the :class:`~difflab.train.loop.Loss` of
+    :func:`~difflab.train.fit`: ``draw`` draws eps ~ N(0, I) of the latent's shape
+    (``autoencoder.latent_shape`` of the images) for the whole global batch on the CPU;
+    the call returns the loss and the terms ``rec`` and ``kl`` to log."""
+
+    def __init__(self, autoencoder: AutoencoderKL, kl_weight: float = 1e-6, reconstruction: str = "l2") -> None:
+        if reconstruction not in RECONSTRUCTION:
+            raise ValueError(f"unknown reconstruction loss {reconstruction!r}; expected one of: {', '.join(RECONSTRUCTION)}")
+        self.latent_shape = autoencoder.latent_shape
+        self.kl_weight, self.reconstruction = kl_weight, reconstruction
+        self.config = {"kl_weight": kl_weight, "reconstruction": reconstruction}
+
+    def draw(self, x: torch.Tensor, cond: dict, generator: torch.Generator) -> tuple[dict, dict]:
+        shape = (x.shape[0], *self.latent_shape(tuple(x.shape[1:])))
+        return cond, {"eps": torch.randn(shape, generator=generator, dtype=torch.float32)}
+
+    def __call__(self, net, x: torch.Tensor, cond: dict, noise: dict):
+        loss, rec, kl = autoencoder_loss(net, x, kl_weight=self.kl_weight, reconstruction=self.reconstruction,
+                                         noise=noise["eps"])
+        return loss, {"rec": rec.detach(), "kl": kl.detach()}
 
 
 @torch.no_grad()
@@ -181,13 +207,13 @@ def train_autoencoder(
         data: a JSON-able description of the data source, stored in the config
             (e.g. ``{"name": "shapes", "size": 64}``).
         seed: seeds the initial weights and the data, noise and eval streams.
-        device: where to train (default: CUDA if available, else CPU).
+        device: where to train (default: CUDA if available, else CPU). Under ``torchrun``
+            the training is data-parallel over the processes (:func:`~difflab.train.fit`),
+            each on its own GPU (or the CPU); ``batch_size`` is the global batch.
 
     Returns ``out``. ``config.json`` holds ``"net"`` (with ``scale_factor``) and
     ``"training"`` (with ``psnr``, the held-out reconstruction PSNR in dB).
     """
-    from tqdm.auto import tqdm
-
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps}")
     if batch_size < 1 or eval_images < 1 or scale_images < 2:
@@ -197,17 +223,12 @@ def train_autoencoder(
         raise ValueError(f"checkpoint_every and log_every must be positive, got {checkpoint_every}, {log_every}")
     if kl_weight < 0:
         raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
-    out = Path(out)
-    ckpt_path = out / CHECKPOINT
-    w = world()
-    if w.size > 1:
-        raise RuntimeError("train_autoencoder runs in one process; launch it without torchrun")
-    device = torch.device(device) if device is not None else w.device
-
     if reconstruction not in RECONSTRUCTION:
         raise ValueError(f"unknown reconstruction loss {reconstruction!r}; expected one of: {', '.join(RECONSTRUCTION)}")
-    g_data = torch.Generator().manual_seed(stream_seed(seed, "data"))
-    g_noise = torch.Generator().manual_seed(stream_seed(seed, "noise"))
+    out = Path(out)
+    w = init_distributed()  # under torchrun: join the process group (fit trains data-parallel)
+    device = torch.device(device) if device is not None else w.device
+
     held_out = eval_draw if eval_draw is not None else draw
     what = "eval_draw" if eval_draw is not None else "draw"
     eval_set = _check_images(held_out(eval_images, torch.Generator().manual_seed(stream_seed(seed, "eval"))),
@@ -228,110 +249,30 @@ def train_autoencoder(
         raise ValueError(f"crop={crop} must be positive and at most the image side {min(image_shape[1:])}")
     data_cfg = {**(data or {}), "shape": image_shape, "range": [-1.0, 1.0]}
     fit_cfg = {"steps": int(steps), "batch_size": batch_size, "lr": lr, "warmup": warmup, "grad_clip": grad_clip,
-               "kl_weight": kl_weight, "reconstruction": reconstruction, "crop": crop, "eval_images": eval_images, "scale_images": scale_images, "seed": seed}
-    full_config = canonical_config({"net": ae.config, "data": data_cfg, "fit": fit_cfg})
+               "kl_weight": kl_weight, "reconstruction": reconstruction, "crop": crop, "eval_images": eval_images,
+               "scale_images": scale_images, "seed": seed}
 
-    opt = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, min(warmup, steps)))
-    counters = {"samples_seen": 0, "skipped": 0}
-    start = 0
-    if resume:
-        ckpt = read_checkpoint(ckpt_path)
-        diffs = config_differences(ckpt.config, full_config, ignore=RESUME_MAY_CHANGE)
-        if diffs:
-            raise ValueError(f"{ckpt_path} was written by a different run; resume needs the same settings: "
-                             + "; ".join(diffs[:5]) + (" ..." if len(diffs) > 5 else ""))
-        check_state_dict(ckpt.model, ae.state_dict(), ckpt_path, "the autoencoder")
-        ae.load_state_dict(ckpt.model)
-        opt.load_state_dict(ckpt.optimizer)
-        sched.load_state_dict(ckpt.scheduler)
-        restore_rng(ckpt.rng, w, g_data, g_noise, ckpt_path)
-        counters.update(ckpt.counters)
-        start = ckpt.step
-    loss_log = LossLog(out / LOG, resume_step=start if resume else None)
-    desc = f"train autoencoder{' ' + data['name'] if data and 'name' in data else ''}"
+    def draw_batch(n: int, g: torch.Generator) -> torch.Tensor:
+        x = _check_images(draw(n, g), n, "draw")
+        return crop_each(x, crop, g) if crop is not None else x
 
-    def export(step: int) -> None:
+    def export(step: int, ema) -> None:
         ae.eval()
         scale = ae.estimate_scale_factor(scale_set.to(device), torch.Generator().manual_seed(stream_seed(seed, "z")))
         psnr = reconstruction_psnr(ae, eval_set)
-        records = loss_log.records()
-        last = next((r for r in reversed(records) if r.get("rec") is not None), {})
+        last = next((r for r in reversed(read_log(out / LOG)) if r.get("rec") is not None), {})
         info = {**fit_cfg, "steps_done": step, "psnr": round(psnr, 3), "scale_factor": scale,
                 "final_rec_loss": last.get("rec"), "final_kl": last.get("kl"),
                 "params": sum(p.numel() for p in ae.parameters())}
         save_autoencoder(out, ae, {"data": data_cfg, "training": info})
-        loss_log.append({"step": step, "psnr": info["psnr"], "scale_factor": scale, "time": time.time()})
+        append_record(out / LOG, {"step": step, "psnr": info["psnr"], "scale_factor": scale, "time": time.time()})
         ae.train()
 
-    def checkpoint(step: int) -> None:
-        save_checkpoint(ckpt_path, Checkpoint(
-            step=step, model=ae.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-            config=full_config, rng=rng_state(w, g_data, g_noise), counters=dict(counters)))
-        records = loss_log.records()
-        if records:
-            plot_loss_curve(records, out / LOSS_CURVE, title=desc)
-        export(step)
-
-    interval = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "n": 0, "time": 0.0, "steps": 0}
-    in_a_row = 0
-    ae.train()
-    bar = tqdm(total=steps, initial=start, desc=desc, disable=not progress, dynamic_ncols=True, unit="step")
-    try:
-        for step in range(start, steps):
-            t0 = time.perf_counter()
-            x = _check_images(draw(batch_size, g_data), batch_size, "draw")
-            if crop is not None:
-                x = crop_each(x, crop, g_data)
-            x = x.to(device)
-            loss, rec, kl = autoencoder_loss(ae, x, g_noise, kl_weight, reconstruction)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in ae.parameters() if p.grad is not None])
-            value = loss.item()
-            finite = math.isfinite(value) and bool(torch.isfinite(grad_norm))
-            if finite:
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grads_with_norm_(list(ae.parameters()), grad_clip, grad_norm)
-                opt.step()
-                in_a_row = 0
-            else:
-                counters["skipped"] += 1
-                in_a_row += 1
-                if in_a_row >= 20:
-                    raise FloatingPointError(f"{in_a_row} steps in a row had a non-finite loss or gradient "
-                                             f"(last at step {step + 1}); lower the learning rate or check the data")
-            lr_used = opt.param_groups[0]["lr"]
-            with warnings.catch_warnings():  # the schedule follows the step count, skipped steps included
-                warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"), UserWarning)
-                sched.step()
-            counters["samples_seen"] += batch_size
-            interval["time"] += time.perf_counter() - t0
-            interval["steps"] += 1
-            if finite:
-                interval["loss"] += value
-                interval["rec"] += rec.item()
-                interval["kl"] += kl.item()
-                interval["n"] += 1
-            done = step + 1
-            bar.update(1)
-            if done % 10 == 0 or done == steps:
-                bar.set_postfix({"rec": f"{rec.item():.4f}", "img/s": f"{batch_size * interval['steps'] / max(interval['time'], 1e-9):.1f}"},
-                                refresh=False)
-            if done % log_every == 0 or done == steps:
-                n = interval["n"]
-                loss_log.append({
-                    "step": done, "loss": interval["loss"] / n if n else None, "rec": interval["rec"] / n if n else None,
-                    "kl": interval["kl"] / n if n else None, "lr": lr_used,
-                    "grad_norm": grad_norm.item() if finite else None,
-                    "images_per_s": batch_size * interval["steps"] / interval["time"] if interval["time"] > 0 else None,
-                    "samples": counters["samples_seen"], "skipped": interval["steps"] - n, "time": time.time(),
-                })
-                interval = dict.fromkeys(interval, 0.0)
-            if done % checkpoint_every == 0 or done == steps:
-                checkpoint(done)
-    finally:
-        bar.close()
-        ae.eval()
+    # the settings fit does not know are recorded in the checkpoint's config, so a resume compares them
+    fit(ae, draw_batch, loss=AutoencoderLoss(ae, kl_weight, reconstruction), steps=steps, batch_size=batch_size,
+        lr=lr, warmup=warmup, grad_clip=grad_clip, ema_half_life=None, out=out, checkpoint_every=checkpoint_every,
+        log_every=log_every, resume=resume, on_checkpoint=export, seed=seed, progress=progress,
+        config={"net": ae.config, "data": data_cfg,
+                "autoencoder": {"crop": crop, "eval_images": eval_images, "scale_images": scale_images}},
+        desc=f"train autoencoder{' ' + data['name'] if data and 'name' in data else ''}")
     return out
-

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 
-__all__ = ["LossLog", "read_log", "plot_loss_curve"]
+__all__ = ["LossLog", "read_log", "append_record", "plot_loss_curve"]
 
 
 def read_log(path) -> list[dict]:
@@ -35,6 +35,18 @@ def read_log(path) -> list[dict]:
     return records
 
 
+def append_record(path, record: dict) -> None:
+    """Append ``record`` as one JSON line to ``path``: one ``write`` with ``O_APPEND``,
+    then synced (module docstring)."""
+    data = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class LossLog:
     """Append-only JSONL loss log at ``path``.
 
@@ -48,13 +60,7 @@ class LossLog:
         write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def append(self, record: dict) -> None:
-        data = (json.dumps(record) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_record(self.path, record)
 
     def records(self) -> list[dict]:
         return read_log(self.path)

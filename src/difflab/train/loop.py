@@ -1,31 +1,40 @@
-"""The training engine: one function, :func:`fit`.
+"""The training engine: one function, :func:`fit`, with a pluggable loss.
+
+A loss (:class:`Loss`) has two parts: ``draw``, which draws the per-sample randomness
+of a global batch on the CPU, and ``__call__``, which computes the loss of one
+micro-batch on the training device from it. The default is :class:`DenoisingLoss`
+(:func:`difflab.losses.denoising_loss` of a :class:`~difflab.Denoiser`); the
+autoencoder trainer (:mod:`difflab.train.autoencoder`) plugs in the VAE bound.
 
 One step of :func:`fit` on a global batch of B samples:
 
-1. draw the batch ``draw_batch(B, g_data)`` and, for every sample, its time t, its
-   noise eps and its label-dropout coin from ``g_noise``: all for the WHOLE global
-   batch, on the CPU, before any split, so the randomness of sample i does not depend
-   on how the batch is cut into processes or micro-batches;
+1. draw the batch ``draw_batch(B, g_data)`` and, with ``loss.draw``, every sample's
+   randomness from ``g_noise`` (for the denoising loss: its time t, its noise eps and
+   its label-dropout coin): all for the WHOLE global batch, on the CPU, before any
+   split, so the randomness of sample i does not depend on how the batch is cut into
+   processes or micro-batches;
 2. each of the W processes (:mod:`difflab.train.distributed`) takes its shard of B/W
    samples and cuts it into ``accumulate`` micro-batches; each micro-batch's loss
-   (:func:`difflab.losses.denoising_loss`, under bf16 autocast if asked) is weighted
-   by its share of the shard, so the accumulated gradient is the gradient of the
-   mean loss over the shard, and DDP's all-reduce averages the W shards into the
-   gradient of the mean over the global batch: k micro-batches of b are one batch
-   of k b;
+   (under bf16 autocast if asked) is weighted by its share of the shard, so the
+   accumulated gradient is the gradient of the mean loss over the shard, and DDP's
+   all-reduce averages the W shards into the gradient of the mean over the global
+   batch: k micro-batches of b are one batch of k b (exactly so for a loss that is a
+   mean over samples, as both losses here are);
 3. the gradient norm is computed (and clipped to ``grad_clip``, Pascanu et al. 2013);
    a step whose loss or gradient is not finite is skipped: counted and logged, with
    no change to the weights, the optimizer or the EMA;
 4. AdamW (decoupled weight decay, Loshchilov & Hutter 2019) updates the float32
    master weights, the learning rate follows a linear warm-up (Goyal et al. 2017)
    then a cosine decay (Loshchilov & Hutter 2017) to 10%, and the EMA of the weights
-   (half-life in samples, Karras et al. 2022 app. C) follows.
+   (half-life in samples, Karras et al. 2022 app. C) follows, if there is one.
 
 Every ``checkpoint_every`` steps (and at the end) rank 0 writes one checkpoint file
 (:mod:`difflab.train.checkpoint`) holding the weights, EMA, optimizer, scheduler,
 every random generator and the config; ``resume=True`` continues from it and ends
 bitwise where an uninterrupted run ends (on the CPU). The loss log is JSON lines
-(:mod:`difflab.train.log`) with a loss-curve PNG beside it.
+(:mod:`difflab.train.log`), with the loss's extra terms (e.g. the autoencoder's
+``rec`` and ``kl``) averaged per log interval like the loss, and a loss-curve PNG
+beside it.
 
 Mixed precision: ``bf16=True`` runs the forward pass under ``torch.autocast`` in
 bfloat16 (Kalamkar et al. 2019) while the weights, gradients and optimizer state stay
@@ -46,7 +55,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 
@@ -60,6 +69,8 @@ from .log import LossLog, plot_loss_curve
 __all__ = [
     "fit",
     "FitResult",
+    "Loss",
+    "DenoisingLoss",
     "lr_factor",
     "draw_step_noise",
     "drop_conditions",
@@ -145,6 +156,84 @@ def draw_step_noise(schedule, x0: torch.Tensor, generator: torch.Generator,
     return t, noise
 
 
+class Loss(Protocol):
+    """What :func:`fit` minimises, in two parts (module docstring, steps 1 and 2).
+
+    ``config``: a JSON-able dict of the loss's settings, merged into the checkpoint's
+    ``"fit"`` config (so a resume with other settings is refused); its keys must not be
+    :func:`fit`'s own.
+
+    ``draw(x0, cond, generator)`` -> ``(cond, noise)``: runs once per step on the
+    WHOLE global batch as ``draw_batch`` returned it, on the CPU, before the batch is
+    cut. It draws every sample's randomness from ``generator`` (fit's noise stream)
+    and returns the condition (possibly changed, e.g. label dropout) and a dict of
+    per-sample tensors (first dim the batch), which fit cuts along with ``x0``.
+
+    ``__call__(net, x0, cond, noise)`` -> a scalar loss, or ``(loss, terms)`` with
+    ``terms`` a dict of detached scalars to log (averaged per log interval): the loss
+    of one micro-batch, on the device. ``x0`` and ``cond`` are on the training device,
+    ``noise`` is the micro-batch's slice of ``draw``'s dict, still on the CPU (the loss
+    moves what it needs). ``net`` is the trained ``nn.Module``; under DDP the whole call
+    runs inside DDP's forward, so the loss may use any of the network's methods.
+    The loss must be a mean over the micro-batch's samples for accumulation and DDP
+    to give the gradient of the global batch's mean.
+    """
+
+    config: dict
+
+    def draw(self, x0: torch.Tensor, cond: dict, generator: torch.Generator) -> tuple[dict, dict]: ...
+
+    def __call__(self, net: torch.nn.Module, x0: torch.Tensor, cond: dict, noise: dict): ...
+
+
+class DenoisingLoss:
+    """The default :class:`Loss` of :func:`fit`: :func:`difflab.losses.denoising_loss` of
+    ``denoiser`` (its ``net`` is what fit trains), with the times drawn by
+    ``t_sampling`` and label dropout ``p_uncond`` to ``null_cond`` for classifier-free
+    guidance (Ho & Salimans 2022; default ``{"labels": num_classes}`` from the
+    network's config). ``draw`` is :func:`draw_step_noise` then :func:`drop_conditions`."""
+
+    def __init__(self, denoiser, weighting=None, t_sampling: str = "uniform", p_uncond: float = 0.0,
+                 null_cond: dict | None = None) -> None:
+        if not 0.0 <= p_uncond < 1.0:
+            raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")
+        if p_uncond > 0 and null_cond is None:
+            from ..guidance import null_labels
+
+            null_cond = null_labels(denoiser)
+        self.denoiser, self.weighting, self.t_sampling = denoiser, weighting, t_sampling
+        self.p_uncond, self.null_cond = p_uncond, null_cond or {}
+        self.config = {
+            "weighting": weighting if weighting is None or isinstance(weighting, str) else getattr(weighting, "__qualname__", "custom"),
+            "t_sampling": t_sampling, "p_uncond": p_uncond,
+            "null_cond": {k: v.tolist() if isinstance(v, torch.Tensor) else v for k, v in self.null_cond.items()},
+        }
+
+    def draw(self, x0: torch.Tensor, cond: dict, generator: torch.Generator) -> tuple[dict, dict]:
+        t, noise = draw_step_noise(self.denoiser.schedule, x0, generator, self.t_sampling)
+        return drop_conditions(cond, self.p_uncond, self.null_cond, generator), {"t": t, "noise": noise}
+
+    def __call__(self, net, x0: torch.Tensor, cond: dict, noise: dict) -> torch.Tensor:
+        denoiser = self.denoiser
+        if net is not denoiser.net:
+            denoiser = copy.copy(denoiser)
+            denoiser.net = net
+        return denoising_loss(denoiser, x0, t=noise["t"], noise=noise["noise"].to(x0.device),
+                              weighting=self.weighting, t_sampling=self.t_sampling, cond=cond)
+
+
+class _Objective(torch.nn.Module):
+    """The module DDP wraps: its forward is the whole loss of a micro-batch, so every use
+    of the network's parameters happens inside DDP's forward."""
+
+    def __init__(self, net: torch.nn.Module, loss: Loss) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+
+    def forward(self, x0, cond, noise):
+        return self.loss(self.net, x0, cond, noise)
+
+
 def _split_batch(batch) -> tuple[torch.Tensor, dict]:
     if isinstance(batch, torch.Tensor):
         return batch, {}
@@ -156,6 +245,14 @@ def _split_batch(batch) -> tuple[torch.Tensor, dict]:
 def _take(cond: dict, index: slice, n: int, device) -> dict:
     return {k: (v[index].to(device) if isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == n else v)
             for k, v in cond.items()}
+
+
+def _loss_and_terms(out) -> tuple[torch.Tensor, dict]:
+    if isinstance(out, torch.Tensor):
+        return out, {}
+    if isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], dict):
+        return out[0], out[1]
+    raise TypeError(f"a loss must return a scalar tensor or (scalar, dict of terms), got {type(out).__name__}")
 
 
 def rng_state(w: World, g_data: torch.Generator, g_noise: torch.Generator) -> dict:
@@ -194,6 +291,7 @@ def fit(
     draw_batch: Callable[[int, torch.Generator], object],
     *,
     steps: int,
+    loss: Loss | None = None,
     batch_size: int = 512,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
@@ -219,24 +317,29 @@ def fit(
     progress: bool = True,
     desc: str = "train",
 ) -> FitResult:
-    """Train ``denoiser.net`` with :func:`difflab.losses.denoising_loss` (see the module
-    docstring for one step).
+    """Train ``denoiser.net`` with :func:`difflab.losses.denoising_loss`, or a network with
+    another ``loss`` (see the module docstring for one step).
 
     Args:
-        denoiser: a :class:`~difflab.Denoiser` whose ``net`` is an ``nn.Module``; its
-            device (that of the first parameter) is the training device.
+        denoiser: a :class:`~difflab.Denoiser` whose ``net`` is an ``nn.Module``; with
+            ``loss`` given, the ``nn.Module`` to train (or a Denoiser: its ``net``). The
+            device of its first parameter is the training device.
         draw_batch: ``draw_batch(n, generator)`` -> ``x0`` (n, ...) in model
             coordinates, or ``(x0, cond)`` with ``cond`` a dict of per-sample tensors
             for the network (e.g. ``{"labels": y}``). Its randomness must come from
             ``generator`` only (exact resume depends on it).
         steps: total optimizer steps (a resumed run counts the steps already done).
+        loss: a :class:`Loss` (default: :class:`DenoisingLoss` of ``denoiser`` with
+            ``weighting``, ``t_sampling``, ``p_uncond`` and ``null_cond``, which belong
+            to it and must be left at their defaults when ``loss`` is given).
         batch_size: the GLOBAL batch B per step, over all processes and micro-batches.
         lr, weight_decay, betas: AdamW (Loshchilov & Hutter 2019).
         warmup: linear warm-up steps, then cosine decay to 0.1 lr (:func:`lr_factor`).
         ema_half_life: EMA half-life in samples (None: no EMA); ``ema_rampup`` caps it
             at that fraction of the samples seen (Karras et al. 2022 use 0.05).
         weighting, t_sampling: the loss weighting and the density of training times
-            (:func:`difflab.losses.denoising_loss`, :func:`difflab.losses.sample_t`).
+            (:func:`difflab.losses.denoising_loss`, :func:`difflab.losses.sample_t`) of
+            the default loss.
         grad_clip: clip the global gradient norm to this value (None: no clipping).
         accumulate: micro-batches per process per step (gradient accumulation).
         bf16: bfloat16 autocast for the forward pass; weights stay float32.
@@ -264,8 +367,6 @@ def fit(
         raise ValueError(f"steps must be a positive integer, got {steps}")
     if accumulate < 1:
         raise ValueError(f"accumulate must be a positive integer, got {accumulate}")
-    if not 0.0 <= p_uncond < 1.0:
-        raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive integer or None, got {checkpoint_every}")
     if resume and out is None:
@@ -277,23 +378,28 @@ def fit(
     if local_b < accumulate:
         raise ValueError(f"each process's {local_b} samples cannot be cut into accumulate={accumulate} micro-batches")
 
-    net = denoiser.net
+    if loss is None:
+        net = denoiser.net
+        loss = DenoisingLoss(denoiser, weighting, t_sampling, p_uncond, null_cond)
+    else:
+        if weighting is not None or t_sampling != "uniform" or p_uncond != 0.0 or null_cond is not None:
+            raise ValueError("weighting, t_sampling, p_uncond and null_cond belong to the default denoising loss; "
+                             "with loss= given, set them on that loss (e.g. DenoisingLoss(denoiser, ...))")
+        net = denoiser if isinstance(denoiser, torch.nn.Module) else getattr(denoiser, "net", None)
     if not isinstance(net, torch.nn.Module):
-        raise TypeError(f"fit trains an nn.Module; denoiser.net is a {type(net).__name__}")
+        what = "denoiser.net" if hasattr(denoiser, "net") else "the model"
+        raise TypeError(f"fit trains an nn.Module; {what} is a {type(net if hasattr(denoiser, 'net') else denoiser).__name__}")
     device = next(net.parameters()).device
-    if p_uncond > 0 and null_cond is None:
-        from ..guidance import null_labels
-
-        null_cond = null_labels(denoiser)
 
     fit_config = {
         "steps": int(steps), "batch_size": int(batch_size), "lr": lr, "weight_decay": weight_decay,
         "betas": list(betas), "warmup": warmup, "ema_half_life": ema_half_life, "ema_rampup": ema_rampup,
-        "weighting": weighting if weighting is None or isinstance(weighting, str) else getattr(weighting, "__qualname__", "custom"),
-        "t_sampling": t_sampling, "grad_clip": grad_clip, "accumulate": accumulate, "bf16": bool(bf16), "p_uncond": p_uncond,
-        "null_cond": {k: v.tolist() if isinstance(v, torch.Tensor) else v for k, v in (null_cond or {}).items()},
-        "seed": seed,
+        "grad_clip": grad_clip, "accumulate": accumulate, "bf16": bool(bf16), "seed": seed,
     }
+    clash = sorted(set(fit_config) & set(loss.config))
+    if clash:
+        raise ValueError(f"the loss's config keys {clash} are fit's own settings; rename them")
+    fit_config.update(loss.config)
     full_config = canonical_config({**(config or {}), "fit": fit_config})
 
     opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
@@ -302,7 +408,8 @@ def fit(
     g_data = torch.Generator().manual_seed(stream_seed(seed, "data"))
     g_noise = torch.Generator().manual_seed(stream_seed(seed, "noise"))
     result = FitResult(ema=ema)
-    counters = {"samples_seen": 0, "skipped": 0, "interval_loss": 0.0, "interval_steps": 0, "interval_skipped": 0}
+    counters = {"samples_seen": 0, "skipped": 0, "interval_loss": 0.0, "interval_steps": 0, "interval_skipped": 0,
+                "interval_terms": {}}
 
     out = Path(out) if out is not None else None
     ckpt_path = out / CHECKPOINT if out is not None else None
@@ -333,14 +440,11 @@ def fit(
         torch.manual_seed(stream_seed(seed, f"torch/{w.rank}"))  # dropout, per process
     result.step, result.samples_seen, result.skipped = start, counters["samples_seen"], counters["skipped"]
 
-    train_net = net
-    train_denoiser = denoiser
+    objective = _Objective(net, loss)
     if w.size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        train_net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-        train_denoiser = copy.copy(denoiser)
-        train_denoiser.net = train_net
+        objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
 
     loss_log = None
     if out is not None and w.is_main:
@@ -378,28 +482,32 @@ def fit(
             x0, cond = _split_batch(draw_batch(batch_size, g_data))
             if x0.shape[0] != batch_size:
                 raise ValueError(f"draw_batch({batch_size}, generator) returned {x0.shape[0]} samples")
-            t, noise = draw_step_noise(denoiser.schedule, x0, g_noise, t_sampling)
-            cond = drop_conditions(cond, p_uncond, null_cond or {}, g_noise)
+            cond, noise = loss.draw(x0, cond, g_noise)
             # this process's shard, cut into micro-batches
-            x_s, t_s, n_s = x0[shard], t[shard], noise[shard]
+            x_s = x0[shard]
             c_s = _take(cond, shard, batch_size, "cpu")
+            n_s = _take(noise, shard, batch_size, "cpu")
             bounds = torch.linspace(0, local_b, accumulate + 1).round().long().tolist()
             opt.zero_grad(set_to_none=True)
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            loss_sum, term_sums = torch.zeros((), dtype=torch.float64, device=device), {}
             for i in range(accumulate):
                 part = slice(bounds[i], bounds[i + 1])
-                sync = contextlib.nullcontext() if i == accumulate - 1 or w.size == 1 else train_net.no_sync()
+                sync = contextlib.nullcontext() if i == accumulate - 1 or w.size == 1 else objective.no_sync()
                 with sync:
                     with autocast:
-                        loss = denoising_loss(train_denoiser, x_s[part].to(device), t=t_s[part],
-                                              noise=n_s[part].to(device), weighting=weighting, t_sampling=t_sampling,
-                                              cond=_take(c_s, part, local_b, device))
+                        part_loss, terms = _loss_and_terms(objective(
+                            x_s[part].to(device), _take(c_s, part, local_b, device), _take(n_s, part, local_b, "cpu")))
                     share = (bounds[i + 1] - bounds[i]) / local_b
-                    (loss * share).backward()
-                loss_sum += loss.detach().double() * share
+                    (part_loss * share).backward()
+                loss_sum += part_loss.detach().double() * share
+                for name, term in terms.items():
+                    term_sums[name] = term_sums.get(name, 0.0) + torch.as_tensor(term).detach().to(device).double() * share
+            names = sorted(term_sums)
             if w.size > 1:
-                torch.distributed.all_reduce(loss_sum)
-                loss_sum /= w.size
+                reduced = torch.stack([loss_sum, *(term_sums[k] for k in names)])
+                torch.distributed.all_reduce(reduced)
+                reduced /= w.size
+                loss_sum, term_sums = reduced[0], dict(zip(names, reduced[1:]))
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
             value = loss_sum.item()
             finite = math.isfinite(value) and bool(torch.isfinite(grad_norm))
@@ -435,6 +543,8 @@ def fit(
             if finite:
                 counters["interval_loss"] += value
                 counters["interval_steps"] += 1
+                for name in names:
+                    counters["interval_terms"][name] = counters["interval_terms"].get(name, 0.0) + term_sums[name].item()
                 running = value if running is None else 0.98 * running + 0.02 * value
             bar.update(1)
             if done % 10 == 0 or done == steps or done == start + 1:
@@ -447,6 +557,8 @@ def fit(
                 record = {
                     "step": done,
                     "loss": counters["interval_loss"] / counters["interval_steps"] if counters["interval_steps"] else None,
+                    **{name: total / counters["interval_steps"] if counters["interval_steps"] else None
+                       for name, total in counters["interval_terms"].items()},
                     "lr": lr_used,
                     "grad_norm": grad_norm.item() if finite else None,  # of the last step, before clipping
                     "images_per_s": batch_size * interval_n / interval_time if interval_time > 0 else None,
@@ -456,7 +568,7 @@ def fit(
                 }
                 if loss_log is not None:
                     loss_log.append(record)
-                counters.update(interval_loss=0.0, interval_steps=0, interval_skipped=0)
+                counters.update(interval_loss=0.0, interval_steps=0, interval_skipped=0, interval_terms={})
                 interval_time, interval_n = 0.0, 0
             if ckpt_path is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == steps):
                 checkpoint(done)
