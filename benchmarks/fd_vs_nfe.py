@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from difflab.atomic import write_text_atomic  # noqa: E402
+from difflab.io.atomic import write_text_atomic  # noqa: E402
 from difflab.evaluate import evaluate_samples, generate_images  # noqa: E402
 from difflab.pipelines import ImagePipeline  # noqa: E402
 

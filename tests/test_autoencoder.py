@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from difflab.nets.autoencoder import AutoencoderKL, DiagonalGaussian, autoencoder_from_config
-from difflab.saving import load_autoencoder, save_autoencoder
+from difflab.io.folders import load_autoencoder, save_autoencoder
 from difflab.train.autoencoder import autoencoder_loss, crop_each, reconstruction_psnr, train_autoencoder
-from difflab.train.checkpoint import read_checkpoint
+from difflab.io.checkpoint import read_checkpoint
 
 
 def blobs(n: int, g: torch.Generator, size: int = 16) -> torch.Tensor:

@@ -484,7 +484,7 @@ def test_log_survives_a_cut_last_line(tmp_path):
 
 def test_train_image_digits_saves_and_resumes(tmp_path):
     pytest.importorskip("sklearn")
-    from difflab.saving import load_model
+    from difflab.io.folders import load_model
     from difflab.train.image import train_image
 
     kw = dict(out=tmp_path / "m", steps=2, batch_size=8, channels=8, channel_mult=(1, 2), checkpoint_every=1,

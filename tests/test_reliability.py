@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from difflab.atomic import FolderInUse, claim_outputs, lock_folder, release_outputs
+from difflab.io.atomic import FolderInUse, claim_outputs, lock_folder, release_outputs
 from difflab.cli import main
 from difflab.cli.generate import file_names
 from difflab.limits import check_limit, limit, raised
@@ -65,7 +65,7 @@ def test_a_named_pipe_target_is_refused_not_replaced(toy, digits, tmp_path, caps
         one_line_error(capsys, "named pipe", "regular files")
         assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     if os.path.exists("/dev/null"):  # the atomic writer refuses it too, whoever calls it
-        from difflab.atomic import atomic_path
+        from difflab.io.atomic import atomic_path
 
         with pytest.raises(ValueError, match="device"):
             with atomic_path("/dev/null"):
@@ -137,7 +137,7 @@ def _max_rss_mb() -> float:
 
 
 def test_a_huge_config_is_refused_from_the_weights_header(tmp_path, capsys):
-    from difflab.saving import load_model
+    from difflab.io.folders import load_model
 
     folder = train_toy("moons", out=tmp_path / "m", steps=2, width=16, depth=1, progress=False)
     config = json.loads((folder / "config.json").read_text())
@@ -223,7 +223,7 @@ def test_an_unusable_out_fails_before_any_work(toy, tmp_path, capsys):
 
 
 def test_a_file_that_appears_meanwhile_is_not_clobbered(tmp_path):
-    from difflab.atomic import atomic_path
+    from difflab.io.atomic import atomic_path
 
     target = tmp_path / "out.txt"
     claim_outputs([target])
@@ -240,7 +240,7 @@ def test_pickled_or_renamed_weights_are_refused_without_running_code(toy, tmp_pa
     import pickle
     import shutil
 
-    from difflab.saving import load_model
+    from difflab.io.folders import load_model
 
     folder = tmp_path / "m"
     shutil.copytree(toy, folder)
@@ -266,7 +266,7 @@ def _train_image_argv(out, steps):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path):
-    from difflab.train.checkpoint import read_checkpoint
+    from difflab.io.checkpoint import read_checkpoint
 
     steps = 30
     whole, cut = tmp_path / "whole", tmp_path / "cut"
@@ -299,7 +299,7 @@ def test_sigint_leaves_no_partial_file(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != ".difflab.lock"]
-    from difflab.train.checkpoint import read_checkpoint
+    from difflab.io.checkpoint import read_checkpoint
 
     read_checkpoint(out / "checkpoint.safetensors")  # complete and valid
 

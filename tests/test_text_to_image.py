@@ -16,7 +16,7 @@ import torch
 from difflab.cli import main
 from difflab.denoiser import Denoiser
 from difflab.nets.autoencoder import AutoencoderKL
-from difflab.saving import save_autoencoder
+from difflab.io.folders import save_autoencoder
 from difflab.pipelines.text_to_image import TextToImagePipeline, prompt_slug
 from difflab.pipelines.training import scene_weights, text_unet, train_text_to_image
 from difflab.samplers import sample

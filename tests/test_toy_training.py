@@ -5,7 +5,7 @@ import torch
 
 import difflab
 from difflab.data import Affine, toy_dataset
-from difflab.saving import load_model
+from difflab.io.folders import load_model
 from difflab.train.toy import train_toy
 
 from conftest import sw_ratio
@@ -48,7 +48,7 @@ def test_toy_training_resumes_exactly_and_runs_on_the_given_device(tmp_path, mon
     """Killed after its checkpoint at step 10, then resumed: the same weights as a run that
     was never interrupted (the toy trainer checkpoints like every other)."""
     import difflab.train.toy as toy
-    from difflab.saving import load_model
+    from difflab.io.folders import load_model
     from difflab.train import read_checkpoint
 
     kw = dict(steps=20, batch_size=64, width=16, depth=1, checkpoint_every=5, progress=False, device="cpu")

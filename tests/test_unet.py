@@ -6,7 +6,7 @@ from torch import nn
 
 import difflab
 from difflab.nets import NETS, UNet, net_from_config
-from difflab.saving import load_model, save_model
+from difflab.io.folders import load_model, save_model
 from difflab.schedules import DiscreteSchedule
 
 # small widths keep CPU time low; groups=8 divides 16 and 32

@@ -134,7 +134,7 @@ def ae_phase() -> Path:
     SUMMARY["ae"]["scale_factor"] = config["net"]["scale_factor"]
     SUMMARY["ae"]["seconds"] = time.time() - T0
     # the judge on reconstructions of held-out scenes: the ceiling of the diffusion model
-    from difflab.saving import load_autoencoder
+    from difflab.io.folders import load_autoencoder
     from difflab.data.shapes import to_tensor
 
     ae, _ = load_autoencoder(out, DEVICE)

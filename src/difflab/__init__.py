@@ -24,14 +24,14 @@ _EXPORTS = {
     "SubVPSchedule": "difflab.schedules",
     "VESchedule": "difflab.schedules",
     "GaussianMixture": "difflab.models",
-    "load_model": "difflab.saving",
+    "load_model": "difflab.io.folders",
     "ImagePipeline": "difflab.pipelines",
     "TextToImagePipeline": "difflab.pipelines",
-    "save_model": "difflab.saving",
+    "save_model": "difflab.io.folders",
 }
 _SUBMODULES = {
     "schedules", "processes", "predictions", "denoiser", "grids", "samplers", "losses", "nets",
-    "models", "data", "metrics", "train", "viz", "saving", "tensors", "likelihood", "guidance", "tasks",
+    "models", "data", "metrics", "train", "viz", "io", "tensors", "likelihood", "guidance", "tasks",
     "masks", "evaluate", "text", "pipelines",
 }
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
         return 2
     try:
-        from ..atomic import release_outputs
+        from ..io.atomic import release_outputs
         from ..limits import raised
 
         try:

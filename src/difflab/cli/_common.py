@@ -116,8 +116,8 @@ def add_overwrite(p: argparse.ArgumentParser, help: str = "replace output files 
 
 def claim(args, *paths) -> None:
     """Check before any work that the command may write ``paths`` (None entries skipped):
-    :func:`difflab.atomic.claim_outputs` with the command's ``--overwrite``."""
-    from ..atomic import claim_outputs
+    :func:`difflab.io.atomic.claim_outputs` with the command's ``--overwrite``."""
+    from ..io.atomic import claim_outputs
 
     claim_outputs([p for p in paths if p is not None], overwrite=getattr(args, "overwrite", False))
 
@@ -171,7 +171,7 @@ def sampler_options(args) -> dict:
 def toy_model(path):
     """Load a 2-D toy model folder: (denoiser, config, data transform); a clear error for other models."""
     from ..data import Affine
-    from ..saving import load_model
+    from ..io.folders import load_model
 
     denoiser, config = load_model(path)
     if config.get("task") != "toy":

@@ -70,7 +70,7 @@ def _claim_outputs(args) -> None:
 
 
 def _save(result, out: str) -> None:
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     for im, path in zip(result.pil(), _outputs(out, len(result.images))):
         with atomic_path(path) as tmp:

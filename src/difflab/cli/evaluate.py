@@ -11,7 +11,7 @@ from ._common import add_model, add_overwrite, add_sampler_args, claim, count, n
 def _cmd_eval(args) -> None:
     from pathlib import Path
 
-    from ..atomic import write_text_atomic
+    from ..io.atomic import write_text_atomic
     from ..evaluate import evaluate_image_model
 
     count(args.n, "images")
@@ -48,7 +48,7 @@ def _cmd_eval_inpaint(args) -> None:
 
     import torch
 
-    from ..atomic import write_text_atomic
+    from ..io.atomic import write_text_atomic
     from ..evaluate import evaluate_inpainting
 
     count(args.n, "images")
@@ -70,7 +70,7 @@ def _cmd_eval_inpaint(args) -> None:
           + ", ".join(f"{k} {v:.1%}" for k, v in result["accuracy_by_side"].items()))
     if args.picture:
         from ..data import Affine
-        from ..saving import load_config
+        from ..io.folders import load_config
         from ..viz import save_grid
 
         data = load_config(args.model)["data"]

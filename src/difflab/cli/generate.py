@@ -43,7 +43,7 @@ def _cmd_generate(args) -> None:
 
     from PIL import Image
 
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
     from ..limits import check_pixels
 
     count(args.n * len(args.prompts), "images", f"-n {args.n} x {len(args.prompts)} prompts")
@@ -84,7 +84,7 @@ def _cmd_eval(args) -> None:
     import json
     from pathlib import Path
 
-    from ..atomic import write_text_atomic
+    from ..io.atomic import write_text_atomic
     from ..evaluate import evaluate_text_to_image
     from ..pipelines.text_to_image import shipped_model_path
 

@@ -30,7 +30,7 @@ def _sample_image(args, pipe) -> None:
 def _save_npy(array, path) -> None:
     import numpy as np
 
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -46,7 +46,7 @@ def _cmd_sample(args) -> None:
     from ..data.toy import HELD_OUT_SEED, REFERENCE_SEED
     from ..metrics import sliced_wasserstein
     from ..pipelines.image import ImagePipeline
-    from ..saving import load_model
+    from ..io.folders import load_model
 
     denoiser, config = load_model(args.model, ema=not args.no_ema)
     if config.get("task") == "image":

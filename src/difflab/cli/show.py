@@ -46,7 +46,7 @@ def _cmd_show_reverse(args) -> None:
     from ..data import Affine, toy_dataset
     from ..grids import make_grid
     from ..pipelines.image import ImagePipeline
-    from ..saving import load_model
+    from ..io.folders import load_model
     from ..viz import reverse_strip, save_gif, trajectory_grid
 
     denoiser, config = load_model(args.model)

@@ -34,7 +34,7 @@ def _defaults(args) -> None:
 def _cmd_upscale(args) -> None:
     from PIL import Image
 
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
     from ..pipelines.superres import load_superres, upscale
 
     out = _png(args.out, "--out")

@@ -98,7 +98,7 @@ def side_by_side(images: dict, path, gap: int = 4) -> Path:
     ``evaluate_superres(..., return_images=True)["images"]``."""
     from PIL import Image
 
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     rows = []
     for low, base, out, original in images.values():

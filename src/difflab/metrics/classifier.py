@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 
 __all__ = ["FeatureClassifier", "feature_classifier", "train_classifier", "cache_dir"]
 
@@ -138,7 +138,7 @@ def feature_classifier(data_cfg: dict, *, progress: bool = True, cache: Path | N
     and cached. Returns ``(net, info)``; ``info`` names the extractor and its
     held-out accuracy."""
     from ..data.images import train_test
-    from ..saving import check_state_dict, load_weights, save_weights
+    from ..io.folders import check_state_dict, load_weights, save_weights
 
     if not data_cfg.get("num_classes"):
         raise ValueError(f"the feature classifier needs a dataset with classes; {data_cfg.get('name')!r} has none")

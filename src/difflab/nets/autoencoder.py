@@ -23,7 +23,7 @@ Architecture (the LDM/VQGAN encoder-decoder of Esser et al. 2021, made small):
 downsampling factor is ``f = 2 ** (len(channel_mult) - 1)``: (1, 2, 2) gives 4,
 (1, 2, 2, 4) gives 8. Image sides must be divisible by f.
 
-A saved autoencoder is a folder (:func:`difflab.saving.save_autoencoder`):
+A saved autoencoder is a folder (:func:`difflab.io.folders.save_autoencoder`):
 ``config.json`` (``{"net": <this network's config>, ...}``) + ``model.safetensors``.
 """
 

@@ -50,7 +50,7 @@ class ImagePipeline:
     @classmethod
     def load(cls, folder, device: str | torch.device = "cpu", ema: bool = True) -> "ImagePipeline":
         """The image model folder ``folder`` (EMA weights when present and ``ema``)."""
-        from ..saving import load_model
+        from ..io.folders import load_model
 
         denoiser, config = load_model(folder, ema=ema, device=device)
         if config.get("task") != "image":
@@ -59,8 +59,8 @@ class ImagePipeline:
         return cls(denoiser, config)
 
     def save(self, folder, *, ema_state: dict | None = None) -> Path:
-        """Write the model folder (:func:`difflab.saving.save_model`) with this config."""
-        from ..saving import save_model
+        """Write the model folder (:func:`difflab.io.folders.save_model`) with this config."""
+        from ..io.folders import save_model
 
         extra = {k: v for k, v in self.config.items() if k not in ("difflab_version", "net", "schedule", "prediction",
                                                                    "time_input")}

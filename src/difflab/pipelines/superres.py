@@ -33,14 +33,14 @@ def bicubic(image, scale: int = 4) -> np.ndarray:
 
 def shipped_model_path() -> Path:
     """The folder of the x4 model shipped with difflab (``difflab/assets/sr-x4``)."""
-    from ..saving import shipped_asset
+    from ..io.folders import shipped_asset
 
     return shipped_asset(SHIPPED)
 
 
 def load_superres(folder=None) -> SuperResolver:
     """Load a super-resolution model folder (None: the shipped x4 model)."""
-    from ..saving import load_model
+    from ..io.folders import load_model
 
     folder = shipped_model_path() if folder is None else Path(folder)
     denoiser, config = load_model(folder)

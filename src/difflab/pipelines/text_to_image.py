@@ -35,15 +35,14 @@ s = 0 is the unconditional model, s = 1 the conditional one.
 A pipeline is saved as one folder (:meth:`TextToImagePipeline.save`)::
 
     pipeline.json      {"task": "text-to-image", "text_encoder": {...config...}, "defaults": {...}, ...}
-    autoencoder/       config.json + model.safetensors  (difflab.saving.save_autoencoder)
-    denoiser/          config.json + model.safetensors  (difflab.saving.save_model)
+    autoencoder/       config.json + model.safetensors  (difflab.io.folders.save_autoencoder)
+    denoiser/          config.json + model.safetensors  (difflab.io.folders.save_model)
 
 The text encoder is rebuilt from its config (its weights belong to its own package).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -52,10 +51,11 @@ from typing import Sequence
 
 import torch
 
+from ..io.folders import PIPELINE_CONFIG
+
 __all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug",
            "shipped_model_path"]
 
-PIPELINE_CONFIG = "pipeline.json"
 #: the pipeline shipped inside the package (``difflab/assets/shapes-t2i``)
 SHIPPED = "shapes-t2i"
 #: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
@@ -75,7 +75,7 @@ class GenerationInfo:
 
 def shipped_model_path() -> Path:
     """The folder of the pipeline shipped with difflab (package data; nothing is downloaded)."""
-    from ..saving import shipped_asset
+    from ..io.folders import shipped_asset
 
     return shipped_asset(SHIPPED)
 
@@ -270,10 +270,7 @@ class TextToImagePipeline:
         """Write the pipeline folder (module docstring). ``dtype`` (e.g. ``torch.float16``)
         stores the weights in that precision (loading casts them back to float32);
         ``ema_state``: the denoiser's EMA weights, stored as ``ema.safetensors``."""
-        from .. import __version__
-        from ..atomic import write_text_atomic
-        from ..saving import save_autoencoder
-        from ..saving import save_model
+        from ..io.folders import save_autoencoder, save_model, write_pipeline_config
 
         folder = Path(folder)
         size = self.config["image_size"]
@@ -281,35 +278,21 @@ class TextToImagePipeline:
             **self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}}, dtype=dtype)
         save_model(folder / "denoiser", self.denoiser, {"task": "text-to-image-denoiser", **(extra or {})},
                    ema_state=ema_state, dtype=dtype)
-        config = {"difflab_version": __version__, "task": "text-to-image",
-                  "text_encoder": self.text_encoder.config, **self.config}
-        write_text_atomic(folder / PIPELINE_CONFIG, json.dumps(config, indent=2) + "\n")
+        write_pipeline_config(folder, {"task": "text-to-image", "text_encoder": self.text_encoder.config,
+                                       **self.config})
         return folder
 
     @classmethod
     def load(cls, folder, device: str | torch.device = "cpu", ema: bool = True) -> "TextToImagePipeline":
         """Load a folder written by :meth:`save` (EMA weights when present and ``ema``)."""
-        from ..saving import load_autoencoder
-        from ..saving import load_model
+        from ..io.folders import load_autoencoder, load_model, read_pipeline_config
         from ..text import text_encoder_from_config
 
         folder = Path(folder)
-        path = folder / PIPELINE_CONFIG
-        if not folder.is_dir():
-            raise FileNotFoundError(f"pipeline folder {str(folder)!r} does not exist")
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: {str(folder)!r} is not a text-to-image pipeline folder")
-        try:
-            config = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: invalid JSON ({e})") from None
-        if config.get("task") != "text-to-image" or "text_encoder" not in config:
-            raise ValueError(f"{path} does not describe a text-to-image pipeline (task {config.get('task')!r})")
+        config = read_pipeline_config(folder, "text-to-image", required=("text_encoder",))
         autoencoder, _ = load_autoencoder(folder / "autoencoder", device)
         denoiser, _ = load_model(folder / "denoiser", ema=ema, device=device)
         text_encoder = text_encoder_from_config(config.pop("text_encoder"))
-        for key in ("difflab_version", "task"):
-            config.pop(key, None)
         return cls(autoencoder, denoiser, text_encoder, config)
 
     @classmethod

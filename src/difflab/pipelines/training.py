@@ -66,7 +66,7 @@ def _cached(path: Path, key: dict, build) -> dict:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     text = json.dumps(key, sort_keys=True)
     if path.is_file():
@@ -206,7 +206,7 @@ def train_text_to_image(
     spends more of a fine-tune on two-object relations. Returns ``out``.
     """
     from ..denoiser import Denoiser
-    from ..saving import load_autoencoder
+    from ..io.folders import load_autoencoder
     from ..schedules import DiscreteSchedule
     from ..text import text_encoder_from_config
     from ..train.distributed import init_distributed
@@ -234,7 +234,7 @@ def train_text_to_image(
     torch.manual_seed(seed)
     schedule = DiscreteSchedule(kind="cosine", T=1000)
     if init is not None:
-        from ..saving import load_model
+        from ..io.folders import load_model
 
         start, start_config = load_model(Path(init) / "denoiser", ema=True, device=device)
         if start_config.get("net", {}).get("context_dim") != encoder.dim or start.net.config.get("in_channels") != latent_shape[0]:

@@ -142,7 +142,7 @@ class MiniLMEncoder(TextEncoder):
     def __init__(self, max_length: int = 64, device: str | torch.device = "cpu") -> None:
         from safetensors.torch import load_file
 
-        from ..saving import check_state_dict
+        from ..io.folders import check_state_dict
 
         folder = minilm_folder()
         bert_config = json.loads((folder / "config.json").read_text())

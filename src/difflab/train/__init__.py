@@ -2,7 +2,7 @@
 data parallelism, and the trainers that put data, network and schedule together
 (``toy``, ``image``, ``superres``, ``autoencoder``)."""
 
-from .checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from ..io.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
 from .distributed import World, init_distributed, world
 from .ema import EMA, ema_half_life
 from .log import LossLog, plot_loss_curve, read_log

@@ -45,7 +45,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..nets.autoencoder import AutoencoderKL
-from ..saving import save_autoencoder
+from ..io.folders import save_autoencoder
 from .distributed import init_distributed
 from .log import append_record, read_log
 from .loop import LOG, fit, stream_seed

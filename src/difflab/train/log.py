@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from ..atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 
 __all__ = ["LossLog", "read_log", "append_record", "plot_loss_curve"]
 

@@ -29,7 +29,7 @@ One step of :func:`fit` on a global batch of B samples:
    (half-life in samples, Karras et al. 2022 app. C) follows, if there is one.
 
 Every ``checkpoint_every`` steps (and at the end) rank 0 writes one checkpoint file
-(:mod:`difflab.train.checkpoint`) holding the weights, EMA, optimizer, scheduler,
+(:mod:`difflab.io.checkpoint`) holding the weights, EMA, optimizer, scheduler,
 every random generator and the config; ``resume=True`` continues from it and ends
 bitwise where an uninterrupted run ends (on the CPU). The loss log is JSON lines
 (:mod:`difflab.train.log`), with the loss's extra terms (e.g. the autoencoder's
@@ -61,7 +61,7 @@ import torch
 
 from ..losses import denoising_loss, sample_t
 from ..tensors import append_dims
-from .checkpoint import Checkpoint, check_state_dict, config_differences, read_checkpoint, save_checkpoint
+from ..io.checkpoint import Checkpoint, check_state_dict, config_differences, read_checkpoint, save_checkpoint
 from .distributed import World, all_gather_tensor, world
 from .ema import EMA, ema_half_life as _half_life_at
 from .log import LossLog, plot_loss_curve

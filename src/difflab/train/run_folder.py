@@ -1,6 +1,6 @@
 """The one policy of every trainer's output folder (``out``).
 
-- A training owns its folder: :func:`difflab.atomic.lock_folder` holds an OS lock on
+- A training owns its folder: :func:`difflab.io.atomic.lock_folder` holds an OS lock on
   it for the whole run, so a second training into the same folder fails at once
   (one model would be lost and the logs of both runs interleaved). The lock also
   proves, before any work, that the folder can be written.
@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-from ..atomic import LOCK_FILE, lock_folder
+from ..io.atomic import LOCK_FILE, lock_folder
 from .log import read_log
 from .loop import CHECKPOINT, LOG
 
@@ -31,7 +31,7 @@ __all__ = ["run_folder", "trainer", "model_exporter", "RUN_FILES"]
 
 #: files whose presence makes a folder a model or run folder
 RUN_FILES = ("config.json", "pipeline.json", "model.safetensors", CHECKPOINT, LOG)
-#: a temporary file of :func:`difflab.atomic.atomic_path` (tempfile.mkstemp's 8 random characters),
+#: a temporary file of :func:`difflab.io.atomic.atomic_path` (tempfile.mkstemp's 8 random characters),
 #: or of a writer it calls that makes its own (``.tmpXXXXXX``, the Rust tempfile crate's, as
 #: safetensors does)
 TEMPORARY = re.compile(r"^(\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?|\.tmp[A-Za-z0-9]{6})$")
@@ -76,7 +76,7 @@ def run_folder(out, *, resume: bool = False, overwrite: bool = False):
 
 
 def remove_temporaries(out: Path) -> None:
-    """Remove the temporary files of writes a kill cut short (:func:`difflab.atomic.atomic_path`
+    """Remove the temporary files of writes a kill cut short (:func:`difflab.io.atomic.atomic_path`
     names them ``.NAME.XXXXXXXX...``); called under the folder's lock, so none is in use."""
     for path in out.iterdir():
         if TEMPORARY.match(path.name) and path.is_file():
@@ -88,7 +88,7 @@ def model_exporter(out, denoiser, extra: dict):
     also its model folder: at each checkpoint, save ``denoiser`` (with the EMA weights)
     into ``out`` with the config ``extra``, its ``"training"`` entry completed with the
     steps done and the last logged loss."""
-    from ..saving import save_model
+    from ..io.folders import save_model
 
     def export(step: int, ema) -> None:
         losses = [r["loss"] for r in read_log(Path(out) / LOG) if r.get("loss") is not None]

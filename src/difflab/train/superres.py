@@ -33,7 +33,7 @@ import torch
 from ..data.photos import TRAIN_PHOTOS, random_crops
 from ..denoiser import Denoiser
 from ..nets import UNet
-from ..saving import EMA_WEIGHTS, cast_state, load_config, load_weights, save_weights
+from ..io.folders import EMA_WEIGHTS, cast_state, load_config, load_weights, save_weights
 from ..schedules import DiscreteSchedule
 from ..tasks.superres import quantize_8bit, condition, downscale, upsample
 from .run_folder import model_exporter, trainer
@@ -132,7 +132,7 @@ def train_superres(
 def ship(run: str | Path, dest: str | Path) -> Path:
     """Copy the model of run folder ``run`` into ``dest`` as a small inference folder:
     ``config.json`` and the EMA weights in float16 as ``model.safetensors``."""
-    from ..atomic import write_text_atomic
+    from ..io.atomic import write_text_atomic
     import json
 
     run, dest = Path(run), Path(dest)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 
 
 def pyplot():

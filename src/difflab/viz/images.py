@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 
 __all__ = ["save_grid", "to_uint8", "save_gif", "trajectory_grid"]
 

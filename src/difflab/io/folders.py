@@ -12,17 +12,20 @@ from pathlib import Path
 
 import torch
 
-from . import __version__  # no torch: the package __init__ is lazy
+from .. import __version__  # no torch: the package __init__ is lazy
+from ..denoiser import Denoiser
+from ..nets import net_from_config
+from ..nets.autoencoder import autoencoder_from_config
+from ..schedules import schedule_from_config
 from .atomic import atomic_path, write_text_atomic
-from .denoiser import Denoiser
-from .nets import net_from_config
-from .nets.autoencoder import autoencoder_from_config
-from .schedules import schedule_from_config
 
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
-           "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder"]
+           "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder",
+           "write_pipeline_config", "read_pipeline_config", "PIPELINE_CONFIG"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
+#: the file that makes a folder a pipeline (its parts are model folders beside it)
+PIPELINE_CONFIG = "pipeline.json"
 
 
 def save_weights(path: Path, state: dict) -> None:
@@ -183,3 +186,31 @@ def load_autoencoder(folder, device: str | torch.device = "cpu") -> tuple[torch.
                        "the autoencoder")
     return net.to(device).eval(), config
 
+
+def write_pipeline_config(folder, config: dict) -> Path:
+    """Write ``folder/pipeline.json`` (atomically) with ``config`` and difflab's version."""
+    path = Path(folder) / PIPELINE_CONFIG
+    write_text_atomic(path, json.dumps({"difflab_version": __version__, **config}, indent=2) + "\n")
+    return path
+
+
+def read_pipeline_config(folder, task: str, required: tuple = ()) -> dict:
+    """The ``pipeline.json`` of the pipeline folder ``folder``, checked to describe a
+    ``task`` pipeline with the keys ``required``; a one-line error names the folder or
+    the file otherwise. The version and task entries are removed."""
+    folder = Path(folder)
+    path = folder / PIPELINE_CONFIG
+    if not folder.is_dir():
+        raise FileNotFoundError(f"pipeline folder {str(folder)!r} does not exist")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {str(folder)!r} is not a {task} pipeline folder")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("task") != task or any(k not in config for k in required):
+        got = config.get("task") if isinstance(config, dict) else None
+        raise ValueError(f"{path} does not describe a {task} pipeline (task {got!r})")
+    for key in ("difflab_version", "task"):
+        config.pop(key, None)
+    return config

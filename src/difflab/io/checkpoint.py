@@ -15,7 +15,7 @@ document (everything else):
 Reading checks the format, the checksum (a flipped bit in the weights is a clear
 error, not a silently different model), the network's parameter names and shapes,
 and the training config, and names the file and the mismatch in every error.
-Writing goes through :func:`difflab.atomic.atomic_path`: a crash or a kill leaves
+Writing goes through :func:`difflab.io.atomic.atomic_path`: a crash or a kill leaves
 the previous checkpoint as it was.
 """
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
-from ..saving import check_state_dict  # shared with saving.load_model; re-exported for the loop
+from .atomic import atomic_path
+from .folders import check_state_dict  # shared with folders.load_model; re-exported for the loop
 
 __all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "config_differences", "check_state_dict"]
 

@@ -5,7 +5,7 @@ import torch
 
 import difflab
 from difflab.nets import MLP
-from difflab.saving import load_model, save_model
+from difflab.io.folders import load_model, save_model
 from difflab.schedules import DiscreteSchedule
 
 
