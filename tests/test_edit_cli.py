@@ -114,3 +114,27 @@ def test_eval_inpaint_replace_is_reproducible(model):
     torch.manual_seed(123)  # the global RNG must not matter
     b = evaluate_inpainting(model, **kw)["images"]
     assert torch.equal(a, b)
+
+
+def test_the_command_line_and_the_pipeline_give_the_same_result(model, files):
+    """One seed, one result: the commands call ImagePipeline and add nothing of their own."""
+    from difflab.pipelines import ImagePipeline
+
+    d, _, _ = files
+    pipe = ImagePipeline.load(model)
+    assert main(["sample", str(model), "-n", "5", "--steps", "3", "--seed", "7", "--guidance", "2",
+                 "--out", str(d / "s.png"), "--save-npy", str(d / "s.npy")]) == 0
+    library = pipe.to_unit(pipe.sample(5, seed=7, steps=3, guidance=2.0))
+    assert np.array_equal(np.load(d / "s.npy"), library.numpy())
+
+    edits = {
+        "inpaint": (["--mask", str(d / "mask.png"), "--steps", "4", "--resample", "2", "--jump-length", "2",
+                     "--label", "5"],
+                    lambda: pipe.inpaint(d / "in.png", d / "mask.png", 5, steps=4, resample=2, jump_length=2, seed=3)),
+        "img2img": (["--steps", "6", "--strength", "0.5", "--label", "2"],
+                    lambda: pipe.img2img(d / "in.png", 2, 0.5, steps=6, seed=3)),
+    }
+    for command, (options, call) in edits.items():
+        assert main([command, "--model", str(model), "--image", str(d / "in.png"), "--seed", "3",
+                     "--out", str(d / f"{command}.png"), *options]) == 0
+        assert np.array_equal(np.asarray(Image.open(d / f"{command}.png")), call().images[0].squeeze(-1)), command

@@ -14,8 +14,12 @@ One mask convention everywhere: 1 (white in a mask image) = regenerate, 0 = keep
       x_in = (1 - m) (known + sigma z) + m x,      D'(x; sigma) = (1 - m) known + m D(x_in; sigma).
 
   Because every sampler ends with an x_0 estimate, the final sample equals ``known`` to
-  the bit outside the mask. The noise z is drawn once per run (per sample), the choice of
-  Song et al.'s PC imputation for a smooth trajectory.
+  the bit outside the mask. A fresh z is drawn at every evaluation, from the Inpainter's
+  own streams: with an int seed, sample i's stream is seeded ``seed +
+  STREAM_OFFSETS["replacement"] + i`` (:mod:`difflab.tensors`), so a result does not
+  depend on the global RNG or the batch. The streams advance with every evaluation: an
+  Inpainter is one run, and a second run needs a new one (as
+  :func:`difflab.pipelines.editing.inpaint_image` and the evaluation build).
 
 - :func:`repaint`: RePaint (Lugmayr et al. 2022, Algorithm 1), replacement plus
   *resampling*: after a reverse step the state is noised back up by the forward process
