@@ -124,7 +124,7 @@ def train_superres(
         lr=lr, warmup=warmup, ema_half_life=ema_half_life, grad_clip=grad_clip, out=out,
         checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         config={"net": net.config, "schedule": sched.to_config(), "prediction": "v", "superres": sr,
-                "training": training},
+                "training": {k: v for k, v in training.items() if k != "steps"}},  # fit.steps may grow on resume
         on_checkpoint=export, seed=seed, progress=progress, desc=f"train superres x{scale}")
     return out
 
