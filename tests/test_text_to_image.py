@@ -123,6 +123,11 @@ def test_generate_cli_writes_pngs(folder, tmp_path, capsys):
     assert names == sorted([f"{prompt_slug(PROMPT)}-0.png", f"{prompt_slug(PROMPT)}-1.png", "uncond-0.png", "uncond-1.png"])
     assert Image.open(out / names[0]).size == (32, 32)
     assert "4 images" in capsys.readouterr().out
+    # the command adds nothing of its own: the library's pixels for the same seed
+    library = TextToImagePipeline.load(folder)([PROMPT, ""], 2, steps=2, seed=0)
+    files = [f"{prompt_slug(PROMPT)}-0.png", f"{prompt_slug(PROMPT)}-1.png", "uncond-0.png", "uncond-1.png"]
+    for image, name in zip(library, files):
+        assert np.array_equal(np.asarray(Image.open(out / name)), image), name
 
 
 def test_generate_cli_bad_prompt_is_one_line_error(folder, tmp_path, capsys):
