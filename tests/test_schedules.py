@@ -129,3 +129,16 @@ def test_short_linear_tables_are_valid(T):
     sched = DiscreteSchedule("linear", T)
     assert torch.isfinite(sched.sigma(torch.linspace(0, 1, 11))).all()
     assert (linear_betas(T) < 1).all()
+
+
+def test_one_registry_of_schedule_names():
+    from difflab.schedules import PRESETS, DiscreteSchedule, schedule_preset
+
+    assert schedule_preset("ddpm").to_config() == schedule_preset("linear").to_config()
+    assert schedule_preset("ddpm-cosine").to_config() == DiscreteSchedule("cosine", 1000).to_config()
+    assert {type(schedule_preset(n)).__name__ for n in PRESETS} == {"DiscreteSchedule", "VPSchedule", "SubVPSchedule",
+                                                                    "VESchedule"}
+    import pytest
+
+    with pytest.raises(ValueError, match="expected one of: ddpm, linear, ddpm-cosine, cosine$"):
+        schedule_preset("ve", discrete=True)

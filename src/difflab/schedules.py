@@ -36,7 +36,9 @@ __all__ = [
     "scaled_linear_betas",
     "rescale_zero_terminal_snr",
     "schedule_from_config",
+    "schedule_preset",
     "SCHEDULES",
+    "PRESETS",
 ]
 
 
@@ -376,3 +378,25 @@ def schedule_from_config(config: dict) -> Schedule:
     if kind not in SCHEDULES:
         raise ValueError(f"unknown schedule type {kind!r}; expected one of {sorted(SCHEDULES)}")
     return SCHEDULES[kind](**config)
+
+
+#: the named schedules the command line and the trainers accept (``--schedule NAME``):
+#: DDPM tables of T = 1000 (Ho et al. 2020, linear; Nichol & Dhariwal 2021, cosine) and
+#: the SDEs of Song et al. 2021 (VP, sub-VP, VE with sigma in [0.01, 10])
+PRESETS = {
+    "ddpm": {"type": "ddpm", "kind": "linear", "T": 1000},
+    "linear": {"type": "ddpm", "kind": "linear", "T": 1000},
+    "ddpm-cosine": {"type": "ddpm", "kind": "cosine", "T": 1000},
+    "cosine": {"type": "ddpm", "kind": "cosine", "T": 1000},
+    "vp": {"type": "vp"},
+    "subvp": {"type": "subvp"},
+    "ve": {"type": "ve", "sigma_min": 0.01, "sigma_max": 10.0},
+}
+
+
+def schedule_preset(name: str, discrete: bool = False) -> Schedule:
+    """The schedule of :data:`PRESETS` called ``name`` (``discrete``: only a DDPM table)."""
+    names = [k for k, v in PRESETS.items() if not discrete or v["type"] == "ddpm"]
+    if name not in names:
+        raise ValueError(f"unknown schedule {name!r}; expected one of: {', '.join(names)}")
+    return schedule_from_config(PRESETS[name])

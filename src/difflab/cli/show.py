@@ -11,12 +11,10 @@ def _cmd_show_forward(args) -> None:
     import torch
 
     from ..data import Affine, toy_dataset
-    from ..schedules import schedule_from_config
-    from ..train.toy import TOY_SCHEDULES
+    from ..schedules import schedule_preset
     from ..viz import forward_strip
 
-    if args.schedule not in TOY_SCHEDULES:
-        raise ValueError(f"unknown schedule {args.schedule!r}; expected one of: {', '.join(TOY_SCHEDULES)}")
+    schedule = schedule_preset(args.schedule)
     count(args.n, "points")
     claim(args, args.out)
     draw = toy_dataset(args.data)
@@ -24,7 +22,7 @@ def _cmd_show_forward(args) -> None:
     x0 = draw(args.n, g)
     x0 = Affine.standardize(x0).encode(x0)
     times = args.times or [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]
-    forward_strip(x0, schedule_from_config(TOY_SCHEDULES[args.schedule]), times, args.out, generator=g)
+    forward_strip(x0, schedule, times, args.out, generator=g)
     print(f"wrote {args.out}")
 
 
@@ -124,7 +122,7 @@ def register(sub) -> None:
     ssub = show.add_subparsers(dest="what", metavar="WHAT")
     fwd = ssub.add_parser("forward", help="the forward process q(x_t | x_0) as a strip of panels")
     fwd.add_argument("--data", default="moons", help=f"dataset: {', '.join(TOY_DATA)}")
-    fwd.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve")
+    fwd.add_argument("--schedule", default="ddpm", help="ddpm (linear), ddpm-cosine (cosine), vp, subvp, ve")
     fwd.add_argument("--times", type=number(0, 1), nargs="+", default=None, help="times in [0, 1]")
     fwd.add_argument("-n", type=positive_int, default=2000)
     fwd.add_argument("--seed", type=seed, default=0)

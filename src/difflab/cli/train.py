@@ -129,7 +129,8 @@ def register(sub) -> None:
     toy = tsub.add_parser("toy", help="a 2-D toy model (MLP denoiser)")
     toy.add_argument("--data", default="moons", help=f"dataset: {', '.join(TOY_DATA)} (default moons)")
     _run(toy, steps=3000, batch_size=512, lr=2e-3, checkpoint_every=500, out="model and run folder")
-    toy.add_argument("--schedule", default="ddpm", help="ddpm, ddpm-cosine, vp, subvp, ve (default ddpm)")
+    toy.add_argument("--schedule", default="ddpm",
+                     help="ddpm (linear), ddpm-cosine (cosine), vp, subvp, ve (default ddpm)")
     toy.add_argument("--sde", dest="schedule", help=argparse.SUPPRESS)  # the old spelling of --schedule
     toy.add_argument("--objective", default="eps",
                      help="eps (Ho et al.), x0, v, or dsm (denoising score matching: the net predicts the score)")
@@ -145,7 +146,7 @@ def register(sub) -> None:
          out="model and run folder (checkpoint, loss log, loss curve)")
     img.add_argument("--data", default="mnist5k", help="digits, mnist5k or folder (default mnist5k)")
     img.add_argument("--channels", type=positive_int, default=32, help="U-Net base width")
-    img.add_argument("--schedule", default="cosine", help="cosine or linear DDPM table")
+    img.add_argument("--schedule", default="cosine", help="a DDPM table: cosine (ddpm-cosine) or linear (ddpm)")
     img.add_argument("--prediction", default="v", help="eps, x0, v or score")
     img.add_argument("--unconditional", action="store_true", help="no class labels")
     img.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="label dropout for classifier-free guidance")

@@ -38,15 +38,12 @@ import torch
 from ..data.images import dataset_config, train_test
 from ..denoiser import Denoiser
 from ..nets import UNet
-from ..schedules import DiscreteSchedule
+from ..schedules import schedule_preset
 from .run_folder import model_exporter, trainer
 from .distributed import init_distributed
 from .loop import fit
 
-__all__ = ["train_image", "IMAGE_SCHEDULES", "level_resolutions"]
-
-#: ``schedule=`` names: DDPM beta tables (Ho et al. 2020 linear; Nichol & Dhariwal 2021 cosine)
-IMAGE_SCHEDULES = {"cosine": {"kind": "cosine", "T": 1000}, "linear": {"kind": "linear", "T": 1000}}
+__all__ = ["train_image", "level_resolutions"]
 
 
 def level_resolutions(image_size: int, levels: int) -> list[int]:
@@ -107,8 +104,7 @@ def train_image(
     continues from its checkpoint. ``device``: where to train (default CUDA when available;
     under ``torchrun`` every process uses its own device). Returns ``out``.
     """
-    if schedule not in IMAGE_SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of: {', '.join(IMAGE_SCHEDULES)}")
+    sched = schedule_preset(schedule, discrete=True)  # the network takes DDPM table indices
     loader_args: dict = {}
     if data == "folder":
         if folder is None or size is None:
@@ -140,7 +136,6 @@ def train_image(
     net = UNet(in_channels=channels_in, channels=channels, channel_mult=channel_mult, num_res_blocks=num_res_blocks,
                attention_resolutions=attention_resolutions, image_size=height, dropout=dropout, groups=groups,
                num_classes=num_classes).to(w.device if device is None or w.size > 1 else torch.device(device))
-    sched = DiscreteSchedule(**IMAGE_SCHEDULES[schedule])
     denoiser = Denoiser(net, sched, prediction, "index")
 
     images, labels = train_set.images, train_set.labels

@@ -10,25 +10,15 @@ from ..data import Affine, toy_dataset
 from ..denoiser import Denoiser
 from ..losses import check_objective
 from ..nets import MLP
-from ..schedules import DiscreteSchedule, Schedule, schedule_from_config
+from ..schedules import DiscreteSchedule, Schedule, schedule_preset
 from .distributed import world
 from .loop import fit
 from .run_folder import model_exporter, trainer
 
-__all__ = ["train_toy", "default_time_input", "TOY_SCHEDULES"]
+__all__ = ["train_toy", "default_time_input"]
 
 #: the offset from the run's seed of the draw that standardises the data
 TRANSFORM_DRAW = 999
-
-#: schedule names accepted by ``difflab train toy --schedule``
-TOY_SCHEDULES = {
-    "ddpm": {"type": "ddpm", "kind": "linear", "T": 1000},
-    "ddpm-cosine": {"type": "ddpm", "kind": "cosine", "T": 1000},
-    "vp": {"type": "vp"},
-    "subvp": {"type": "subvp"},
-    "ve": {"type": "ve", "sigma_min": 0.01, "sigma_max": 10.0},
-}
-
 
 def default_time_input(schedule: Schedule) -> tuple[str, float]:
     """(time_input, input_scale) for an MLP on this schedule: DDPM indices as they
@@ -72,9 +62,7 @@ def train_toy(
     when it is available."""
     draw = toy_dataset(data)
     check_objective(weighting, t_sampling)
-    if schedule not in TOY_SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of: {', '.join(TOY_SCHEDULES)}")
-    sched = schedule_from_config(TOY_SCHEDULES[schedule])
+    sched = schedule_preset(schedule)
     # the standardisation's own draw, apart from the training stream (seeded seed)
     transform = Affine.standardize(draw(100_000, torch.Generator().manual_seed(seed + TRANSFORM_DRAW)))
     time_input, input_scale = default_time_input(sched)
