@@ -128,6 +128,12 @@ def test_tiny_model_upscales_deterministically(tiny, tmp_path):
     assert not (small / "ema.safetensors").exists()
     c = srp.upscale(small, image, 4, steps=3, seed=1, temperature=1.0)
     assert np.abs(c.astype(int) - a.astype(int)).max() <= 3
+    # the pipeline: the same pixels; saved and loaded again, the same pipeline
+    pipe = srp.SuperResolutionPipeline.load(tiny)
+    assert np.array_equal(pipe(image, steps=3, seed=1, temperature=1.0), a)
+    again = srp.SuperResolutionPipeline.load(pipe.save(tmp_path / "copy"))
+    assert again.config["superres"] == pipe.config["superres"] and again.scale == 4
+    assert np.array_equal(again(image, steps=3, seed=1, temperature=1.0), a)
 
 
 def test_evaluate_superres_reports_both(tiny):

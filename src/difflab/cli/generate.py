@@ -54,9 +54,9 @@ def _cmd_generate(args) -> None:
     pipe = _load(args.model)
     resolver = None
     if args.upscale:  # loaded first, so a bad --sr-model fails before any generation
-        from ..pipelines.superres import load_superres, upscale
+        from ..pipelines.superres import SuperResolutionPipeline
 
-        resolver = load_superres(args.sr_model)
+        resolver = SuperResolutionPipeline.load(args.sr_model)
     side = pipe.config["image_size"] * (resolver.scale if resolver is not None else 1) * args.scale
     check_pixels(side, side, "each output image")
     loaded = time.perf_counter() - start
@@ -64,7 +64,7 @@ def _cmd_generate(args) -> None:
     upscaled = 0.0
     if resolver is not None:  # the cascade's second stage (Saharia et al. 2022; Ho et al. 2022): x4 super-resolution
         start = time.perf_counter()
-        images = [upscale(resolver, image, resolver.scale, seed=args.seed + j) for j, image in enumerate(images)]
+        images = [resolver(image, seed=args.seed + j) for j, image in enumerate(images)]
         upscaled = time.perf_counter() - start
     for image, path in zip(images, paths):
         picture = Image.fromarray(image)

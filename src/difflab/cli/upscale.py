@@ -35,18 +35,18 @@ def _cmd_upscale(args) -> None:
     from PIL import Image
 
     from ..io.atomic import atomic_path
-    from ..pipelines.superres import load_superres, upscale
+    from ..pipelines.superres import SuperResolutionPipeline
 
     out = _png(args.out, "--out")
     claim(args, out)
     _defaults(args)
     if not Path(args.image).is_file():
         raise FileNotFoundError(f"input image {args.image!r} does not exist")
-    model = load_superres(args.model)
-    if args.scale != model.scale:
-        raise ValueError(f"--scale {args.scale}: this model upscales by {model.scale} only")
-    pixels = upscale(model, args.image, args.scale, steps=args.steps, sampler=args.sampler, seed=args.seed,
-                     aug_level=args.aug_level, temperature=args.temperature)
+    pipe = SuperResolutionPipeline.load(args.model)
+    if args.scale != pipe.scale:
+        raise ValueError(f"--scale {args.scale}: this model upscales by {pipe.scale} only")
+    pixels = pipe(args.image, steps=args.steps, sampler=args.sampler, seed=args.seed, aug_level=args.aug_level,
+                  temperature=args.temperature)
     with atomic_path(out) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")
     print(f"wrote {out} ({pixels.shape[1]}x{pixels.shape[0]})")

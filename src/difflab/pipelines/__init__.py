@@ -7,12 +7,13 @@ evaluation and the web app call.
 - :class:`TextToImagePipeline`: latent text-to-image diffusion (Rombach et al. 2022),
   autoencoder + denoiser + text encoder saved and loaded as one folder
   (:mod:`difflab.pipelines.training` trains one on captioned shapes);
-- :mod:`difflab.pipelines.superres`: the super-resolution model on images of any size;
+- :class:`SuperResolutionPipeline`: a super-resolution model on images of any size;
 - :mod:`difflab.pipelines.editing`: the image side (files, masks, codecs, paste-back) of
   inpainting and image-to-image, shared by the pipelines.
 """
 
 from .image import ImagePipeline
+from .superres import SuperResolutionPipeline
 from .text_to_image import GenerationInfo, TextToImagePipeline
 
-__all__ = ["ImagePipeline", "TextToImagePipeline", "GenerationInfo"]
+__all__ = ["ImagePipeline", "TextToImagePipeline", "SuperResolutionPipeline", "GenerationInfo"]

@@ -14,7 +14,8 @@ import numpy as np
 from ..tasks.superres import (DEFAULT_OVERLAP, DEFAULT_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TILE, SuperResolver,
                               check_scale, superresolve, to_tensor, to_uint8, upsample)
 
-__all__ = ["load_superres", "shipped_model_path", "resolver", "upscale", "bicubic", "SHIPPED"]
+__all__ = ["SuperResolutionPipeline", "load_superres", "shipped_model_path", "resolver", "upscale", "bicubic",
+           "SHIPPED"]
 
 #: the super-resolution model shipped inside the package (``difflab/assets/sr-x4``)
 SHIPPED = "sr-x4"
@@ -40,14 +41,67 @@ def shipped_model_path() -> Path:
 
 def load_superres(folder=None) -> SuperResolver:
     """Load a super-resolution model folder (None: the shipped x4 model)."""
-    from ..io.folders import load_model
+    return SuperResolutionPipeline.load(folder).resolver
 
-    folder = shipped_model_path() if folder is None else Path(folder)
-    denoiser, config = load_model(folder)
-    if config.get("task") != "superres" or "superres" not in config:
-        raise ValueError(f"{folder}: not a super-resolution model (its task is {config.get('task')!r})")
-    denoiser.net.float()  # float16 on disk, float32 to compute
-    return SuperResolver(denoiser, config["superres"])
+
+class SuperResolutionPipeline:
+    """A super-resolution model folder as a pipeline: ``pipe(image)`` upscales an image of
+    any size (in tiles, :func:`~difflab.tasks.superres.superresolve`); ``load``, ``save``,
+    ``to`` as the other pipelines. ``config`` is the folder's whole config."""
+
+    def __init__(self, denoiser, config: dict) -> None:
+        if config.get("task") != "superres" or "superres" not in config:
+            raise ValueError(f"not a super-resolution model (its task is {config.get('task')!r})")
+        self.config = config
+        self.resolver = SuperResolver(denoiser, config["superres"])
+
+    @property
+    def denoiser(self):
+        return self.resolver.denoiser
+
+    @property
+    def scale(self) -> int:
+        return self.resolver.scale
+
+    @classmethod
+    def load(cls, folder=None, device="cpu", ema: bool = True) -> "SuperResolutionPipeline":
+        """The model folder ``folder`` (None: the shipped x4 model), on ``device``."""
+        from ..io.folders import load_model
+
+        folder = shipped_model_path() if folder is None else Path(folder)
+        denoiser, config = load_model(folder, ema=ema, device=device)
+        if config.get("task") != "superres" or "superres" not in config:
+            raise ValueError(f"{folder}: not a super-resolution model (its task is {config.get('task')!r})")
+        denoiser.net.float()  # float16 on disk, float32 to compute
+        return cls(denoiser, config)
+
+    @classmethod
+    def shipped(cls, device="cpu") -> "SuperResolutionPipeline":
+        """The x4 model shipped inside the package (:func:`shipped_model_path`)."""
+        return cls.load(None, device=device)
+
+    def save(self, folder, *, dtype=None) -> Path:
+        """Write the model folder (``dtype``, e.g. ``torch.float16``, stores the weights in
+        that precision; loading casts them back to float32)."""
+        from ..io.folders import save_model
+
+        generic = ("difflab_version", "net", "schedule", "prediction", "time_input")
+        return save_model(folder, self.denoiser, {k: v for k, v in self.config.items() if k not in generic},
+                          dtype=dtype)
+
+    def to(self, device) -> "SuperResolutionPipeline":
+        """Move the network to ``device``. Returns ``self``."""
+        self.denoiser.net.to(device)
+        return self
+
+    def __call__(self, image, **sampling) -> np.ndarray:
+        """:func:`upscale` ``image`` by this model's scale; ``sampling``: ``steps``,
+        ``sampler``, ``seed``, ``aug_level``, ``temperature``, ``tile``, ``overlap``, sampler
+        options. Returns uint8 (scale H, scale W, 3)."""
+        return upscale(self.resolver, image, self.scale, **sampling)
+
+    def __repr__(self) -> str:
+        return f"SuperResolutionPipeline(scale={self.scale}, denoiser={self.denoiser!r})"
 
 
 def resolver(model) -> SuperResolver:
