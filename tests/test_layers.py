@@ -125,3 +125,14 @@ def test_no_import_cycle():
         if node not in state:
             visit(node, [])
     assert not cycles, "\n".join(cycles)
+
+
+def test_the_layers_are_those_of_docs_architecture():
+    import re
+
+    doc = (SRC.parent / "docs" / "architecture.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| `([a-z_]+)(?:/|\.py)` \|", doc, re.M)
+    table: dict[int, set] = {}
+    for layer, name in rows:
+        table.setdefault(int(layer), set()).add(name)
+    assert table == {i: set(names) for i, names in enumerate(LAYERS)}
