@@ -9,9 +9,15 @@ import torch
 from difflab.metrics import noise_floor, sliced_wasserstein
 
 
+#: torch's threads per test process: OMP_NUM_THREADS where set (scripts/test.sh runs the
+#: suite once with 1 thread per process and once with torch's default, all cores)
+THREADS = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else torch.get_num_threads()
+
+
 @pytest.fixture(autouse=True)
 def _threads():
-    torch.set_num_threads(2)
+    """Every test starts with the pass's thread count, whatever a test before it set."""
+    torch.set_num_threads(THREADS)
     yield
 
 
