@@ -92,7 +92,7 @@ def _library_defaults():
         ("eval", evaluate_image_model, same("n", "sampler", "steps", "guidance", "seed", "batch_size")),
         ("eval", DEFAULTS, same("sampler", "steps", "guidance")),
         ("train toy", train_toy, same("steps", "batch_size", "lr", "width", "depth", "seed", "checkpoint_every")),
-        *[(f"train {task}", fn, same("device", "resume", "overwrite")) for task, fn in
+        *[(f"train {task}", fn, same("device", "resume", "overwrite", "compile")) for task, fn in
           (("toy", train_toy), ("image", train_image), ("autoencoder", train_autoencoder), ("superres", train_superres),
            ("t2i", train_text_to_image))],
         ("train image", train_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "seed",
@@ -122,7 +122,8 @@ def test_command_line_defaults_are_the_librarys():
 
 
 def test_every_trainer_takes_the_same_run_options():
-    run = {"out", "steps", "batch_size", "lr", "seed", "device", "checkpoint_every", "resume", "quiet", "overwrite"}
+    run = {"out", "steps", "batch_size", "lr", "seed", "device", "checkpoint_every", "resume", "quiet", "overwrite",
+           "compile"}
     trainers = [name for name in COMMANDS if name.startswith("train ")]
     assert len(trainers) == 5, trainers
     for name in trainers:

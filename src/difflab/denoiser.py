@@ -66,6 +66,25 @@ class Denoiser:
         self.schedule = schedule
         self.prediction = P.Prediction.parse(prediction)
         self.time_input = time_input
+        self._compiled = None  # (net, its compiled forward), set by compile()
+
+    def compile(self, *, mode: str | None = None) -> "Denoiser":
+        """Run the network through ``torch.compile`` from now on (:func:`difflab.compiler.compiled`:
+        eager, with a one-line warning, where this machine cannot compile). ``self.net``
+        stays the network itself, so saving is unchanged. Returns ``self``."""
+        from .compiler import compiled
+
+        if not isinstance(self.net, torch.nn.Module):
+            raise TypeError(f"only an nn.Module network can be compiled, not a {type(self.net).__name__}")
+        self._compiled = (self.net, compiled(self.net, mode=mode))
+        return self
+
+    def _forward(self):
+        """The network's forward: its compiled form when :meth:`compile` compiled this very network."""
+        pair = getattr(self, "_compiled", None)
+        if pair is not None and pair[0] is self.net:
+            return pair[1]
+        return self.net
 
     # -- time ---------------------------------------------------------------------
     def time_features(self, t: torch.Tensor) -> torch.Tensor:
@@ -98,7 +117,7 @@ class Denoiser:
         feats = self.time_features(t).to(device=x_t.device, dtype=dtype)
         # a float32 network may be driven by a float64 sampler: cast in, and the output back
         net_dtype = self._net_dtype()
-        out = self.net(x_t if net_dtype is None else x_t.to(net_dtype), feats, **cond)
+        out = self._forward()(x_t if net_dtype is None else x_t.to(net_dtype), feats, **cond)
         if out.shape != x_t.shape:
             raise ValueError(f"network returned shape {tuple(out.shape)} for input {tuple(x_t.shape)}")
         return out.to(x_t.dtype)

@@ -52,6 +52,8 @@ def _cmd_generate(args) -> None:
     claim(args, *paths)
     start = time.perf_counter()
     pipe = _load(args.model)
+    if args.compile:
+        pipe.compile()
     resolver = None
     if args.upscale:  # loaded first, so a bad --sr-model fails before any generation
         from ..pipelines.superres import SuperResolutionPipeline
@@ -124,6 +126,7 @@ def register(sub) -> None:
     gen.add_argument("--upscale", action="store_true",
                      help="cascade: super-resolve each image x4 with the shipped SR model (64 -> 256)")
     gen.add_argument("--sr-model", default=None, help="super-resolution model folder for --upscale (default: shipped)")
+    gen.add_argument("--compile", action="store_true", help="torch.compile the denoiser (pays off from a few batches on)")
     _add_common(gen)
     gen.set_defaults(handler=_cmd_generate)
 

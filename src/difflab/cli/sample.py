@@ -49,6 +49,8 @@ def _cmd_sample(args) -> None:
     from ..io.folders import load_model
 
     denoiser, config = load_model(args.model, ema=not args.no_ema)
+    if args.compile:
+        denoiser.compile()
     if config.get("task") == "image":
         return _sample_image(args, ImagePipeline(denoiser, config))
     if config.get("task") != "toy":
@@ -112,6 +114,7 @@ def register(sub) -> None:
                    help="classifier-free guidance scale for class-conditional image models (0 = unconditional, 1 = conditional)")
     s.add_argument("--label", type=nonnegative_int, default=None, help="class label for all samples (default: cycle through the classes)")
     s.add_argument("--no-ema", action="store_true", help="use the training weights, not the EMA")
+    s.add_argument("--compile", action="store_true", help="torch.compile the denoiser (pays off from a few batches on)")
     s.add_argument("--out", default=None, help="picture to write (PNG)")
     s.add_argument("--save-npy", default=None, help="also save the raw samples as .npy")
     add_overwrite(s)

@@ -21,7 +21,7 @@ def _cmd_train_toy(args) -> None:
         prediction=OBJECTIVES[args.objective], weighting=args.weighting, t_sampling=args.t_sampling,
         batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
         progress=not args.quiet, overwrite=args.overwrite, resume=args.resume,
-        checkpoint_every=args.checkpoint_every, device=args.device,
+        checkpoint_every=args.checkpoint_every, device=args.device, compile=args.compile,
     )
     print(f"saved model folder {folder}")
 
@@ -35,7 +35,7 @@ def _cmd_train_image(args) -> None:
         schedule=args.schedule, prediction=args.prediction, class_conditional=not args.unconditional,
         p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume, bf16=args.bf16,
         seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size, overwrite=args.overwrite,
-        device=args.device,
+        device=args.device, compile=args.compile,
     )
     if world().is_main:
         print(f"saved model folder {folder}")
@@ -73,7 +73,7 @@ def _cmd_train_autoencoder(args) -> None:
         batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
         latent_channels=args.latent_channels, kl_weight=args.kl_weight, reconstruction=args.reconstruction,
         checkpoint_every=args.checkpoint_every, resume=args.resume, data=data, seed=args.seed,
-        device=args.device, progress=not args.quiet, overwrite=args.overwrite,
+        device=args.device, progress=not args.quiet, overwrite=args.overwrite, compile=args.compile,
     )
     print(f"saved autoencoder folder {folder}")
 
@@ -88,6 +88,7 @@ def _cmd_train_t2i(args) -> None:
         checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
         device=args.device, bf16=args.bf16, workers=args.workers, init=args.init,
         object_weights=_floats(args.object_weights) if args.object_weights else None, overwrite=args.overwrite,
+        compile=args.compile,
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -101,7 +102,7 @@ def _cmd_train_superres(args) -> None:
         claim(args, *(Path(args.ship) / name for name in ("config.json", "model.safetensors")))
     out = train_superres(out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, scale=args.scale,
                          checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
-                         seed=args.seed, device=args.device, progress=not args.quiet)
+                         seed=args.seed, device=args.device, progress=not args.quiet, compile=args.compile)
     if args.ship:
         print(f"wrote {ship(out, args.ship)}")
     print(f"model folder {out}")
@@ -119,6 +120,8 @@ def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, ou
     p.add_argument("--checkpoint-every", type=positive_int, default=checkpoint_every,
                    help=f"steps between checkpoints (default {checkpoint_every})")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (eager, with a warning, where this machine cannot compile)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(p, "start afresh in --out, replacing the model or run there")
 

@@ -71,6 +71,13 @@ class ImagePipeline:
         self.denoiser.net.to(device)
         return self
 
+    def compile(self, *, mode: str | None = None):
+        """Sample through ``torch.compile`` of the denoiser's network from now on
+        (:meth:`difflab.Denoiser.compile`; eager, with one warning, where this machine
+        cannot compile). The first call pays the compilation. Returns ``self``."""
+        self.denoiser.compile(mode=mode)
+        return self
+
     @property
     def device(self) -> torch.device:
         from ..samplers import model_device

@@ -94,6 +94,13 @@ class SuperResolutionPipeline:
         self.denoiser.net.to(device)
         return self
 
+    def compile(self, *, mode: str | None = None):
+        """Sample through ``torch.compile`` of the denoiser's network from now on
+        (:meth:`difflab.Denoiser.compile`; eager, with one warning, where this machine
+        cannot compile). The first call pays the compilation. Returns ``self``."""
+        self.denoiser.compile(mode=mode)
+        return self
+
     def __call__(self, image, **sampling) -> np.ndarray:
         """:func:`upscale` ``image`` by this model's scale; ``sampling``: ``steps``,
         ``sampler``, ``seed``, ``aug_level``, ``temperature``, ``tile``, ``overlap``, sampler

@@ -139,6 +139,13 @@ class TextToImagePipeline:
         self.denoiser.net.to(device)
         return self
 
+    def compile(self, *, mode: str | None = None):
+        """Sample through ``torch.compile`` of the denoiser's network from now on
+        (:meth:`difflab.Denoiser.compile`; eager, with one warning, where this machine
+        cannot compile). The first call pays the compilation. Returns ``self``."""
+        self.denoiser.compile(mode=mode)
+        return self
+
     def null_cond(self) -> dict:
         """Classifier-free guidance's unconditional branch: the encoding of ``""`` (encoded
         once, on the denoiser's device)."""

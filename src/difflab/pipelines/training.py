@@ -182,6 +182,7 @@ def train_text_to_image(
     progress: bool = True,
     defaults: dict | None = None,
     device: str | torch.device | None = None,
+    compile: bool = False,
     bf16: bool = False,
     workers: int = 1,
     init: str | Path | None = None,
@@ -292,5 +293,5 @@ def train_text_to_image(
         checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, bf16=bf16,
         config={"net": net.config, "schedule": schedule.to_config(), "prediction": "v",
                 "text_encoder": encoder.config, "training": {k: v for k, v in training.items() if k != "steps"}},
-        on_checkpoint=export, seed=seed, progress=progress, desc="train t2i")
+        on_checkpoint=export, seed=seed, progress=progress, desc="train t2i", compile=compile)
     return out

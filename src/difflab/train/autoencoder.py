@@ -171,6 +171,7 @@ def train_autoencoder(
     data: dict | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
+    compile: bool = False,
     progress: bool = True,
 ) -> Path:
     """Train an :class:`~difflab.nets.autoencoder.AutoencoderKL` on images from ``draw``
@@ -271,7 +272,7 @@ def train_autoencoder(
     # the settings fit does not know are recorded in the checkpoint's config, so a resume compares them
     fit(ae, draw_batch, loss=AutoencoderLoss(ae, kl_weight, reconstruction), steps=steps, batch_size=batch_size,
         lr=lr, warmup=warmup, grad_clip=grad_clip, ema_half_life=None, out=out, checkpoint_every=checkpoint_every,
-        log_every=log_every, resume=resume, on_checkpoint=export, seed=seed, progress=progress,
+        log_every=log_every, resume=resume, on_checkpoint=export, seed=seed, progress=progress, compile=compile,
         config={"net": ae.config, "data": data_cfg,
                 "autoencoder": {"crop": crop, "eval_images": eval_images, "scale_images": scale_images}},
         desc=f"train autoencoder{' ' + data['name'] if data and 'name' in data else ''}")

@@ -84,6 +84,7 @@ def train_image(
     seed: int = 0,
     progress: bool = True,
     device: str | torch.device | None = None,
+    compile: bool = False,
     folder: str | Path | None = None,
     size: int | None = None,
     mode: str = "RGB",
@@ -156,6 +157,6 @@ def train_image(
         ema_rampup=0.05, grad_clip=grad_clip, accumulate=accumulate, bf16=bf16, p_uncond=p_uncond,
         out=out, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         config={"net": net.config, "schedule": sched.to_config(), "prediction": denoiser.prediction.value,
-                "data": data_cfg}, on_checkpoint=export, seed=seed, progress=progress, desc=f"train {data}",
+                "data": data_cfg}, on_checkpoint=export, seed=seed, progress=progress, desc=f"train {data}", compile=compile,
     )
     return out

@@ -86,8 +86,8 @@ log = logging.getLogger("difflab.train")
 #: file names inside a run folder (``fit(..., out=folder)``)
 CHECKPOINT, LOG, LOSS_CURVE = "checkpoint.safetensors", "train_log.jsonl", "loss.png"
 #: config keys a resumed run may change: they do not change the training trajectory
-#: (up to float rounding for ``accumulate``) or only extend it (``steps``)
-RESUME_MAY_CHANGE = ("fit.steps", "fit.accumulate")
+#: (up to float rounding for ``accumulate`` and ``compile``) or only extend it (``steps``)
+RESUME_MAY_CHANGE = ("fit.steps", "fit.accumulate", "fit.compile")
 
 
 @dataclass
@@ -304,6 +304,7 @@ def fit(
     grad_clip: float | None = None,
     accumulate: int = 1,
     bf16: bool = False,
+    compile: bool = False,
     p_uncond: float = 0.0,
     null_cond: dict | None = None,
     out: str | Path | None = None,
@@ -343,6 +344,10 @@ def fit(
         grad_clip: clip the global gradient norm to this value (None: no clipping).
         accumulate: micro-batches per process per step (gradient accumulation).
         bf16: bfloat16 autocast for the forward pass; weights stay float32.
+        compile: run the network through ``torch.compile`` (:func:`difflab.compiler.compiled`;
+            eager with a one-line warning where the machine cannot compile). The first
+            steps pay the compilation; the saved weights and checkpoints are the network's
+            own, so a compiled run saves and resumes like an eager one.
         p_uncond: label-dropout probability for classifier-free guidance;
             ``null_cond`` the replacing condition (default ``{"labels": num_classes}``
             from the network's config).
@@ -395,6 +400,7 @@ def fit(
         "steps": int(steps), "batch_size": int(batch_size), "lr": lr, "weight_decay": weight_decay,
         "betas": list(betas), "warmup": warmup, "ema_half_life": ema_half_life, "ema_rampup": ema_rampup,
         "grad_clip": grad_clip, "accumulate": accumulate, "bf16": bool(bf16), "seed": seed,
+        "compile": bool(compile),
     }
     clash = sorted(set(fit_config) & set(loss.config))
     if clash:
@@ -440,7 +446,12 @@ def fit(
         torch.manual_seed(stream_seed(seed, f"torch/{w.rank}"))  # dropout, per process
     result.step, result.samples_seen, result.skipped = start, counters["samples_seen"], counters["skipped"]
 
-    objective = _Objective(net, loss)
+    if compile:
+        from ..compiler import compiled
+
+        objective = _Objective(compiled(net), loss)
+    else:
+        objective = _Objective(net, loss)
     if w.size > 1:
         from torch.nn.parallel import DistributedDataParallel
 

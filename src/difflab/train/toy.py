@@ -48,6 +48,7 @@ def train_toy(
     resume: bool = False,
     overwrite: bool = False,
     device: str | torch.device | None = None,
+    compile: bool = False,
 ) -> Path:
     """Train an MLP denoiser on toy dataset ``data`` and save it as a model folder.
 
@@ -88,7 +89,7 @@ def train_toy(
         checkpoint_every=checkpoint_every,
         resume=resume,
         config={"net": net.config, "schedule": sched.to_config(), "prediction": prediction, "data": data_cfg},
-        on_checkpoint=export,
+        on_checkpoint=export, compile=compile,
         seed=seed,
         progress=progress,
         desc=f"train {data}",
