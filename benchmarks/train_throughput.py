@@ -8,7 +8,11 @@ because these machines are noisy. A training step is forward, MSE loss, backward
 an AdamW step.
 
 Variants: ``fp32`` (contiguous float32), ``channels_last`` (NHWC memory format for
-weights and inputs), ``bf16`` (``torch.autocast`` bfloat16 forward, float32 weights).
+weights and inputs), ``bf16`` (``torch.autocast`` bfloat16 forward, float32 weights),
+``compiled`` (``torch.compile`` of each network, default settings, the same for both
+libraries; its first training step and first inference pay the compilation, reported
+as compile seconds, with the number of steps after which it has paid for itself
+against ``fp32`` when both are measured).
 bf16 is not in the default set: on a CPU without native bfloat16 arithmetic
 (AVX512-BF16 / AMX) it is about 10x slower than float32. Peak memory is the growth
 of the peak resident set size (VmHWM, or ``resource.getrusage``) over building one
@@ -36,7 +40,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 IMAGE, CHANNELS = 32, 3
-VARIANTS = ("fp32", "channels_last", "bf16")
+VARIANTS = ("fp32", "channels_last", "bf16", "compiled")
 
 
 def difflab_unet():
@@ -79,6 +83,8 @@ class Runner:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
             self.eps = self.eps.contiguous(memory_format=torch.channels_last)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+        if variant == "compiled":
+            self.model = torch.compile(self.model)
         self.autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16")
 
     def forward(self) -> torch.Tensor:
@@ -158,12 +164,12 @@ def main(argv=None) -> None:
     ratio = counts["diffusers"] / counts["difflab"]
     assert abs(ratio - 1) < 0.05, f"parameter counts differ by more than 5%: {counts}"
 
-    rows = []
+    rows, warm = [], {}
     for variant in variants:
         runners = [Runner(name, variant, args.batch) for name in MODELS]
-        for r in runners:  # warm-up: first-call allocations, oneDNN primitive creation
-            r.train_step()
-            r.infer()
+        first = {}
+        for r in runners:  # warm-up: first-call allocations, oneDNN primitive creation, compilation
+            first[r.name] = (r.train_step(), r.infer())
         print(f"{variant}: warmed up", file=sys.stderr, flush=True)
         train = {r.name: [] for r in runners}
         infer = {r.name: [] for r in runners}
@@ -175,6 +181,9 @@ def main(argv=None) -> None:
             mem = memory_of(r.name, variant, args) if variant in args.memory_variants.split(",") else None
             rows.append((r.name, variant, args.batch / statistics.median(train[r.name]),
                          args.batch / statistics.median(infer[r.name]), mem))
+            if variant == "compiled":
+                warm[r.name] = (first[r.name][0] - statistics.median(train[r.name]),
+                                first[r.name][1] - statistics.median(infer[r.name]))
         del runners
 
     print(f"\ntorch {torch.__version__}, {args.threads} threads, batch {args.batch}, {IMAGE}x{IMAGE}x{CHANNELS}, "
@@ -189,6 +198,14 @@ def main(argv=None) -> None:
         ratios = f"{tr / ref[0]:.2f} | {inf / ref[1]:.2f}" if name == "difflab" else " | "
         mem_s = f"{mem:.0f}" if mem is not None else "-"
         print(f"| {name} | {variant} | {tr:.1f} | {inf:.1f} | {mem_s} | {ratios} |")
+    for name, (train_s, infer_s) in warm.items():
+        line = f"\n{name} compiled: compilation {train_s:.1f} s (training step) + {infer_s:.1f} s (inference)"
+        if (name, "fp32") in by:
+            eager, comp = by[(name, "fp32")][0], by[(name, "compiled")][0]
+            saved = args.batch / eager - args.batch / comp  # seconds per training step
+            line += (f"; pays for itself after {train_s / saved:.0f} training steps" if saved > 0
+                     else "; no faster than eager per step")
+        print(line)
     print(f"\ncommand: OMP_WAIT_POLICY=PASSIVE {shlex.join(['python', *sys.argv])}")
 
 
