@@ -13,6 +13,8 @@ import torch
 import difflab
 from difflab.grids import karras_grid, log_snr_grid, make_grid
 from difflab.models import eight_gaussians
+from difflab.samplers.dpm_solver import exp_integrator_weights, multistep_weights
+from difflab.samplers.lms import lms_coefficients, lms_weights
 from difflab.schedules import DiscreteSchedule
 
 DEN = eight_gaussians().denoiser(DiscreteSchedule("linear", 1000))
@@ -125,3 +127,18 @@ REFERENCE = {
 def test_same_output_as_the_per_step_code(case):
     got = fingerprint(run_case(*case))
     assert got == pytest.approx(REFERENCE[case_id(case)], rel=1e-6, abs=1e-9)
+
+
+def test_weight_tables_are_the_single_step_weights():
+    """The batched precompute gives every step, bit for bit, the weights one call for that step gives."""
+    s = GRIDS["trailing25"]().tolist()
+    lams = [-math.log(v) if v > 0 else math.inf for v in s]
+    for order, lower_order_final, sigma_data in ((3, True, None), (4, False, 1.0), (2, True, 0.5)):
+        predictor, corrector = multistep_weights(lams, order, lower_order_final, True, sigma_data)
+        assert sorted(predictor) == list(range(len(s) - 2)) and sorted(corrector) == list(range(1, len(s) - 1))
+        for i, w in predictor.items():
+            assert w == exp_integrator_weights(lams[i::-1][: len(w)], lams[i + 1], sigma_data=sigma_data).tolist()
+        for i, w in corrector.items():
+            assert w == exp_integrator_weights(lams[i::-1][: len(w)], lams[i], lams[i - 1], sigma_data).tolist()
+    for i, c in enumerate(lms_coefficients(s, 4)):
+        assert len(c) == min(i + 1, 4) and c == lms_weights(s[i::-1][: len(c)], s[i], s[i + 1]).tolist()
