@@ -102,16 +102,11 @@ def multistep_weights(lams: list[float], order: int, lower_order_final: bool, co
     n = len(lams) - 1
     ks = [min(order, i + 1, n - 1 - i) if lower_order_final else min(order, i + 1) for i in range(n)]
     steps = [i for i in range(n) if math.isfinite(lams[i + 1])]
-    predictor = _batched_weights(lams, [(list(range(i, i - ks[i], -1)), i + 1, i) for i in steps], sigma_data)
-    if not corrector:
-        return dict(zip(steps, predictor)), {}
-    corrected = _batched_weights(lams, [(list(range(i + 1, i - ks[i], -1)), i + 1, i) for i in steps], sigma_data)
-    return dict(zip(steps, predictor)), {i + 1: w for i, w in zip(steps, corrected)}
-
-
-def _combine(weights: list[float], outputs) -> torch.Tensor:
-    """sum_j w_j D_j."""
-    return sum(wj * dj for wj, dj in zip(weights, outputs))
+    rows = [(list(range(i, i - ks[i], -1)), i + 1, i) for i in steps]
+    if corrector:
+        rows += [([i + 1, *nodes], nxt, frm) for (nodes, nxt, frm), i in zip(rows, steps)]
+    weights = _batched_weights(lams, rows, sigma_data)
+    return dict(zip(steps, weights)), {i + 1: w for i, w in zip(steps, weights[len(steps):])}
 
 
 def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_final: bool, corrector: bool, sigma_data=None):
@@ -136,7 +131,7 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
     for i in range(len(s) - 1):
         x0 = denoiser(x, s[i], **cond)
         if corrector and i > 0:
-            x = math.exp(lams[i - 1] - lams[i]) * x_prev + _combine(corrector_w[i], [x0, *history])
+            x = math.exp(lams[i - 1] - lams[i]) * x_prev + sum(w * d for w, d in zip(corrector_w[i], [x0, *history]))
         report(callback, i, x, s[i], s[i + 1], x0)
         history.insert(0, x0)
         del history[order:]
@@ -146,7 +141,7 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
             k = min(2, order, len(history))
             return _extrapolate_to_zero(lams[i::-1][:k], history[:k], sigma_data)
         x_prev = x
-        x = (s[i + 1] / s[i]) * x + _combine(predictor_w[i], history)
+        x = (s[i + 1] / s[i]) * x + sum(w * d for w, d in zip(predictor_w[i], history))
     return x
 
 
@@ -257,24 +252,44 @@ def sample_dpmpp_2m_sde(
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     cond = cond or {}
-    x0_prev, h_prev = None, None
-    for i in range(len(sigmas) - 1):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        x0 = denoiser(x, s, **cond)
-        report(callback, i, x, s, s_next, x0)
-        if s_next == 0:
+    s = levels(sigmas)
+    coefficients = sde_2m_coefficients(s, eta, s_noise)
+    x0_prev = None
+    for i in range(len(s) - 1):
+        x0 = denoiser(x, s[i], **cond)
+        report(callback, i, x, s[i], s[i + 1], x0)
+        if s[i + 1] == 0:
             return x0
-        h = _lam(s_next) - _lam(s)
+        decay, phi, correction, noise = coefficients[i]
+        x = (decay * x).add_(phi * x0)  # in place on new tensors: the roundings of decay * x + phi * x0
+        if x0_prev is not None:
+            x.add_(correction * (x0 - x0_prev))
+        if eta > 0:
+            x.add_(randn(x.shape, generator, device=x.device, dtype=x.dtype).mul_(noise))
+        x0_prev = x0
+    return x
+
+
+def sde_2m_coefficients(s: list[float], eta: float, s_noise: float) -> list[tuple[float, float, float, float]]:
+    """The scalars of every step of :func:`sample_dpmpp_2m_sde` on the grid ``s`` up to the
+    step to sigma = 0, once per run: with h = lambda' - lambda and h_prev the step before,
+
+        x' = decay x + phi D_i + correction (D_i - D_{i-1}) + noise z,
+        decay = (sigma'/sigma) e^{-eta h},  phi = 1 - e^{-(1+eta) h},
+        correction = phi h / (2 h_prev) (0 on the first step),  noise = sigma' sqrt(1 - e^{-2 eta h}) s_noise
+
+    (Lu et al. 2022b, sec. 4 and app. B)."""
+    out, h_prev = [], None
+    for v, v_next in zip(s[:-1], s[1:]):
+        if v_next == 0:
+            break
+        h = _lam(v_next) - _lam(v)
         eta_h = eta * h
         phi = -math.expm1(-h - eta_h)
-        x = (s_next / s) * math.exp(-eta_h) * x + phi * x0
-        if x0_prev is not None:
-            x = x + phi * (h / (2 * h_prev)) * (x0 - x0_prev)
-        if eta > 0:
-            z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
-            x = x + s_next * math.sqrt(-math.expm1(-2 * eta_h)) * s_noise * z
-        x0_prev, h_prev = x0, h
-    return x
+        correction = 0.0 if h_prev is None else phi * (h / (2 * h_prev))
+        out.append(((v_next / v) * math.exp(-eta_h), phi, correction, v_next * math.sqrt(-math.expm1(-2 * eta_h)) * s_noise))
+        h_prev = h
+    return out
 
 
 def sample_dpm_adaptive(

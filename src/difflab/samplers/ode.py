@@ -24,13 +24,13 @@ METHODS = ("euler", "heun", "rk45")
 
 def ode_derivative(x: torch.Tensor, x0: torch.Tensor, sigma: float) -> torch.Tensor:
     """dx/dsigma = (x - D(x; sigma)) / sigma, Karras et al. 2022, eq. 3 (with x0 = D(x; sigma))."""
-    return (x - x0) / sigma
+    return torch.sub(x, x0).div_(sigma)
 
 
 def euler_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
     """Euler: x' = x + (sigma' - sigma) d(x, sigma). Equals DDIM with eta = 0
     (Song, Meng & Ermon 2021, eq. 12; Karras et al. 2022, sec. 4). No extra evaluation."""
-    return x + (sigma_next - sigma) * ode_derivative(x, x0, sigma)
+    return ode_derivative(x, x0, sigma).mul_(sigma_next - sigma).add_(x)  # in place on the new tensor, same roundings
 
 
 def heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
@@ -42,11 +42,12 @@ def heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> t
     falling back to the Euler step when sigma' = 0. One extra evaluation per step.
     """
     d = ode_derivative(x, x0, sigma)
-    x_euler = x + (sigma_next - sigma) * d
+    x_euler = ((sigma_next - sigma) * d).add_(x)
     if sigma_next == 0:
         return x_euler
     d_next = ode_derivative(x_euler, denoiser(x_euler, sigma_next, **cond), sigma_next)
-    return x + (sigma_next - sigma) * (d + d_next) / 2
+    # x + (sigma' - sigma) (d + d') / 2, in place on the new tensor d' (the same roundings)
+    return d_next.add_(d).mul_(sigma_next - sigma).div_(2).add_(x)
 
 
 def bounded_heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
