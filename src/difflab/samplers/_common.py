@@ -25,12 +25,13 @@ def lagrange_weights(nodes, u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     in the same order as a single call."""
     nodes = np.asarray(nodes, dtype=np.float64)
     cols = [nodes[..., m, None] for m in range(nodes.shape[-1])]
+    offsets = [u - lm for lm in cols]  # u - nodes[m], shared by the k - 1 basis polynomials that vanish at nodes[m]
     weights = []
     for j, lj in enumerate(cols):
         basis = kernel
         for m, lm in enumerate(cols):
             if m != j:
-                basis = basis * (u - lm) / (lj - lm)
+                basis = basis * offsets[m] / (lj - lm)
         weights.append(basis.sum(-1))
     return np.stack(weights, -1)
 
@@ -38,6 +39,17 @@ def lagrange_weights(nodes, u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 def levels(sigmas) -> list[float]:
     """The grid's noise levels as Python floats, read once per run (not two tensor reads per step)."""
     return sigmas.tolist() if isinstance(sigmas, torch.Tensor) else [float(v) for v in sigmas]
+
+
+def weighted_sum(x: torch.Tensor, scale: float, weights: Sequence[float], tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """scale * x + sum_j weights[j] tensors[j] in len(weights) + 1 kernels: one multiply, then one
+    fused multiply-add per term (``add_`` with ``alpha``) on the new tensor. That is not bit for bit
+    the unfused ``scale * x + sum(w * t)``: the FMA rounds once per term where ``w * t`` and the sum
+    round twice, and the terms go onto scale * x one by one; the results agree to a few ulps."""
+    out = torch.mul(x, scale)
+    for w, t in zip(weights, tensors):
+        out.add_(t, alpha=w)
+    return out
 
 
 def group_by_length(rows: Sequence[Sequence]) -> dict[int, list[int]]:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..tensors import randn
-from ._common import GL_NODES, GL_WEIGHTS, Callback, group_by_length, lagrange_weights, levels, report
+from ._common import GL_NODES, GL_WEIGHTS, Callback, group_by_length, lagrange_weights, levels, report, weighted_sum
 
 __all__ = ["sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_deis", "sample_unipc", "sample_dpm_adaptive", "exp_integrator_weights"]
 
@@ -131,7 +131,7 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
     for i in range(len(s) - 1):
         x0 = denoiser(x, s[i], **cond)
         if corrector and i > 0:
-            x = math.exp(lams[i - 1] - lams[i]) * x_prev + sum(w * d for w, d in zip(corrector_w[i], [x0, *history]))
+            x = weighted_sum(x_prev, math.exp(lams[i - 1] - lams[i]), corrector_w[i], [x0, *history])
         report(callback, i, x, s[i], s[i + 1], x0)
         history.insert(0, x0)
         del history[order:]
@@ -141,7 +141,7 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
             k = min(2, order, len(history))
             return _extrapolate_to_zero(lams[i::-1][:k], history[:k], sigma_data)
         x_prev = x
-        x = (s[i + 1] / s[i]) * x + sum(w * d for w, d in zip(predictor_w[i], history))
+        x = weighted_sum(x, s[i + 1] / s[i], predictor_w[i], history)
     return x
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._common import GL_NODES, GL_WEIGHTS, Callback, group_by_length, lagrange_weights, levels, report
+from ._common import GL_NODES, GL_WEIGHTS, Callback, group_by_length, lagrange_weights, levels, report, weighted_sum
 from .ode import ode_derivative
 
 __all__ = ["sample_lms", "lms_weights", "lms_coefficients"]
@@ -70,6 +70,5 @@ def sample_lms(
         x0 = denoiser(x, s[i], **cond)
         report(callback, i, x, s[i], s[i + 1], x0)
         slopes = [ode_derivative(x, x0, s[i]), *slopes][: int(order)]
-        for c, d in zip(coefficients, slopes):
-            x = x + c * d
+        x = weighted_sum(x, 1.0, coefficients, slopes)
     return x
