@@ -1,9 +1,14 @@
-"""Issue 16, point 5: the samplers precompute their grid's coefficients once per run.
+"""Issue 16, point 5: the samplers precompute their grid's coefficients once per run and fuse
+their updates of x.
 
 The outputs are those of the per-step code they replaced (commit c067f4c): REFERENCE holds,
 for every case, the sum of the output and three of its entries as that code computed them
 on the exact Gaussian-mixture denoiser (float64 state; the stochastic ones with a seeded
-generator)."""
+generator), compared within 1e-6 relative. The coefficient tables are bit for bit the
+per-step ones (the same float64 operations, batched); euler's output is bit for bit the old
+one; heun, dpmpp-2m(-sde), deis, unipc and lms add their terms by fused multiply-adds
+(``add`` with ``alpha``: one rounding where ``a + w * t`` has two, and another order of the
+sum), which moves float64 outputs by at most ~2e-14 relative and float32 ones by a few ulps."""
 
 import math
 

@@ -248,7 +248,9 @@ def sample_dpmpp_2m_sde(
         x' = (sigma'/sigma) e^{-eta h} x + (1 - e^{-(1+eta) h}) D + sigma' sqrt(1 - e^{-2 eta h}) z,
 
     with the midpoint second-order correction (1 - e^{-(1+eta) h}) / (2r) (D_i - D_{i-1}).
-    ``eta`` = 1 is the reverse SDE, 0 the ODE (2M). 1 evaluation per step."""
+    ``eta`` = 1 is the reverse SDE, 0 the ODE (2M). 1 evaluation per step. The scalars of all
+    steps are computed before the first (:func:`sde_2m_coefficients`), and each update of x is
+    one multiply and one fused multiply-add per term (:func:`~difflab.samplers._common.weighted_sum`)."""
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     cond = cond or {}
@@ -261,11 +263,14 @@ def sample_dpmpp_2m_sde(
         if s[i + 1] == 0:
             return x0
         decay, phi, correction, noise = coefficients[i]
-        x = (decay * x).add_(phi * x0)  # in place on new tensors: the roundings of decay * x + phi * x0
+        weights, terms = [phi], [x0]
         if x0_prev is not None:
-            x.add_(correction * (x0 - x0_prev))
+            weights.append(correction)
+            terms.append(x0 - x0_prev)
         if eta > 0:
-            x.add_(randn(x.shape, generator, device=x.device, dtype=x.dtype).mul_(noise))
+            weights.append(noise)
+            terms.append(randn(x.shape, generator, device=x.device, dtype=x.dtype))
+        x = weighted_sum(x, decay, weights, terms)
         x0_prev = x0
     return x
 

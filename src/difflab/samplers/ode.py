@@ -39,15 +39,15 @@ def heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> t
         d  = (x - D(x; sigma)) / sigma,        x_e = x + (sigma' - sigma) d
         d' = (x_e - D(x_e; sigma')) / sigma',  x'  = x + (sigma' - sigma) (d + d') / 2,
 
-    falling back to the Euler step when sigma' = 0. One extra evaluation per step.
+    falling back to the Euler step when sigma' = 0. One extra evaluation per step. Both
+    updates of x are fused multiply-adds (``add`` with ``alpha``).
     """
     d = ode_derivative(x, x0, sigma)
-    x_euler = ((sigma_next - sigma) * d).add_(x)
+    x_euler = x.add(d, alpha=sigma_next - sigma)
     if sigma_next == 0:
         return x_euler
     d_next = ode_derivative(x_euler, denoiser(x_euler, sigma_next, **cond), sigma_next)
-    # x + (sigma' - sigma) (d + d') / 2, in place on the new tensor d' (the same roundings)
-    return d_next.add_(d).mul_(sigma_next - sigma).div_(2).add_(x)
+    return x.add(d_next.add_(d), alpha=(sigma_next - sigma) / 2)  # d + d' in place on the new d'
 
 
 def bounded_heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
