@@ -18,6 +18,7 @@ NFE counts every network evaluation (Heun's two per step).
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/samplers.py            # full run
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/samplers.py --quick    # smoke test
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/samplers.py --sweep    # difflab grids
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/samplers.py --overhead # per-step overhead only
 
 Peers are benchmark-only dependencies, never difflab requirements:
 
@@ -566,10 +567,14 @@ def main(argv=None) -> int:
     ap.add_argument("--nfe", type=int, nargs="+", default=None, help=f"NFE budgets (default {' '.join(map(str, NFES))})")
     ap.add_argument("--only", nargs="+", default=None, metavar="LABEL",
                     help="run only these sampler labels (any library), without the overhead, adaptive and plot parts")
+    ap.add_argument("--overhead", action="store_true",
+                    help="only the per-step overhead with a trivial model (no accuracy runs): writes <out>_overhead.json and .txt")
     ap.add_argument("--out", default=str(ROOT / "docs" / "measurements" / "samplers"), help="prefix of the .json and the .txt (markdown tables) written")
     ap.add_argument("--plot", default=str(ROOT / "docs" / "images" / "samplers_error_vs_nfe.png"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.overhead:
+        return overhead_only(Path(args.out + "_overhead"), argv)
     check_oracle()
     t0 = time.time()
     seeds = range(1 if args.quick else args.seeds)
@@ -616,6 +621,25 @@ def main(argv=None) -> int:
         plot(results, nfes, Path(args.plot), {p.name: p.true_draw for p in problems})
     print(table)
     print(f"done in {time.time() - t0:.0f} s; wrote {out}.json, {out}.txt (markdown)")
+    return 0
+
+
+def overhead_only(out: Path, argv) -> int:
+    """Run :func:`overhead` alone and write its numbers (.json) and table (.txt, markdown)."""
+    import diffusers
+
+    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/samplers.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    t0 = time.time()
+    over = overhead()
+    meta = {"command": command, "torch": torch.__version__, "threads": torch.get_num_threads(), "difflab": str(Path(difflab.__file__).parent),
+            "versions": {"diffusers": diffusers.__version__}, "seconds": time.time() - t0, "load_average": list(os.getloadavg())}
+    lines = ["| method | difflab (us/step) | diffusers scheduler | diffusers (us/step) | difflab / diffusers |", "|---|---:|---|---:|---:|"]
+    for name, row in over.items():
+        lines.append(f"| {name} | {row['difflab_s'] * 1e6:.0f} | {row['diffusers_scheduler']} | {row['diffusers_s'] * 1e6:.0f} | {row['ratio']:.2f} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "overhead": over}, indent=1))
+    out.with_suffix(".txt").write_text(f"command: `{command}`\n\n" + "\n".join(lines) + "\n")
+    print(f"wrote {out}.json, {out}.txt (markdown)")
     return 0
 
 

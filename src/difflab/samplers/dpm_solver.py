@@ -24,13 +24,11 @@ import numpy as np
 import torch
 
 from ..tensors import randn
-from ._common import GL_NODES, GL_WEIGHTS, Callback, lagrange_weights, report
+from ._common import GL_NODES, GL_WEIGHTS, Callback, group_by_length, lagrange_weights, levels, report, weighted_sum
 
 __all__ = ["sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_deis", "sample_unipc", "sample_dpm_adaptive", "exp_integrator_weights"]
 
-def exp_integrator_weights(
-    lambdas: list[float], lambda_next: float, lambda_from: float | None = None, sigma_data: float | None = None
-) -> list[float]:
+def exp_integrator_weights(lambdas, lambda_next, lambda_from=None, sigma_data: float | None = None) -> np.ndarray:
     """Weights w_j with int_{l_from}^{l_next} e^{-(l_next - u)} P(u) du = sum_j w_j D_j, where P is
     the Lagrange polynomial through (lambdas[j], D_j) and l_from is ``lambda_from`` (by
     default lambdas[0], the current point).
@@ -39,14 +37,17 @@ def exp_integrator_weights(
     lambda for a data-prediction model; 24-node Gauss-Legendre quadrature makes it exact to
     float64 for the polynomial degrees used here (at most 4). With ``sigma_data`` the
     polynomial is in tau = 1 / sqrt(sigma_data^2 + sigma^2) instead of lambda (see
-    :func:`sample_unipc`)."""
-    a, b = (lambdas[0] if lambda_from is None else lambda_from), lambda_next
+    :func:`sample_unipc`). Batched like :func:`~difflab.samplers._common.lagrange_weights`:
+    ``lambdas`` (..., k), ``lambda_next`` and ``lambda_from`` (...), one row per step."""
+    lambdas = np.asarray(lambdas, dtype=np.float64)
+    a = lambdas[..., :1] if lambda_from is None else np.asarray(lambda_from, dtype=np.float64)[..., None]
+    b = np.asarray(lambda_next, dtype=np.float64)[..., None]
     u = 0.5 * (b - a) * GL_NODES + 0.5 * (a + b)
     kernel = np.exp(-(b - u)) * 0.5 * (b - a) * GL_WEIGHTS
     nodes = lambdas
     if sigma_data is not None:
         u = _tau(u, sigma_data)
-        nodes = [float(_tau(lj, sigma_data)) for lj in lambdas]
+        nodes = _tau(lambdas, sigma_data)
     return lagrange_weights(nodes, u, kernel)
 
 
@@ -55,21 +56,57 @@ def _tau(lam, sigma_data: float):
     return 1.0 / np.sqrt(sigma_data**2 + np.exp(-2.0 * np.asarray(lam, dtype=np.float64)))
 
 
-def _extrapolate_to_zero(history, k: int, sigma_data: float) -> torch.Tensor:
-    """The interpolant of the last k outputs in tau, evaluated at sigma = 0 (tau = 1 / sigma_data)."""
-    taus = [float(_tau(h[0], sigma_data)) for h in history[:k]]
+def _extrapolate_to_zero(lams: list[float], outputs: list[torch.Tensor], sigma_data: float) -> torch.Tensor:
+    """The interpolant of ``outputs`` (at ``lams``) in tau, evaluated at sigma = 0 (tau = 1 / sigma_data)."""
+    taus = [float(_tau(lam, sigma_data)) for lam in lams]
     target, out = 1.0 / sigma_data, 0.0
     for j, tj in enumerate(taus):
         lj = 1.0
         for m, tm in enumerate(taus):
             if m != j:
                 lj *= (target - tm) / (tj - tm)
-        out = out + lj * history[j][1]
+        out = out + lj * outputs[j]
     return out
 
 
 def _lam(sigma: float) -> float:
     return -math.log(sigma)
+
+
+def _batched_weights(lams: list[float], rows: list[tuple[list[int], int, int]], sigma_data) -> list[list[float]]:
+    """:func:`exp_integrator_weights` of every row (node indices into ``lams``, index of
+    lambda_next, index of lambda_from), one batched computation per number of nodes."""
+    table: list[list[float]] = [[] for _ in rows]
+    for group in group_by_length([nodes for nodes, _, _ in rows]).values():
+        weights = exp_integrator_weights(
+            [[lams[j] for j in rows[r][0]] for r in group],
+            [lams[rows[r][1]] for r in group],
+            lambda_from=[lams[rows[r][2]] for r in group],
+            sigma_data=sigma_data,
+        )
+        for r, row in zip(group, weights.tolist()):
+            table[r] = row
+    return table
+
+
+def multistep_weights(lams: list[float], order: int, lower_order_final: bool, corrector: bool, sigma_data=None):
+    """The weights of every step of :func:`_multistep` on the grid lambda_0 > ... (``lams``; the
+    last may be inf, sigma = 0), computed once per run.
+
+    Step i's predictor, from lambda_i to lambda_{i+1}, uses the k_i latest nodes
+    lambda_i, lambda_{i-1}, ... (k_i = min(order, i + 1), and with ``lower_order_final`` at
+    most the steps left before sigma = 0); the corrector of step i + 1 redoes that step with
+    lambda_{i+1} added as the newest node (k_i + 1 nodes). Returns (predictor, corrector):
+    ``predictor[i]`` for every step that does not land on sigma = 0, ``corrector[i + 1]`` (with
+    ``corrector``, else empty) for the step it corrects."""
+    n = len(lams) - 1
+    ks = [min(order, i + 1, n - 1 - i) if lower_order_final else min(order, i + 1) for i in range(n)]
+    steps = [i for i in range(n) if math.isfinite(lams[i + 1])]
+    rows = [(list(range(i, i - ks[i], -1)), i + 1, i) for i in steps]
+    if corrector:
+        rows += [([i + 1, *nodes], nxt, frm) for (nodes, nxt, frm), i in zip(rows, steps)]
+    weights = _batched_weights(lams, rows, sigma_data)
+    return dict(zip(steps, weights)), {i + 1: w for i, w in zip(steps, weights[len(steps):])}
 
 
 def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_final: bool, corrector: bool, sigma_data=None):
@@ -79,35 +116,32 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
     outputs (k <= ``order``). With ``corrector``, the output D_{i+1} evaluated at the predicted
     point is then added to the same nodes and the step is redone from x_i (k + 1 nodes, no new
     evaluation); D_{i+1} itself is kept as evaluated. With ``sigma_data`` the interpolant is a
-    polynomial in tau (not lambda) and the step to sigma = 0 evaluates it at tau(0)."""
+    polynomial in tau (not lambda) and the step to sigma = 0 evaluates it at tau(0). The weights
+    of all steps are computed before the first (:func:`multistep_weights`)."""
     if order not in (1, 2, 3, 4):
         raise ValueError(f"order must be 1, 2, 3 or 4, got {order}")
     if sigma_data is not None and not sigma_data > 0:
         raise ValueError(f"sigma_data must be > 0 (or None), got {sigma_data}")
     cond = cond or {}
-    n = len(sigmas) - 1
-    history: list[tuple[float, torch.Tensor]] = []  # (lambda, D), newest first
-    step = None  # (x_i, lambda_i, k) of the step that led to the current x
-    for i in range(n):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        x0 = denoiser(x, s, **cond)
-        lam = _lam(s)
-        if corrector and step is not None:
-            x_prev, lam_prev, k = step
-            nodes = [(lam, x0)] + history[:k]
-            w = exp_integrator_weights([h[0] for h in nodes], lam, lambda_from=lam_prev, sigma_data=sigma_data)
-            x = math.exp(lam_prev - lam) * x_prev + sum(wj * dj for wj, (_, dj) in zip(w, nodes))
-        report(callback, i, x, s, s_next, x0)
-        history.insert(0, (lam, x0))
+    s = levels(sigmas)
+    lams = [_lam(v) if v > 0 else math.inf for v in s]
+    predictor_w, corrector_w = multistep_weights(lams, order, lower_order_final, corrector, sigma_data)
+    history: list[torch.Tensor] = []  # D at lambda_i, lambda_{i-1}, ... (newest first)
+    x_prev = None  # the state the current x was predicted from
+    for i in range(len(s) - 1):
+        x0 = denoiser(x, s[i], **cond)
+        if corrector and i > 0:
+            x = weighted_sum(x_prev, math.exp(lams[i - 1] - lams[i]), corrector_w[i], [x0, *history])
+        report(callback, i, x, s[i], s[i + 1], x0)
+        history.insert(0, x0)
         del history[order:]
-        if s_next == 0:
-            return x0 if sigma_data is None else _extrapolate_to_zero(history, min(2, order, len(history)), sigma_data)
-        k = min(order, len(history))
-        if lower_order_final:  # steps left before the final denoise (>= 1 here)
-            k = min(k, n - 1 - i)
-        w = exp_integrator_weights([h[0] for h in history[:k]], _lam(s_next), sigma_data=sigma_data)
-        step = (x, lam, k)
-        x = (s_next / s) * x + sum(wj * dj for wj, (_, dj) in zip(w, history[:k]))
+        if s[i + 1] == 0:
+            if sigma_data is None:
+                return x0
+            k = min(2, order, len(history))
+            return _extrapolate_to_zero(lams[i::-1][:k], history[:k], sigma_data)
+        x_prev = x
+        x = weighted_sum(x, s[i + 1] / s[i], predictor_w[i], history)
     return x
 
 
@@ -214,28 +248,53 @@ def sample_dpmpp_2m_sde(
         x' = (sigma'/sigma) e^{-eta h} x + (1 - e^{-(1+eta) h}) D + sigma' sqrt(1 - e^{-2 eta h}) z,
 
     with the midpoint second-order correction (1 - e^{-(1+eta) h}) / (2r) (D_i - D_{i-1}).
-    ``eta`` = 1 is the reverse SDE, 0 the ODE (2M). 1 evaluation per step."""
+    ``eta`` = 1 is the reverse SDE, 0 the ODE (2M). 1 evaluation per step. The scalars of all
+    steps are computed before the first (:func:`sde_2m_coefficients`), and each update of x is
+    one multiply and one fused multiply-add per term (:func:`~difflab.samplers._common.weighted_sum`)."""
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     cond = cond or {}
-    x0_prev, h_prev = None, None
-    for i in range(len(sigmas) - 1):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        x0 = denoiser(x, s, **cond)
-        report(callback, i, x, s, s_next, x0)
-        if s_next == 0:
+    s = levels(sigmas)
+    coefficients = sde_2m_coefficients(s, eta, s_noise)
+    x0_prev = None
+    for i in range(len(s) - 1):
+        x0 = denoiser(x, s[i], **cond)
+        report(callback, i, x, s[i], s[i + 1], x0)
+        if s[i + 1] == 0:
             return x0
-        h = _lam(s_next) - _lam(s)
+        decay, phi, correction, noise = coefficients[i]
+        weights, terms = [phi], [x0]
+        if x0_prev is not None:
+            weights.append(correction)
+            terms.append(x0 - x0_prev)
+        if eta > 0:
+            weights.append(noise)
+            terms.append(randn(x.shape, generator, device=x.device, dtype=x.dtype))
+        x = weighted_sum(x, decay, weights, terms)
+        x0_prev = x0
+    return x
+
+
+def sde_2m_coefficients(s: list[float], eta: float, s_noise: float) -> list[tuple[float, float, float, float]]:
+    """The scalars of every step of :func:`sample_dpmpp_2m_sde` on the grid ``s`` up to the
+    step to sigma = 0, once per run: with h = lambda' - lambda and h_prev the step before,
+
+        x' = decay x + phi D_i + correction (D_i - D_{i-1}) + noise z,
+        decay = (sigma'/sigma) e^{-eta h},  phi = 1 - e^{-(1+eta) h},
+        correction = phi h / (2 h_prev) (0 on the first step),  noise = sigma' sqrt(1 - e^{-2 eta h}) s_noise
+
+    (Lu et al. 2022b, sec. 4 and app. B)."""
+    out, h_prev = [], None
+    for v, v_next in zip(s[:-1], s[1:]):
+        if v_next == 0:
+            break
+        h = _lam(v_next) - _lam(v)
         eta_h = eta * h
         phi = -math.expm1(-h - eta_h)
-        x = (s_next / s) * math.exp(-eta_h) * x + phi * x0
-        if x0_prev is not None:
-            x = x + phi * (h / (2 * h_prev)) * (x0 - x0_prev)
-        if eta > 0:
-            z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
-            x = x + s_next * math.sqrt(-math.expm1(-2 * eta_h)) * s_noise * z
-        x0_prev, h_prev = x0, h
-    return x
+        correction = 0.0 if h_prev is None else phi * (h / (2 * h_prev))
+        out.append(((v_next / v) * math.exp(-eta_h), phi, correction, v_next * math.sqrt(-math.expm1(-2 * eta_h)) * s_noise))
+        h_prev = h
+    return out
 
 
 def sample_dpm_adaptive(

@@ -34,27 +34,36 @@ import math
 import torch
 
 from ..tensors import randn
-from ._common import Callback, report
+from ._common import Callback, levels, report
 from .ode import bounded_heun_step, euler_step
 
-__all__ = ["sample_euler", "sample_heun"]
+__all__ = ["sample_euler", "sample_heun", "churned_levels"]
+
+
+def churned_levels(s: list[float], churn: float, s_tmin: float, s_tmax: float, s_noise: float) -> list[tuple[float, float | None]]:
+    """(sigma_hat, noise) of every step of the grid ``s``, once per run (Karras et al. 2022,
+    Algorithm 2, lines 4-6): sigma_hat = sigma_i (1 + gamma_i) and the noise's scale
+    sqrt(sigma_hat^2 - sigma_i^2) S_noise, None where gamma_i = 0 (no noise drawn)."""
+    n = len(s) - 1
+    out = []
+    for v in s[:-1]:
+        gamma = min(churn / n, math.sqrt(2) - 1) if s_tmin <= v <= s_tmax else 0.0
+        s_hat = v * (1 + gamma)
+        out.append((s_hat, math.sqrt(s_hat**2 - v**2) * s_noise if gamma > 0 else None))
+    return out
 
 
 def _edm_loop(step, denoiser, x, sigmas, cond, generator, callback, churn, s_tmin, s_tmax, s_noise):
     if churn < 0:
         raise ValueError(f"churn must be >= 0, got {churn}")
     cond = cond or {}
-    n = len(sigmas) - 1
-    for i in range(n):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        gamma = min(churn / n, math.sqrt(2) - 1) if s_tmin <= s <= s_tmax else 0.0
-        s_hat = s * (1 + gamma)
-        if gamma > 0:
-            z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
-            x = x + math.sqrt(s_hat**2 - s**2) * s_noise * z
+    s = levels(sigmas)
+    for i, (s_hat, noise) in enumerate(churned_levels(s, churn, s_tmin, s_tmax, s_noise)):
+        if noise is not None:
+            x = x + noise * randn(x.shape, generator, device=x.device, dtype=x.dtype)
         x0 = denoiser(x, s_hat, **cond)
-        report(callback, i, x, s_hat, s_next, x0)
-        x = step(denoiser, x, x0, s_hat, s_next, cond)
+        report(callback, i, x, s_hat, s[i + 1], x0)
+        x = step(denoiser, x, x0, s_hat, s[i + 1], cond)
     return x
 
 

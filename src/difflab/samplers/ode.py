@@ -24,13 +24,13 @@ METHODS = ("euler", "heun", "rk45")
 
 def ode_derivative(x: torch.Tensor, x0: torch.Tensor, sigma: float) -> torch.Tensor:
     """dx/dsigma = (x - D(x; sigma)) / sigma, Karras et al. 2022, eq. 3 (with x0 = D(x; sigma))."""
-    return (x - x0) / sigma
+    return torch.sub(x, x0).div_(sigma)
 
 
 def euler_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
     """Euler: x' = x + (sigma' - sigma) d(x, sigma). Equals DDIM with eta = 0
     (Song, Meng & Ermon 2021, eq. 12; Karras et al. 2022, sec. 4). No extra evaluation."""
-    return x + (sigma_next - sigma) * ode_derivative(x, x0, sigma)
+    return ode_derivative(x, x0, sigma).mul_(sigma_next - sigma).add_(x)  # in place on the new tensor, same roundings
 
 
 def heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
@@ -39,14 +39,15 @@ def heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> t
         d  = (x - D(x; sigma)) / sigma,        x_e = x + (sigma' - sigma) d
         d' = (x_e - D(x_e; sigma')) / sigma',  x'  = x + (sigma' - sigma) (d + d') / 2,
 
-    falling back to the Euler step when sigma' = 0. One extra evaluation per step.
+    falling back to the Euler step when sigma' = 0. One extra evaluation per step. Both
+    updates of x are fused multiply-adds (``add`` with ``alpha``).
     """
     d = ode_derivative(x, x0, sigma)
-    x_euler = x + (sigma_next - sigma) * d
+    x_euler = x.add(d, alpha=sigma_next - sigma)
     if sigma_next == 0:
         return x_euler
     d_next = ode_derivative(x_euler, denoiser(x_euler, sigma_next, **cond), sigma_next)
-    return x + (sigma_next - sigma) * (d + d_next) / 2
+    return x.add(d_next.add_(d), alpha=(sigma_next - sigma) / 2)  # d + d' in place on the new d'
 
 
 def bounded_heun_step(denoiser, x, x0, sigma: float, sigma_next: float, cond: dict) -> torch.Tensor:
