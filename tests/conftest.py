@@ -21,6 +21,36 @@ def _threads():
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for this test (tiny networks, where a second thread costs more than
+    it gives); ``_threads`` gives the next test the pass's count again."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def kill_after_first_checkpoint(monkeypatch):
+    """``kill(run)``: call ``run()``, killed (KeyboardInterrupt) as soon as the first
+    checkpoint of its :func:`difflab.train.fit` is on disk."""
+    import difflab.train.loop as loop
+
+    real = loop.save_checkpoint
+
+    def kill(run) -> None:
+        def save_then_die(*args, **kwargs):
+            real(*args, **kwargs)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                run()
+        finally:
+            monkeypatch.setattr(loop, "save_checkpoint", real)
+
+    return kill
+
+
 @pytest.fixture(autouse=True)
 def _caches(tmp_path_factory, monkeypatch):
     """Every test, and every process it starts, keeps its caches (difflab's trained

@@ -26,7 +26,7 @@ def _needs_compiler():
 
 
 @pytest.mark.slow
-def test_compiled_training_is_the_eager_model_and_resumes_exactly(tmp_path, monkeypatch):
+def test_compiled_training_is_the_eager_model_and_resumes_exactly(tmp_path, kill_after_first_checkpoint):
     _needs_compiler()
     train_toy("moons", out=tmp_path / "eager", **KW)
     train_toy("moons", out=tmp_path / "compiled", compile=True, **KW)
@@ -35,18 +35,7 @@ def test_compiled_training_is_the_eager_model_and_resumes_exactly(tmp_path, monk
     for k in eager:  # fused kernels round differently, nothing more
         torch.testing.assert_close(comp[k], eager[k], rtol=1e-4, atol=1e-5)
 
-    import difflab.train.loop as loop
-
-    real = loop.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_toy("moons", out=tmp_path / "cut", compile=True, **KW)
-    monkeypatch.setattr(loop, "save_checkpoint", real)
+    kill_after_first_checkpoint(lambda: train_toy("moons", out=tmp_path / "cut", compile=True, **KW))
     train_toy("moons", out=tmp_path / "cut", compile=True, resume=True, **KW)
     cut = _weights(tmp_path / "cut")
     assert all(torch.equal(cut[k], comp[k]) for k in comp)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from difflab.cli import main
@@ -126,6 +127,9 @@ def test_the_command_line_and_the_pipeline_give_the_same_result(model, files):
                  "--out", str(d / "s.png"), "--save-npy", str(d / "s.npy")]) == 0
     library = pipe.to_unit(pipe.sample(5, seed=7, steps=3, guidance=2.0))
     assert np.array_equal(np.load(d / "s.npy"), library.numpy())
+    again = ImagePipeline.load(pipe.save(d / "copy"))  # saved and loaded: the same model
+    assert again.config["data"] == pipe.config["data"] and again.num_classes == pipe.num_classes
+    assert torch.equal(again.sample(5, seed=7, steps=3, guidance=2.0), pipe.sample(5, seed=7, steps=3, guidance=2.0))
 
     edits = {
         "inpaint": (["--mask", str(d / "mask.png"), "--steps", "4", "--resample", "2", "--jump-length", "2",

@@ -18,12 +18,7 @@ from difflab.data.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, rando
 from difflab.train.superres import make_draw, ship, train_superres
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rng_image(seed: int, h: int = 32, w: int = 40) -> np.ndarray:

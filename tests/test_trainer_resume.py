@@ -12,22 +12,6 @@ import torch
 from difflab.io.folders import load_weights, save_autoencoder
 
 
-def _killed_after_first_checkpoint(monkeypatch, run) -> None:
-    """``run()``, killed (KeyboardInterrupt) as soon as its first checkpoint is on disk."""
-    import difflab.train.loop as loop
-
-    real = loop.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run()
-    monkeypatch.setattr(loop, "save_checkpoint", real)
-
-
 def _same_weights(a, b) -> None:
     wa, wb = load_weights(a / "model.safetensors"), load_weights(b / "model.safetensors")
     assert wa.keys() == wb.keys()
@@ -35,27 +19,22 @@ def _same_weights(a, b) -> None:
         assert torch.equal(wa[k], wb[k]), k
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_superres_resumes_exactly(tmp_path, monkeypatch):
+def test_superres_resumes_exactly(tmp_path, kill_after_first_checkpoint):
     from difflab.train.superres import train_superres
 
     kw = dict(batch_size=2, crop=16, channels=8, channel_mult=(1, 2), groups=4, checkpoint_every=2, progress=False,
               photos=("astronaut",))
     train_superres(out=tmp_path / "whole", steps=4, **kw)
-    _killed_after_first_checkpoint(monkeypatch, lambda: train_superres(out=tmp_path / "cut", steps=4, **kw))
+    kill_after_first_checkpoint(lambda: train_superres(out=tmp_path / "cut", steps=4, **kw))
     train_superres(out=tmp_path / "cut", steps=4, resume=True, **kw)
     _same_weights(tmp_path / "whole", tmp_path / "cut")
     train_superres(out=tmp_path / "cut", steps=5, resume=True, **kw)  # a resumed run may train longer
 
 
-def test_text_to_image_resumes_exactly(tmp_path, monkeypatch):
+def test_text_to_image_resumes_exactly(tmp_path, kill_after_first_checkpoint):
     from difflab.nets.autoencoder import AutoencoderKL
     from difflab.pipelines.training import train_text_to_image
 
@@ -64,7 +43,6 @@ def test_text_to_image_resumes_exactly(tmp_path, monkeypatch):
     save_autoencoder(tmp_path / "ae", ae, {"data": {"name": "shapes", "shape": [3, 32, 32]}})
     kw = dict(text_encoder="hashing", scenes=8, batch_size=4, channels=16, checkpoint_every=2, progress=False)
     train_text_to_image(tmp_path / "ae", out=tmp_path / "whole", steps=4, **kw)
-    _killed_after_first_checkpoint(monkeypatch,
-                                   lambda: train_text_to_image(tmp_path / "ae", out=tmp_path / "cut", steps=4, **kw))
+    kill_after_first_checkpoint(lambda: train_text_to_image(tmp_path / "ae", out=tmp_path / "cut", steps=4, **kw))
     train_text_to_image(tmp_path / "ae", out=tmp_path / "cut", steps=4, resume=True, **kw)
     _same_weights(tmp_path / "whole" / "denoiser", tmp_path / "cut" / "denoiser")

@@ -21,9 +21,11 @@ from .atomic import atomic_path, write_text_atomic
 
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
            "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder",
-           "write_pipeline_config", "read_pipeline_config", "PIPELINE_CONFIG"]
+           "write_pipeline_config", "read_pipeline_config", "PIPELINE_CONFIG", "MODEL_KEYS"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
+#: the config keys :func:`save_model` writes from the denoiser itself (the rest is ``extra``)
+MODEL_KEYS = ("difflab_version", "net", "schedule", "prediction", "time_input")
 #: the file that makes a folder a pipeline (its parts are model folders beside it)
 PIPELINE_CONFIG = "pipeline.json"
 

@@ -28,13 +28,15 @@ from pathlib import Path
 
 import torch
 
+from .base import Pipeline
+
 __all__ = ["ImagePipeline", "DEFAULTS"]
 
 #: sampling settings of a call that does not say otherwise (the command line's defaults)
 DEFAULTS = {"sampler": "ddim", "steps": 50, "guidance": 3.0, "spacing": None}
 
 
-class ImagePipeline:
+class ImagePipeline(Pipeline):
     """A pixel-space image model: its :class:`~difflab.Denoiser` and its folder config
     (``config["data"]``: shape, pixel range, transform; ``config["num_classes"]``)."""
 
@@ -60,29 +62,10 @@ class ImagePipeline:
 
     def save(self, folder, *, ema_state: dict | None = None) -> Path:
         """Write the model folder (:func:`difflab.io.folders.save_model`) with this config."""
-        from ..io.folders import save_model
+        from ..io.folders import MODEL_KEYS, save_model
 
-        extra = {k: v for k, v in self.config.items() if k not in ("difflab_version", "net", "schedule", "prediction",
-                                                                   "time_input")}
+        extra = {k: v for k, v in self.config.items() if k not in MODEL_KEYS}
         return save_model(folder, self.denoiser, extra, ema_state=ema_state)
-
-    def to(self, device: str | torch.device) -> "ImagePipeline":
-        """Move the network to ``device``. Returns ``self``."""
-        self.denoiser.net.to(device)
-        return self
-
-    def compile(self, *, mode: str | None = None):
-        """Sample through ``torch.compile`` of the denoiser's network from now on
-        (:meth:`difflab.Denoiser.compile`; eager, with one warning, where this machine
-        cannot compile). The first call pays the compilation. Returns ``self``."""
-        self.denoiser.compile(mode=mode)
-        return self
-
-    @property
-    def device(self) -> torch.device:
-        from ..samplers import model_device
-
-        return model_device(self.denoiser)
 
     # -- conditioning ----------------------------------------------------------------
     @property

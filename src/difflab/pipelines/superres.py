@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .base import Pipeline
 from ..tasks.superres import (DEFAULT_OVERLAP, DEFAULT_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TILE, SuperResolver,
                               check_scale, superresolve, to_tensor, to_uint8, upsample)
 
@@ -44,7 +45,7 @@ def load_superres(folder=None) -> SuperResolver:
     return SuperResolutionPipeline.load(folder).resolver
 
 
-class SuperResolutionPipeline:
+class SuperResolutionPipeline(Pipeline):
     """A super-resolution model folder as a pipeline: ``pipe(image)`` upscales an image of
     any size (in tiles, :func:`~difflab.tasks.superres.superresolve`); ``load``, ``save``,
     ``to`` as the other pipelines. ``config`` is the folder's whole config."""
@@ -83,23 +84,10 @@ class SuperResolutionPipeline:
     def save(self, folder, *, dtype=None) -> Path:
         """Write the model folder (``dtype``, e.g. ``torch.float16``, stores the weights in
         that precision; loading casts them back to float32)."""
-        from ..io.folders import save_model
+        from ..io.folders import MODEL_KEYS, save_model
 
-        generic = ("difflab_version", "net", "schedule", "prediction", "time_input")
-        return save_model(folder, self.denoiser, {k: v for k, v in self.config.items() if k not in generic},
+        return save_model(folder, self.denoiser, {k: v for k, v in self.config.items() if k not in MODEL_KEYS},
                           dtype=dtype)
-
-    def to(self, device) -> "SuperResolutionPipeline":
-        """Move the network to ``device``. Returns ``self``."""
-        self.denoiser.net.to(device)
-        return self
-
-    def compile(self, *, mode: str | None = None):
-        """Sample through ``torch.compile`` of the denoiser's network from now on
-        (:meth:`difflab.Denoiser.compile`; eager, with one warning, where this machine
-        cannot compile). The first call pays the compilation. Returns ``self``."""
-        self.denoiser.compile(mode=mode)
-        return self
 
     def __call__(self, image, **sampling) -> np.ndarray:
         """:func:`upscale` ``image`` by this model's scale; ``sampling``: ``steps``,

@@ -52,6 +52,7 @@ from typing import Sequence
 import torch
 
 from ..io.folders import PIPELINE_CONFIG
+from .base import Pipeline
 
 __all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug",
            "shipped_model_path"]
@@ -88,7 +89,7 @@ def prompt_slug(prompt: str, max_chars: int = 48) -> str:
     return slug or ("uncond" if prompt == "" else "prompt")
 
 
-class TextToImagePipeline:
+class TextToImagePipeline(Pipeline):
     """Autoencoder + denoiser + text encoder (see the module docstring).
 
     Args:
@@ -125,25 +126,11 @@ class TextToImagePipeline:
         emb = self.text_encoder.encode(prompts).to(self.device)
         return {"context": emb.tokens, "context_mask": emb.mask}
 
-    @property
-    def device(self) -> torch.device:
-        """Where the denoiser's weights are (and so where sampling runs)."""
-        from ..samplers import model_device
-
-        return model_device(self.denoiser)
-
     def to(self, device: str | torch.device) -> "TextToImagePipeline":
         """Move the autoencoder and the denoiser to ``device`` (the text encoder stays where
         it is; its outputs follow the denoiser). Returns ``self``."""
         self.autoencoder.to(device)
         self.denoiser.net.to(device)
-        return self
-
-    def compile(self, *, mode: str | None = None):
-        """Sample through ``torch.compile`` of the denoiser's network from now on
-        (:meth:`difflab.Denoiser.compile`; eager, with one warning, where this machine
-        cannot compile). The first call pays the compilation. Returns ``self``."""
-        self.denoiser.compile(mode=mode)
         return self
 
     def null_cond(self) -> dict:
