@@ -16,7 +16,7 @@ COMMANDS = {p.prog.removeprefix("difflab "): p for p in _commands(build_parser()
 
 
 def _actions(parser):
-    return {a.dest: a for a in parser._actions}
+    return {a.dest: a for a in reversed(parser._actions)}  # the first of the actions that share a dest (aliases)
 
 
 def test_the_model_is_spelled_model_everywhere():
@@ -92,10 +92,11 @@ def _library_defaults():
         ("eval", evaluate_image_model, same("n", "sampler", "steps", "guidance", "seed", "batch_size")),
         ("eval", DEFAULTS, same("sampler", "steps", "guidance")),
         ("train toy", train_toy, same("steps", "batch_size", "lr", "width", "depth", "seed", "checkpoint_every")),
-        *[(f"train {task}", fn, same("device", "resume", "overwrite", "compile")) for task, fn in
+        *[(f"train {task}", fn, same("device", "resume", "overwrite", "compile", "precision"))
+          for task, fn in
           (("toy", train_toy), ("image", train_image), ("autoencoder", train_autoencoder), ("superres", train_superres),
            ("t2i", train_text_to_image))],
-        ("train image", train_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "seed",
+        ("train image", train_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "seed", "weighting",
                                           "checkpoint_every")),
         ("train autoencoder", train_autoencoder, same("steps", "batch_size", "lr", "channels", "latent_channels",
                                                       "kl_weight", "reconstruction", "checkpoint_every", "seed")),
@@ -123,9 +124,18 @@ def test_command_line_defaults_are_the_librarys():
 
 def test_every_trainer_takes_the_same_run_options():
     run = {"out", "steps", "batch_size", "lr", "seed", "device", "checkpoint_every", "resume", "quiet", "overwrite",
-           "compile"}
+           "compile", "precision"}
     trainers = [name for name in COMMANDS if name.startswith("train ")]
     assert len(trainers) == 5, trainers
     for name in trainers:
         missing = run - set(_actions(COMMANDS[name]))
         assert not missing, (name, missing)
+
+
+def test_precision_choices_are_the_librarys():
+    from difflab.cli.train import PRECISIONS as SPELLED
+    from difflab.precision import PRECISIONS
+
+    assert SPELLED == PRECISIONS
+    for name in (n for n in COMMANDS if n.startswith("train ")):
+        assert tuple(_actions(COMMANDS[name])["precision"].choices) == PRECISIONS, name

@@ -83,3 +83,24 @@ def test_likelihood_t_density_and_levels():
     assert (t < 0.1).double().mean().item() == pytest.approx(frac, abs=0.01)
     lv = sample_t(VESchedule(), 1000, torch.Generator().manual_seed(0), levels=10)
     assert len(set(lv.tolist())) == 10
+
+
+@pytest.mark.parametrize("kind", ["eps", "v", "x0"])
+def test_min_snr_weights_the_x0_error_by_min_snr_5(kind):
+    """Hang et al. 2023, eq. 10: the loss is min(SNR, 5) ||x0_hat - x0||^2 whatever the
+    network predicts; in the prediction's own space min(SNR, 5)/SNR (eps), min(SNR, 5)/(SNR + 1) (v)."""
+    s = VPSchedule()
+    g = torch.Generator().manual_seed(0)
+    x0, noise, wrong = (torch.randn(6, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    t = torch.tensor([0.02, 0.1, 0.3, 0.5, 0.7, 0.95], dtype=torch.float64)  # SNR from ~1e3 down to ~1e-2
+    den = difflab.Denoiser(lambda x, tt: wrong, s, kind)
+    a, sg = s.alpha(t)[:, None], s.sigma(t)[:, None]
+    x_t = a * x0 + sg * noise
+    snr = (a / sg) ** 2
+    x0_error = ((P.to_x0(kind, wrong, x_t, a, sg) - x0) ** 2).mean(1, keepdim=True)
+    expect = (snr.clamp(max=5) * x0_error).mean()
+    got = denoising_loss(den, x0, t=t, noise=noise, weighting="min-snr")
+    assert got.item() == pytest.approx(expect.item(), rel=1e-5)
+    own = ((wrong - P.target(kind, x0, noise, a, sg)) ** 2).mean(1, keepdim=True)
+    in_own_space = {"eps": snr.clamp(max=5) / snr, "v": snr.clamp(max=5) / (snr + 1), "x0": snr.clamp(max=5)}[kind]
+    assert got.item() == pytest.approx((in_own_space * own).mean().item(), rel=1e-5)

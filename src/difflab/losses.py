@@ -15,6 +15,14 @@ bound on the negative log-likelihood (Song, Durkan, Murray & Ermon 2021, thm. 1)
 Its variance is reduced by drawing t with density proportional to g(t)^2 / sigma(t)^2
 (importance sampling, same paper, sec. 5.1), which :func:`sample_t` does for any
 schedule by inverting the CDF numerically.
+
+*Min-SNR-gamma* weighting (Hang et al. 2023, "Efficient Diffusion Training via
+Min-SNR Weighting Strategy", eq. 10) weights the x0 error by min(SNR(t), gamma) with
+SNR = alpha^2 / sigma^2 and gamma = 5: the low-noise times, whose x0 error is tiny
+and whose gradients conflict with the rest, stop dominating. In the prediction's own
+space the weight is min(SNR, gamma) |dx0/dpred|^2: min(SNR, gamma) / SNR for eps,
+min(SNR, gamma) / (SNR + 1) for v on a variance-preserving table.
+
 The loss never asks which network it trains: the :class:`~difflab.Denoiser`
 knows its prediction type and :func:`difflab.predictions.target` builds the target.
 """
@@ -30,7 +38,7 @@ from .processes import diffusion_squared
 from .schedules import DiscreteSchedule, Schedule
 from .tensors import append_dims
 
-__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING", "check_objective"]
+__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING", "check_objective", "MIN_SNR_GAMMA"]
 
 #: how training times are drawn: uniform, or importance-sampled for the likelihood weighting
 T_SAMPLING = ("uniform", "likelihood")
@@ -63,7 +71,7 @@ def _build_importance_grid(schedule: Schedule, n_grid: int):
 
 def check_objective(weighting=None, t_sampling: str = "uniform") -> None:
     """Refuse an unknown weighting or t sampling up front (before any training starts)."""
-    names = [*WEIGHTINGS, "likelihood"]
+    names = [*WEIGHTINGS, "likelihood", "min-snr"]
     if weighting is not None and not callable(weighting) and weighting not in names:
         raise ValueError(f"unknown weighting {weighting!r}; expected one of: {', '.join(names)}")
     if t_sampling not in T_SAMPLING:
@@ -100,12 +108,17 @@ def sample_t(schedule: Schedule, n: int, generator: torch.Generator | None = Non
     return schedule.t_min + (1 - schedule.t_min) * u
 
 
-def score_scale(kind, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def score_scale(kind, alpha: torch.Tensor, sigma: torch.Tensor, to: str = "score") -> torch.Tensor:
     """|d score / d prediction|: an error e in a prediction of type ``kind`` is an error
-    score_scale * e in the score (all conversions are affine in the prediction)."""
+    score_scale * e in the score (all conversions are affine in the prediction); ``to``
+    another prediction type (e.g. "x0") gives the scale into that one."""
     zero = torch.zeros_like(sigma)
-    return (P.convert(torch.ones_like(sigma), kind, "score", zero, alpha, sigma)
-            - P.convert(zero, kind, "score", zero, alpha, sigma)).abs()
+    return (P.convert(torch.ones_like(sigma), kind, to, zero, alpha, sigma)
+            - P.convert(zero, kind, to, zero, alpha, sigma)).abs()
+
+
+#: gamma of the min-SNR weighting (Hang et al. 2023, sec. 4: 5 works across their settings)
+MIN_SNR_GAMMA = 5.0
 
 
 def denoising_loss(
@@ -125,6 +138,7 @@ def denoising_loss(
     ``weighting`` is a name in :data:`WEIGHTINGS`, ``"likelihood"``, or a function of
     (alpha, sigma); the default is ``"simple"``, except for score models where it is
     ``"sigma2"`` (without it the score target -eps/sigma explodes at small sigma).
+    ``"min-snr"`` weights the x0 error by min(SNR, 5) (module docstring).
     ``"likelihood"`` is lambda(t) = g(t)^2 on the score error (converted to the
     prediction's own space); with ``t_sampling="likelihood"`` the times are drawn
     proportional to g^2/sigma^2 and the weight divided by that density (the estimator
@@ -150,6 +164,10 @@ def denoising_loss(
         if t_sampling == "likelihood":
             _, density, cdf = _importance_grid(denoiser.schedule)
             w = w / (diffusion_squared(denoiser.schedule, t) / denoiser.schedule.sigma(t) ** 2 / cdf[-1])
+        return (w.float().to(per_sample.device) * per_sample).mean()
+    if weighting == "min-snr":
+        a1, s1 = alpha.reshape(n, -1)[:, 0].double(), sigma.reshape(n, -1)[:, 0].double()
+        w = (a1**2 / s1**2).clamp(max=MIN_SNR_GAMMA) * score_scale(denoiser.prediction, a1, s1, to="x0") ** 2
         return (w.float().to(per_sample.device) * per_sample).mean()
     if isinstance(weighting, str):
         check_objective(weighting)

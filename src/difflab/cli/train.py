@@ -9,6 +9,9 @@ import math
 from ._common import TOY_DATA, add_overwrite, claim, device, number, positive_int, seed
 
 OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
+#: difflab.precision.PRECISIONS, spelled here so that the parser does not import torch (a test checks)
+PRECISIONS = ("fp32", "bf16", "auto")
+WEIGHTING_HELP = "loss weighting: simple, min-snr (min(SNR, 5) on the x0 error, Hang et al. 2023)"
 
 
 def _cmd_train_toy(args) -> None:
@@ -22,6 +25,7 @@ def _cmd_train_toy(args) -> None:
         batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
         progress=not args.quiet, overwrite=args.overwrite, resume=args.resume,
         checkpoint_every=args.checkpoint_every, device=args.device, compile=args.compile,
+        precision=args.precision,
     )
     print(f"saved model folder {folder}")
 
@@ -32,10 +36,12 @@ def _cmd_train_image(args) -> None:
 
     folder = train_image(
         args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, channels=args.channels,
-        schedule=args.schedule, prediction=args.prediction, class_conditional=not args.unconditional,
-        p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume, bf16=args.bf16,
+        schedule=args.schedule, prediction=args.prediction, weighting=args.weighting,
+        class_conditional=not args.unconditional,
+        p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume,
         seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size, overwrite=args.overwrite,
         device=args.device, compile=args.compile,
+        precision=args.precision,
     )
     if world().is_main:
         print(f"saved model folder {folder}")
@@ -74,6 +80,7 @@ def _cmd_train_autoencoder(args) -> None:
         latent_channels=args.latent_channels, kl_weight=args.kl_weight, reconstruction=args.reconstruction,
         checkpoint_every=args.checkpoint_every, resume=args.resume, data=data, seed=args.seed,
         device=args.device, progress=not args.quiet, overwrite=args.overwrite, compile=args.compile,
+        precision=args.precision,
     )
     print(f"saved autoencoder folder {folder}")
 
@@ -86,9 +93,9 @@ def _cmd_train_t2i(args) -> None:
         batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
         num_res_blocks=args.num_res_blocks, p_uncond=args.p_uncond, ema_half_life=args.ema_half_life, warmup=args.warmup,
         checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
-        device=args.device, bf16=args.bf16, workers=args.workers, init=args.init,
+        device=args.device, workers=args.workers, init=args.init,
         object_weights=_floats(args.object_weights) if args.object_weights else None, overwrite=args.overwrite,
-        compile=args.compile,
+        compile=args.compile, precision=args.precision,
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -102,7 +109,8 @@ def _cmd_train_superres(args) -> None:
         claim(args, *(Path(args.ship) / name for name in ("config.json", "model.safetensors")))
     out = train_superres(out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, scale=args.scale,
                          checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
-                         seed=args.seed, device=args.device, progress=not args.quiet, compile=args.compile)
+                         seed=args.seed, device=args.device, progress=not args.quiet, compile=args.compile,
+                         precision=args.precision)
     if args.ship:
         print(f"wrote {ship(out, args.ship)}")
     print(f"model folder {out}")
@@ -122,6 +130,10 @@ def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, ou
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (eager, with a warning, where this machine cannot compile)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32, bf16 (bfloat16 autocast, float32 weights; emulated and slower where the hardware "
+                        "lacks it) or auto (bf16 where native) (default fp32)")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(p, "start afresh in --out, replacing the model or run there")
 
@@ -138,22 +150,22 @@ def register(sub) -> None:
     toy.add_argument("--objective", default="eps",
                      help="eps (Ho et al.), x0, v, or dsm (denoising score matching: the net predicts the score)")
     toy.add_argument("--weighting", default=None,
-                     help="loss weighting: simple, sigma2 (NCSN, default for dsm) or likelihood (g(t)^2)")
+                     help=WEIGHTING_HELP + ", sigma2 (NCSN, default for dsm) or likelihood (g(t)^2)")
     toy.add_argument("--t-sampling", default="uniform", help="uniform, or likelihood (importance sampling of t)")
     toy.add_argument("--width", type=positive_int, default=256)
     toy.add_argument("--depth", type=positive_int, default=3)
     toy.set_defaults(handler=_cmd_train_toy)
 
     img = tsub.add_parser("image", help="an image model (U-Net): digits, mnist5k or an image folder")
-    _run(img, steps=1000, batch_size=64, lr=1e-3, checkpoint_every=200,
+    _run(img, steps=1600, batch_size=32, lr=1e-3, checkpoint_every=200,
          out="model and run folder (checkpoint, loss log, loss curve)")
     img.add_argument("--data", default="mnist5k", help="digits, mnist5k or folder (default mnist5k)")
     img.add_argument("--channels", type=positive_int, default=32, help="U-Net base width")
     img.add_argument("--schedule", default="cosine", help="a DDPM table: cosine (ddpm-cosine) or linear (ddpm)")
     img.add_argument("--prediction", default="v", help="eps, x0, v or score")
+    img.add_argument("--weighting", default="min-snr", help=WEIGHTING_HELP + " (default min-snr)")
     img.add_argument("--unconditional", action="store_true", help="no class labels")
     img.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="label dropout for classifier-free guidance")
-    img.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     img.add_argument("--folder", default=None, help="image folder for --data folder")
     img.add_argument("--size", type=positive_int, default=None, help="image size for --data folder")
     img.set_defaults(handler=_cmd_train_image)
@@ -183,7 +195,6 @@ def register(sub) -> None:
     t2i.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="caption dropout for classifier-free guidance")
     t2i.add_argument("--ema-half-life", type=number(0, above=True), default=20_000, help="EMA half-life in images (default 20000)")
     t2i.add_argument("--warmup", type=positive_int, default=100, help="learning-rate warm-up steps (default 100)")
-    t2i.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights stay float32)")
     t2i.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
     t2i.add_argument("--init", default=None, metavar="DIR",
                      help="fine-tune: start from this pipeline folder's denoiser (its network replaces --channels ...)")

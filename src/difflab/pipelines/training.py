@@ -183,7 +183,7 @@ def train_text_to_image(
     defaults: dict | None = None,
     device: str | torch.device | None = None,
     compile: bool = False,
-    bf16: bool = False,
+    precision: str = "fp32",
     workers: int = 1,
     init: str | Path | None = None,
     object_weights: Sequence[float] | None = None,
@@ -197,7 +197,7 @@ def train_text_to_image(
     sampling defaults written into the pipeline (see
     :data:`~difflab.pipelines.text_to_image.DEFAULTS`). ``device``: where the caches
     are encoded and the denoiser trains (default: CUDA if available, else CPU);
-    ``bf16``: bfloat16 autocast; ``workers``: processes that render the training
+    ``precision``: "fp32", "bf16" or "auto" (:mod:`difflab.precision`); ``workers``: processes that render the training
     scenes. ``init``: fine-tune: start the denoiser from the (EMA) weights of this
     pipeline folder's denoiser, whose network config replaces ``channels``,
     ``channel_mult`` and ``num_res_blocks`` (its optimizer state is not kept: a fresh
@@ -290,7 +290,7 @@ def train_text_to_image(
 
     fit(denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=ema_half_life,
         ema_rampup=0.05, grad_clip=grad_clip, p_uncond=p_uncond, null_cond=null_cond, out=out,
-        checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, bf16=bf16,
+        checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, precision=precision,
         config={"net": net.config, "schedule": schedule.to_config(), "prediction": "v",
                 "text_encoder": encoder.config, "training": {k: v for k, v in training.items() if k != "steps"}},
         on_checkpoint=export, seed=seed, progress=progress, desc="train t2i", compile=compile)

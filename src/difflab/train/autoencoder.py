@@ -172,6 +172,7 @@ def train_autoencoder(
     seed: int = 0,
     device: str | torch.device | None = None,
     compile: bool = False,
+    precision: str = "fp32",
     progress: bool = True,
 ) -> Path:
     """Train an :class:`~difflab.nets.autoencoder.AutoencoderKL` on images from ``draw``
@@ -273,6 +274,7 @@ def train_autoencoder(
     fit(ae, draw_batch, loss=AutoencoderLoss(ae, kl_weight, reconstruction), steps=steps, batch_size=batch_size,
         lr=lr, warmup=warmup, grad_clip=grad_clip, ema_half_life=None, out=out, checkpoint_every=checkpoint_every,
         log_every=log_every, resume=resume, on_checkpoint=export, seed=seed, progress=progress, compile=compile,
+        precision=precision,
         config={"net": ae.config, "data": data_cfg,
                 "autoencoder": {"crop": crop, "eval_images": eval_images, "scale_images": scale_images}},
         desc=f"train autoencoder{' ' + data['name'] if data and 'name' in data else ''}")

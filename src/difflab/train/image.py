@@ -1,8 +1,9 @@
 """Train an image model end to end: data, UNet, DDPM schedule, the engine, a saved folder.
 
 The MNIST-5k recipe (the defaults of :func:`train_image`) is sized for a 2-core
-laptop CPU: class-conditional samples that look like digits in about 20 minutes
-(timings in docs/image-models.md).
+laptop CPU: class-conditional samples that look like digits in about 15 minutes
+(timings, and the measurement behind each choice, in docs/image-models.md and
+docs/benchmarks.md, "Time to quality").
 
 - data: the 4,500 training images of MNIST-5k at 28x28 (:mod:`difflab.data.images`),
   in [-1, 1], sampled with replacement;
@@ -11,15 +12,18 @@ laptop CPU: class-conditional samples that look like digits in about 20 minutes
   self-attention at 7x7 and in the middle, 8 GroupNorm groups, class embedding with
   the null label for classifier-free guidance (Ho & Salimans 2022, ``p_uncond`` 0.1);
 - process: the cosine DDPM table with T = 1000 (Nichol & Dhariwal 2021, eq. 17),
-  v prediction (Salimans & Ho 2022, sec. 4) with the simple (unweighted) loss.
+  v prediction (Salimans & Ho 2022, sec. 4) with the min-SNR-5 weighting (Hang et
+  al. 2023: the x0 error weighted by min(SNR, 5), :func:`difflab.losses.denoising_loss`).
   Not eps: the cosine table's last entry has sigma/alpha = 2e4, where an eps
   error e becomes an x0 error of 2e4 e, and a sampler's first step from there
   (DDIM on the default "trailing" grid) ruins the sample unless x0 is clipped;
   the v parameterization predicts x0 = alpha x_t - sigma v with bounded error at
   every noise level;
-- optimizer: AdamW, lr 1e-3, batch 64, 100 warm-up steps then cosine decay to 10%,
-  gradient norm clipped to 1, 1,000 steps (64 k images, 14 epochs); EMA half-life
-  10 k images with the ramp-up of Karras et al. 2022 (app. C).
+- optimizer: AdamW, lr 1e-3, batch 32, 100 warm-up steps then cosine decay to 10%,
+  gradient norm clipped to 1, 1,600 steps (51 k images, 11 epochs); EMA half-life
+  10 k images with the ramp-up of Karras et al. 2022 (app. C). On a CPU budget more,
+  smaller steps beat fewer, larger ones: batch 32 trains to a better model than 64 in
+  the same minutes.
 
 Samples: ``ClassifierFreeGuidance(denoiser, scale=2)`` with DDIM, 50 steps
 (:mod:`difflab.guidance`, :func:`difflab.sample`).
@@ -37,6 +41,7 @@ import torch
 
 from ..data.images import dataset_config, train_test
 from ..denoiser import Denoiser
+from ..losses import check_objective
 from ..nets import UNet
 from ..schedules import schedule_preset
 from .run_folder import model_exporter, trainer
@@ -59,8 +64,8 @@ def train_image(
     data: str = "mnist5k",
     *,
     out: str | Path,
-    steps: int = 1000,
-    batch_size: int = 64,
+    steps: int = 1600,
+    batch_size: int = 32,
     lr: float = 1e-3,
     channels: int = 32,
     channel_mult: Sequence[int] = (1, 2, 2),
@@ -70,13 +75,13 @@ def train_image(
     dropout: float = 0.0,
     schedule: str = "cosine",
     prediction: str = "v",
+    weighting: str | None = "min-snr",
     class_conditional: bool = True,
     p_uncond: float = 0.1,
     ema_half_life: float = 10_000,
     warmup: int = 100,
     grad_clip: float | None = 1.0,
     accumulate: int = 1,
-    bf16: bool = False,
     checkpoint_every: int = 200,
     log_every: int = 25,
     resume: bool = False,
@@ -85,6 +90,7 @@ def train_image(
     progress: bool = True,
     device: str | torch.device | None = None,
     compile: bool = False,
+    precision: str = "fp32",
     folder: str | Path | None = None,
     size: int | None = None,
     mode: str = "RGB",
@@ -98,6 +104,7 @@ def train_image(
     training split. ``attention_resolutions`` defaults to the lowest level's size;
     ``groups`` to ``min(32, channels // 4)``. ``class_conditional`` needs a dataset
     with classes; ``p_uncond`` is the label-dropout rate for classifier-free guidance.
+    ``weighting``: the loss weighting (:func:`difflab.losses.denoising_loss`; None: simple).
 
     ``out`` becomes the model folder (``config.json``, ``model.safetensors``,
     ``ema.safetensors``, rewritten at every checkpoint) and the run folder
@@ -105,6 +112,7 @@ def train_image(
     continues from its checkpoint. ``device``: where to train (default CUDA when available;
     under ``torchrun`` every process uses its own device). Returns ``out``.
     """
+    check_objective(weighting)
     sched = schedule_preset(schedule, discrete=True)  # the network takes DDPM table indices
     loader_args: dict = {}
     if data == "folder":
@@ -146,7 +154,7 @@ def train_image(
         return images[index], ({"labels": labels[index]} if num_classes else {})
 
     training = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup, "grad_clip": grad_clip,
-                "ema_half_life": ema_half_life, "p_uncond": p_uncond, "bf16": bf16, "seed": seed,
+                "ema_half_life": ema_half_life, "p_uncond": p_uncond, "weighting": weighting, "precision": precision, "seed": seed,
                 "train_images": len(images)}
     extra = {"task": "image", "data": data_cfg, "num_classes": num_classes, "training": training}
 
@@ -154,7 +162,8 @@ def train_image(
 
     fit(
         denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=ema_half_life,
-        ema_rampup=0.05, grad_clip=grad_clip, accumulate=accumulate, bf16=bf16, p_uncond=p_uncond,
+        ema_rampup=0.05, grad_clip=grad_clip, accumulate=accumulate, precision=precision, p_uncond=p_uncond,
+        weighting=weighting,
         out=out, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         config={"net": net.config, "schedule": sched.to_config(), "prediction": denoiser.prediction.value,
                 "data": data_cfg}, on_checkpoint=export, seed=seed, progress=progress, desc=f"train {data}", compile=compile,

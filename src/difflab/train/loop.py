@@ -36,10 +36,11 @@ bitwise where an uninterrupted run ends (on the CPU). The loss log is JSON lines
 ``rec`` and ``kl``) averaged per log interval like the loss, and a loss-curve PNG
 beside it.
 
-Mixed precision: ``bf16=True`` runs the forward pass under ``torch.autocast`` in
+Mixed precision: ``precision="bf16"`` runs the forward pass under ``torch.autocast`` in
 bfloat16 (Kalamkar et al. 2019) while the weights, gradients and optimizer state stay
 float32 (the "master weights" of Micikevicius et al. 2018). bfloat16 has float32's
-exponent range, so no loss scaling is needed.
+exponent range, so no loss scaling is needed. ``"auto"`` picks it where the hardware
+multiplies bfloat16 natively (:mod:`difflab.precision`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from typing import Callable, Protocol
 import torch
 
 from ..losses import denoising_loss, sample_t
+from ..precision import autocast as precision_autocast, resolve_precision
 from ..tensors import append_dims
 from ..io.checkpoint import Checkpoint, check_state_dict, config_differences, read_checkpoint, save_checkpoint
 from .distributed import World, all_gather_tensor, world
@@ -87,7 +89,7 @@ log = logging.getLogger("difflab.train")
 CHECKPOINT, LOG, LOSS_CURVE = "checkpoint.safetensors", "train_log.jsonl", "loss.png"
 #: config keys a resumed run may change: they do not change the training trajectory
 #: (up to float rounding for ``accumulate`` and ``compile``) or only extend it (``steps``)
-RESUME_MAY_CHANGE = ("fit.steps", "fit.accumulate", "fit.compile")
+RESUME_MAY_CHANGE = ("fit.steps", "fit.accumulate", "fit.compile", "fit.precision", "fit.bf16")
 
 
 @dataclass
@@ -303,7 +305,7 @@ def fit(
     t_sampling: str = "uniform",
     grad_clip: float | None = None,
     accumulate: int = 1,
-    bf16: bool = False,
+    precision: str = "fp32",
     compile: bool = False,
     p_uncond: float = 0.0,
     null_cond: dict | None = None,
@@ -343,7 +345,8 @@ def fit(
             the default loss.
         grad_clip: clip the global gradient norm to this value (None: no clipping).
         accumulate: micro-batches per process per step (gradient accumulation).
-        bf16: bfloat16 autocast for the forward pass; weights stay float32.
+        precision: ``"fp32"``, ``"bf16"`` (bfloat16 autocast for the forward pass; weights
+            stay float32) or ``"auto"`` (bf16 where native: :func:`difflab.precision.resolve_precision`).
         compile: run the network through ``torch.compile`` (:func:`difflab.compiler.compiled`;
             eager with a one-line warning where the machine cannot compile). The first
             steps pay the compilation; the saved weights and checkpoints are the network's
@@ -395,11 +398,12 @@ def fit(
         what = "denoiser.net" if hasattr(denoiser, "net") else "the model"
         raise TypeError(f"fit trains an nn.Module; {what} is a {type(net if hasattr(denoiser, 'net') else denoiser).__name__}")
     device = next(net.parameters()).device
+    precision = resolve_precision(precision, device)
 
     fit_config = {
         "steps": int(steps), "batch_size": int(batch_size), "lr": lr, "weight_decay": weight_decay,
         "betas": list(betas), "warmup": warmup, "ema_half_life": ema_half_life, "ema_rampup": ema_rampup,
-        "grad_clip": grad_clip, "accumulate": accumulate, "bf16": bool(bf16), "seed": seed,
+        "grad_clip": grad_clip, "accumulate": accumulate, "precision": precision, "seed": seed,
         "compile": bool(compile),
     }
     clash = sorted(set(fit_config) & set(loss.config))
@@ -481,7 +485,7 @@ def fit(
             on_checkpoint(step, ema)
 
     params = [p for p in net.parameters() if p.requires_grad]
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(bf16))
+    autocast = precision_autocast(precision, device)
     net.train()
     bar = tqdm(total=steps, initial=start, desc=desc, disable=not progress or not w.is_main,
                dynamic_ncols=True, unit="step")

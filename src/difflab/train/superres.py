@@ -95,6 +95,7 @@ def train_superres(
     progress: bool = True,
     device: str | torch.device | None = None,
     compile: bool = False,
+    precision: str = "fp32",
 ) -> Path:
     """Train an x``scale`` super-resolution model on crops of the photographs ``photos``
     (:mod:`difflab.data.photos`); ``out`` becomes the model folder and the run folder (checkpoint, ``train_log.jsonl``, ``loss.png``); ``resume=True`` continues.
@@ -126,7 +127,8 @@ def train_superres(
         checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         config={"net": net.config, "schedule": sched.to_config(), "prediction": "v", "superres": sr,
                 "training": {k: v for k, v in training.items() if k != "steps"}},  # fit.steps may grow on resume
-        on_checkpoint=export, seed=seed, progress=progress, desc=f"train superres x{scale}", compile=compile)
+        on_checkpoint=export, seed=seed, progress=progress, desc=f"train superres x{scale}", compile=compile,
+        precision=precision)
     return out
 
 

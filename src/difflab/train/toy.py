@@ -49,6 +49,7 @@ def train_toy(
     overwrite: bool = False,
     device: str | torch.device | None = None,
     compile: bool = False,
+    precision: str = "fp32",
 ) -> Path:
     """Train an MLP denoiser on toy dataset ``data`` and save it as a model folder.
 
@@ -89,7 +90,7 @@ def train_toy(
         checkpoint_every=checkpoint_every,
         resume=resume,
         config={"net": net.config, "schedule": sched.to_config(), "prediction": prediction, "data": data_cfg},
-        on_checkpoint=export, compile=compile,
+        on_checkpoint=export, compile=compile, precision=precision,
         seed=seed,
         progress=progress,
         desc=f"train {data}",
