@@ -377,3 +377,28 @@ def test_every_trainer_moves_its_network_to_the_device_it_is_given(tmp_path):
     for name, run in runs.items():
         with pytest.raises((RuntimeError, AssertionError), match="CUDA|cuda"):
             run(tmp_path / name)
+
+
+def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again():
+    """Python swallows a KeyboardInterrupt raised inside ``__del__`` ("Exception ignored
+    in ..."); the command's handler raises it again until the command stops."""
+    import gc
+
+    from difflab.cli import _interrupts
+
+    class Finalized:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)  # the interrupt lands inside the finalizer
+            sum(range(1000))
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with _interrupts():
+            Finalized()
+            gc.collect()
+            reached.append("after the swallowed interrupt")
+            deadline = time.time() + 10
+            while time.time() < deadline:  # the work goes on; the interrupt comes again within a second
+                time.sleep(0.01)
+            reached.append("never")
+    assert reached == ["after the swallowed interrupt"]

@@ -3,14 +3,19 @@
 Each sub-command group lives in its own module with a ``register(sub)`` that adds
 its parsers. torch is imported only inside the command handlers, so
 ``difflab --help`` answers at once. Bad input ends in one line on stderr and exit
-status 2 (``DIFFLAB_DEBUG=1`` shows the traceback).
+status 2 (``DIFFLAB_DEBUG=1`` shows the traceback). Ctrl-C (SIGINT) ends a command
+with "difflab: interrupted" and exit status 130, and is never lost (:func:`_interrupts`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+import time
 
 from .. import __version__
 from . import edit, evaluate, generate, sample, show, train, upscale
@@ -57,7 +62,47 @@ def _limit(text: str) -> tuple[str, int]:
     return name, number
 
 
+@contextlib.contextmanager
+def _interrupts():
+    """SIGINT raises KeyboardInterrupt, and keeps raising it once a second until the
+    command has stopped: Python swallows an exception raised while a finalizer
+    (``__del__``, a weakref or GC callback) runs ("Exception ignored in ..."), so a
+    single KeyboardInterrupt that lands there would let a training run on. Yields a
+    dict whose ``"stopped"`` the caller sets when it has caught the interrupt. Only in
+    the main thread; the previous handler comes back afterwards."""
+    state = {"stopped": False, "repeating": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def repeat():
+        while not state["stopped"]:
+            time.sleep(1.0)
+            if not state["stopped"]:
+                signal.raise_signal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if state["stopped"]:
+            return
+        if not state["repeating"]:
+            state["repeating"] = True
+            threading.Thread(target=repeat, name="difflab-sigint", daemon=True).start()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        state["stopped"] = True
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _interrupts() as interrupts:
+        return _main(argv, interrupts)
+
+
+def _main(argv: list[str] | None, interrupts: dict) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     resolve_model(parser, args)
@@ -76,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             release_outputs()
     except KeyboardInterrupt:
+        interrupts["stopped"] = True
         print("difflab: interrupted", file=sys.stderr)
         return 130
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError, OSError, RuntimeError) as e:
