@@ -29,6 +29,9 @@ The recipes:
   defaults (the README's MNIST-5k recipe) with ``steps`` set so that the run fills the
   budget (from a 30-step probe of this machine's speed), ``--set KEY=VALUE`` overriding
   any argument (e.g. ``--set lr=2e-3 batch_size=32``); ``uncond`` trains without labels.
+  The snapshots come from the recipe's own checkpoints: for the run, its model exporter
+  is wrapped so that, every 10 steps, the exported folder is also kept as the latest
+  model before the next mark.
 - ``ddpm-pytorch``: denoising-diffusion-pytorch's ``Unet(dim=32, dim_mults=(1, 2, 4),
   channels=1)`` in its ``GaussianDiffusion`` with every default (T = 1000, sigmoid
   schedule, v objective), trained as its ``Trainer`` does by default (Adam lr 1e-4,
@@ -48,6 +51,8 @@ empty stand-in module is put in its place so that its networks import.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import inspect
 import json
 import sys
 import tempfile
@@ -87,34 +92,28 @@ def _ddpm_pytorch_model(sampling_timesteps: int | None = None):
 
 
 class Clock:
-    """Wall clock of a training less the time spent writing snapshots, with the marks
-    (minutes) still to reach."""
+    """Wall clock of a training less the time spent writing snapshots."""
 
-    def __init__(self, marks) -> None:
+    def __init__(self) -> None:
         self.start = time.perf_counter()
         self.paused = 0.0
-        self.marks = sorted(marks)
 
     def minutes(self) -> float:
         return (time.perf_counter() - self.start - self.paused) / 60
 
+    @contextlib.contextmanager
     def pause(self):
-        clock = self
-
-        class _Pause:
-            def __enter__(self):
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc):
-                clock.paused += time.perf_counter() - self.t
-
-        return _Pause()
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused += time.perf_counter() - t
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
+    from difflab.io.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 def train_ddpm_pytorch(out: Path, marks, seed: int) -> None:
@@ -123,7 +122,7 @@ def train_ddpm_pytorch(out: Path, marks, seed: int) -> None:
     from difflab.data.images import train_test
 
     _, _, EMA = _import_ddpm_pytorch()
-    clock = Clock(marks)
+    clock = Clock()
     train, _ = train_test("mnist5k")
     images01 = (train.images + 1) / 2
     torch.manual_seed(seed)
@@ -132,7 +131,7 @@ def train_ddpm_pytorch(out: Path, marks, seed: int) -> None:
     opt = torch.optim.Adam(diffusion.parameters(), lr=1e-4, betas=(0.9, 0.99))
     g = torch.Generator().manual_seed(seed)
     order, cursor, step = torch.randperm(len(images01), generator=g), 0, 0
-    pending = list(clock.marks)
+    pending = sorted(marks)
     while pending:
         if cursor + 16 > len(order):  # a new epoch, as its DataLoader(shuffle=True) cycled
             order, cursor = torch.randperm(len(images01), generator=g), 0
@@ -168,7 +167,13 @@ def _probe_seconds_per_step(args: dict) -> float:
         train_image(**{**args, "steps": 30, "warmup": 1, "log_every": 10, "checkpoint_every": None,
                        "out": Path(tmp) / "probe", "progress": False})
         rows = [r for r in read_log(Path(tmp) / "probe" / "train_log.jsonl") if r.get("images_per_s")]
-    return args.get("batch_size", 32) / max(r["images_per_s"] for r in rows[1:])
+    return _batch_size(args) / max(r["images_per_s"] for r in rows[1:])
+
+
+def _batch_size(args: dict) -> int:
+    from difflab.train.image import train_image
+
+    return args.get("batch_size", inspect.signature(train_image).parameters["batch_size"].default)
 
 
 def train_difflab(out: Path, marks, seed: int, conditional: bool, overrides: dict) -> None:
@@ -185,8 +190,8 @@ def train_difflab(out: Path, marks, seed: int, conditional: bool, overrides: dic
         args["steps"] = max(1, int(0.97 * budget / per_step))
     print(f"difflab: {per_step:.3f} s/step in the probe, {args['steps']} steps for {max(marks):g} min", flush=True)
 
-    clock = Clock(marks)
-    pending = list(clock.marks)
+    clock = Clock()
+    pending = sorted(marks)
     original = image_recipe.model_exporter
 
     def exporter(folder, denoiser, extra):
@@ -197,19 +202,21 @@ def train_difflab(out: Path, marks, seed: int, conditional: bool, overrides: dic
                 export(step, ema)
             while pending and clock.minutes() >= pending[0]:
                 pending.pop(0)
-            # the model as it is now stands for every mark not yet passed
+            if not pending:
+                return
+            # the model as it is now is the latest one before the next mark
             with clock.pause():
-                for mark in list(pending)[:1]:
-                    name = f"snap-{mark:g}min"
-                    target = out / name
-                    if target.exists():
-                        shutil.rmtree(target)
-                    shutil.copytree(folder, target, ignore=shutil.ignore_patterns("checkpoint.safetensors", "*.lock",
-                                                                                   ".*", "loss.png"))
-                    _write_json(out / f"{name}.json", {"run": out.name, "mark_min": mark, "steps": step,
-                                                       "images": step * args.get("batch_size", 32),
-                                                       "minutes": clock.minutes(), "seed": seed,
-                                                       "recipe": {k: v for k, v in args.items()}})
+                mark = pending[0]
+                name = f"snap-{mark:g}min"
+                target = out / name
+                if target.exists():
+                    shutil.rmtree(target)
+                shutil.copytree(folder, target, ignore=shutil.ignore_patterns("checkpoint.safetensors", "*.lock",
+                                                                               ".*", "loss.png"))
+                _write_json(out / f"{name}.json", {"run": out.name, "mark_min": mark, "steps": step,
+                                                   "images": step * _batch_size(args),
+                                                   "minutes": clock.minutes(), "seed": seed,
+                                                   "recipe": dict(args)})
 
         return keep
 
@@ -313,18 +320,26 @@ def main(argv=None) -> None:
     r.add_argument("--md", type=Path)
     a = p.parse_args(argv)
     if a.cmd == "train":
+        overrides = {}
+        for item in a.set:
+            key, _, value = item.partition("=")
+            try:
+                overrides[key] = json.loads(value)
+            except ValueError:
+                overrides[key] = value
+        if overrides and a.run == "ddpm-pytorch":
+            p.error("--set changes difflab's recipe; the peer runs its defaults")
+        from difflab.train.image import train_image
+
+        known = set(inspect.signature(train_image).parameters) - {"out", "class_conditional", "seed"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            p.error(f"--set {unknown[0]}: not an argument of train_image; one of {', '.join(sorted(known))}")
         folder = a.out / (a.name or a.run)
         folder.mkdir(parents=True, exist_ok=True)
         if a.run == "ddpm-pytorch":
             train_ddpm_pytorch(folder, a.minutes, a.seed)
         else:
-            overrides = {}
-            for item in a.set:
-                key, _, value = item.partition("=")
-                try:
-                    overrides[key] = json.loads(value)
-                except ValueError:
-                    overrides[key] = value
             train_difflab(folder, a.minutes, a.seed, a.run == "difflab-cond", overrides)
     elif a.cmd == "score":
         score(a.out, a.n, a.steps, a.sample_seed)

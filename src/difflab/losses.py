@@ -158,16 +158,15 @@ def denoising_loss(
     per_sample = (out.float() - tgt.float()).pow(2).reshape(n, -1).mean(1)
     if weighting is None:
         weighting = "sigma2" if denoiser.prediction is P.Prediction.SCORE else "simple"
-    if weighting == "likelihood":
+    if weighting in ("likelihood", "min-snr"):  # weights of another space's error, carried into the prediction's
         a1, s1 = alpha.reshape(n, -1)[:, 0].double(), sigma.reshape(n, -1)[:, 0].double()
-        w = diffusion_squared(denoiser.schedule, t) * score_scale(denoiser.prediction, a1, s1) ** 2
-        if t_sampling == "likelihood":
-            _, density, cdf = _importance_grid(denoiser.schedule)
-            w = w / (diffusion_squared(denoiser.schedule, t) / denoiser.schedule.sigma(t) ** 2 / cdf[-1])
-        return (w.float().to(per_sample.device) * per_sample).mean()
-    if weighting == "min-snr":
-        a1, s1 = alpha.reshape(n, -1)[:, 0].double(), sigma.reshape(n, -1)[:, 0].double()
-        w = (a1**2 / s1**2).clamp(max=MIN_SNR_GAMMA) * score_scale(denoiser.prediction, a1, s1, to="x0") ** 2
+        if weighting == "min-snr":
+            w = (a1**2 / s1**2).clamp(max=MIN_SNR_GAMMA) * score_scale(denoiser.prediction, a1, s1, to="x0") ** 2
+        else:
+            w = diffusion_squared(denoiser.schedule, t) * score_scale(denoiser.prediction, a1, s1) ** 2
+            if t_sampling == "likelihood":
+                _, density, cdf = _importance_grid(denoiser.schedule)
+                w = w / (diffusion_squared(denoiser.schedule, t) / denoiser.schedule.sigma(t) ** 2 / cdf[-1])
         return (w.float().to(per_sample.device) * per_sample).mean()
     if isinstance(weighting, str):
         check_objective(weighting)

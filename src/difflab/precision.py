@@ -45,10 +45,10 @@ def bf16_native(device: str | torch.device = "cpu") -> tuple[bool, str]:
     return False, f"no bfloat16 detection for {device.type} devices"
 
 
-def resolve_precision(precision: str, device: str | torch.device = "cpu", *, warn: bool = True) -> str:
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
     """``"fp32"`` or ``"bf16"``: ``precision`` (one of :data:`PRECISIONS`) for ``device``.
     ``"auto"`` is bf16 where :func:`bf16_native`, else fp32; ``"bf16"`` where it is
-    emulated warns once (it runs, slower than fp32)."""
+    emulated warns (it runs, slower than fp32)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of: {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -56,7 +56,7 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu", *, war
     native, why = bf16_native(device)
     if precision == "auto":
         return "bf16" if native else "fp32"
-    if not native and warn:
+    if not native:
         warnings.warn(f"bf16 on {torch.device(device).type}: {why}, so bfloat16 is emulated and slower than fp32",
                       stacklevel=2)
     return "bf16"
