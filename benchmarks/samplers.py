@@ -96,9 +96,13 @@ PROBLEMS = {
 class Problem:
     """One mixture: its oracle, the seeds' noise and reference draws, the noise floor."""
 
-    def __init__(self, name: str, seeds, n: int | None = None):
-        build, n_default, n_proj = PROBLEMS[name]
-        self.name, self.mix, self.n, self.seeds = name, build(), n or n_default, list(seeds)
+    def __init__(self, name: str, seeds, n: int | None = None, *, mix: GaussianMixture | None = None, n_proj: int = 256):
+        if mix is None:
+            build, n_default, n_proj = PROBLEMS[name]
+            mix = build()
+        else:
+            n_default = 4_000
+        self.name, self.mix, self.n, self.seeds = name, mix, n or n_default, list(seeds)
         g = torch.Generator().manual_seed(0)
         theta = torch.randn(self.mix.dim, n_proj, generator=g, dtype=F64)
         self.theta = theta / theta.norm(dim=0, keepdim=True)

@@ -14,6 +14,7 @@ Samplers see only that call; they never ask what the network predicts.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -43,6 +44,13 @@ class Denoiser:
         prediction: ``"eps"``, ``"x0"``, ``"v"`` or ``"score"``.
         time_input: what the network receives as time, one of :data:`TIME_INPUTS`
             (default ``"index"`` for DDPM tables, ``"t"`` otherwise).
+        sigma_data: the data's scale sqrt(tr Cov[x_0] / D) where it is known (EDM's
+            sigma_data, Karras et al. 2022, sec. 5); samplers' default grids scale with it
+            (None: read from the model's first evaluation, see :func:`difflab.samplers.sample`).
+
+    ``grids`` maps (sampler, steps) to a step grid optimized for this model, ``{"sigmas": grid,
+    "options": the sampler options it was optimized with}`` (:func:`difflab.samplers.optimize_grid`,
+    stored in the model folder's ``grids.json``); :func:`difflab.samplers.sample` uses it by default.
     """
 
     def __init__(
@@ -51,6 +59,7 @@ class Denoiser:
         schedule: Schedule,
         prediction: str | P.Prediction = "eps",
         time_input: str | None = None,
+        sigma_data: float | None = None,
     ) -> None:
         if not callable(net):
             raise TypeError(f"net must be callable, got {type(net).__name__}")
@@ -66,6 +75,10 @@ class Denoiser:
         self.schedule = schedule
         self.prediction = P.Prediction.parse(prediction)
         self.time_input = time_input
+        if sigma_data is not None and not (isinstance(sigma_data, (int, float)) and math.isfinite(sigma_data) and sigma_data > 0):
+            raise ValueError(f"sigma_data must be a positive number, got {sigma_data!r}")
+        self.sigma_data = None if sigma_data is None else float(sigma_data)
+        self.grids: dict[tuple[str, int], dict] = {}
         self._compiled = None  # (net, its compiled forward), set by compile()
 
     def compile(self, *, mode: str | None = None) -> "Denoiser":

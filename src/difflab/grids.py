@@ -31,6 +31,7 @@ __all__ = [
     "tuned_grid",
     "TUNED",
     "make_grid",
+    "sigma_data_from_evaluation",
     "SPACINGS",
 ]
 
@@ -157,3 +158,34 @@ def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwar
     if spacing == "tuned":
         return tuned_grid(sigma_max, steps, sigma_min, **kwargs)
     raise ValueError(f"unknown spacing {spacing!r}; expected one of: {', '.join(SPACINGS)}")
+
+
+def sigma_data_from_evaluation(x: torch.Tensor, d: torch.Tensor, sigma: float, *, rel_error: float = 0.05) -> float | None:
+    """The data's scale s (EDM's sigma_data) read from one evaluation ``d = D(x; sigma)`` at a noise
+    level far above it, or None where that read is not precise enough.
+
+    There the noisy marginal is nearly Gaussian and the denoiser nearly affine: for data
+    N(mu, s^2 I), D(x; sigma) = mu + s^2 / (s^2 + sigma^2) (x - mu) exactly (the Gaussian posterior
+    mean), and for any data the mean slope of D tends to tr Cov[x_0] / (D sigma^2) as sigma grows.
+    So the least-squares slope beta of d on x, pooled over coordinates (one intercept per
+    coordinate, over the batch), gives s^2 = sigma^2 beta / (1 - beta).
+
+    The read is kept only where its standard error (from the residual of that fit, which holds a
+    network's error as well as the anisotropy of the data) makes s precise to ``rel_error``:
+    se(beta) / beta <= 2 rel_error, with at least 32 degrees of freedom. An exact model passes on a
+    batch of a few dozen; a network whose error at sigma_max exceeds the signal (beta ~ s^2 /
+    sigma_max^2) does not, and the caller falls back to another source."""
+    x = x.detach().reshape(x.shape[0], -1).to(torch.float64)
+    d = d.detach().reshape(d.shape[0], -1).to(torch.float64)
+    dof = (x.shape[0] - 1) * x.shape[1] - 1
+    if dof < 32:
+        return None
+    xc, dc = x - x.mean(0), d - d.mean(0)
+    sxx = float((xc * xc).sum())
+    if not (sxx > 0 and math.isfinite(sxx)) or not torch.isfinite(dc).all():
+        return None
+    beta = float((xc * dc).sum()) / sxx
+    resid = float(((dc - beta * xc) ** 2).sum())
+    if not 0.0 < beta < 1.0 or math.sqrt(resid / dof / sxx) > 2 * rel_error * beta:
+        return None
+    return float(sigma) * math.sqrt(beta / (1.0 - beta))

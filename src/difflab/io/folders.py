@@ -21,11 +21,14 @@ from .atomic import atomic_path, write_text_atomic
 
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
            "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder",
-           "write_pipeline_config", "read_pipeline_config", "PIPELINE_CONFIG", "MODEL_KEYS"]
+           "write_pipeline_config", "read_pipeline_config", "PIPELINE_CONFIG", "MODEL_KEYS", "save_grids", "load_grids",
+           "GRIDS"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
 #: the config keys :func:`save_model` writes from the denoiser itself (the rest is ``extra``)
 MODEL_KEYS = ("difflab_version", "net", "schedule", "prediction", "time_input")
+#: the model's optimized step grids (difflab.samplers.optimize_grid), beside its config
+GRIDS = "grids.json"
 #: the file that makes a folder a pipeline (its parts are model folders beside it)
 PIPELINE_CONFIG = "pipeline.json"
 
@@ -159,8 +162,53 @@ def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> 
     wpath = folder / EMA_WEIGHTS if ema and (folder / EMA_WEIGHTS).is_file() else folder / WEIGHTS
     net = load_network(lambda: net_from_config(config["net"]), wpath, folder / CONFIG)
     net.to(device).eval()
-    denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"))
+    denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"),
+                        sigma_data=config.get("sigma_data"))
+    denoiser.grids = load_grids(folder)
     return denoiser, config
+
+
+def save_grids(folder, entries: dict) -> Path:
+    """Merge ``entries`` ({(sampler, steps): {"sigmas": [...], "options": {...}, ...}}) into the
+    model folder's ``grids.json`` (atomically); other samplers' and budgets' grids are kept."""
+    folder = Path(folder)
+    load_config(folder)  # a model folder, or a clear error
+    stored = _read_grids(folder)
+    for (sampler, steps), entry in entries.items():
+        sigmas = [float(v) for v in entry["sigmas"]]
+        stored.setdefault(sampler, {})[str(int(steps))] = {**entry, "sigmas": sigmas}
+    path = folder / GRIDS
+    write_text_atomic(path, json.dumps({"difflab_version": __version__, "grids": stored}, indent=1) + "\n")
+    return path
+
+
+def load_grids(folder) -> dict:
+    """The optimized grids of a model folder as {(sampler, steps): {"sigmas": tensor, "options": dict}};
+    {} without a ``grids.json``. A grid that is not strictly decreasing to 0 with ``steps + 1``
+    levels is an error naming the file."""
+    out = {}
+    for sampler, by_steps in _read_grids(Path(folder)).items():
+        for steps, entry in by_steps.items():
+            sigmas = torch.tensor(entry.get("sigmas", []), dtype=torch.float64)
+            ok = str(steps).isdigit() and len(sigmas) == int(steps) + 1 and sigmas[-1] == 0 and bool((sigmas[:-1] > sigmas[1:]).all())
+            if not ok or not isinstance(entry.get("options", {}), dict):
+                raise ValueError(f"{Path(folder) / GRIDS}: the {sampler} grid for {steps} steps is not {steps} + 1 "
+                                 "decreasing levels ending at 0")
+            out[(sampler, int(steps))] = {"sigmas": sigmas, "options": dict(entry.get("options", {}))}
+    return out
+
+
+def _read_grids(folder: Path) -> dict:
+    path = folder / GRIDS
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("grids"), dict):
+        raise ValueError(f"{path}: expected {{\"grids\": {{sampler: {{steps: ...}}}}}}")
+    return data["grids"]
 
 
 def save_autoencoder(folder, autoencoder, extra: dict | None = None,

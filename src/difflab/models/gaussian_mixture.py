@@ -27,7 +27,7 @@ from ..denoiser import Denoiser
 from ..schedules import Schedule
 from ..tensors import GeneratorLike, append_dims
 
-__all__ = ["GaussianMixture", "eight_gaussians"]
+__all__ = ["GaussianMixture", "eight_gaussians", "random_mixture"]
 
 
 class GaussianMixture:
@@ -69,6 +69,19 @@ class GaussianMixture:
     @property
     def n_components(self) -> int:
         return self.means.shape[0]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """E[x] = sum_k w_k mu_k."""
+        return self.weights @ self.means
+
+    @property
+    def data_std(self) -> float:
+        """The data's scale as one number, sqrt(tr Cov[x] / D) (EDM's sigma_data, Karras et al. 2022,
+        sec. 5), with Cov[x] = sum_k w_k (C_k + (mu_k - E x)(mu_k - E x)^T)."""
+        spread = ((self.means - self.mean) ** 2).sum(1)
+        total = self.weights @ (self._lam.sum(1) + spread)
+        return math.sqrt(float(total) / self.dim)
 
     # -- data distribution --------------------------------------------------------
     def sample(self, n: int, generator: GeneratorLike = None) -> torch.Tensor:
@@ -144,7 +157,7 @@ class GaussianMixture:
             t = t.to(torch.float64).cpu()
             return self.posterior_mean(x_t, schedule.alpha(t), schedule.sigma(t)).to(x_t)
 
-        return Denoiser(f, schedule, prediction="x0", time_input="t")
+        return Denoiser(f, schedule, prediction="x0", time_input="t", sigma_data=self.data_std)
 
 
 def eight_gaussians(radius: float = 2.0, std: float = 0.2) -> GaussianMixture:
@@ -152,3 +165,45 @@ def eight_gaussians(radius: float = 2.0, std: float = 0.2) -> GaussianMixture:
     angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], 1)
     return GaussianMixture(torch.ones(8), means, torch.full((8,), std**2))
+
+
+def random_mixture(seed: int, *, dim: int | None = None) -> GaussianMixture:
+    """A random Gaussian mixture from the family samplers are validated on (issue 17), one per seed.
+
+    Every property a sampler's step grid could be fitted to varies:
+
+    - dimension D log-uniform in 2..256 (unless ``dim`` is given);
+    - 2 to 16 components, weights from a flat Dirichlet (each at least 1 % of the mass);
+    - the overall scale c log-uniform over two decades, 0.1 to 10 (data in [-1, 1] have c ~ 0.5);
+    - means c * N(0, I) / sqrt(1 + r^2) around an offset c * r * u (|u| = 1), r uniform in 0..2:
+      data away from the origin;
+    - each component's widths c * w_k * a_kd, with w_k log-uniform in 0.02..0.5 and per-axis
+      factors a_kd log-uniform in [1/A, 1], A log-uniform in 1..30 (anisotropy), the axes rotated
+      at random where D <= 8 (above that the covariances stay diagonal, for speed).
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    f64 = dict(dtype=torch.float64)
+
+    def log_uniform(lo: float, hi: float, *shape) -> torch.Tensor:
+        return torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * torch.rand(*shape, generator=g, **f64))
+
+    D = int(dim) if dim is not None else int(round(float(log_uniform(2, 256, 1))))
+    K = int(torch.randint(2, 17, (1,), generator=g))
+    w = -torch.log(torch.rand(K, generator=g, **f64))  # flat Dirichlet = normalised exponentials
+    w = w / w.sum()
+    w = 0.01 + (1 - 0.01 * K) * w
+    c = float(log_uniform(0.1, 10.0, 1))
+    r = float(torch.rand(1, generator=g, **f64)) * 2
+    u = torch.randn(D, generator=g, **f64)
+    offset = c * r * u / u.norm()
+    means = offset + c * torch.randn(K, D, generator=g, **f64) / math.sqrt(1 + r * r)
+    width = log_uniform(0.02, 0.5, K, 1)
+    anis = log_uniform(1.0, 30.0, K, 1)
+    axes = torch.exp(-torch.log(anis) * torch.rand(K, D, generator=g, **f64))
+    stds = c * width * axes
+    if D > 8:
+        return GaussianMixture(w, means, stds**2)
+    q, rr = torch.linalg.qr(torch.randn(K, D, D, generator=g, **f64))
+    q = q * torch.sign(torch.diagonal(rr, dim1=1, dim2=2))[:, None, :]
+    cov = q @ torch.diag_embed(stds**2) @ q.transpose(1, 2)
+    return GaussianMixture(w, means, cov)

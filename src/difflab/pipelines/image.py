@@ -104,6 +104,13 @@ class ImagePipeline(Pipeline):
 
         return ClassifierFreeGuidance(self.denoiser, DEFAULTS["guidance"] if guidance is None else guidance)
 
+    def calibration(self, n: int, *, guidance: float | None = None) -> tuple:
+        """(model, noise shape, cond) of ``n`` samples drawn as :meth:`sample` draws them (classes in
+        turn, guidance ``guidance`` or the default): what a grid is optimized on
+        (:func:`difflab.samplers.optimize_grid`)."""
+        labels = self.labels(n)
+        return self.guided(guidance), (n, *self.shape), ({"labels": labels} if self.num_classes else {})
+
     # -- pixels <-> model space ------------------------------------------------------
     def codec(self):
         """(encode, decode) between pixels (N, C, H, W) in [0, 1] and model space

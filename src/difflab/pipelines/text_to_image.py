@@ -57,6 +57,10 @@ from .base import Pipeline
 __all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug",
            "shipped_model_path"]
 
+#: the prompt stream grids are optimized on (:meth:`TextToImagePipeline.calibration`); the evaluation's
+#: prompts come from another (``difflab.data.shapes.EVAL_SEED``)
+CALIBRATION_SEED = 7_000_017
+
 #: the pipeline shipped inside the package (``difflab/assets/shapes-t2i``)
 SHIPPED = "shapes-t2i"
 #: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
@@ -170,6 +174,17 @@ class TextToImagePipeline(Pipeline):
         settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options}
         return z, GenerationInfo(list(prompts), [seed + i for i in range(n)], info.nfe,
                                  time.perf_counter() - start, settings)
+
+    def calibration(self, n: int, *, guidance: float | None = None, prompt_seed: int = CALIBRATION_SEED) -> tuple:
+        """(model, noise shape, cond) of ``n`` latents for prompts drawn as users write them (half
+        single-object, half two-object prompts of the shapes world, from ``prompt_seed``: not the
+        evaluation's prompts), at guidance ``guidance`` or the pipeline's default: what a grid is
+        optimized on (:func:`difflab.samplers.optimize_grid`)."""
+        from ..data.shapes import eval_prompts
+
+        prompts = [p for kind in ("single", "pair") for p, _ in eval_prompts((n + 1) // 2, kind, prompt_seed)][:n]
+        guidance = self.config["defaults"]["guidance"] if guidance is None else float(guidance)
+        return self.guided(guidance), (n, *self.latent_shape), self.encode_prompts(prompts)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,71 @@
+"""``difflab tune-grid``: optimize a sampler's step grids for one model and store them in its folder."""
+
+from __future__ import annotations
+
+from ._common import add_model, integer, number, positive_int, seed
+
+#: the budgets grids are optimized for when ``--nfe`` is not given
+DEFAULT_NFES = (5, 10, 20)
+
+
+def _cmd_tune_grid(args) -> None:
+    import json
+    from pathlib import Path
+
+    from ..io.folders import PIPELINE_CONFIG, load_config, load_model, save_grids
+    from ..limits import check_limit
+    from ..samplers import optimize_grid
+
+    folder = Path(args.model)
+    check_limit("images", args.n, "--n")
+    if (folder / PIPELINE_CONFIG).is_file():
+        from ..pipelines.text_to_image import TextToImagePipeline
+
+        pipe = TextToImagePipeline.load(folder)
+        target = folder / "denoiser"
+        model, shape, cond = pipe.calibration(args.n, guidance=args.guidance)
+    else:
+        config = load_config(folder)
+        target = folder
+        if config.get("task") == "image":
+            from ..pipelines.image import ImagePipeline
+
+            denoiser, config = load_model(folder)
+            model, shape, cond = ImagePipeline(denoiser, config).calibration(args.n, guidance=args.guidance)
+        elif config.get("task") == "toy":
+            denoiser, config = load_model(folder)
+            model, shape, cond = denoiser, (args.n, int(config["data"]["dim"])), {}
+        else:
+            raise ValueError(f"{folder}: tune-grid takes a toy or image model folder or a text-to-image pipeline; "
+                             f"this folder holds a {config.get('task')!r} model")
+    for nfe in args.nfe:
+        def progress(sweep, error, nfe=nfe):
+            print(f"  {args.sampler} {nfe} steps, sweep {sweep + 1}/{args.sweeps}: error {error:.4g}", flush=True)
+
+        res = optimize_grid(model, shape, args.sampler, nfe, cond=cond, seed=args.seed, sweeps=args.sweeps,
+                            progress=progress)
+        entry = {**res.to_json(), "calibration": {"n": args.n, "seed": args.seed, "guidance": args.guidance}}
+        path = save_grids(target, {(args.sampler, nfe): entry})
+        levels = ", ".join(f"{v:.4g}" for v in res.sigmas.tolist())
+        print(f"{args.sampler} at {nfe} steps: error {res.start_error:.4g} -> {res.error:.4g} "
+              f"({res.error / res.start_error:.2f}x), {res.nfe} evaluations in {res.seconds:.0f} s; grid {levels}")
+        print(f"wrote {path}")
+    print(json.dumps({"model": str(folder), "sampler": args.sampler, "nfe": args.nfe}))
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tune-grid", help="optimize a sampler's step grids for a model (stored in its folder)",
+                       description="Find, for each budget, the grid on which the sampler best reproduces the model's "
+                                   "own ODE solution (a fine reference solve of the same noise), and store it in the "
+                                   "model folder's grids.json: sampling with that sampler and step count uses it by "
+                                   "default from then on (--spacing overrides).")
+    add_model(p, "model folder (toy or image) or text-to-image pipeline folder")
+    p.add_argument("--nfe", type=integer(2), nargs="+", default=list(DEFAULT_NFES),
+                   help=f"step counts to optimize for (default {' '.join(map(str, DEFAULT_NFES))})")
+    p.add_argument("--sampler", default="unipc", help="a deterministic sampler (default unipc)")
+    p.add_argument("-n", "--n", type=positive_int, default=64, help="calibration batch (default 64)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the calibration noise (default 0)")
+    p.add_argument("--guidance", type=number(0), default=None,
+                   help="guidance of the calibration samples (default: the model's sampling default)")
+    p.add_argument("--sweeps", type=positive_int, default=8, help="passes over the grid's levels (default 8)")
+    p.set_defaults(handler=_cmd_tune_grid)

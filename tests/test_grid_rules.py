@@ -1,0 +1,181 @@
+"""The grids samplers get by default (issue 17): sigma_data read from the model, grids optimized
+for one model and stored in its folder, the random mixtures they are validated on."""
+
+import json
+import math
+
+import pytest
+import torch
+
+import difflab
+from difflab.grids import make_grid, sigma_data_from_evaluation
+from difflab.models import GaussianMixture, random_mixture
+from difflab.samplers import optimize_grid, sample
+from difflab.schedules import DiscreteSchedule
+
+LINEAR = DiscreteSchedule("linear", 1000)
+F64 = torch.float64
+
+
+class Bare:
+    """A model as a function with a schedule: nothing declared but D(x; sigma)."""
+
+    schedule = LINEAR
+
+    def __init__(self, mix: GaussianMixture, noise: float = 0.0):
+        self.mix, self.noise, self.calls = mix, noise, 0
+
+    def __call__(self, x, sigma, **cond):
+        self.calls += 1
+        s = float(torch.as_tensor(sigma).reshape(-1)[0])
+        a = 1.0 / math.sqrt(1.0 + s * s)
+        d = self.mix.posterior_mean(x * a, a, s * a)
+        if self.noise:
+            d = d + self.noise * torch.randn(d.shape, generator=torch.Generator().manual_seed(10_000 + self.calls), dtype=d.dtype)
+        return d
+
+
+def test_random_mixture_is_a_function_of_its_seed_and_spans_the_family():
+    a, b = random_mixture(7), random_mixture(7)
+    assert torch.equal(a.means, b.means) and torch.equal(a.covariances, b.covariances)
+    mixes = [random_mixture(s) for s in range(40)]
+    dims = [m.dim for m in mixes]
+    scales = [m.data_std for m in mixes]
+    assert min(dims) >= 2 and max(dims) <= 256 and max(dims) / min(dims) > 20
+    assert max(scales) / min(scales) > 30, "scales over about two decades"
+    assert {m.n_components for m in mixes} <= set(range(2, 17))
+    assert any(not m._diagonal for m in mixes) and any(m._diagonal for m in mixes)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_data_std_is_the_samples_std(seed):
+    m = random_mixture(seed)
+    x = m.sample(200_000, 0)
+    empirical = math.sqrt(float(x.var(0).mean()))
+    assert empirical == pytest.approx(m.data_std, rel=0.02)
+
+
+def test_sigma_data_read_is_exact_for_gaussian_data():
+    s, dim = 0.37, 16
+    mix = GaussianMixture([1.0], 0.3 * torch.ones(1, dim, dtype=F64), torch.tensor([s * s], dtype=F64))
+    sigma = float(LINEAR.ve_sigma_max)
+    x = torch.randn(8, dim, generator=torch.Generator().manual_seed(0), dtype=F64) * sigma
+    d = Bare(mix)(x, sigma)
+    assert sigma_data_from_evaluation(x, d, sigma) == pytest.approx(s, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3, 5])
+def test_sigma_data_read_from_mixtures_and_refused_for_noise(seed):
+    mix = random_mixture(seed)
+    sigma = float(LINEAR.ve_sigma_max)
+    x = torch.randn(256, mix.dim, generator=torch.Generator().manual_seed(0), dtype=F64) * sigma
+    assert sigma_data_from_evaluation(x, Bare(mix)(x, sigma), sigma) == pytest.approx(mix.data_std, rel=0.1)
+    # an error in D at sigma_max: a read only where it is still precise, never a wrong one
+    noisy = sigma_data_from_evaluation(x, Bare(mix, noise=0.05)(x, sigma), sigma)
+    assert noisy is None or noisy == pytest.approx(mix.data_std, rel=0.1)
+    if mix.data_std ** 2 / sigma < 1e-3:  # the signal s^2 / sigma per unit of x / sigma, far below the error
+        assert noisy is None
+    assert sigma_data_from_evaluation(x[:1], Bare(mix)(x[:1], sigma), sigma) is None, "one sample gives no slope"
+
+
+def test_default_grid_reads_sigma_data_at_no_extra_evaluation():
+    mix = random_mixture(3)
+    noise = torch.randn(512, mix.dim, generator=torch.Generator().manual_seed(1), dtype=F64)
+    bare = Bare(mix)
+    x, info = sample(bare, noise, "unipc", 6, return_info=True)
+    assert info.sigma_data_source == "read" and info.sigma_data == pytest.approx(mix.data_std, rel=0.1)
+    assert info.nfe == bare.calls == 6, "the read is the sampler's own first evaluation"
+    # the same run as with that grid and option given explicitly
+    grid = make_grid(LINEAR, 6, "tuned", sigma_data=info.sigma_data)
+    torch.testing.assert_close(info.sigmas, grid, rtol=0, atol=0)
+    y = sample(Bare(mix), noise, "unipc", 6, sigmas=grid, sigma_data=info.sigma_data)
+    assert torch.equal(x, y)
+    # the exact model declares its sigma_data: no read
+    _, info = sample(mix.denoiser(LINEAR), noise, "unipc", 6, return_info=True)
+    assert info.sigma_data_source == "model" and info.sigma_data == mix.data_std
+
+
+def test_default_grid_falls_back_to_unit_scale_where_the_read_fails():
+    mix = random_mixture(2)  # sigma_data 0.09: at sigma_max its signal is far below the model's error
+    noise = torch.randn(64, mix.dim, generator=torch.Generator().manual_seed(1), dtype=F64)
+    _, info = sample(Bare(mix, noise=0.05), noise, "dpmpp-2m", 8, return_info=True)
+    assert info.sigma_data_source == "assumed" and info.sigma_data == 1.0
+    torch.testing.assert_close(info.sigmas, make_grid(LINEAR, 8, "tuned"), rtol=0, atol=0)
+
+
+def test_optimize_grid_lowers_the_error_on_fresh_noise():
+    mix = random_mixture(8)  # 90-d, 8 modes
+    den = mix.denoiser(LINEAR)
+    res = optimize_grid(den, (128, mix.dim), "unipc", 4, seed=0, sweeps=4)
+    s = res.sigmas
+    assert len(s) == 5 and s[-1] == 0 and bool((s[:-1] > s[1:]).all())
+    assert s[0] == float(LINEAR.ve_sigma_max) and s[-2] >= float(LINEAR.ve_sigma_min)
+    assert res.error < 0.8 * res.start_error
+    assert res.nfe > res.reference_steps
+    # held out: other noise than the calibration batch
+    noise = torch.randn(2048, mix.dim, generator=torch.Generator().manual_seed(99), dtype=F64)
+    ref = sample(den, noise, "unipc", 400)
+    err = lambda x: float(((x - ref) ** 2).mean())  # noqa: E731
+    default = sample(den, noise, "unipc", 4)
+    tuned = sample(den, noise, "unipc", 4, sigmas=s, **res.options)
+    assert err(tuned) < 0.8 * err(default)
+
+
+def test_optimize_grid_refuses_what_it_cannot_do():
+    den = random_mixture(3).denoiser(LINEAR)
+    with pytest.raises(ValueError, match="draws noise"):
+        optimize_grid(den, (8, 2), "dpmpp-2m-sde", 5)
+    with pytest.raises(ValueError, match="steps must be"):
+        optimize_grid(den, (8, 2), "unipc", 1)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        optimize_grid(den, (8, 2), "nope", 5)
+
+
+def test_stored_grids_are_used_by_default_and_survive_the_folder(tmp_path):
+    from difflab.io.folders import load_model, save_grids, save_model
+    from difflab.nets import MLP
+
+    torch.manual_seed(0)
+    den = difflab.Denoiser(MLP(dim=2, width=16, depth=2), LINEAR, "eps")
+    save_model(tmp_path / "m", den)
+    grid = torch.tensor([float(LINEAR.ve_sigma_max), 3.0, 0.5, 0.05, 0.0], dtype=F64)
+    save_grids(tmp_path / "m", {("unipc", 4): {"sigmas": grid.tolist(), "options": {"sigma_data": 0.7}, "error": 1.0}})
+    save_grids(tmp_path / "m", {("deis", 4): {"sigmas": grid.tolist(), "options": {}}})  # merged, not replaced
+    loaded, _ = load_model(tmp_path / "m")
+    assert set(loaded.grids) == {("unipc", 4), ("deis", 4)}
+    noise = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    x, info = sample(loaded, noise, "unipc", 4, return_info=True)
+    assert info.sigma_data_source == "stored grid" and info.sigma_data == 0.7
+    torch.testing.assert_close(info.sigmas, grid, rtol=0, atol=0)
+    assert torch.equal(x, sample(loaded, noise, "unipc", 4, sigmas=grid, sigma_data=0.7))
+    # another budget or an explicit spacing: the usual grid
+    assert sample(loaded, noise, "unipc", 5, return_info=True)[1].sigma_data_source != "stored grid"
+    assert sample(loaded, noise, "unipc", 4, spacing="karras", return_info=True)[1].sigma_data_source is None
+    # a broken file is named
+    (tmp_path / "m" / "grids.json").write_text(json.dumps({"grids": {"unipc": {"4": {"sigmas": [1.0, 2.0, 0.0]}}}}))
+    with pytest.raises(ValueError, match="grids.json"):
+        load_model(tmp_path / "m")
+
+
+def test_tune_grid_command_stores_grids_that_sampling_then_uses(digits_model, tmp_path, capsys, one_thread):
+    import shutil
+
+    from difflab.cli import main
+    from difflab.io.folders import load_model
+    from difflab.pipelines.image import ImagePipeline
+
+    folder = tmp_path / "m"
+    shutil.copytree(digits_model, folder)
+    assert main(["tune-grid", str(folder), "--nfe", "3", "4", "-n", "8", "--sweeps", "1", "--guidance", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "unipc at 3 steps" in out and "unipc at 4 steps" in out
+    stored = json.loads((folder / "grids.json").read_text())["grids"]["unipc"]
+    assert set(stored) == {"3", "4"} and stored["4"]["calibration"] == {"n": 8, "seed": 0, "guidance": 2.0}
+    assert stored["4"]["error"] <= stored["4"]["start_error"]
+    denoiser, config = load_model(folder)
+    x, info = ImagePipeline(denoiser, config).sample(4, sampler="unipc", steps=4, seed=0, return_info=True)
+    assert info.sigma_data_source == "stored grid" and info.sigmas.tolist() == stored["4"]["sigmas"]
+    # bad input: one line, nothing written
+    assert main(["tune-grid", str(folder), "--sampler", "ddpm", "--nfe", "3"]) == 2
+    assert "draws noise" in capsys.readouterr().err
+    assert main(["tune-grid", str(tmp_path / "missing")]) == 2
