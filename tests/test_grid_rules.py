@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import difflab
-from difflab.grids import make_grid, sigma_data_from_evaluation
+from difflab.grids import data_scale_from_evaluation, make_grid
 from difflab.models import GaussianMixture, random_mixture
 from difflab.samplers import optimize_grid, sample
 from difflab.schedules import DiscreteSchedule
@@ -61,7 +61,15 @@ def test_sigma_data_read_is_exact_for_gaussian_data():
     sigma = float(LINEAR.ve_sigma_max)
     x = torch.randn(8, dim, generator=torch.Generator().manual_seed(0), dtype=F64) * sigma
     d = Bare(mix)(x, sigma)
-    assert sigma_data_from_evaluation(x, d, sigma) == pytest.approx(s, rel=1e-6)
+    read = data_scale_from_evaluation(x, d, sigma)
+    assert read.sigma_data == pytest.approx(s, rel=1e-6)
+    assert read.dim == pytest.approx(dim, rel=0.3), "isotropic: every dimension counts"
+    # the same spread along one line: one effective dimension
+    u = torch.randn(dim, generator=torch.Generator().manual_seed(1), dtype=F64)
+    line = GaussianMixture([1.0], torch.zeros(1, dim, dtype=F64), (dim * s * s * torch.outer(u, u) / (u @ u) + 1e-8 * torch.eye(dim))[None])
+    x = torch.randn(512, dim, generator=torch.Generator().manual_seed(0), dtype=F64) * sigma
+    read = data_scale_from_evaluation(x, Bare(line)(x, sigma), sigma)
+    assert read.sigma_data == pytest.approx(s, rel=0.2) and read.dim == pytest.approx(1.0, rel=0.3)
 
 
 @pytest.mark.parametrize("seed", [0, 2, 3, 5])
@@ -69,13 +77,15 @@ def test_sigma_data_read_from_mixtures_and_refused_for_noise(seed):
     mix = random_mixture(seed)
     sigma = float(LINEAR.ve_sigma_max)
     x = torch.randn(256, mix.dim, generator=torch.Generator().manual_seed(0), dtype=F64) * sigma
-    assert sigma_data_from_evaluation(x, Bare(mix)(x, sigma), sigma) == pytest.approx(mix.data_std, rel=0.1)
+    read = data_scale_from_evaluation(x, Bare(mix)(x, sigma), sigma)
+    assert read.sigma_data == pytest.approx(mix.data_std, rel=0.1)
+    assert read.dim == pytest.approx(mix.effective_dim, rel=0.35)
     # an error in D at sigma_max: a read only where it is still precise, never a wrong one
-    noisy = sigma_data_from_evaluation(x, Bare(mix, noise=0.05)(x, sigma), sigma)
-    assert noisy is None or noisy == pytest.approx(mix.data_std, rel=0.1)
+    noisy = data_scale_from_evaluation(x, Bare(mix, noise=0.05)(x, sigma), sigma)
+    assert noisy is None or noisy.sigma_data == pytest.approx(mix.data_std, rel=0.1)
     if mix.data_std ** 2 / sigma < 1e-3:  # the signal s^2 / sigma per unit of x / sigma, far below the error
         assert noisy is None
-    assert sigma_data_from_evaluation(x[:1], Bare(mix)(x[:1], sigma), sigma) is None, "one sample gives no slope"
+    assert data_scale_from_evaluation(x[:1], Bare(mix)(x[:1], sigma), sigma) is None, "one sample gives no slope"
 
 
 def test_default_grid_reads_sigma_data_at_no_extra_evaluation():
@@ -86,7 +96,7 @@ def test_default_grid_reads_sigma_data_at_no_extra_evaluation():
     assert info.sigma_data_source == "read" and info.sigma_data == pytest.approx(mix.data_std, rel=0.1)
     assert info.nfe == bare.calls == 6, "the read is the sampler's own first evaluation"
     # the same run as with that grid and option given explicitly
-    grid = make_grid(LINEAR, 6, "tuned", sigma_data=info.sigma_data)
+    grid = make_grid(LINEAR, 6, "tuned", sigma_data=info.sigma_data, dim=info.dim)
     torch.testing.assert_close(info.sigmas, grid, rtol=0, atol=0)
     y = sample(Bare(mix), noise, "unipc", 6, sigmas=grid, sigma_data=info.sigma_data)
     assert torch.equal(x, y)
@@ -100,6 +110,7 @@ def test_default_grid_falls_back_to_unit_scale_where_the_read_fails():
     noise = torch.randn(64, mix.dim, generator=torch.Generator().manual_seed(1), dtype=F64)
     _, info = sample(Bare(mix, noise=0.05), noise, "dpmpp-2m", 8, return_info=True)
     assert info.sigma_data_source == "assumed" and info.sigma_data == 1.0
+    assert info.dim == 1.0
     torch.testing.assert_close(info.sigmas, make_grid(LINEAR, 8, "tuned"), rtol=0, atol=0)
 
 

@@ -83,18 +83,27 @@ def test_tuned_grid_shape(n):
     torch.testing.assert_close(tuned_grid(s.ve_sigma_max, n, s.ve_sigma_min), g)
 
 
-def test_tuned_grid_follows_its_table_and_scales_with_sigma_data():
-    from difflab.grids import TUNED, tuned_grid
+def test_tuned_grid_follows_its_rule_and_scales_with_the_data():
+    import math
 
-    for n, (hi, lo) in TUNED.items():
-        g = tuned_grid(157.0, n)
-        assert g[1].item() == pytest.approx(hi) and g[-2].item() == pytest.approx(lo)
-        # uniform in log sigma after the first jump
-        logs = torch.log(g[1:-1])
-        torch.testing.assert_close(logs[1:] - logs[:-1], (logs[1:] - logs[:-1]).mean().expand(n - 2))
-        torch.testing.assert_close(tuned_grid(1e4, n, sigma_data=0.5)[1:-1], 0.5 * g[1:-1])
-    # between table entries the ends move monotonically
-    ends = [tuned_grid(157.0, n)[-2].item() for n in range(5, 101)]
+    from difflab.grids import TUNED_BOTTOM, TUNED_DECAY, TUNED_TOP, tuned_grid
+
+    for n in (5, 10, 20):
+        for sd, dim in ((1.0, 1), (0.3, 64), (2.0, 4)):
+            g = tuned_grid(1e4, n, 1e-4, sigma_data=sd, dim=dim)
+            assert g[1].item() == pytest.approx(TUNED_TOP * sd * math.sqrt(dim))
+            assert g[-2].item() == pytest.approx(TUNED_BOTTOM * sd * (n / 5) ** TUNED_DECAY)
+            logs = torch.log(g[1:-1])  # uniform in log sigma after the first jump
+            torch.testing.assert_close(logs[1:] - logs[:-1], (logs[1:] - logs[:-1]).mean().expand(n - 2))
+        # the levels between the ends scale with sigma_data
+        torch.testing.assert_close(tuned_grid(1e4, n, 1e-6, sigma_data=0.5)[1:-1], 0.5 * tuned_grid(1e4, n, 1e-6)[1:-1])
+    # the ends stay inside the model's range, and sigma_lo at most half sigma_hi
+    g = tuned_grid(157.0, 10, 0.01, sigma_data=50.0, dim=100)
+    assert g[1].item() == pytest.approx(157.0 / 2) and g[-2].item() <= g[1].item() / 2
+    g = tuned_grid(157.0, 50, 0.01, sigma_data=0.01)
+    assert g[-2].item() == pytest.approx(0.01)
+    # more steps reach lower
+    ends = [tuned_grid(157.0, n, 1e-3)[-2].item() for n in range(5, 101)]
     assert all(a >= b * (1 - 1e-12) for a, b in zip(ends, ends[1:]))
 
 

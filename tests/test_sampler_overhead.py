@@ -30,8 +30,16 @@ GRIDS = {
     "logsnr9": lambda: log_snr_grid(0.02, 80.0, 9),
     "trailing6": lambda: make_grid(_S, 6),  # first step spans decades: Heun's capped branch
     "trailing25": lambda: make_grid(_S, 25),
-    "tuned10": lambda: make_grid(_S, 10, "tuned"),
+    "tuned10": lambda: _old_tuned10(),
 }
+def _old_tuned10() -> torch.Tensor:
+    """The ``tuned`` grid at 10 steps as it was when REFERENCE was computed (sigma_max, then 9
+    levels uniform in log sigma from 3.2 to 0.06, then 0): the references are of the samplers'
+    code, not of the grid rule, which has changed since."""
+    inner = torch.exp(torch.linspace(math.log(3.2), math.log(0.06), 9, dtype=torch.float64))
+    return torch.cat([torch.tensor([float(_S.ve_sigma_max)], dtype=torch.float64), inner, torch.zeros(1, dtype=torch.float64)])
+
+
 #: (sampler, grid, options); the stochastic samplers draw from a generator seeded with 3
 CASES = [
     *[("heun", g, {}) for g in ("karras5", "karras12", "trailing6", "trailing25")],

@@ -15,6 +15,7 @@ noisiest entry of a table of T):
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,9 +30,12 @@ __all__ = [
     "karras_grid",
     "log_snr_grid",
     "tuned_grid",
-    "TUNED",
+    "TUNED_TOP",
+    "TUNED_BOTTOM",
+    "TUNED_DECAY",
     "make_grid",
-    "sigma_data_from_evaluation",
+    "data_scale_from_evaluation",
+    "DataScale",
     "SPACINGS",
 ]
 
@@ -95,37 +99,43 @@ def log_snr_grid(sigma_min: float, sigma_max: float, steps: int) -> torch.Tensor
     return _with_zero(torch.exp(torch.linspace(math.log(sigma_max), math.log(sigma_min), steps, dtype=torch.float64)))
 
 
-#: steps -> (sigma_hi, sigma_lo) of :func:`tuned_grid`, in units of sigma_data: 5, 10 and 20 from a
-#: search with UniPC on held-out mixtures (docs/samplers.md); from 50 steps sigma_lo is a DDPM
-#: table's smallest level, where the budget allows the last denoise to shrink nothing visible
-TUNED = {5: (2.2, 0.14), 10: (3.2, 0.06), 20: (5.4, 0.0375), 50: (8.0, 0.01), 100: (10.0, 0.01)}
+#: the ``tuned`` rule's three constants (chosen on the tuning split of benchmarks/sampler_families.py,
+#: mixtures 0-11, never on the reporting split; docs/samplers.md): the grid's top inner level is
+#: TUNED_TOP * sigma_data * sqrt(dim) (dim: the data's effective dimension), its lowest
+#: TUNED_BOTTOM * sigma_data * (steps / 5) ** TUNED_DECAY
+TUNED_TOP = 4.0
+TUNED_BOTTOM = 0.2
+TUNED_DECAY = -5.0 / 3.0
 
 
-def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data: float = 1.0) -> torch.Tensor:
-    """The low-NFE grid of docs/samplers.md: sigma_max, then steps - 1 levels uniform in log-SNR from
-    sigma_hi down to sigma_lo, then 0.
+def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data: float = 1.0, dim: float = 1.0) -> torch.Tensor:
+    """The default grid of the multistep solvers: sigma_max, then ``steps - 1`` levels uniform in
+    log sigma from sigma_hi down to sigma_lo, then 0, with
 
-    Above a few sigma_data the noisy marginal is nearly the Gaussian N(mean, cov + sigma^2 I) and the
-    probability-flow ODE nearly linear, so one (exponential-integrator) step crosses it; the
-    remaining evaluations go where the modes separate. (sigma_hi, sigma_lo) / sigma_data come from
-    :data:`TUNED` (searched for UniPC with the benchmark's error), interpolated linearly in
-    log(steps) between its entries and held beyond them; both are kept inside
-    [sigma_min, sigma_max]. Like Sabour et al. 2024 ("Align Your Steps"), a grid optimized for a
-    solver and a data scale rather than a closed-form rule."""
+        sigma_hi = TUNED_TOP sigma_data sqrt(dim),   sigma_lo = TUNED_BOTTOM sigma_data (steps / 5)^TUNED_DECAY
+
+    (sigma_hi at most sigma_max / 2, sigma_lo at least sigma_min and at most sigma_hi / 2).
+    Above the norm of a draw's deviation from the data mean along the directions it spreads in,
+    sigma_data sqrt(dim) with ``dim`` the data's effective dimension, the noisy marginal is nearly the Gaussian N(mean, cov +
+    sigma^2 I) and the probability-flow ODE nearly linear, so one exponential-integrator step
+    crosses it; in high dimension the modes separate already at that level, far above
+    sigma_data. The rest of the budget goes down to a level that shrinks with the budget, in
+    units of the data's scale. ``sigma_data`` and ``dim`` come from the model
+    (:func:`difflab.samplers.sample` passes them: the model's declared sigma_data, else both read
+    from its first evaluation by :func:`data_scale_from_evaluation`, else 1 and 1). Like Sabour et al. 2024 ("Align
+    Your Steps") a grid for a data scale rather than a fixed table; a grid for one model is
+    :func:`difflab.samplers.optimize_grid`."""
     steps = _check_steps(steps)
     if steps == 1:
         return _with_zero([sigma_max])
-    counts = sorted(TUNED)
-    c = min(max(steps, counts[0]), counts[-1])
-    hi_n = min(k for k in counts if k >= c)
-    lo_n = max(k for k in counts if k <= c)
-    w = 0.0 if hi_n == lo_n else (math.log(c) - math.log(lo_n)) / (math.log(hi_n) - math.log(lo_n))
-    log_hi, log_lo = (
-        (1 - w) * math.log(TUNED[lo_n][j]) + w * math.log(TUNED[hi_n][j]) + math.log(sigma_data) for j in (0, 1)
-    )
+    if not (sigma_data > 0 and dim >= 1):
+        raise ValueError(f"sigma_data must be > 0 and dim >= 1, got {sigma_data!r}, {dim!r}")
     floor = math.log(max(sigma_min, 1e-12))
-    log_hi = min(max(log_hi, floor), math.log(sigma_max))
-    log_lo = min(max(log_lo, floor), log_hi)
+    ceiling = math.log(sigma_max / 2)
+    if steps > 2 and ceiling - math.log(2) < floor:
+        raise ValueError(f"sigma_max={sigma_max:.4g}, sigma_min={sigma_min:.4g} leave no room for a {steps}-step tuned grid")
+    log_hi = min(max(math.log(TUNED_TOP * sigma_data * math.sqrt(dim)), floor), ceiling)
+    log_lo = min(max(math.log(TUNED_BOTTOM * sigma_data) + TUNED_DECAY * math.log(steps / 5), floor), log_hi - math.log(2))
     inner = torch.exp(torch.linspace(log_hi, log_lo, steps - 1, dtype=torch.float64))
     if steps > 2 and not (inner[0] < sigma_max and (inner[:-1] > inner[1:]).all()):
         raise ValueError(f"sigma_max={sigma_max:.4g}, sigma_min={sigma_min:.4g} leave no room for a {steps}-step tuned grid")
@@ -160,24 +170,37 @@ def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwar
     raise ValueError(f"unknown spacing {spacing!r}; expected one of: {', '.join(SPACINGS)}")
 
 
-def sigma_data_from_evaluation(x: torch.Tensor, d: torch.Tensor, sigma: float, *, rel_error: float = 0.05) -> float | None:
-    """The data's scale s (EDM's sigma_data) read from one evaluation ``d = D(x; sigma)`` at a noise
-    level far above it, or None where that read is not precise enough.
+class DataScale(NamedTuple):
+    """What one evaluation far above the data says about it: its scale sigma_data =
+    sqrt(tr Cov[x_0] / D) and its effective dimension (tr Cov)^2 / tr(Cov^2) (the participation
+    ratio of the covariance's eigenvalues: D for isotropic data, ~1 for data along one line)."""
 
-    There the noisy marginal is nearly Gaussian and the denoiser nearly affine: for data
-    N(mu, s^2 I), D(x; sigma) = mu + s^2 / (s^2 + sigma^2) (x - mu) exactly (the Gaussian posterior
-    mean), and for any data the mean slope of D tends to tr Cov[x_0] / (D sigma^2) as sigma grows.
-    So the least-squares slope beta of d on x, pooled over coordinates (one intercept per
-    coordinate, over the batch), gives s^2 = sigma^2 beta / (1 - beta).
+    sigma_data: float
+    dim: float
 
-    The read is kept only where its standard error (from the residual of that fit, which holds a
-    network's error as well as the anisotropy of the data) makes s precise to ``rel_error``:
-    se(beta) / beta <= 2 rel_error, with at least 32 degrees of freedom. An exact model passes on a
-    batch of a few dozen; a network whose error at sigma_max exceeds the signal (beta ~ s^2 /
-    sigma_max^2) does not, and the caller falls back to another source."""
+
+def data_scale_from_evaluation(x: torch.Tensor, d: torch.Tensor, sigma: float, *, rel_error: float = 0.05) -> DataScale | None:
+    """The data's scale and effective dimension (:class:`DataScale`) read from one evaluation
+    ``d = D(x; sigma)`` at a noise level far above the data, or None where that read is not
+    precise enough.
+
+    There the noisy marginal is nearly Gaussian and the denoiser nearly linear: for data with
+    covariance C, D(x; sigma) - mu = A (x - mu) with A = C (C + sigma^2 I)^{-1} (the Gaussian
+    posterior mean). Over the batch (centred per coordinate), the least-squares slope of d on x,
+    pooled over coordinates, is beta = tr A / D, and q = |d|^2 / |x|^2 = tr A^2 / D. So per
+    dimension s^2 = sigma^2 beta / (1 - beta) (exact for C = s^2 I), and the participation
+    ratio of A's eigenvalues, D beta^2 / q, is C's effective dimension as sigma grows.
+
+    The read is kept only where the slope's standard error (from the residual of the pooled fit,
+    which holds a network's error as well as the data's anisotropy) makes s precise to
+    ``rel_error``: se(beta) / beta <= 2 rel_error, with at least 32 degrees of freedom. An exact
+    model passes on a batch of a few dozen; a network whose error at sigma_max exceeds the signal
+    (beta ~ s^2 / sigma_max^2) does not, and the caller falls back to another source. Error in d
+    only raises q, so the effective dimension errs low."""
     x = x.detach().reshape(x.shape[0], -1).to(torch.float64)
     d = d.detach().reshape(d.shape[0], -1).to(torch.float64)
-    dof = (x.shape[0] - 1) * x.shape[1] - 1
+    dim = x.shape[1]
+    dof = (x.shape[0] - 1) * dim - 1
     if dof < 32:
         return None
     xc, dc = x - x.mean(0), d - d.mean(0)
@@ -188,4 +211,6 @@ def sigma_data_from_evaluation(x: torch.Tensor, d: torch.Tensor, sigma: float, *
     resid = float(((dc - beta * xc) ** 2).sum())
     if not 0.0 < beta < 1.0 or math.sqrt(resid / dof / sxx) > 2 * rel_error * beta:
         return None
-    return float(sigma) * math.sqrt(beta / (1.0 - beta))
+    q = float((dc * dc).sum()) / sxx
+    effective = min(max(dim * beta * beta / q, 1.0), float(dim))
+    return DataScale(float(sigma) * math.sqrt(beta / (1.0 - beta)), effective)

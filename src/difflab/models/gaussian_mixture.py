@@ -83,6 +83,19 @@ class GaussianMixture:
         total = self.weights @ (self._lam.sum(1) + spread)
         return math.sqrt(float(total) / self.dim)
 
+    @property
+    def covariance(self) -> torch.Tensor:
+        """Cov[x] = sum_k w_k (C_k + (mu_k - E x)(mu_k - E x)^T), (D, D)."""
+        dev = self.means - self.mean
+        return torch.einsum("k,kde->de", self.weights, self.covariances) + (self.weights[:, None] * dev).T @ dev
+
+    @property
+    def effective_dim(self) -> float:
+        """The participation ratio (tr Cov)^2 / tr(Cov^2) of the data's covariance: D for
+        isotropic data, 1 for data along a line."""
+        lam = torch.linalg.eigvalsh(self.covariance)
+        return float(lam.sum() ** 2 / (lam**2).sum())
+
     # -- data distribution --------------------------------------------------------
     def sample(self, n: int, generator: GeneratorLike = None) -> torch.Tensor:
         """n draws (float64)."""

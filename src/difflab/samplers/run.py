@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from ..grids import make_grid, sigma_data_from_evaluation
+from ..grids import data_scale_from_evaluation, make_grid
 from ..tensors import GeneratorLike, randn, stream_generators
 from ._common import CountingDenoiser
 from .registry import DEFAULT_SPACING, SAMPLERS, check_options
@@ -22,13 +22,16 @@ class SampleInfo:
     """What a sampling run cost: network evaluations and the grid it used; for grids that scale
     with the data, the sigma_data used and where it came from (``"option"``, ``"model"``: the
     model's own ``sigma_data``, ``"read"``: from its first evaluation, ``"assumed"``: 1.0,
-    ``"stored grid"``: the model's optimized grid)."""
+    ``"stored grid"``: the model's optimized grid), and the data's effective dimension read
+    with it (1 where it could not be read)."""
 
     nfe: int
     sigmas: torch.Tensor
     sampler: str
-    sigma_data: float | None = None
-    sigma_data_source: str | None = None
+    # keyword-only, so that a subclass (Img2ImgInfo) may add fields without defaults
+    sigma_data: float | None = field(default=None, kw_only=True)
+    sigma_data_source: str | None = field(default=None, kw_only=True)
+    dim: float | None = field(default=None, kw_only=True)
 
 
 def _wrapped(model):
@@ -171,11 +174,12 @@ def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, 
     In order: a grid optimized for this model, sampler and step count (``model.grids``, made by
     :func:`difflab.grids.optimize_grid`) unless ``spacing`` is given; else ``spacing`` or the
     sampler's default (:data:`DEFAULT_SPACING`). The ``tuned`` grid scales with the data's
-    sigma_data: the model's own (``sigma_data`` of the Denoiser, e.g. recorded by its trainer or
-    exact for a mixture), else read from the first evaluation D(x_T; sigma_max), which every
-    sampler makes anyway (:func:`difflab.grids.sigma_data_from_evaluation`; that evaluation is
-    handed to the sampler, not made twice), else 1.0 (data standardised to unit variance, DDPM's
-    convention). A sampler with its own ``sigma_data`` option (UniPC's interpolation variable)
+    sigma_data and effective dimension, read from the first evaluation D(x_T; sigma_max), which
+    every sampler makes anyway (:func:`difflab.grids.data_scale_from_evaluation`; that
+    evaluation is handed to the sampler, not made twice). A sigma_data the model declares
+    (``sigma_data`` of the Denoiser, exact for a mixture) comes first; where the read is not
+    precise, sigma_data is 1 (data standardised to unit variance, DDPM's convention) and the
+    dimension 1. A sampler with its own ``sigma_data`` option (UniPC's interpolation variable)
     gets the same value unless it is passed."""
     device = model_device(model)
     stored = model_attribute(model, "grids") or {}
@@ -192,15 +196,14 @@ def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, 
         return sigmas, noise.to(device) * math.sqrt(1.0 + float(sigmas[0]) ** 2), counted
     sigma_max = float(model.schedule.ve_sigma_max)
     x = noise.to(device) * math.sqrt(1.0 + sigma_max**2)
-    denoiser, source = counted, "model"
-    sigma_data = model_attribute(model, "sigma_data")
+    x0 = counted(x, sigma_max, **(cond or {}))
+    denoiser = _FirstEvaluation(counted, x, sigma_max, x0)
+    read = data_scale_from_evaluation(x, x0, sigma_max)
+    sigma_data, source = model_attribute(model, "sigma_data"), "model"
     if sigma_data is None:
-        x0 = counted(x, sigma_max, **(cond or {}))
-        denoiser = _FirstEvaluation(counted, x, sigma_max, x0)
-        sigma_data, source = sigma_data_from_evaluation(x, x0, sigma_max), "read"
-        if sigma_data is None:
-            sigma_data, source = 1.0, "assumed"
-    scale.update(sigma_data=sigma_data, sigma_data_source=source)
+        sigma_data, source = (read.sigma_data, "read") if read is not None else (1.0, "assumed")
+    dim = read.dim if read is not None else 1.0
+    scale.update(sigma_data=sigma_data, sigma_data_source=source, dim=dim)
     if "sigma_data" in inspect.signature(fn).parameters and "sigma_data" not in options:
         options["sigma_data"] = sigma_data
-    return make_grid(model.schedule, steps, "tuned", sigma_data=sigma_data), x, denoiser
+    return make_grid(model.schedule, steps, "tuned", sigma_data=sigma_data, dim=dim), x, denoiser
