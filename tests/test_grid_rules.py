@@ -96,7 +96,7 @@ def test_default_grid_reads_sigma_data_at_no_extra_evaluation():
     assert info.sigma_data_source == "read" and info.sigma_data == pytest.approx(mix.data_std, rel=0.1)
     assert info.nfe == bare.calls == 6, "the read is the sampler's own first evaluation"
     # the same run as with that grid and option given explicitly
-    grid = make_grid(LINEAR, 6, "tuned", sigma_data=info.sigma_data, dim=info.dim)
+    grid = make_grid(LINEAR, 6, "tuned", sigma_data=info.sigma_data, dim=info.dim, size=mix.dim)
     torch.testing.assert_close(info.sigmas, grid, rtol=0, atol=0)
     y = sample(Bare(mix), noise, "unipc", 6, sigmas=grid, sigma_data=info.sigma_data)
     assert torch.equal(x, y)

@@ -97,6 +97,11 @@ def test_tuned_grid_follows_its_rule_and_scales_with_the_data():
             torch.testing.assert_close(logs[1:] - logs[:-1], (logs[1:] - logs[:-1]).mean().expand(n - 2))
         # the levels between the ends scale with sigma_data
         torch.testing.assert_close(tuned_grid(1e4, n, 1e-6, sigma_data=0.5)[1:-1], 0.5 * tuned_grid(1e4, n, 1e-6)[1:-1])
+    # data spread along few of many coordinates (two modes far apart): the top follows the spread
+    from difflab.grids import TUNED_SPREAD
+
+    g = tuned_grid(1e4, 10, 1e-4, sigma_data=0.5, dim=1.0, size=400)
+    assert g[1].item() == pytest.approx(TUNED_SPREAD * 0.5 * 20)
     # the ends stay inside the model's range, and sigma_lo at most half sigma_hi
     g = tuned_grid(157.0, 10, 0.01, sigma_data=50.0, dim=100)
     assert g[1].item() == pytest.approx(157.0 / 2) and g[-2].item() <= g[1].item() / 2

@@ -31,6 +31,7 @@ __all__ = [
     "log_snr_grid",
     "tuned_grid",
     "TUNED_TOP",
+    "TUNED_SPREAD",
     "TUNED_BOTTOM",
     "TUNED_DECAY",
     "make_grid",
@@ -99,31 +100,37 @@ def log_snr_grid(sigma_min: float, sigma_max: float, steps: int) -> torch.Tensor
     return _with_zero(torch.exp(torch.linspace(math.log(sigma_max), math.log(sigma_min), steps, dtype=torch.float64)))
 
 
-#: the ``tuned`` rule's three constants (chosen on the tuning split of benchmarks/sampler_families.py,
-#: mixtures 0-11, never on the reporting split; docs/samplers.md): the grid's top inner level is
-#: TUNED_TOP * sigma_data * sqrt(dim) (dim: the data's effective dimension), its lowest
+#: the ``tuned`` rule's four constants (chosen on the tuning split of benchmarks/sampler_families.py,
+#: mixtures 0-23, never on a reporting split; docs/samplers.md): the grid's top inner level is
+#: max(TUNED_TOP * sigma_data * sqrt(dim), TUNED_SPREAD * sigma_data * sqrt(size / dim)) (dim: the
+#: data's effective dimension, size: the number of coordinates), its lowest
 #: TUNED_BOTTOM * sigma_data * (steps / 5) ** TUNED_DECAY
 TUNED_TOP = 4.0
+TUNED_SPREAD = 2.0
 TUNED_BOTTOM = 0.2
 TUNED_DECAY = -5.0 / 3.0
 
 
-def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data: float = 1.0, dim: float = 1.0) -> torch.Tensor:
+def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data: float = 1.0, dim: float = 1.0,
+               size: float | None = None) -> torch.Tensor:
     """The default grid of the multistep solvers: sigma_max, then ``steps - 1`` levels uniform in
     log sigma from sigma_hi down to sigma_lo, then 0, with
 
-        sigma_hi = TUNED_TOP sigma_data sqrt(dim),   sigma_lo = TUNED_BOTTOM sigma_data (steps / 5)^TUNED_DECAY
+        sigma_hi = max(TUNED_TOP sigma_data sqrt(dim), TUNED_SPREAD sigma_data sqrt(size / dim))
+        sigma_lo = TUNED_BOTTOM sigma_data (steps / 5)^TUNED_DECAY
 
     (sigma_hi at most sigma_max / 2, sigma_lo at least sigma_min and at most sigma_hi / 2).
-    Above the norm of a draw's deviation from the data mean along the directions it spreads in,
-    sigma_data sqrt(dim) with ``dim`` the data's effective dimension, the noisy marginal is nearly the Gaussian N(mean, cov +
-    sigma^2 I) and the probability-flow ODE nearly linear, so one exponential-integrator step
-    crosses it; in high dimension the modes separate already at that level, far above
-    sigma_data. The rest of the budget goes down to a level that shrinks with the budget, in
-    units of the data's scale. ``sigma_data`` and ``dim`` come from the model
-    (:func:`difflab.samplers.sample` passes them: the model's declared sigma_data, else both read
-    from its first evaluation by :func:`data_scale_from_evaluation`, else 1 and 1). Like Sabour et al. 2024 ("Align
-    Your Steps") a grid for a data scale rather than a fixed table; a grid for one model is
+    ``dim`` is the data's effective dimension (tr C)^2 / tr(C^2) and ``size`` its number of
+    coordinates (default ``dim``), so sigma_data sqrt(size / dim) = sqrt(tr(C^2) / tr C) is the
+    data's spread along the directions it mostly extends in (for two modes far apart in many
+    dimensions, half their distance). Above the larger of the two levels the noisy marginal is
+    nearly the Gaussian N(mean, C + sigma^2 I) and the probability-flow ODE nearly linear, so
+    one exponential-integrator step crosses it; below them the modes are decided. The rest of
+    the budget goes down to a level that shrinks with the budget, in units of the data's scale.
+    ``sigma_data``, ``dim`` and ``size`` come from the model (:func:`difflab.samplers.sample`
+    passes them: the model's declared sigma_data, else all read from its first evaluation by
+    :func:`data_scale_from_evaluation`, else 1, 1, 1). Like Sabour et al. 2024 ("Align Your
+    Steps") a grid for the data rather than a fixed table; a grid for one model is
     :func:`difflab.samplers.optimize_grid`."""
     steps = _check_steps(steps)
     if steps == 1:
@@ -134,7 +141,9 @@ def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data:
     ceiling = math.log(sigma_max / 2)
     if steps > 2 and ceiling - math.log(2) < floor:
         raise ValueError(f"sigma_max={sigma_max:.4g}, sigma_min={sigma_min:.4g} leave no room for a {steps}-step tuned grid")
-    log_hi = min(max(math.log(TUNED_TOP * sigma_data * math.sqrt(dim)), floor), ceiling)
+    size = dim if size is None else size
+    top = max(TUNED_TOP * sigma_data * math.sqrt(dim), TUNED_SPREAD * sigma_data * math.sqrt(size / dim))
+    log_hi = min(max(math.log(top), floor), ceiling)
     log_lo = min(max(math.log(TUNED_BOTTOM * sigma_data) + TUNED_DECAY * math.log(steps / 5), floor), log_hi - math.log(2))
     inner = torch.exp(torch.linspace(log_hi, log_lo, steps - 1, dtype=torch.float64))
     if steps > 2 and not (inner[0] < sigma_max and (inner[:-1] > inner[1:]).all()):

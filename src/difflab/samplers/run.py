@@ -202,8 +202,8 @@ def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, 
     sigma_data, source = model_attribute(model, "sigma_data"), "model"
     if sigma_data is None:
         sigma_data, source = (read.sigma_data, "read") if read is not None else (1.0, "assumed")
-    dim = read.dim if read is not None else 1.0
+    dim, size = (read.dim, float(math.prod(noise.shape[1:]))) if read is not None else (1.0, 1.0)
     scale.update(sigma_data=sigma_data, sigma_data_source=source, dim=dim)
     if "sigma_data" in inspect.signature(fn).parameters and "sigma_data" not in options:
         options["sigma_data"] = sigma_data
-    return make_grid(model.schedule, steps, "tuned", sigma_data=sigma_data, dim=dim), x, denoiser
+    return make_grid(model.schedule, steps, "tuned", sigma_data=sigma_data, dim=dim, size=size), x, denoiser
