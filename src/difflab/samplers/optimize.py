@@ -112,7 +112,8 @@ def optimize_grid(
     nfe = ref_info.nfe
     if "sigma_data" in _parameters(sampler) and "sigma_data" not in options and ref_info.sigma_data is not None:
         options["sigma_data"] = ref_info.sigma_data
-    _, info = sample(model, noise, sampler, steps, cond=cond, return_info=True, **options)
+    first, info = sample(model, noise, sampler, steps, cond=cond, return_info=True, **options)
+    nfe += info.nfe
     start_sigmas = info.sigmas
     schedule = model.schedule
     floor = math.log(float(schedule.ve_sigma_min))
@@ -126,8 +127,11 @@ def optimize_grid(
         e = float(((x - reference).to(torch.float64) ** 2).mean())
         return e if math.isfinite(e) else math.inf
 
-    u = [min(max(math.log(float(v)), floor), top) for v in start_sigmas[1:-1]]
-    best = error(u)
+    levels = [math.log(float(v)) for v in start_sigmas[1:-1]]
+    u = [min(max(v, floor), top) for v in levels]
+    # the default run's own error, unless its grid reached below sigma_min and was moved up
+    best = float(((first - reference).to(torch.float64) ** 2).mean()) if u == levels else error(u)
+    best = best if math.isfinite(best) else math.inf
     start_error = best
     history = [best]
     # each level's search window (in log sigma): at first the log-distance to its farther neighbour
@@ -147,7 +151,6 @@ def optimize_grid(
                 e = error(candidate)
                 if e < best:
                     best, u, moved = e, candidate, True
-                    hi = u[i - 1] if i > 0 else top  # the neighbours are unchanged; the level moved
             if not moved:
                 width[i] *= 0.5
         history.append(best)
