@@ -7,19 +7,25 @@ and in the middle, scale-shift time conditioning: 6.95 M parameters each) and ru
 because these machines are noisy. A training step is forward, MSE loss, backward and
 an AdamW step.
 
-Variants: ``fp32`` (contiguous float32), ``channels_last`` (NHWC memory format for
-weights and inputs), ``bf16`` (``torch.autocast`` bfloat16 forward, float32 weights),
-``compiled`` (``torch.compile`` of each network, default settings, the same for both
-libraries; its first training step and first inference pay the compilation, reported
-as compile seconds, with the number of steps after which it has paid for itself
-against ``fp32`` when both are measured).
+Variants: ``fp32`` (contiguous float32; on CUDA with TF32 off for matmuls AND
+convolutions, so it is true float32), ``tf32`` (CUDA only: TF32 tensor cores for
+matmuls and convolutions, PyTorch's cuDNN default), ``channels_last`` (NHWC memory
+format for weights and inputs), ``bf16`` (``torch.autocast`` bfloat16 forward, float32
+weights), ``compiled`` (``torch.compile`` of each network, default settings, the same
+for both libraries; its first training step and first inference pay the compilation,
+reported as compile seconds, with the number of steps after which it has paid for
+itself against ``fp32`` when both are measured), ``compiled-bf16`` (both).
+On CUDA every timing synchronizes the device before and after.
 bf16 is not in the default set: on a CPU without native bfloat16 arithmetic
 (AVX512-BF16 / AMX) it is about 10x slower than float32. Peak memory is the growth
 of the peak resident set size (VmHWM, or ``resource.getrusage``) over building one
 model and two training steps, measured in a fresh subprocess per model (a process's
-peak RSS only ever grows), for the ``--memory-variants``.
+peak RSS only ever grows), for the ``--memory-variants``; on CUDA it is the peak of
+allocated device memory over the same, in this process.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/train_throughput.py [--reps 2] [--variants fp32,channels_last,bf16]
+    python benchmarks/train_throughput.py --device cuda --batch 128 --reps 30 \
+        --variants fp32,tf32,bf16,compiled,compiled-bf16 --memory-variants fp32,bf16
 
 diffusers is a benchmark-only dependency (``pip install diffusers``).
 """
@@ -40,7 +46,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 IMAGE, CHANNELS = 32, 3
-VARIANTS = ("fp32", "channels_last", "bf16", "compiled")
+VARIANTS = ("fp32", "tf32", "channels_last", "bf16", "compiled", "compiled-bf16")
+CUDA_ONLY = ("tf32",)
 
 
 def difflab_unet():
@@ -70,22 +77,26 @@ def params(model) -> int:
 class Runner:
     """One model in one variant: a training step and an inference forward on fixed inputs."""
 
-    def __init__(self, name: str, variant: str, batch: int) -> None:
+    def __init__(self, name: str, variant: str, batch: int, device: str = "cpu") -> None:
         torch.manual_seed(0)
-        self.name, self.variant = name, variant
-        self.model = MODELS[name]()
+        self.name, self.variant, self.device = name, variant, torch.device(device)
+        self.model = MODELS[name]().to(self.device)
         g = torch.Generator().manual_seed(1)
-        self.x = torch.randn(batch, CHANNELS, IMAGE, IMAGE, generator=g)
-        self.eps = torch.randn(batch, CHANNELS, IMAGE, IMAGE, generator=g)
-        self.t = torch.randint(0, 1000, (batch,), generator=g)
+        self.x = torch.randn(batch, CHANNELS, IMAGE, IMAGE, generator=g).to(self.device)
+        self.eps = torch.randn(batch, CHANNELS, IMAGE, IMAGE, generator=g).to(self.device)
+        self.t = torch.randint(0, 1000, (batch,), generator=g).to(self.device)
         if variant == "channels_last":
             self.model = self.model.to(memory_format=torch.channels_last)
             self.x = self.x.contiguous(memory_format=torch.channels_last)
             self.eps = self.eps.contiguous(memory_format=torch.channels_last)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
-        if variant == "compiled":
+        if variant.startswith("compiled"):
             self.model = torch.compile(self.model)
-        self.autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16")
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=variant.endswith("bf16"))
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def forward(self) -> torch.Tensor:
         with self.autocast:
@@ -94,19 +105,23 @@ class Runner:
             return self.model(self.x, self.t).sample
 
     def train_step(self) -> float:
+        self.sync()
         t0 = time.perf_counter()
         self.model.train()
         loss = (self.forward().float() - self.eps).pow(2).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        self.sync()
         return time.perf_counter() - t0
 
     @torch.no_grad()
     def infer(self) -> float:
+        self.sync()
         t0 = time.perf_counter()
         self.model.eval()
         self.forward()
+        self.sync()
         return time.perf_counter() - t0
 
 
@@ -133,7 +148,28 @@ def measure_memory(name: str, variant: str, batch: int, steps: int = 2) -> None:
     print((peak_rss_kib() - base) / 1024)
 
 
+def set_tf32(on: bool) -> None:
+    """TF32 tensor cores for CUDA matmuls and cuDNN convolutions, on or off."""
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def cuda_memory_of(name: str, variant: str, args, steps: int = 2) -> float:
+    """Peak allocated CUDA memory in MiB over building the model and ``steps`` training steps."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    runner = Runner(name, variant, args.batch, args.device)
+    for _ in range(steps):
+        runner.train_step()
+    peak = torch.cuda.max_memory_allocated() - base
+    del runner
+    return peak / 2**20
+
+
 def memory_of(name: str, variant: str, args) -> float:
+    if args.device == "cuda":
+        return cuda_memory_of(name, variant, args)
     cmd = [sys.executable, __file__, "--memory-of", name, variant, "--batch", str(args.batch),
            "--threads", str(args.threads)]
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -142,6 +178,7 @@ def memory_of(name: str, variant: str, args) -> float:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reps", type=int, default=2, help="timed repetitions per model and variant (default 2)")
@@ -159,6 +196,10 @@ def main(argv=None) -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         p.error(f"unknown variant {unknown[0]!r}; expected one of {', '.join(VARIANTS)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available here")
+    if args.device == "cpu" and set(variants) & set(CUDA_ONLY):
+        p.error(f"variant(s) {', '.join(sorted(set(variants) & set(CUDA_ONLY)))} need --device cuda")
 
     counts = {name: params(make()) for name, make in MODELS.items()}
     ratio = counts["diffusers"] / counts["difflab"]
@@ -166,7 +207,9 @@ def main(argv=None) -> None:
 
     rows, warm = [], {}
     for variant in variants:
-        runners = [Runner(name, variant, args.batch) for name in MODELS]
+        if args.device == "cuda":
+            set_tf32(variant == "tf32")
+        runners = [Runner(name, variant, args.batch, args.device) for name in MODELS]
         first = {}
         for r in runners:  # warm-up: first-call allocations, oneDNN primitive creation, compilation
             first[r.name] = (r.train_step(), r.infer())
@@ -181,15 +224,19 @@ def main(argv=None) -> None:
             mem = memory_of(r.name, variant, args) if variant in args.memory_variants.split(",") else None
             rows.append((r.name, variant, args.batch / statistics.median(train[r.name]),
                          args.batch / statistics.median(infer[r.name]), mem))
-            if variant == "compiled":
-                warm[r.name] = (first[r.name][0] - statistics.median(train[r.name]),
+            print(f"{variant} {r.name}: train {rows[-1][2]:.1f} img/s, inference {rows[-1][3]:.1f} img/s"
+                  + (f", memory {mem:.0f} MiB" if mem is not None else ""), file=sys.stderr, flush=True)
+            if variant.startswith("compiled"):
+                warm[(r.name, variant)] = (first[r.name][0] - statistics.median(train[r.name]),
                                 first[r.name][1] - statistics.median(infer[r.name]))
         del runners
 
-    print(f"\ntorch {torch.__version__}, {args.threads} threads, batch {args.batch}, {IMAGE}x{IMAGE}x{CHANNELS}, "
+    where = (f"{torch.cuda.get_device_name()}" if args.device == "cuda" else f"{args.threads} threads")
+    print(f"\ntorch {torch.__version__}, {where}, batch {args.batch}, {IMAGE}x{IMAGE}x{CHANNELS}, "
           f"medians of {args.reps} interleaved repetitions; parameters: difflab {counts['difflab']:,}, "
           f"diffusers {counts['diffusers']:,}\n")
-    print("| model | variant | train img/s | inference img/s | peak train memory (MiB) "
+    mem_kind = "peak CUDA memory (MiB)" if args.device == "cuda" else "peak train memory (MiB)"
+    print(f"| model | variant | train img/s | inference img/s | {mem_kind} "
           "| difflab/diffusers train | difflab/diffusers inference |")
     print("|---|---|---:|---:|---:|---:|---:|")
     by = {(n, v): (tr, inf) for n, v, tr, inf, _ in rows}
@@ -198,14 +245,17 @@ def main(argv=None) -> None:
         ratios = f"{tr / ref[0]:.2f} | {inf / ref[1]:.2f}" if name == "difflab" else " | "
         mem_s = f"{mem:.0f}" if mem is not None else "-"
         print(f"| {name} | {variant} | {tr:.1f} | {inf:.1f} | {mem_s} | {ratios} |")
-    for name, (train_s, infer_s) in warm.items():
-        line = f"\n{name} compiled: compilation {train_s:.1f} s (training step) + {infer_s:.1f} s (inference)"
-        if (name, "fp32") in by:
-            eager, comp = by[(name, "fp32")][0], by[(name, "compiled")][0]
+    for (name, variant), (train_s, infer_s) in warm.items():
+        line = f"\n{name} {variant}: compilation {train_s:.1f} s (training step) + {infer_s:.1f} s (inference)"
+        base = "bf16" if variant.endswith("bf16") else "fp32"
+        if (name, base) in by:
+            eager, comp = by[(name, base)][0], by[(name, variant)][0]
             saved = args.batch / eager - args.batch / comp  # seconds per training step
-            line += (f"; pays for itself after {train_s / saved:.0f} training steps" if saved > 0
-                     else "; no faster than eager per step")
+            line += (f"; pays for itself against eager {base} after {train_s / saved:.0f} training steps"
+                     if saved > 0 else f"; no faster than eager {base} per step")
         print(line)
+    if args.device == "cuda":
+        set_tf32(False)
     print(f"\ncommand: OMP_WAIT_POLICY=PASSIVE {shlex.join(['python', *sys.argv])}")
 
 
