@@ -114,6 +114,7 @@ def test_default_grid_falls_back_to_unit_scale_where_the_read_fails():
     torch.testing.assert_close(info.sigmas, make_grid(LINEAR, 8, "tuned"), rtol=0, atol=0)
 
 
+@pytest.mark.once
 def test_optimize_grid_lowers_the_error_on_fresh_noise():
     mix = random_mixture(8)  # 90-d, 8 modes
     den = mix.denoiser(LINEAR)

@@ -76,6 +76,7 @@ def within_noise(losses: list[float], reference: list[float]) -> bool:
     return bool((tail.mean() - ref.mean()).abs() < ref.std())
 
 
+@pytest.mark.once
 def test_bf16_loss_curve_is_within_noise_of_fp32():
     fp32, bf16 = train_losses("fp32"), train_losses("bf16")
     assert all(torch.isfinite(torch.tensor(bf16)))

@@ -15,6 +15,7 @@ SCHEDULE = DiscreteSchedule("linear", 1000)
 
 
 @pytest.mark.slow
+@pytest.mark.once
 @pytest.mark.parametrize("sampler,steps,options", [
     ("ddpm", 1000, {"variance": "posterior"}),
     ("ddpm", 1000, {"variance": "beta"}),

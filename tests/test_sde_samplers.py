@@ -361,6 +361,7 @@ QUALITY = [
 
 
 @pytest.mark.slow
+@pytest.mark.once
 @pytest.mark.parametrize("sampler, schedule, steps, options", QUALITY, ids=lambda v: str(v) if not isinstance(v, dict) else "-".join(map(str, v.values())))
 def test_reproduces_eight_gaussians(sampler, schedule, steps, options):
     """Sliced W2 to the truth (mean over 3 true draws) within 1.5x the noise floor

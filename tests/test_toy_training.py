@@ -12,6 +12,7 @@ from conftest import sw_ratio
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_moons_model_is_within_3x_noise_floor(tmp_path):
     folder = train_toy("moons", out=tmp_path / "moons", steps=3000, progress=False)  # the documented recipe
     den, cfg = load_model(folder)
