@@ -7,6 +7,9 @@
 # pass only, which keeps the whole suite near 12 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the optional extras the tests exercise beyond the Quickstart's install (diffusers-format
+# models: difflab[diffusers]); torch stays the pinned CPU build (neither depends on it)
+.venv/bin/python -c "import diffusers, transformers" 2>/dev/null || .venv/bin/pip install --quiet -e ".[diffusers]"
 echo "== tests with 1 thread per process (2 processes)"
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m pytest -n 2 "$@"
 echo "== tests with all $(nproc) cores"

@@ -117,3 +117,13 @@ def test_tuned_grid_needs_room():
 
     with pytest.raises(ValueError, match="leave no room"):
         tuned_grid(1.0, 10, sigma_min=0.9)
+
+
+def test_leading_offset_shifts_the_grid_and_is_checked():
+    from difflab.grids import ddpm_indices
+
+    assert ddpm_indices(1000, 4, "leading", offset=1) == [751, 501, 251, 1]
+    with pytest.raises(ValueError, match="offset applies to the leading spacing only"):
+        ddpm_indices(1000, 4, "trailing", offset=1)
+    with pytest.raises(ValueError, match="outside the table"):
+        ddpm_indices(10, 10, "leading", offset=1)

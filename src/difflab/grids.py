@@ -51,13 +51,19 @@ def _check_steps(steps, upper: int | None = None) -> int:
     return int(steps)
 
 
-def ddpm_indices(T: int, steps: int, spacing: str = "trailing") -> list[int]:
-    """Table indices visited by a DDPM/DDIM sampler, noisiest first (0-based)."""
+def ddpm_indices(T: int, steps: int, spacing: str = "trailing", offset: int = 0) -> list[int]:
+    """Table indices visited by a DDPM/DDIM sampler, noisiest first (0-based); the three
+    spacings of Lin et al. 2023, Table 2. ``offset`` shifts a ``leading`` grid up (diffusers'
+    ``steps_offset``: Stable Diffusion's schedulers use 1)."""
     steps = _check_steps(steps, T)
+    if offset and spacing != "leading":
+        raise ValueError(f"offset applies to the leading spacing only, not {spacing!r}")
     if spacing == "linspace":
         idx = np.round(np.linspace(0, T - 1, steps)).astype(np.int64) if steps > 1 else np.array([T - 1])
     elif spacing == "leading":
-        idx = np.arange(steps, dtype=np.int64) * (T // steps)
+        idx = np.arange(steps, dtype=np.int64) * (T // steps) + int(offset)
+        if idx[-1] > T - 1 or offset < 0:
+            raise ValueError(f"offset {offset} takes a {steps}-step leading grid outside the table's 0..{T - 1}")
     elif spacing == "trailing":
         idx = np.round(np.arange(T, 0, -T / steps)).astype(np.int64)[:steps] - 1
     else:
@@ -70,9 +76,9 @@ def _with_zero(sigmas) -> torch.Tensor:
     return torch.cat([sigmas, sigmas.new_zeros(1)])
 
 
-def index_grid(schedule: DiscreteSchedule, steps: int, spacing: str = "trailing") -> torch.Tensor:
+def index_grid(schedule: DiscreteSchedule, steps: int, spacing: str = "trailing", offset: int = 0) -> torch.Tensor:
     """Noise levels at the DDPM table indices of :func:`ddpm_indices`, then 0."""
-    return _with_zero(schedule.ve_sigma_at_index(ddpm_indices(schedule.T, steps, spacing)))
+    return _with_zero(schedule.ve_sigma_at_index(ddpm_indices(schedule.T, steps, spacing, offset)))
 
 
 def uniform_t_grid(schedule: Schedule, steps: int, t_min: float | None = None) -> torch.Tensor:
@@ -165,7 +171,7 @@ def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwar
     if spacing in ("trailing", "leading", "linspace"):
         if not isinstance(schedule, DiscreteSchedule):
             raise ValueError(f"spacing {spacing!r} needs a DDPM table schedule; use one of uniform-t, karras, log-snr")
-        return index_grid(schedule, steps, spacing)
+        return index_grid(schedule, steps, spacing, **kwargs)
     if spacing == "uniform-t":
         return uniform_t_grid(schedule, steps, **kwargs)
     sigma_min = kwargs.pop("sigma_min", schedule.ve_sigma_min)

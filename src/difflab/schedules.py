@@ -173,7 +173,18 @@ def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
     return 1 - alphas
 
 
-_BETA_TABLES = {"linear": linear_betas, "cosine": cosine_betas, "scaled-linear": scaled_linear_betas}
+def given_betas(T: int, betas) -> torch.Tensor:
+    """A beta table given entry by entry (a checkpoint's own table, e.g. diffusers' ``trained_betas``)."""
+    b = torch.as_tensor(betas, dtype=torch.float64)
+    if b.shape != (T,):
+        raise ValueError(f"a given beta table needs T = {T} entries, got shape {tuple(b.shape)}")
+    if not ((b > 0) & (b < 1)).all():
+        raise ValueError("every beta of a given table must lie in (0, 1)")
+    return b
+
+
+_BETA_TABLES = {"linear": linear_betas, "cosine": cosine_betas, "scaled-linear": scaled_linear_betas,
+                "given": given_betas}
 
 #: Lin et al.'s rescale makes the last alpha_bar exactly 0, an infinite noise level.
 #: Samplers need a finite one: the last entry becomes 2**-24 (noise level 4096, the
@@ -192,8 +203,9 @@ class DiscreteSchedule(Schedule):
     may therefore query any t, and a table point maps back to its exact
     index, which is what a network trained on integer indices expects.
 
-    ``kind`` names the beta table (``linear``, ``cosine``, ``scaled-linear``);
-    ``zero_terminal_snr`` applies :func:`rescale_zero_terminal_snr`.
+    ``kind`` names the beta table (``linear``, ``cosine``, ``scaled-linear``, or
+    ``given`` with ``betas=[...]``); ``zero_terminal_snr`` applies
+    :func:`rescale_zero_terminal_snr`.
     """
 
     def __init__(

@@ -12,7 +12,7 @@ def _cmd_tune_grid(args) -> None:
     import json
     from pathlib import Path
 
-    from ..io.folders import PIPELINE_CONFIG, load_config, load_model, save_grids
+    from ..io.folders import PIPELINE_CONFIG, load_model, save_grids
     from ..limits import check_limit
     from ..samplers import optimize_grid
 
@@ -25,15 +25,13 @@ def _cmd_tune_grid(args) -> None:
         target = folder / "denoiser"
         model, shape, cond = pipe.calibration(args.n, guidance=args.guidance)
     else:
-        config = load_config(folder)
+        denoiser, config = load_model(folder)  # a difflab model folder or a diffusers pipeline folder
         target = folder
         if config.get("task") == "image":
             from ..pipelines.image import ImagePipeline
 
-            denoiser, config = load_model(folder)
             model, shape, cond = ImagePipeline(denoiser, config).calibration(args.n, guidance=args.guidance)
         elif config.get("task") == "toy":
-            denoiser, config = load_model(folder)
             model, shape, cond = denoiser, (args.n, int(config["data"]["dim"])), {}
         else:
             raise ValueError(f"{folder}: tune-grid takes a toy or image model folder or a text-to-image pipeline; "

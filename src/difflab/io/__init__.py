@@ -6,6 +6,8 @@
   + ``ema.safetensors``) and the autoencoder folder, checked against the weights'
   header before anything is allocated; pipeline configs; the assets shipped in the
   package;
+- :mod:`~difflab.io.weights`: safetensors files (the only weight format read or written);
+- :mod:`~difflab.io.diffusers`: diffusers-format pipeline folders read as difflab models;
 - :mod:`~difflab.io.checkpoint`: the one-file training checkpoint (safetensors + JSON,
   checksummed), from which a run resumes exactly.
 

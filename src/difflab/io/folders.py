@@ -17,7 +17,10 @@ from ..denoiser import Denoiser
 from ..nets import net_from_config
 from ..nets.autoencoder import autoencoder_from_config
 from ..schedules import schedule_from_config
-from .atomic import atomic_path, write_text_atomic
+from .atomic import write_text_atomic
+from .diffusers import is_diffusers_folder, load_diffusers_model
+from .jsonfile import read_json_object
+from .weights import load_weights, save_weights, weight_shapes
 
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
            "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder",
@@ -31,35 +34,6 @@ MODEL_KEYS = ("difflab_version", "net", "schedule", "prediction", "time_input")
 GRIDS = "grids.json"
 #: the file that makes a folder a pipeline (its parts are model folders beside it)
 PIPELINE_CONFIG = "pipeline.json"
-
-
-def save_weights(path: Path, state: dict) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
-
-
-def load_weights(path: Path) -> dict:
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
-
-
-def weight_shapes(path: Path) -> dict[str, tuple]:
-    """The names and shapes of the tensors in safetensors file ``path``, read from its
-    header alone (no tensor is loaded)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
 
 
 def load_network(build, weights: Path, config_path, what: str = "the network") -> torch.nn.Module:
@@ -141,20 +115,21 @@ def load_config(folder) -> dict:
     if not folder.is_dir():
         raise FileNotFoundError(f"model folder {str(folder)!r} does not exist")
     path = folder / CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {str(folder)!r} is not a difflab model folder")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid JSON ({e})") from None
+    return read_json_object(path, f"{str(folder)!r} is not a difflab model folder")
 
 
 def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> tuple[Denoiser, dict]:
     """Load a model folder; prefer EMA weights when present and ``ema``.
 
-    Raises a clear error when the config and the weights disagree.
+    A diffusers pipeline folder (``model_index.json``) is read by
+    :func:`difflab.io.diffusers.load_diffusers_model` (``ema`` does not apply: such a folder
+    holds one set of weights). Raises a clear error when the config and the weights disagree.
     """
     folder = Path(folder)
+    if is_diffusers_folder(folder):
+        denoiser, config = load_diffusers_model(folder, device=device)
+        denoiser.grids = load_grids(folder)  # grids difflab tune-grid stored beside the diffusers files
+        return denoiser, config
     config = load_config(folder)
     for key in ("net", "schedule", "prediction"):
         if key not in config:
@@ -172,7 +147,8 @@ def save_grids(folder, entries: dict) -> Path:
     """Merge ``entries`` ({(sampler, steps): {"sigmas": [...], "options": {...}, ...}}) into the
     model folder's ``grids.json`` (atomically); other samplers' and budgets' grids are kept."""
     folder = Path(folder)
-    load_config(folder)  # a model folder, or a clear error
+    if not is_diffusers_folder(folder):
+        load_config(folder)  # a model folder, or a clear error
     stored = _read_grids(folder)
     for (sampler, steps), entry in entries.items():
         sigmas = [float(v) for v in entry["sigmas"]]
@@ -252,13 +228,8 @@ def read_pipeline_config(folder, task: str, required: tuple = ()) -> dict:
     path = folder / PIPELINE_CONFIG
     if not folder.is_dir():
         raise FileNotFoundError(f"pipeline folder {str(folder)!r} does not exist")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {str(folder)!r} is not a {task} pipeline folder")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: invalid JSON ({e})") from None
-    if not isinstance(config, dict) or config.get("task") != task or any(k not in config for k in required):
+    config = read_json_object(path, f"{str(folder)!r} is not a {task} pipeline folder")
+    if config.get("task") != task or any(k not in config for k in required):
         got = config.get("task") if isinstance(config, dict) else None
         raise ValueError(f"{path} does not describe a {task} pipeline (task {got!r})")
     for key in ("difflab_version", "task"):

@@ -1,0 +1,203 @@
+"""Model folders in the diffusers format, read as difflab models.
+
+A diffusers pipeline folder (what ``DiffusionPipeline.save_pretrained`` writes and the Hub
+serves) holds ``model_index.json`` naming its parts, one subfolder per part with its
+``config.json`` and weights, and ``scheduler/scheduler_config.json``. difflab reads:
+
+- the **network** with diffusers itself (the optional extra ``difflab[diffusers]``; difflab
+  does not re-implement foreign architectures), wrapped as a difflab network
+  (:class:`difflab.nets.foreign.DiffusersUNet`);
+- the **schedule and parameterization** from the scheduler config, mapped exactly onto a
+  :class:`~difflab.schedules.DiscreteSchedule` and a prediction type
+  (:func:`schedule_from_diffusers`; a setting difflab cannot honour is an error that names it).
+
+Safety: only safetensors weights are read (pickled ``.bin`` / ``.ckpt`` files can run code when
+loaded, so a folder holding only those is refused with a one-line error); nothing is ever
+downloaded (a missing file is an error); every config is checked, and the network built on the
+``meta`` device and compared with the weights' header, before any weight is allocated.
+
+Supported so far: unconditional ``UNet2DModel`` pipelines (DDPM, DDIM, PNDM ... folders).
+Text-to-image folders (``UNet2DConditionModel`` + ``AutoencoderKL`` + CLIP) are refused with a
+message saying so.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..denoiser import Denoiser
+from ..nets.foreign import DiffusersUNet
+from ..schedules import DiscreteSchedule
+from .jsonfile import read_json_object
+from .weights import weight_shapes
+
+__all__ = ["MODEL_INDEX", "is_diffusers_folder", "schedule_from_diffusers", "load_diffusers_model",
+           "PREDICTIONS", "BETA_SCHEDULES"]
+
+MODEL_INDEX = "model_index.json"
+SCHEDULER_CONFIG = Path("scheduler") / "scheduler_config.json"
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+SHARDED_INDEX = "diffusion_pytorch_model.safetensors.index.json"
+PICKLED = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+
+#: diffusers' prediction_type -> difflab's prediction
+PREDICTIONS = {"epsilon": "eps", "v_prediction": "v", "sample": "x0"}
+#: diffusers' beta_schedule -> difflab's beta table
+BETA_SCHEDULES = {"linear": "linear", "scaled_linear": "scaled-linear", "squaredcos_cap_v2": "cosine"}
+#: networks difflab runs (model_index entry of the ``unet`` part)
+UNETS = ("UNet2DModel",)
+TEXT_TO_IMAGE_UNETS = ("UNet2DConditionModel",)
+
+
+def is_diffusers_folder(folder) -> bool:
+    """True when ``folder`` is a diffusers pipeline folder (it holds ``model_index.json``)."""
+    return (Path(folder) / MODEL_INDEX).is_file()
+
+
+def schedule_from_diffusers(config: dict, where: str = "scheduler_config.json") -> tuple[DiscreteSchedule, str, dict]:
+    """(schedule, prediction, sampling) of a diffusers scheduler config.
+
+    The settings that define the model map exactly: ``num_train_timesteps`` (T),
+    ``beta_schedule`` with ``beta_start`` / ``beta_end`` (``linear``, ``scaled_linear``,
+    ``squaredcos_cap_v2``), ``trained_betas``, ``rescale_betas_zero_snr`` and
+    ``prediction_type`` (``epsilon`` / ``v_prediction`` / ``sample``). Any other beta schedule
+    or prediction type is an error naming it. ``sampling`` records the scheduler's inference
+    settings (``timestep_spacing``, ``steps_offset``, ``clip_sample``, ``set_alpha_to_one``,
+    ``thresholding``): difflab's samplers take their own grid (``--spacing leading`` with
+    ``make_grid(..., offset=steps_offset)`` reproduces diffusers' leading grid) and do not
+    clip or threshold x0-hat; docs/pretrained.md says what each setting maps to."""
+    T = config.get("num_train_timesteps", 1000)
+    if isinstance(T, bool) or not isinstance(T, int) or T < 2:
+        raise ValueError(f"{where}: num_train_timesteps must be an integer >= 2, got {T!r}")
+    prediction_type = config.get("prediction_type", "epsilon")
+    if prediction_type not in PREDICTIONS:
+        raise ValueError(f"{where}: prediction_type {prediction_type!r} is not supported; difflab reads "
+                         f"{', '.join(PREDICTIONS)}")
+    zero_snr = bool(config.get("rescale_betas_zero_snr", False))
+    trained = config.get("trained_betas")
+    if trained is not None:
+        if not isinstance(trained, list) or len(trained) != T:
+            raise ValueError(f"{where}: trained_betas must be a list of num_train_timesteps = {T} numbers")
+        schedule = DiscreteSchedule("given", T, zero_terminal_snr=zero_snr, betas=[float(b) for b in trained])
+    else:
+        name = config.get("beta_schedule", "linear")
+        if name not in BETA_SCHEDULES:
+            raise ValueError(f"{where}: beta_schedule {name!r} is not supported; difflab maps "
+                             f"{', '.join(BETA_SCHEDULES)} (or trained_betas)")
+        kind = BETA_SCHEDULES[name]
+        args: dict = {}
+        if kind == "linear":
+            # difflab's linear table quotes beta_start / beta_end for T = 1000 and rescales by
+            # 1000 / T; diffusers uses them as given: undo the rescale so the tables agree
+            args = {"beta_start": float(config.get("beta_start", 1e-4)) * T / 1000,
+                    "beta_end": float(config.get("beta_end", 0.02)) * T / 1000}
+        elif kind == "scaled-linear":
+            args = {"beta_start": float(config.get("beta_start", 1e-4)), "beta_end": float(config.get("beta_end", 0.02))}
+        schedule = DiscreteSchedule(kind, T, zero_terminal_snr=zero_snr, **args)
+    sampling = {k: config[k] for k in ("timestep_spacing", "steps_offset", "clip_sample", "clip_sample_range",
+                                       "set_alpha_to_one", "thresholding", "variance_type") if k in config}
+    sampling["scheduler"] = config.get("_class_name")
+    return schedule, PREDICTIONS[prediction_type], sampling
+
+
+def _safetensors_weights(part: Path) -> Path:
+    """The safetensors weights of one part folder; pickled-only folders are refused."""
+    if (part / WEIGHTS).is_file():
+        return part / WEIGHTS
+    if (part / SHARDED_INDEX).is_file():
+        raise ValueError(f"{part}: sharded weights ({SHARDED_INDEX}) are not supported yet")
+    pickled = sorted(p.name for p in part.iterdir() if p.suffix in PICKLED) if part.is_dir() else []
+    if pickled:
+        raise ValueError(f"{part} holds only pickled weights ({', '.join(pickled)}): difflab reads safetensors only, "
+                         "since unpickling can run code; convert them with diffusers (save_pretrained, "
+                         "safe_serialization=True)")
+    raise FileNotFoundError(f"{part / WEIGHTS} is missing (difflab never downloads a missing file)")
+
+
+def _import_diffusers():
+    try:
+        import diffusers
+    except ImportError:
+        raise ImportError("reading a diffusers folder needs diffusers: pip install 'difflab[diffusers]'") from None
+    return diffusers
+
+
+def _build_unet(part: Path, config: dict, weights: Path):
+    """The UNet2DModel of ``part``: its config checked by building it on the meta device and
+    comparing its size with the weights' header, then loaded by diffusers from local files."""
+    diffusers = _import_diffusers()
+    cls = getattr(diffusers, config.get("_class_name", ""), None)
+    if cls is None or config.get("_class_name") not in UNETS:
+        raise ValueError(f"{part / 'config.json'}: _class_name {config.get('_class_name')!r} is not a network "
+                         f"difflab runs here (expected one of {', '.join(UNETS)})")
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            skeleton = cls.from_config({k: v for k, v in config.items()})
+    except Exception as e:  # a config diffusers cannot build
+        raise ValueError(f"{part / 'config.json'}: not a valid {cls.__name__} config ({type(e).__name__}: {e})") from None
+    expected = sum(p.numel() for p in skeleton.state_dict().values())
+    try:
+        stored = sum(int(torch.Size(s).numel()) for s in weight_shapes(weights).values())
+    except Exception as e:
+        raise ValueError(f"{weights}: not a readable safetensors file ({e})") from None
+    if stored != expected:
+        raise ValueError(f"{weights} holds {stored:,} numbers but {part / 'config.json'} builds a network of "
+                         f"{expected:,}: the config and the weights do not belong together")
+    del skeleton
+    verbosity = diffusers.utils.logging.get_verbosity()
+    diffusers.utils.logging.set_verbosity_error()  # its advice to install accelerate is no error of the user's
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls.from_pretrained(part, use_safetensors=True, local_files_only=True)
+    finally:
+        diffusers.utils.logging.set_verbosity(verbosity)
+
+
+def load_diffusers_model(folder, device: str | torch.device = "cpu") -> tuple[Denoiser, dict]:
+    """A diffusers pipeline folder as a difflab (Denoiser, config): see the module docstring.
+
+    The config is an image model's (``task`` "image": pixel images in [-1, 1], the shape from
+    the network's config), with ``source`` recording the folder's format and ``sampling`` the
+    scheduler's inference settings."""
+    folder = Path(folder)
+    index = read_json_object(folder / MODEL_INDEX, "the pipeline's index (difflab never downloads a missing file)")
+    unet_entry = index.get("unet")
+    if not (isinstance(unet_entry, list) and len(unet_entry) == 2):
+        raise ValueError(f"{folder / MODEL_INDEX}: no 'unet' part; difflab reads pipelines with a UNet")
+    if unet_entry[1] in TEXT_TO_IMAGE_UNETS:
+        raise ValueError(f"{folder}: a text-to-image diffusers pipeline ({index.get('_class_name')}); difflab reads "
+                         "unconditional UNet2DModel pipelines so far")
+    if unet_entry[1] not in UNETS:
+        raise ValueError(f"{folder / MODEL_INDEX}: unet is a {unet_entry[1]!r}; difflab reads {', '.join(UNETS)}")
+    schedule, prediction, sampling = schedule_from_diffusers(
+        read_json_object(folder / SCHEDULER_CONFIG, "the scheduler config (difflab never downloads a missing file)"), str(folder / SCHEDULER_CONFIG))
+    part = folder / "unet"
+    unet_config = read_json_object(part / "config.json", "the network's config (difflab never downloads a missing file)")
+    if unet_config.get("num_class_embeds") or unet_config.get("class_embed_type"):
+        raise ValueError(f"{part / 'config.json'}: class-conditional UNet2DModels are not supported yet")
+    weights = _safetensors_weights(part)
+    unet = _build_unet(part, unet_config, weights)
+    c_in, c_out, size = unet.config.in_channels, unet.config.out_channels, unet.config.sample_size
+    if c_out not in (c_in, 2 * c_in):
+        raise ValueError(f"{part / 'config.json'}: out_channels {c_out} is neither in_channels {c_in} "
+                         "nor twice it (a learned variance)")
+    size = [size, size] if isinstance(size, int) else list(size)
+    net = DiffusersUNet(unet, c_in if c_out != c_in else None).to(device).eval()
+    denoiser = Denoiser(net, schedule, prediction, "index")
+    config = {
+        "task": "image",
+        "source": {"format": "diffusers", "pipeline": index.get("_class_name"), "folder": str(folder)},
+        "net": {"type": "diffusers", "class": unet_config.get("_class_name")},
+        "schedule": schedule.to_config(), "prediction": prediction, "time_input": "index",
+        "data": {"name": "diffusers", "shape": [c_in, *size], "range": [-1.0, 1.0], "pixel_range": [0, 255],
+                 "transform": {"type": "affine", "shift": 127.5, "scale": 127.5}, "num_classes": None, "classes": []},
+        "num_classes": None,
+        "sampling": sampling,
+    }
+    return denoiser, config
+

@@ -1,0 +1,195 @@
+"""diffusers-format model folders read by difflab (issue 18): tiny random-weight pipelines
+built and saved here with diffusers' own save_pretrained, loaded by difflab, and checked
+against diffusers: the same network outputs, the same noise tables, and difflab's DDIM
+equal to diffusers' DDIMScheduler run on the same starting noise."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+diffusers = pytest.importorskip("diffusers", reason="the optional extra difflab[diffusers] (scripts/test.sh installs it)")
+
+from difflab import sample  # noqa: E402
+from difflab.grids import make_grid  # noqa: E402
+from difflab.io.diffusers import schedule_from_diffusers  # noqa: E402
+from difflab.io.folders import load_model  # noqa: E402
+from difflab.pipelines.image import ImagePipeline  # noqa: E402
+
+SIZE = 8
+
+
+def tiny_unet(out_channels=3, seed=0):
+    torch.manual_seed(seed)
+    return diffusers.UNet2DModel(
+        sample_size=SIZE, in_channels=3, out_channels=out_channels, layers_per_block=1, block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, attention_head_dim=8).eval()
+
+
+def save_pipeline(folder, unet, **scheduler_config):
+    scheduler = diffusers.DDIMScheduler(**{"clip_sample": False, **scheduler_config})
+    diffusers.DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(folder)
+    return scheduler
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ddpm")
+    save_pipeline(path, tiny_unet())
+    return path
+
+
+def test_network_outputs_equal_diffusers(folder):
+    denoiser, config = load_model(folder)
+    unet = diffusers.UNet2DModel.from_pretrained(folder / "unet").eval()
+    x = torch.randn(4, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([0, 17, 500, 999])
+    with torch.no_grad():
+        mine = denoiser.net_output(x, denoiser.schedule.t_from_index(t))
+        theirs = unet(x, t).sample
+    torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
+    assert config["task"] == "image" and config["data"]["shape"] == [3, SIZE, SIZE]
+    assert config["source"]["format"] == "diffusers"
+
+
+@pytest.mark.parametrize("scheduler_config", [
+    {"beta_schedule": "linear"},
+    {"beta_schedule": "linear", "num_train_timesteps": 500, "beta_start": 2e-4, "beta_end": 0.03},
+    {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012},
+    {"beta_schedule": "squaredcos_cap_v2"},
+    {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "rescale_betas_zero_snr": True},
+    {"trained_betas": torch.linspace(1e-4, 0.03, 300).tolist(), "num_train_timesteps": 300},
+], ids=["linear", "linear-T500", "scaled_linear", "cosine", "zero-snr", "trained"])
+def test_noise_tables_equal_diffusers(scheduler_config):
+    theirs = diffusers.DDIMScheduler(**scheduler_config)
+    schedule, prediction, _ = schedule_from_diffusers(dict(theirs.config))
+    ab = theirs.alphas_cumprod.double()
+    mine = schedule.alphas_cumprod
+    assert prediction == "eps"
+    if scheduler_config.get("rescale_betas_zero_snr"):  # the last entry: both substitute a finite level
+        mine, ab = mine[:-1], ab[:-1]
+    torch.testing.assert_close(mine, ab, rtol=1e-5, atol=1e-7)
+
+
+def diffusers_ddim(unet, scheduler, noise, steps):
+    scheduler.set_timesteps(steps)
+    x = noise.clone()
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            x = scheduler.step(unet(x, t).sample, t, x, eta=0.0).prev_sample
+    return x
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+@pytest.mark.parametrize("spacing, offset", [("trailing", 0), ("leading", 0), ("leading", 1)])
+def test_ddim_equals_diffusers_ddim(tmp_path, prediction_type, spacing, offset):
+    unet = tiny_unet()
+    # set_alpha_to_one: diffusers' last DDIM step then lands on the clean sample, as difflab's grids do
+    scheduler = save_pipeline(tmp_path, unet, prediction_type=prediction_type, timestep_spacing=spacing,
+                              steps_offset=offset, set_alpha_to_one=True, beta_schedule="scaled_linear",
+                              beta_start=0.00085, beta_end=0.012)
+    denoiser, config = load_model(tmp_path)
+    assert config["sampling"]["timestep_spacing"] == spacing and config["sampling"]["steps_offset"] == offset
+    noise = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    for steps in (10, 25):
+        theirs = diffusers_ddim(unet, scheduler, noise, steps)
+        sigmas = make_grid(denoiser.schedule, steps, spacing, **({"offset": offset} if offset else {}))
+        mine = sample(denoiser, noise, "ddim", steps, sigmas=sigmas)
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-4)
+
+
+def test_learned_variance_network_predicts_with_its_first_channels(tmp_path):
+    unet = tiny_unet(out_channels=6)
+    save_pipeline(tmp_path, unet)
+    denoiser, _ = load_model(tmp_path)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    t = torch.tensor([3, 700])
+    with torch.no_grad():
+        torch.testing.assert_close(denoiser.net_output(x, denoiser.schedule.t_from_index(t)), unet(x, t).sample[:, :3])
+
+
+def test_every_sampler_and_the_image_pipeline_run_on_a_diffusers_model(folder):
+    pipe = ImagePipeline.load(folder)
+    images = pipe(2, seed=0, sampler="dpmpp-2m", steps=4)
+    assert images.shape == (2, 3, SIZE, SIZE) and torch.isfinite(images).all()
+    assert 0 <= float(images.min()) and float(images.max()) <= 1
+
+
+def test_sample_command_on_a_diffusers_folder(folder, tmp_path):
+    out = tmp_path / "grid.png"
+    r = subprocess.run([sys.executable, "-m", "difflab.cli", "sample", "--model", str(folder), "-n", "2", "--steps", "3",
+                        "--seed", "0", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.is_file()
+
+
+# -- refusals: one line, before anything is loaded -------------------------------------
+
+
+def copy_folder(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_pickled_only_weights_are_refused(folder, tmp_path):
+    bad = copy_folder(folder, tmp_path / "pickled")
+    weights = bad / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.rename(bad / "unet" / "diffusion_pytorch_model.bin")
+    with pytest.raises(ValueError, match="holds only pickled weights .*reads safetensors only"):
+        load_model(bad)
+
+
+def test_missing_weights_are_an_error_never_a_download(folder, tmp_path):
+    bad = copy_folder(folder, tmp_path / "missing")
+    (bad / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("beta_schedule", "sigmoid", "beta_schedule 'sigmoid' is not supported"),
+    ("prediction_type", "flow", "prediction_type 'flow' is not supported"),
+    ("num_train_timesteps", "1000", "num_train_timesteps must be an integer"),
+])
+def test_scheduler_settings_difflab_cannot_honour_are_named(folder, tmp_path, key, value, message):
+    bad = copy_folder(folder, tmp_path / "sched")
+    path = bad / "scheduler" / "scheduler_config.json"
+    config = json.loads(path.read_text())
+    config[key] = value
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        load_model(bad)
+
+
+def test_a_config_that_does_not_fit_the_weights_is_refused_before_loading(folder, tmp_path):
+    bad = copy_folder(folder, tmp_path / "shape")
+    path = bad / "unet" / "config.json"
+    config = json.loads(path.read_text())
+    config["block_out_channels"] = [8, 32]
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="do not belong together"):
+        load_model(bad)
+
+
+def test_a_text_to_image_folder_is_refused_with_a_message(folder, tmp_path):
+    bad = copy_folder(folder, tmp_path / "t2i")
+    index = json.loads((bad / "model_index.json").read_text())
+    index.update(_class_name="StableDiffusionPipeline", unet=["diffusers", "UNet2DConditionModel"])
+    (bad / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="text-to-image diffusers pipeline"):
+        load_model(bad)
+
+
+def test_tune_grid_stores_grids_beside_the_diffusers_files(folder, tmp_path):
+    from difflab.cli import main
+
+    work = copy_folder(folder, tmp_path / "tuned")
+    main(["tune-grid", str(work), "--nfe", "4", "-n", "8", "--sweeps", "1"])
+    denoiser, _ = load_model(work)
+    assert ("unipc", 4) in denoiser.grids
+    assert (work / "model_index.json").is_file()  # the diffusers files untouched
