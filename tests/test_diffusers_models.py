@@ -193,3 +193,110 @@ def test_tune_grid_stores_grids_beside_the_diffusers_files(folder, tmp_path):
     denoiser, _ = load_model(work)
     assert ("unipc", 4) in denoiser.grids
     assert (work / "model_index.json").is_file()  # the diffusers files untouched
+
+
+# -- text-to-image: a tiny Stable Diffusion layout -------------------------------------
+
+
+def tiny_clip(folder):
+    """A CLIP text model and a byte-level tokenizer (no merges) of random weights, saved."""
+    import transformers
+
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = [chr(b) for b in bs] + [chr(256 + i) for i in range(256 - len(bs))]
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = transformers.CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+    torch.manual_seed(0)
+    config = transformers.CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=37,
+                                         num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
+                                         bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                                         pad_token_id=vocab["<|endoftext|>"])
+    return transformers.CLIPTextModel(config).eval(), tokenizer
+
+
+def save_sd(folder, prediction_type="epsilon", spacing="trailing"):
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8, 16),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=4, attention_head_dim=4).eval()
+    vae = diffusers.AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                                  up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), latent_channels=4,
+                                  norm_num_groups=4, sample_size=16).eval()
+    text_model, tokenizer = tiny_clip(folder.parent / f"{folder.name}-clip-src")
+    scheduler = diffusers.DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                        clip_sample=False, set_alpha_to_one=True, prediction_type=prediction_type,
+                                        timestep_spacing=spacing)
+    pipe = diffusers.StableDiffusionPipeline(vae=vae, text_encoder=text_model, tokenizer=tokenizer, unet=unet,
+                                             scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                             requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return pipe
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_text_to_image_with_guidance_equals_the_diffusers_pipeline(tmp_path, prediction_type):
+    from difflab.pipelines.text_to_image import TextToImagePipeline
+
+    folder = tmp_path / "sd"
+    theirs = save_sd(folder, prediction_type)
+    mine = TextToImagePipeline.load(folder)
+    assert mine.config["image_size"] == 16 and mine.latent_shape == (4, 8, 8)
+    prompts = ["a red circle", "two blue squares"]
+    noise = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = theirs(prompts, num_inference_steps=10, guidance_scale=4.0, latents=noise.clone(),
+                          output_type="latent").images
+    cond = mine.encode_prompts(prompts)
+    got = sample(mine.guided(4.0), noise, "ddim", 10, sigmas=make_grid(mine.denoiser.schedule, 10, "trailing"), cond=cond)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+    with torch.no_grad():  # and the decoder
+        torch.testing.assert_close(mine.decode(got), theirs.vae.decode(got / 0.18215).sample.clamp(-1, 1),
+                                   rtol=0, atol=1e-5)
+
+
+def test_generate_command_on_a_stable_diffusion_folder(tmp_path):
+    from difflab.cli import main
+
+    folder = tmp_path / "sd"
+    save_sd(folder)
+    out = tmp_path / "out"
+    main(["generate", "--model", str(folder), "a red circle", "-n", "2", "--steps", "3", "--sampler", "unipc",
+          "--out", str(out)])
+    assert len(list(out.glob("*.png"))) == 2
+
+
+def test_edits_and_tune_grid_on_a_stable_diffusion_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from difflab.cli import main
+    from difflab.pipelines.text_to_image import TextToImagePipeline
+
+    folder = tmp_path / "sd"
+    save_sd(folder)
+    Image.fromarray((np.random.default_rng(0).random((16, 16, 3)) * 255).astype("uint8")).save(tmp_path / "img.png")
+    mask = np.zeros((16, 16), dtype="uint8")
+    mask[:, :8] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    main(["inpaint", "--model", str(folder), "--image", str(tmp_path / "img.png"), "--mask", str(tmp_path / "mask.png"),
+          "--prompt", "a red circle", "--steps", "4", "--out", str(tmp_path / "inpainted.png")])
+    main(["img2img", "--model", str(folder), "--image", str(tmp_path / "img.png"), "--prompt", "a blue square",
+          "--strength", "0.5", "--steps", "4", "--out", str(tmp_path / "edited.png")])
+    assert (tmp_path / "inpainted.png").is_file() and (tmp_path / "edited.png").is_file()
+    main(["tune-grid", str(folder), "--nfe", "4", "-n", "4", "--sweeps", "1"])
+    assert ("unipc", 4) in TextToImagePipeline.load(folder).denoiser.grids
+
+
+def test_an_over_long_prompt_is_one_line_error(tmp_path):
+    from difflab.pipelines.text_to_image import TextToImagePipeline
+
+    save_sd(tmp_path / "sd")
+    pipe = TextToImagePipeline.load(tmp_path / "sd")
+    with pytest.raises(ValueError, match="more than this text encoder's max_length=77"):
+        pipe.encode_prompts(["word " * 80])

@@ -29,10 +29,10 @@ def _pipeline(args):
     """The pipeline of ``--model``: a text-to-image pipeline folder (the shipped one without
     ``--model``) or an image model folder; the steering option checked against it."""
     from ..pipelines.image import ImagePipeline
-    from ..pipelines.text_to_image import PIPELINE_CONFIG, TextToImagePipeline, shipped_model_path
+    from ..pipelines.text_to_image import TextToImagePipeline, is_text_to_image_folder, shipped_model_path
 
     folder = Path(str(args.model if args.model is not None else shipped_model_path()))
-    if (folder / PIPELINE_CONFIG).is_file():
+    if is_text_to_image_folder(folder):
         if args.label is not None:
             raise ValueError(f"{folder} is a text-to-image pipeline: steer it with --prompt, not --label")
         return TextToImagePipeline.load(folder)

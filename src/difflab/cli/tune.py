@@ -12,17 +12,19 @@ def _cmd_tune_grid(args) -> None:
     import json
     from pathlib import Path
 
-    from ..io.folders import PIPELINE_CONFIG, load_model, save_grids
+    from ..io.diffusers import is_diffusers_folder
+    from ..io.folders import load_model, save_grids
+    from ..pipelines.text_to_image import is_text_to_image_folder
     from ..limits import check_limit
     from ..samplers import optimize_grid
 
     folder = Path(args.model)
     check_limit("images", args.n, "--n")
-    if (folder / PIPELINE_CONFIG).is_file():
+    if is_text_to_image_folder(folder):
         from ..pipelines.text_to_image import TextToImagePipeline
 
         pipe = TextToImagePipeline.load(folder)
-        target = folder / "denoiser"
+        target = folder if is_diffusers_folder(folder) else folder / "denoiser"
         model, shape, cond = pipe.calibration(args.n, guidance=args.guidance)
     else:
         denoiser, config = load_model(folder)  # a difflab model folder or a diffusers pipeline folder

@@ -16,9 +16,12 @@ loaded, so a folder holding only those is refused with a one-line error); nothin
 downloaded (a missing file is an error); every config is checked, and the network built on the
 ``meta`` device and compared with the weights' header, before any weight is allocated.
 
-Supported so far: unconditional ``UNet2DModel`` pipelines (DDPM, DDIM, PNDM ... folders).
-Text-to-image folders (``UNet2DConditionModel`` + ``AutoencoderKL`` + CLIP) are refused with a
-message saying so.
+Read: unconditional ``UNet2DModel`` pipelines (DDPM, DDIM, PNDM ... folders) as an image model
+(:func:`load_diffusers_model`), and text-to-image folders in the Stable Diffusion 1.x / 2.x
+layout (``UNet2DConditionModel`` + ``AutoencoderKL`` + a CLIP text encoder and tokenizer) as the
+parts of a :class:`~difflab.pipelines.text_to_image.TextToImagePipeline`
+(:func:`load_diffusers_text_to_image`; the text encoder is read a layer above, by
+:class:`difflab.text.clip.CLIPTextEncoder`).
 """
 
 from __future__ import annotations
@@ -29,18 +32,17 @@ from pathlib import Path
 import torch
 
 from ..denoiser import Denoiser
-from ..nets.foreign import DiffusersUNet
+from ..nets.foreign import DiffusersAutoencoder, DiffusersConditionUNet, DiffusersUNet
 from ..schedules import DiscreteSchedule
 from .jsonfile import read_json_object
 from .weights import weight_shapes
 
-__all__ = ["MODEL_INDEX", "is_diffusers_folder", "schedule_from_diffusers", "load_diffusers_model",
-           "PREDICTIONS", "BETA_SCHEDULES"]
+__all__ = ["MODEL_INDEX", "is_diffusers_folder", "diffusers_task", "schedule_from_diffusers", "load_diffusers_model",
+           "load_diffusers_text_to_image", "load_pretrained_part", "safetensors_weights", "PREDICTIONS", "BETA_SCHEDULES"]
 
 MODEL_INDEX = "model_index.json"
 SCHEDULER_CONFIG = Path("scheduler") / "scheduler_config.json"
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-SHARDED_INDEX = "diffusion_pytorch_model.safetensors.index.json"
 PICKLED = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 
 #: diffusers' prediction_type -> difflab's prediction
@@ -103,18 +105,19 @@ def schedule_from_diffusers(config: dict, where: str = "scheduler_config.json") 
     return schedule, PREDICTIONS[prediction_type], sampling
 
 
-def _safetensors_weights(part: Path) -> Path:
-    """The safetensors weights of one part folder; pickled-only folders are refused."""
-    if (part / WEIGHTS).is_file():
-        return part / WEIGHTS
-    if (part / SHARDED_INDEX).is_file():
-        raise ValueError(f"{part}: sharded weights ({SHARDED_INDEX}) are not supported yet")
+def safetensors_weights(part: Path, name: str = WEIGHTS) -> Path:
+    """The safetensors weights ``name`` of one part folder; a folder holding only pickled
+    weights is refused (unpickling can run code), a missing file is an error."""
+    if (part / name).is_file():
+        return part / name
+    if (part / f"{name}.index.json").is_file():
+        raise ValueError(f"{part}: sharded weights ({name}.index.json) are not supported yet")
     pickled = sorted(p.name for p in part.iterdir() if p.suffix in PICKLED) if part.is_dir() else []
     if pickled:
         raise ValueError(f"{part} holds only pickled weights ({', '.join(pickled)}): difflab reads safetensors only, "
                          "since unpickling can run code; convert them with diffusers (save_pretrained, "
                          "safe_serialization=True)")
-    raise FileNotFoundError(f"{part / WEIGHTS} is missing (difflab never downloads a missing file)")
+    raise FileNotFoundError(f"{part / name} is missing (difflab never downloads a missing file)")
 
 
 def _import_diffusers():
@@ -125,63 +128,88 @@ def _import_diffusers():
     return diffusers
 
 
-def _build_unet(part: Path, config: dict, weights: Path):
-    """The UNet2DModel of ``part``: its config checked by building it on the meta device and
-    comparing its size with the weights' header, then loaded by diffusers from local files."""
-    diffusers = _import_diffusers()
-    cls = getattr(diffusers, config.get("_class_name", ""), None)
-    if cls is None or config.get("_class_name") not in UNETS:
-        raise ValueError(f"{part / 'config.json'}: _class_name {config.get('_class_name')!r} is not a network "
-                         f"difflab runs here (expected one of {', '.join(UNETS)})")
+def load_pretrained_part(part: Path, skeleton, load, weights: Path, what: str):
+    """One part of a diffusers folder, checked before anything is allocated: ``skeleton()``
+    builds the part from its config on the ``meta`` device (a config its library cannot build
+    is a one-line error), its number of parameters is compared with the weights' header, then
+    ``load()`` reads it from local files only (its library's ``from_pretrained``)."""
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            skeleton = cls.from_config({k: v for k, v in config.items()})
-    except Exception as e:  # a config diffusers cannot build
-        raise ValueError(f"{part / 'config.json'}: not a valid {cls.__name__} config ({type(e).__name__}: {e})") from None
-    expected = sum(p.numel() for p in skeleton.state_dict().values())
-    try:
-        stored = sum(int(torch.Size(s).numel()) for s in weight_shapes(weights).values())
-    except Exception as e:
-        raise ValueError(f"{weights}: not a readable safetensors file ({e})") from None
+            module = skeleton()
+    except Exception as e:  # a config the library cannot build
+        raise ValueError(f"{part}: not a valid {what} config ({type(e).__name__}: {e})") from None
+    expected = sum(p.numel() for p in module.state_dict().values())
+    del module
+    stored = sum(int(torch.Size(s).numel()) for s in weight_shapes(weights).values())
     if stored != expected:
         raise ValueError(f"{weights} holds {stored:,} numbers but {part / 'config.json'} builds a network of "
                          f"{expected:,}: the config and the weights do not belong together")
-    del skeleton
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load()
+
+
+def _diffusers_part(folder: Path, name: str, classes: tuple[str, ...]):
+    """The diffusers model in subfolder ``name`` (its ``_class_name`` one of ``classes``)."""
+    diffusers = _import_diffusers()
+    part = folder / name
+    config = read_json_object(part / "config.json", f"the {name} config (difflab never downloads a missing file)")
+    cls_name = config.get("_class_name")
+    if cls_name not in classes or not hasattr(diffusers, cls_name):
+        raise ValueError(f"{part / 'config.json'}: _class_name {cls_name!r} is not a {name} difflab runs "
+                         f"(expected one of {', '.join(classes)})")
+    cls = getattr(diffusers, cls_name)
+    weights = safetensors_weights(part)
     verbosity = diffusers.utils.logging.get_verbosity()
     diffusers.utils.logging.set_verbosity_error()  # its advice to install accelerate is no error of the user's
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cls.from_pretrained(part, use_safetensors=True, local_files_only=True)
+        return load_pretrained_part(part, lambda: cls.from_config(config),
+                                    lambda: cls.from_pretrained(part, use_safetensors=True, local_files_only=True),
+                                    weights, cls_name)
     finally:
         diffusers.utils.logging.set_verbosity(verbosity)
 
 
-def load_diffusers_model(folder, device: str | torch.device = "cpu") -> tuple[Denoiser, dict]:
-    """A diffusers pipeline folder as a difflab (Denoiser, config): see the module docstring.
-
-    The config is an image model's (``task`` "image": pixel images in [-1, 1], the shape from
-    the network's config), with ``source`` recording the folder's format and ``sampling`` the
-    scheduler's inference settings."""
+def diffusers_task(folder) -> str:
+    """What a diffusers pipeline folder holds, from its ``model_index.json``: ``"image"`` (an
+    unconditional ``UNet2DModel`` pipeline) or ``"text-to-image"`` (``UNet2DConditionModel`` +
+    ``AutoencoderKL`` + a CLIP text encoder); anything else is an error."""
     folder = Path(folder)
     index = read_json_object(folder / MODEL_INDEX, "the pipeline's index (difflab never downloads a missing file)")
-    unet_entry = index.get("unet")
-    if not (isinstance(unet_entry, list) and len(unet_entry) == 2):
+    unet = index.get("unet")
+    if not (isinstance(unet, list) and len(unet) == 2):
         raise ValueError(f"{folder / MODEL_INDEX}: no 'unet' part; difflab reads pipelines with a UNet")
-    if unet_entry[1] in TEXT_TO_IMAGE_UNETS:
-        raise ValueError(f"{folder}: a text-to-image diffusers pipeline ({index.get('_class_name')}); difflab reads "
-                         "unconditional UNet2DModel pipelines so far")
-    if unet_entry[1] not in UNETS:
-        raise ValueError(f"{folder / MODEL_INDEX}: unet is a {unet_entry[1]!r}; difflab reads {', '.join(UNETS)}")
-    schedule, prediction, sampling = schedule_from_diffusers(
-        read_json_object(folder / SCHEDULER_CONFIG, "the scheduler config (difflab never downloads a missing file)"), str(folder / SCHEDULER_CONFIG))
+    if unet[1] in UNETS:
+        return "image"
+    if unet[1] in TEXT_TO_IMAGE_UNETS:
+        return "text-to-image"
+    raise ValueError(f"{folder / MODEL_INDEX}: unet is a {unet[1]!r}; difflab reads "
+                     f"{', '.join(UNETS + TEXT_TO_IMAGE_UNETS)}")
+
+
+def _schedule(folder: Path):
+    return schedule_from_diffusers(read_json_object(folder / SCHEDULER_CONFIG,
+                                                    "the scheduler config (difflab never downloads a missing file)"),
+                                   str(folder / SCHEDULER_CONFIG))
+
+
+def load_diffusers_model(folder, device: str | torch.device = "cpu") -> tuple[Denoiser, dict]:
+    """A diffusers ``UNet2DModel`` pipeline folder as a difflab (Denoiser, config): see the module
+    docstring. The config is an image model's (``task`` "image": pixel images in [-1, 1], the
+    shape from the network's config), with ``source`` recording the folder's format and
+    ``sampling`` the scheduler's inference settings."""
+    folder = Path(folder)
+    if diffusers_task(folder) != "image":
+        raise ValueError(f"{folder}: a text-to-image diffusers pipeline; load it with TextToImagePipeline.load "
+                         "(difflab generate --model)")
+    schedule, prediction, sampling = _schedule(folder)
     part = folder / "unet"
-    unet_config = read_json_object(part / "config.json", "the network's config (difflab never downloads a missing file)")
+    unet_config = read_json_object(part / "config.json", "the unet config (difflab never downloads a missing file)")
     if unet_config.get("num_class_embeds") or unet_config.get("class_embed_type"):
         raise ValueError(f"{part / 'config.json'}: class-conditional UNet2DModels are not supported yet")
-    weights = _safetensors_weights(part)
-    unet = _build_unet(part, unet_config, weights)
+    unet = _diffusers_part(folder, "unet", UNETS)
+    index = read_json_object(folder / MODEL_INDEX, "the pipeline's index")
     c_in, c_out, size = unet.config.in_channels, unet.config.out_channels, unet.config.sample_size
     if c_out not in (c_in, 2 * c_in):
         raise ValueError(f"{part / 'config.json'}: out_channels {c_out} is neither in_channels {c_in} "
@@ -200,4 +228,40 @@ def load_diffusers_model(folder, device: str | torch.device = "cpu") -> tuple[De
         "sampling": sampling,
     }
     return denoiser, config
+
+
+#: the guidance scale diffusers' text-to-image pipelines use unless told otherwise
+DIFFUSERS_GUIDANCE = 7.5
+
+
+def load_diffusers_text_to_image(folder, device: str | torch.device = "cpu") -> dict:
+    """The parts of a diffusers text-to-image folder (Stable Diffusion 1.x / 2.x layout) as difflab
+    objects: ``denoiser`` (the ``UNet2DConditionModel`` behind
+    :class:`~difflab.nets.foreign.DiffusersConditionUNet`, with the scheduler's schedule and
+    prediction type), ``autoencoder`` (:class:`~difflab.nets.foreign.DiffusersAutoencoder` with
+    the VAE's ``scaling_factor``), the folders ``text_encoder`` and ``tokenizer`` (read by
+    :class:`difflab.text.clip.CLIPTextEncoder`, a layer above), and the pipeline ``config``."""
+    folder = Path(folder)
+    if diffusers_task(folder) != "text-to-image":
+        raise ValueError(f"{folder}: not a text-to-image diffusers pipeline")
+    for name in ("vae", "text_encoder", "tokenizer", "scheduler"):
+        if not (folder / name).is_dir():
+            raise FileNotFoundError(f"{folder / name} is missing (difflab never downloads a missing file)")
+    schedule, prediction, sampling = _schedule(folder)
+    unet = _diffusers_part(folder, "unet", TEXT_TO_IMAGE_UNETS)
+    vae = _diffusers_part(folder, "vae", ("AutoencoderKL",))
+    if getattr(vae.config, "shift_factor", None):
+        raise ValueError(f"{folder / 'vae' / 'config.json'}: shift_factor {vae.config.shift_factor} is not supported "
+                         "(a Stable Diffusion 3 / FLUX autoencoder)")
+    autoencoder = DiffusersAutoencoder(vae, vae.config.scaling_factor).to(device).eval()
+    denoiser = Denoiser(DiffusersConditionUNet(unet).to(device).eval(), schedule, prediction, "index")
+    size = unet.config.sample_size
+    if not isinstance(size, int):
+        raise ValueError(f"{folder / 'unet' / 'config.json'}: a non-square sample_size {size} is not supported")
+    index = read_json_object(folder / MODEL_INDEX, "the pipeline's index")
+    config = {"image_size": size * autoencoder.factor, "defaults": {"guidance": DIFFUSERS_GUIDANCE},
+              "source": {"format": "diffusers", "pipeline": index.get("_class_name"), "folder": str(folder)},
+              "sampling": sampling}
+    return {"denoiser": denoiser, "autoencoder": autoencoder, "text_encoder": folder / "text_encoder",
+            "tokenizer": folder / "tokenizer", "config": config}
 

@@ -54,7 +54,7 @@ import torch
 from ..io.folders import PIPELINE_CONFIG
 from .base import Pipeline
 
-__all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug",
+__all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug", "is_text_to_image_folder",
            "shipped_model_path"]
 
 #: the prompt stream grids are optimized on (:meth:`TextToImagePipeline.calibration`); the evaluation's
@@ -83,6 +83,17 @@ def shipped_model_path() -> Path:
     from ..io.folders import shipped_asset
 
     return shipped_asset(SHIPPED)
+
+
+def is_text_to_image_folder(folder) -> bool:
+    """True when ``folder`` holds a text-to-image pipeline: difflab's (``pipeline.json``) or a
+    diffusers text-to-image folder (Stable Diffusion layout)."""
+    from ..io.diffusers import diffusers_task, is_diffusers_folder
+
+    folder = Path(folder)
+    if (folder / PIPELINE_CONFIG).is_file():
+        return True
+    return is_diffusers_folder(folder) and diffusers_task(folder) == "text-to-image"
 
 
 def prompt_slug(prompt: str, max_chars: int = 48) -> str:
@@ -298,11 +309,29 @@ class TextToImagePipeline(Pipeline):
         from ..text import text_encoder_from_config
 
         folder = Path(folder)
+        from ..io.diffusers import is_diffusers_folder
+
+        if is_diffusers_folder(folder):
+            return cls._load_diffusers(folder, device)
         config = read_pipeline_config(folder, "text-to-image", required=("text_encoder",))
         autoencoder, _ = load_autoencoder(folder / "autoencoder", device)
         denoiser, _ = load_model(folder / "denoiser", ema=ema, device=device)
         text_encoder = text_encoder_from_config(config.pop("text_encoder"))
         return cls(autoencoder, denoiser, text_encoder, config)
+
+    @classmethod
+    def _load_diffusers(cls, folder: Path, device) -> "TextToImagePipeline":
+        """A diffusers text-to-image folder (Stable Diffusion 1.x / 2.x layout; docs/pretrained.md):
+        its U-Net, VAE and scheduler read by :func:`difflab.io.diffusers.load_diffusers_text_to_image`,
+        its CLIP text encoder by :class:`difflab.text.clip.CLIPTextEncoder`."""
+        from ..io.diffusers import load_diffusers_text_to_image
+        from ..io.folders import load_grids
+        from ..text.clip import CLIPTextEncoder
+
+        parts = load_diffusers_text_to_image(folder, device)
+        parts["denoiser"].grids = load_grids(folder)  # grids difflab tune-grid stored beside the diffusers files
+        text_encoder = CLIPTextEncoder(parts["text_encoder"], parts["tokenizer"]).to(device)
+        return cls(parts["autoencoder"], parts["denoiser"], text_encoder, parts["config"])
 
     @classmethod
     def shipped(cls, device: str | torch.device = "cpu") -> "TextToImagePipeline":
