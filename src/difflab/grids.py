@@ -188,10 +188,13 @@ def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwar
 class DataScale(NamedTuple):
     """What one evaluation far above the data says about it: its scale sigma_data =
     sqrt(tr Cov[x_0] / D) and its effective dimension (tr Cov)^2 / tr(Cov^2) (the participation
-    ratio of the covariance's eigenvalues: D for isotropic data, ~1 for data along one line)."""
+    ratio of the covariance's eigenvalues: D for isotropic data, ~1 for data along one line);
+    its mean E[x_0] per coordinate (shape of one sample) and the pooled slope beta of D on x."""
 
     sigma_data: float
     dim: float
+    mean: torch.Tensor | None = None
+    slope: float = 0.0
 
 
 def data_scale_from_evaluation(x: torch.Tensor, d: torch.Tensor, sigma: float, *, rel_error: float = 0.05) -> DataScale | None:
@@ -228,4 +231,6 @@ def data_scale_from_evaluation(x: torch.Tensor, d: torch.Tensor, sigma: float, *
         return None
     q = float((dc * dc).sum()) / sxx
     effective = min(max(dim * beta * beta / q, 1.0), float(dim))
-    return DataScale(float(sigma) * math.sqrt(beta / (1.0 - beta)), effective)
+    # D - mu = beta (x - mu) on the batch means: mu = (mean d - beta mean x) / (1 - beta)
+    mean = (d.mean(0) - beta * x.mean(0)) / (1.0 - beta)
+    return DataScale(float(sigma) * math.sqrt(beta / (1.0 - beta)), effective, mean, beta)

@@ -23,7 +23,8 @@ class SampleInfo:
     with the data, the sigma_data used and where it came from (``"option"``, ``"model"``: the
     model's own ``sigma_data``, ``"read"``: from its first evaluation, ``"assumed"``: 1.0,
     ``"stored grid"``: the model's optimized grid), and the data's effective dimension read
-    with it (1 where it could not be read)."""
+    with it (1 where it could not be read); ``start_mean``: the data mean read with them, on
+    which the starting noise was centred (None: centred on 0)."""
 
     nfe: int
     sigmas: torch.Tensor
@@ -32,6 +33,7 @@ class SampleInfo:
     sigma_data: float | None = field(default=None, kw_only=True)
     sigma_data_source: str | None = field(default=None, kw_only=True)
     dim: float | None = field(default=None, kw_only=True)
+    start_mean: torch.Tensor | None = field(default=None, kw_only=True)
 
 
 def _wrapped(model):
@@ -149,7 +151,7 @@ def sample(
     was_training = getattr(getattr(model, "net", None), "training", False)
     if hasattr(model, "eval"):
         model.eval()
-    scale = {"sigma_data": None, "sigma_data_source": None}
+    scale = {"sigma_data": None, "sigma_data_source": None}  # and dim, start_mean where read
     try:
         with torch.no_grad():
             if sigmas is None:
@@ -197,8 +199,17 @@ def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, 
     sigma_max = float(model.schedule.ve_sigma_max)
     x = noise.to(device) * math.sqrt(1.0 + sigma_max**2)
     x0 = counted(x, sigma_max, **(cond or {}))
-    denoiser = _FirstEvaluation(counted, x, sigma_max, x0)
     read = data_scale_from_evaluation(x, x0, sigma_max)
+    if read is not None:
+        # the noisy marginal at sigma_max is centred on the data's mean, not on 0: the
+        # probability-flow ODE carries a start off by mu (mu / sigma_max in units of the noise)
+        # all the way down (it has no stochastic term to forget it), moving mass between modes.
+        # Start from mu + noise; D there is D(x) + beta mu to first order (D is linear in x
+        # this far above the data, with the slope beta just read): no extra evaluation
+        mu = read.mean.reshape(x.shape[1:]).to(x)
+        x, x0 = x + mu, x0 + read.slope * mu
+        scale["start_mean"] = mu
+    denoiser = _FirstEvaluation(counted, x, sigma_max, x0)
     sigma_data, source = model_attribute(model, "sigma_data"), "model"
     if sigma_data is None:
         sigma_data, source = (read.sigma_data, "read") if read is not None else (1.0, "assumed")
