@@ -334,3 +334,125 @@ def test_likelihood_of_images_under_a_diffusers_model(folder):
     bpd = bits_per_dim(res.log_prob, 3 * SIZE * SIZE)
     # the probability-flow ODE of a random network through the wrapped diffusers UNet: finite and positive
     assert torch.isfinite(bpd).all() and (bpd > 0).all()
+
+
+# -- single-file CompVis / LDM checkpoints ---------------------------------------------
+# The fixture writes the tiny pipeline's weights in the CompVis layout (the inverse of
+# diffusers' convert_ldm_* functions, checked to round-trip through them exactly).
+
+_UNET_FIXED = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+               "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+_RESNET = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"), ("conv2", "out_layers.3"),
+           ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection")]
+_VAE_ATTN = [("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out.")]
+
+
+def _resnet(rest):
+    return next((old + rest[len(new):] for new, old in _RESNET if rest.startswith(new + ".")), rest)
+
+
+def unet_to_ldm(sd, lpb, up_attention):
+    import re
+
+    out = {}
+    for k, v in sd.items():
+        head = next((h for h in _UNET_FIXED if k.startswith(h + ".")), None)
+        if head:
+            out[_UNET_FIXED[head] + k[len(head):]] = v
+            continue
+        m = re.match(r"(down|up)_blocks\.(\d+)\.(resnets|attentions|downsamplers|upsamplers)\.(\d+)\.(.*)", k) \
+            or re.match(r"(mid)_block\.(resnets|attentions)\.(\d+)\.(.*)", k)
+        if m[1] == "mid":
+            kind, j, rest = m[2], int(m[3]), m[4]
+            out[f"middle_block.{2 * j if kind == 'resnets' else 1}.{_resnet(rest) if kind == 'resnets' else rest}"] = v
+            continue
+        side, b, kind, j, rest = m[1], int(m[2]), m[3], int(m[4]), m[5]
+        base = 1 + b * (lpb + 1) if side == "down" else b * (lpb + 1)
+        if kind == "resnets":
+            out[f"{'input' if side == 'down' else 'output'}_blocks.{base + j}.0.{_resnet(rest)}"] = v
+        elif kind == "attentions":
+            out[f"{'input' if side == 'down' else 'output'}_blocks.{base + j}.1.{rest}"] = v
+        elif kind == "downsamplers":
+            out[f"input_blocks.{(b + 1) * (lpb + 1)}.0.op.{rest.replace('conv.', '')}"] = v
+        else:
+            out[f"output_blocks.{base + lpb}.{2 if up_attention[b] else 1}.{rest}"] = v
+    return {"model.diffusion_model." + k: v for k, v in out.items()}
+
+
+def vae_to_ldm(sd, n_blocks):
+    import re
+
+    out = {}
+    for k, v in sd.items():
+        k2 = k.replace("conv_norm_out", "norm_out")
+        m = re.match(r"(encoder|decoder)\.(down|up)_blocks\.(\d+)\.(resnets|downsamplers|upsamplers)\.(\d+)\.(.*)", k)
+        if m:
+            i = int(m[3]) if m[2] == "down" else n_blocks - 1 - int(m[3])
+            k2 = (f"{m[1]}.{m[2]}.{i}.block.{m[5]}.{m[6].replace('conv_shortcut', 'nin_shortcut')}" if m[4] == "resnets"
+                  else f"{m[1]}.{m[2]}.{i}.{m[2]}sample.{m[6]}")
+        m = re.match(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.*)", k)
+        if m:
+            k2 = f"{m[1]}.mid.block_{int(m[2]) + 1}.{m[3].replace('conv_shortcut', 'nin_shortcut')}"
+        m = re.match(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.*)", k)
+        if m:
+            rest = m[2]
+            for new, old in _VAE_ATTN:
+                rest = rest.replace(new, old)
+            k2, v = f"{m[1]}.mid.attn_1.{rest}", (v[:, :, None, None] if v.ndim == 2 else v)
+        out["first_stage_model." + k2] = v
+    return out
+
+
+def save_single_file(pipe, path):
+    from diffusers.loaders.single_file_utils import (convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint,
+                                                     convert_ldm_vae_checkpoint)
+    from safetensors.torch import save_file
+
+    cfg = dict(pipe.unet.config)
+    unet, vae, clip = pipe.unet.state_dict(), pipe.vae.state_dict(), pipe.text_encoder.state_dict()
+    ldm = {**unet_to_ldm(unet, cfg["layers_per_block"], [t.startswith("CrossAttn") for t in cfg["up_block_types"]]),
+           **vae_to_ldm(vae, len(pipe.vae.config.block_out_channels)),
+           **{"cond_stage_model.transformer." + k: v for k, v in clip.items()}}
+    # the fixture is right: diffusers' own conversion gives the pipeline's weights back exactly
+    for back, ref in ((convert_ldm_unet_checkpoint(ldm, cfg), unet), (convert_ldm_vae_checkpoint(ldm, dict(pipe.vae.config)), vae),
+                      (convert_ldm_clip_checkpoint(ldm), clip)):
+        assert set(back) == set(ref) and all(torch.equal(back[k].reshape(ref[k].shape), ref[k]) for k in ref)
+    save_file({k: v.contiguous() for k, v in ldm.items()}, str(path))
+
+
+def test_a_single_file_checkpoint_loads_to_the_same_outputs(tmp_path):
+    from difflab.pipelines.text_to_image import TextToImagePipeline
+
+    folder = tmp_path / "sd"
+    save_sd(folder)
+    ref = diffusers.StableDiffusionPipeline.from_pretrained(folder, local_files_only=True)
+    save_single_file(ref, tmp_path / "model.safetensors")
+    # the config folder's weights must not be read: another random model's stand in for them
+    configs = tmp_path / "configs"
+    save_sd(configs)
+    for name in ("unet", "vae"):
+        torch.manual_seed(9)
+        part = getattr(diffusers, json.loads((configs / name / "config.json").read_text())["_class_name"])
+        part.from_config(part.load_config(configs / name)).save_pretrained(configs / name)
+    import transformers
+
+    torch.manual_seed(9)
+    text = transformers.CLIPTextModel(transformers.CLIPTextConfig.from_pretrained(configs / "text_encoder"))
+    text.save_pretrained(configs / "text_encoder")
+    mine = TextToImagePipeline.load(tmp_path / "model.safetensors", config=configs)
+    folder_pipe = TextToImagePipeline.load(folder)
+    noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    prompts = ["a red circle"]
+    runs = [sample(p.guided(3.0), noise, "ddim", 6, cond=p.encode_prompts(prompts)) for p in (mine, folder_pipe)]
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=1e-5)
+    assert mine.config["source"]["checkpoint"] == str(tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match="single-file checkpoint: give the diffusers folder"):
+        TextToImagePipeline.load(tmp_path / "model.safetensors")
+    from difflab.cli import main
+
+    main(["generate", "--model", str(tmp_path / "model.safetensors"), "--config", str(configs), "a red circle", "-n", "1",
+          "--steps", "2", "--out", str(tmp_path / "out")])
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    (tmp_path / "model.ckpt").write_bytes(b"not read")
+    with pytest.raises(ValueError, match="pickled checkpoint; difflab reads safetensors only"):
+        TextToImagePipeline.load(tmp_path / "model.ckpt", config=configs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, text
 
 
-def _load(path):
+def _load(path, config=None):
     from pathlib import Path
 
     import torch
@@ -17,7 +17,7 @@ def _load(path):
     from ..pipelines.text_to_image import TextToImagePipeline, shipped_model_path
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    return TextToImagePipeline.load(Path(str(path if path is not None else shipped_model_path())))
+    return TextToImagePipeline.load(Path(str(path if path is not None else shipped_model_path())), config=config)
 
 
 def _sampling(args) -> dict:
@@ -51,7 +51,7 @@ def _cmd_generate(args) -> None:
     paths = [out / name for name in file_names(args.prompts, args.n)]
     claim(args, *paths)
     start = time.perf_counter()
-    pipe = _load(args.model)
+    pipe = _load(args.model, args.config)
     if args.compile:
         pipe.compile()
     resolver = None
@@ -92,7 +92,7 @@ def _cmd_eval(args) -> None:
 
     count(2 * args.n * len(args.guidance), "images", f"--n {args.n} x 2 kinds x {len(args.guidance)} guidances")
     claim(args, args.out)
-    pipe = _load(args.model)
+    pipe = _load(args.model, args.config)
     sampling = _sampling(args)
     sampling.pop("guidance")
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, prompt_seed=args.prompt_seed,
@@ -107,7 +107,11 @@ def _cmd_eval(args) -> None:
 
 
 def _add_common(p) -> None:
-    p.add_argument("--model", default=None, help="pipeline folder (default: the shipped shapes-t2i model)")
+    p.add_argument("--model", default=None, help="pipeline folder, a diffusers text-to-image folder, or a single-file "
+                   ".safetensors checkpoint with --config (default: the shipped shapes-t2i model)")
+    p.add_argument("--config", default=None, metavar="DIR",
+                   help="for a single-file checkpoint: the diffusers folder of its model family (configs, tokenizer, "
+                        "scheduler; its weights are not read)")
     add_sampler_args(p, sampler=None, steps=None)
     for action in p._actions:  # None: the pipeline folder's defaults (pipeline.json)
         if action.dest in ("sampler", "steps"):

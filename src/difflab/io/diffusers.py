@@ -38,7 +38,7 @@ from .jsonfile import read_json_object
 from .weights import weight_shapes
 
 __all__ = ["MODEL_INDEX", "is_diffusers_folder", "diffusers_task", "schedule_from_diffusers", "load_diffusers_model",
-           "load_diffusers_text_to_image", "load_pretrained_part", "safetensors_weights", "PREDICTIONS", "BETA_SCHEDULES"]
+           "load_diffusers_text_to_image", "load_pretrained_part", "load_state_part", "read_single_file", "safetensors_weights", "PREDICTIONS", "BETA_SCHEDULES"]
 
 MODEL_INDEX = "model_index.json"
 SCHEDULER_CONFIG = Path("scheduler") / "scheduler_config.json"
@@ -234,13 +234,92 @@ def load_diffusers_model(folder, device: str | torch.device = "cpu") -> tuple[De
 DIFFUSERS_GUIDANCE = 7.5
 
 
-def load_diffusers_text_to_image(folder, device: str | torch.device = "cpu") -> dict:
+def read_single_file(path) -> dict:
+    """The tensors of a single-file CompVis / LDM checkpoint: a ``.safetensors`` file only
+    (a pickled ``.ckpt`` can run code when loaded)."""
+    from .weights import load_weights
+
+    path = Path(path)
+    if path.suffix in PICKLED:
+        raise ValueError(f"{path}: a pickled checkpoint; difflab reads safetensors only, since unpickling can run code "
+                         "(convert it to .safetensors first)")
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path}: expected a .safetensors checkpoint")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return load_weights(path)
+
+
+def _single_file_states(checkpoint: dict, folder: Path) -> dict:
+    """The U-Net, VAE and CLIP state dicts in diffusers' layout of an LDM checkpoint, converted
+    by diffusers' own single-file functions with the configs of ``folder``."""
+    _import_diffusers()
+    from diffusers.loaders.single_file_utils import (convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint,
+                                                     convert_ldm_vae_checkpoint)
+
+    if not any(k.startswith("model.diffusion_model.") for k in checkpoint):
+        raise ValueError("not a CompVis / LDM Stable Diffusion checkpoint (no model.diffusion_model.* tensors)")
+    unet_config = read_json_object(folder / "unet" / "config.json", "the unet config")
+    vae_config = read_json_object(folder / "vae" / "config.json", "the vae config")
+    try:
+        return {"unet": convert_ldm_unet_checkpoint(checkpoint, unet_config),
+                "vae": convert_ldm_vae_checkpoint(checkpoint, vae_config),
+                "text_encoder": convert_ldm_clip_checkpoint(checkpoint)}
+    except (KeyError, IndexError, AttributeError) as e:
+        raise ValueError(f"the checkpoint does not fit the configs of {folder} ({type(e).__name__}: {e})") from None
+
+
+def load_state_part(part: Path, skeleton, build, state: dict, what: str, ignore: tuple[str, ...] = ()):
+    """A part built from its config and loaded from ``state`` (a converted single-file
+    checkpoint), checked first on the ``meta`` device: the same tensor names and shapes, or a
+    one-line error naming the difference (names ending in ``ignore`` are buffers that some
+    checkpoints carry and some do not)."""
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = {k: tuple(v.shape) for k, v in skeleton().state_dict().items() if not k.endswith(ignore)}
+    except Exception as e:
+        raise ValueError(f"{part}: not a valid {what} config ({type(e).__name__}: {e})") from None
+    got = {k: tuple(v.shape) for k, v in state.items() if not k.endswith(ignore)}
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+    if missing or extra or wrong:
+        what_is = (f"{len(missing)} missing (e.g. {missing[0]})" if missing else
+                   f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else f"{wrong[0]} has shape {got[wrong[0]]}, "
+                   f"the config builds {expected[wrong[0]]}")
+        raise ValueError(f"the checkpoint's {what} does not fit {part / 'config.json'}: {what_is}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = build()
+    module.load_state_dict({k: v for k, v in state.items() if k in module.state_dict()}, strict=False)
+    return module
+
+
+def _diffusers_part_from_state(folder: Path, name: str, classes: tuple[str, ...], state: dict):
+    diffusers = _import_diffusers()
+    config = read_json_object(folder / name / "config.json", f"the {name} config (difflab never downloads a missing file)")
+    cls_name = config.get("_class_name")
+    if cls_name not in classes:
+        raise ValueError(f"{folder / name / 'config.json'}: _class_name {cls_name!r} is not a {name} difflab runs "
+                         f"(expected one of {', '.join(classes)})")
+    cls = getattr(diffusers, cls_name)
+    return load_state_part(folder / name, lambda: cls.from_config(config), lambda: cls.from_config(config), state,
+                           cls_name)
+
+
+def load_diffusers_text_to_image(folder, device: str | torch.device = "cpu", single_file=None) -> dict:
     """The parts of a diffusers text-to-image folder (Stable Diffusion 1.x / 2.x layout) as difflab
     objects: ``denoiser`` (the ``UNet2DConditionModel`` behind
     :class:`~difflab.nets.foreign.DiffusersConditionUNet`, with the scheduler's schedule and
     prediction type), ``autoencoder`` (:class:`~difflab.nets.foreign.DiffusersAutoencoder` with
     the VAE's ``scaling_factor``), the folders ``text_encoder`` and ``tokenizer`` (read by
-    :class:`difflab.text.clip.CLIPTextEncoder`, a layer above), and the pipeline ``config``."""
+    :class:`difflab.text.clip.CLIPTextEncoder`, a layer above), and the pipeline ``config``.
+
+    ``single_file``: a CompVis / LDM checkpoint (one ``.safetensors``, SD 1.x / 2.x layout) whose
+    weights replace the folder's: ``folder`` then gives only the configs, tokenizer and scheduler
+    (its weight files are not read), the weights are converted by diffusers' own single-file
+    functions and checked name by name and shape by shape against the configs;
+    ``text_encoder_state`` in the result holds the CLIP weights."""
     folder = Path(folder)
     if diffusers_task(folder) != "text-to-image":
         raise ValueError(f"{folder}: not a text-to-image diffusers pipeline")
@@ -248,20 +327,27 @@ def load_diffusers_text_to_image(folder, device: str | torch.device = "cpu") -> 
         if not (folder / name).is_dir():
             raise FileNotFoundError(f"{folder / name} is missing (difflab never downloads a missing file)")
     schedule, prediction, sampling = _schedule(folder)
-    unet = _diffusers_part(folder, "unet", TEXT_TO_IMAGE_UNETS)
-    vae = _diffusers_part(folder, "vae", ("AutoencoderKL",))
+    states = _single_file_states(read_single_file(single_file), folder) if single_file is not None else None
+    if states is None:
+        unet = _diffusers_part(folder, "unet", TEXT_TO_IMAGE_UNETS)
+        vae = _diffusers_part(folder, "vae", ("AutoencoderKL",))
+    else:
+        unet = _diffusers_part_from_state(folder, "unet", TEXT_TO_IMAGE_UNETS, states["unet"])
+        vae = _diffusers_part_from_state(folder, "vae", ("AutoencoderKL",), states["vae"])
     if getattr(vae.config, "shift_factor", None):
         raise ValueError(f"{folder / 'vae' / 'config.json'}: shift_factor {vae.config.shift_factor} is not supported "
                          "(a Stable Diffusion 3 / FLUX autoencoder)")
-    autoencoder = DiffusersAutoencoder(vae, vae.config.scaling_factor).to(device).eval()
-    denoiser = Denoiser(DiffusersConditionUNet(unet).to(device).eval(), schedule, prediction, "index")
+    autoencoder = DiffusersAutoencoder(vae.eval(), vae.config.scaling_factor).to(device).eval()
+    denoiser = Denoiser(DiffusersConditionUNet(unet.eval()).to(device).eval(), schedule, prediction, "index")
     size = unet.config.sample_size
     if not isinstance(size, int):
         raise ValueError(f"{folder / 'unet' / 'config.json'}: a non-square sample_size {size} is not supported")
     index = read_json_object(folder / MODEL_INDEX, "the pipeline's index")
+    source = {"format": "diffusers", "pipeline": index.get("_class_name"), "folder": str(folder)}
+    if single_file is not None:
+        source = {**source, "format": "single-file (CompVis / LDM)", "checkpoint": str(single_file)}
     config = {"image_size": size * autoencoder.factor, "defaults": {"guidance": DIFFUSERS_GUIDANCE},
-              "source": {"format": "diffusers", "pipeline": index.get("_class_name"), "folder": str(folder)},
-              "sampling": sampling}
+              "source": source, "sampling": sampling}
     return {"denoiser": denoiser, "autoencoder": autoencoder, "text_encoder": folder / "text_encoder",
-            "tokenizer": folder / "tokenizer", "config": config}
-
+            "tokenizer": folder / "tokenizer", "config": config,
+            "text_encoder_state": None if states is None else states["text_encoder"]}

@@ -303,14 +303,25 @@ class TextToImagePipeline(Pipeline):
         return folder
 
     @classmethod
-    def load(cls, folder, device: str | torch.device = "cpu", ema: bool = True) -> "TextToImagePipeline":
-        """Load a folder written by :meth:`save` (EMA weights when present and ``ema``)."""
+    def load(cls, folder, device: str | torch.device = "cpu", ema: bool = True,
+             config=None) -> "TextToImagePipeline":
+        """Load a folder written by :meth:`save` (EMA weights when present and ``ema``), a
+        diffusers text-to-image folder, or a single-file CompVis / LDM checkpoint
+        (``.safetensors``) with ``config``, a diffusers folder of the same model family that
+        gives the configs, tokenizer and scheduler (docs/pretrained.md)."""
         from ..io.folders import load_autoencoder, load_model, read_pipeline_config
         from ..text import text_encoder_from_config
 
         folder = Path(folder)
         from ..io.diffusers import is_diffusers_folder
 
+        if folder.is_file() or folder.suffix in (".safetensors", ".ckpt"):
+            if config is None:
+                raise ValueError(f"{folder} is a single-file checkpoint: give the diffusers folder of its model family "
+                                 "whose configs, tokenizer and scheduler it uses (config=, --config DIR)")
+            return cls._load_diffusers(Path(config), device, single_file=folder)
+        if config is not None:
+            raise ValueError("config= applies to a single-file checkpoint only")
         if is_diffusers_folder(folder):
             return cls._load_diffusers(folder, device)
         config = read_pipeline_config(folder, "text-to-image", required=("text_encoder",))
@@ -320,7 +331,7 @@ class TextToImagePipeline(Pipeline):
         return cls(autoencoder, denoiser, text_encoder, config)
 
     @classmethod
-    def _load_diffusers(cls, folder: Path, device) -> "TextToImagePipeline":
+    def _load_diffusers(cls, folder: Path, device, single_file=None) -> "TextToImagePipeline":
         """A diffusers text-to-image folder (Stable Diffusion 1.x / 2.x layout; docs/pretrained.md):
         its U-Net, VAE and scheduler read by :func:`difflab.io.diffusers.load_diffusers_text_to_image`,
         its CLIP text encoder by :class:`difflab.text.clip.CLIPTextEncoder`."""
@@ -328,9 +339,10 @@ class TextToImagePipeline(Pipeline):
         from ..io.folders import load_grids
         from ..text.clip import CLIPTextEncoder
 
-        parts = load_diffusers_text_to_image(folder, device)
-        parts["denoiser"].grids = load_grids(folder)  # grids difflab tune-grid stored beside the diffusers files
-        text_encoder = CLIPTextEncoder(parts["text_encoder"], parts["tokenizer"]).to(device)
+        parts = load_diffusers_text_to_image(folder, device, single_file=single_file)
+        if single_file is None:  # grids difflab tune-grid stored beside the diffusers files
+            parts["denoiser"].grids = load_grids(folder)
+        text_encoder = CLIPTextEncoder(parts["text_encoder"], parts["tokenizer"], parts["text_encoder_state"]).to(device)
         return cls(parts["autoencoder"], parts["denoiser"], text_encoder, parts["config"])
 
     @classmethod

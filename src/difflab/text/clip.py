@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..io.diffusers import load_pretrained_part, safetensors_weights
+from ..io.diffusers import load_pretrained_part, load_state_part, safetensors_weights
 from ..io.jsonfile import read_json_object
 from .encoder import TextEmbedding, TextEncoder, too_long
 
@@ -36,9 +36,10 @@ def _import_transformers():
 
 class CLIPTextEncoder(TextEncoder):
     """``CLIPTextModel`` + ``CLIPTokenizer`` of a diffusers folder's ``text_encoder/`` and
-    ``tokenizer/`` subfolders (see the module docstring)."""
+    ``tokenizer/`` subfolders (see the module docstring); ``state``: weights to use instead of
+    the folder's (a converted single-file checkpoint), checked name by name against its config."""
 
-    def __init__(self, text_encoder: str | Path, tokenizer: str | Path) -> None:
+    def __init__(self, text_encoder: str | Path, tokenizer: str | Path, state: dict | None = None) -> None:
         transformers = _import_transformers()
         part, tok_dir = Path(text_encoder), Path(tokenizer)
         config = read_json_object(part / "config.json", "the text encoder's config (difflab never downloads a missing file)")
@@ -47,15 +48,20 @@ class CLIPTextEncoder(TextEncoder):
                              "text encoders")
         if not tok_dir.is_dir():
             raise FileNotFoundError(f"{tok_dir} is missing (difflab never downloads a missing file)")
-        weights = safetensors_weights(part, "model.safetensors")
         cls = transformers.CLIPTextModel
         verbosity = transformers.logging.get_verbosity()
         transformers.logging.set_verbosity_error()
         try:
-            self.model = load_pretrained_part(
-                part, lambda: cls(transformers.CLIPTextConfig.from_pretrained(part, local_files_only=True)),
-                lambda: cls.from_pretrained(part, use_safetensors=True, local_files_only=True), weights,
-                "CLIPTextModel").eval()
+            def skeleton():
+                return cls(transformers.CLIPTextConfig.from_pretrained(part, local_files_only=True))
+
+            if state is None:
+                self.model = load_pretrained_part(
+                    part, skeleton, lambda: cls.from_pretrained(part, use_safetensors=True, local_files_only=True),
+                    safetensors_weights(part, "model.safetensors"), "CLIPTextModel").eval()
+            else:
+                self.model = load_state_part(part, skeleton, skeleton, state, "CLIPTextModel",
+                                             ignore=("position_ids",)).eval()
             self.tokenizer = transformers.CLIPTokenizer.from_pretrained(tok_dir, local_files_only=True)
         finally:
             transformers.logging.set_verbosity(verbosity)
