@@ -321,7 +321,7 @@ class TextToImagePipeline(Pipeline):
                                  "whose configs, tokenizer and scheduler it uses (config=, --config DIR)")
             return cls._load_diffusers(Path(config), device, single_file=folder)
         if config is not None:
-            raise ValueError("config= applies to a single-file checkpoint only")
+            raise ValueError(f"{folder} is a folder: --config (config=) applies to a single-file checkpoint only")
         if is_diffusers_folder(folder):
             return cls._load_diffusers(folder, device)
         config = read_pipeline_config(folder, "text-to-image", required=("text_encoder",))
