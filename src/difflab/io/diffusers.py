@@ -21,7 +21,9 @@ Read: unconditional ``UNet2DModel`` pipelines (DDPM, DDIM, PNDM ... folders) as 
 layout (``UNet2DConditionModel`` + ``AutoencoderKL`` + a CLIP text encoder and tokenizer) as the
 parts of a :class:`~difflab.pipelines.text_to_image.TextToImagePipeline`
 (:func:`load_diffusers_text_to_image`; the text encoder is read a layer above, by
-:class:`difflab.text.clip.CLIPTextEncoder`).
+:class:`difflab.text.clip.CLIPTextEncoder`); and single-file CompVis / LDM checkpoints
+(``single_file=``), converted by diffusers' own ``convert_ldm_*`` functions with the configs of
+a folder of the same family.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from .jsonfile import read_json_object
 from .weights import weight_shapes
 
 __all__ = ["MODEL_INDEX", "is_diffusers_folder", "diffusers_task", "schedule_from_diffusers", "load_diffusers_model",
-           "load_diffusers_text_to_image", "load_pretrained_part", "load_state_part", "read_single_file", "safetensors_weights", "PREDICTIONS", "BETA_SCHEDULES"]
+           "load_diffusers_text_to_image", "load_pretrained_part", "load_state_part", "read_single_file",
+           "safetensors_weights", "PREDICTIONS", "BETA_SCHEDULES"]
 
 MODEL_INDEX = "model_index.json"
 SCHEDULER_CONFIG = Path("scheduler") / "scheduler_config.json"
