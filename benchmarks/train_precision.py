@@ -32,8 +32,12 @@ import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_throughput import parse_variants, set_tf32  # noqa: E402  (the same variants and TF32 switch)
 
 VARIANTS = ("fp32", "tf32", "bf16", "compiled", "compiled-bf16")
 
@@ -48,12 +52,6 @@ def recipe_denoiser(device: str, seed: int = 0):
     net = UNet(in_channels=1, channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_resolutions=(7,),
                image_size=28, groups=8, num_classes=10).to(device)
     return Denoiser(net, schedule_preset("cosine", discrete=True), "v", "index")
-
-
-def set_tf32(on: bool) -> None:
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = on
-        torch.backends.cudnn.allow_tf32 = on
 
 
 def run(variant: str, args, images, labels) -> dict:
@@ -95,14 +93,7 @@ def main(argv=None) -> None:
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--json", help="also write the results (with every loss) to this JSON file")
     args = p.parse_args(argv)
-    variants = [v for v in args.variants.split(",") if v]
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad:
-        p.error(f"unknown variant {bad[0]!r}; expected one of {', '.join(VARIANTS)}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: CUDA is not available here")
-    if args.device == "cpu" and "tf32" in variants:
-        p.error("variant tf32 needs --device cuda")
+    variants = parse_variants(p, args, VARIANTS)
     if not 0 <= args.skip < args.steps - 1 or not 2 <= args.tail <= args.steps:
         p.error("need 0 <= --skip < --steps - 1 and 2 <= --tail <= --steps")
 

@@ -148,6 +148,20 @@ def measure_memory(name: str, variant: str, batch: int, steps: int = 2) -> None:
     print((peak_rss_kib() - base) / 1024)
 
 
+def parse_variants(p, args, allowed, cuda_only=("tf32",)) -> list[str]:
+    """``args.variants`` (comma-separated) checked against ``allowed`` and ``args.device``;
+    a bad one is a one-line parser error."""
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in allowed]
+    if unknown:
+        p.error(f"unknown variant {unknown[0]!r}; expected one of {', '.join(allowed)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available here")
+    if args.device == "cpu" and set(variants) & set(cuda_only):
+        p.error(f"variant(s) {', '.join(sorted(set(variants) & set(cuda_only)))} need --device cuda")
+    return variants
+
+
 def set_tf32(on: bool) -> None:
     """TF32 tensor cores for CUDA matmuls and cuDNN convolutions, on or off."""
     torch.backends.cuda.matmul.allow_tf32 = on
@@ -192,14 +206,7 @@ def main(argv=None) -> None:
     if args.memory_of:
         measure_memory(*args.memory_of, args.batch)
         return
-    variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        p.error(f"unknown variant {unknown[0]!r}; expected one of {', '.join(VARIANTS)}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: CUDA is not available here")
-    if args.device == "cpu" and set(variants) & set(CUDA_ONLY):
-        p.error(f"variant(s) {', '.join(sorted(set(variants) & set(CUDA_ONLY)))} need --device cuda")
+    variants = parse_variants(p, args, VARIANTS, CUDA_ONLY)
 
     counts = {name: params(make()) for name, make in MODELS.items()}
     ratio = counts["diffusers"] / counts["difflab"]
