@@ -15,6 +15,12 @@ from torch import nn
 __all__ = ["DiffusersUNet", "DiffusersConditionUNet", "DiffusersAutoencoder"]
 
 
+def _timesteps(noise_input, x: torch.Tensor) -> torch.Tensor:
+    """The per-sample DDPM index, on ``x``'s device and in its dtype (a scalar is broadcast)."""
+    t = torch.as_tensor(noise_input, device=x.device)
+    return (t.expand(x.shape[0]) if t.ndim == 0 else t).to(x.dtype)
+
+
 class DiffusersUNet(nn.Module):
     """A diffusers ``UNet2DModel`` called as a difflab network.
 
@@ -29,10 +35,7 @@ class DiffusersUNet(nn.Module):
         self.channels = channels
 
     def forward(self, x: torch.Tensor, noise_input: torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(noise_input, device=x.device)
-        if t.ndim == 0:
-            t = t.expand(x.shape[0])
-        out = self.unet(x, t.to(x.dtype) if t.is_floating_point() else t, return_dict=False)[0]
+        out = self.unet(x, _timesteps(noise_input, x), return_dict=False)[0]
         return out if self.channels is None else out[:, :self.channels]
 
 
@@ -50,10 +53,8 @@ class DiffusersConditionUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, noise_input: torch.Tensor, *, context: torch.Tensor,
                 context_mask: torch.Tensor | None = None) -> torch.Tensor:
-        t = torch.as_tensor(noise_input, device=x.device)
-        if t.ndim == 0:
-            t = t.expand(x.shape[0])
-        return self.unet(x, t.to(x.dtype), encoder_hidden_states=context.to(x.dtype), return_dict=False)[0]
+        return self.unet(x, _timesteps(noise_input, x), encoder_hidden_states=context.to(x.dtype),
+                         return_dict=False)[0]
 
 
 class DiffusersAutoencoder(nn.Module):
