@@ -38,7 +38,8 @@ from .processes import diffusion_squared
 from .schedules import DiscreteSchedule, Schedule
 from .tensors import append_dims
 
-__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING", "check_objective", "MIN_SNR_GAMMA"]
+__all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING", "check_objective", "MIN_SNR_GAMMA",
+           "contrastive_loss"]
 
 #: how training times are drawn: uniform, or importance-sampled for the likelihood weighting
 T_SAMPLING = ("uniform", "likelihood")
@@ -173,3 +174,35 @@ def denoising_loss(
         weighting = WEIGHTINGS[weighting]
     w = weighting(alpha.reshape(n, -1)[:, 0], sigma.reshape(n, -1)[:, 0]).float()
     return (w * per_sample).mean()
+
+
+def contrastive_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor | float,
+                     positives: torch.Tensor | None = None) -> torch.Tensor:
+    """The symmetric InfoNCE loss of CLIP (Radford et al. 2021, fig. 3; van den Oord et al. 2018).
+
+    With unit-length image and text embeddings u_i, w_j of N pairs and inverse
+    temperature s, the logits are ``l_ij = s <u_i, w_j>`` and the loss is the mean of the
+    image-to-text and the text-to-image cross-entropies,
+
+        L = 1/2 [ -1/N sum_i sum_j p_ij log softmax_j(l_ij)  -  1/N sum_j sum_i p_ij log softmax_i(l_ij) ],
+
+    where the target p_ij is 1 for the true pair (i = j). ``positives`` (N, N) bool marks
+    further pairs that are equally right (the same caption text, or the same image drawn
+    twice): the target of row i (column j) is then uniform over its positives, so a
+    batch never teaches that a correct caption is wrong. The diagonal is always positive.
+    """
+    if image_emb.ndim != 2 or image_emb.shape != text_emb.shape:
+        raise ValueError(f"image and text embeddings must both have shape (N, D), got {tuple(image_emb.shape)} "
+                         f"and {tuple(text_emb.shape)}")
+    n = image_emb.shape[0]
+    logits = scale * image_emb.float() @ text_emb.float().T
+    eye = torch.eye(n, dtype=torch.bool, device=logits.device)
+    if positives is None:
+        target = eye.float()
+    else:
+        if positives.shape != (n, n):
+            raise ValueError(f"positives must have shape ({n}, {n}), got {tuple(positives.shape)}")
+        target = (positives.to(logits.device).bool() | eye).float()
+    rows = -(target / target.sum(1, keepdim=True) * torch.log_softmax(logits, 1)).sum(1).mean()
+    cols = -(target / target.sum(0, keepdim=True) * torch.log_softmax(logits, 0)).sum(0).mean()
+    return (rows + cols) / 2

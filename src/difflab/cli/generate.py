@@ -9,20 +9,37 @@ from __future__ import annotations
 from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, text
 
 
-def _load(path, config=None):
+def _load(path, config=None, pipeline: str | None = None):
     from pathlib import Path
 
     import torch
 
     from ..pipelines.text_to_image import TextToImagePipeline, shipped_model_path
+    from ..pipelines.unclip import is_unclip_folder
+
+    if pipeline == "unclip" or (path is not None and is_unclip_folder(path)):
+        from .unclip import load_unclip
+
+        if config is not None:
+            raise ValueError("--config applies to a single-file Stable Diffusion checkpoint, not to an unCLIP pipeline")
+        return load_unclip(path)
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     return TextToImagePipeline.load(Path(str(path if path is not None else shipped_model_path())), config=config)
 
 
-def _sampling(args) -> dict:
-    return {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance, "spacing": args.spacing,
-            **sampler_options(args)}
+def _sampling(args, pipe=None) -> dict:
+    settings = {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance, "spacing": args.spacing,
+                **sampler_options(args)}
+    from ..pipelines.unclip import UnCLIPPipeline
+
+    if isinstance(pipe, UnCLIPPipeline):  # None: the pipeline's defaults
+        settings = {k: v for k, v in settings.items() if v is not None}
+        settings.update({k: v for k, v in (("prior_guidance", args.prior_guidance), ("candidates", args.candidates))
+                         if v is not None})
+    elif args.prior_guidance is not None or args.candidates is not None:
+        raise ValueError("--prior-guidance and --candidates apply to an unCLIP pipeline (--pipeline unclip)")
+    return settings
 
 
 def file_names(prompts, n: int) -> list[str]:
@@ -51,7 +68,7 @@ def _cmd_generate(args) -> None:
     paths = [out / name for name in file_names(args.prompts, args.n)]
     claim(args, *paths)
     start = time.perf_counter()
-    pipe = _load(args.model, args.config)
+    pipe = _load(args.model, args.config, args.pipeline)
     if args.compile:
         pipe.compile()
     resolver = None
@@ -62,7 +79,7 @@ def _cmd_generate(args) -> None:
     side = pipe.config["image_size"] * (resolver.scale if resolver is not None else 1) * args.scale
     check_pixels(side, side, "each output image")
     loaded = time.perf_counter() - start
-    images, info = pipe(list(args.prompts), args.n, seed=args.seed, return_info=True, **_sampling(args))
+    images, info = pipe(list(args.prompts), args.n, seed=args.seed, return_info=True, **_sampling(args, pipe))
     upscaled = 0.0
     if resolver is not None:  # the cascade's second stage (Saharia et al. 2022; Ho et al. 2022): x4 super-resolution
         start = time.perf_counter()
@@ -92,12 +109,15 @@ def _cmd_eval(args) -> None:
 
     count(2 * args.n * len(args.guidance), "images", f"--n {args.n} x 2 kinds x {len(args.guidance)} guidances")
     claim(args, args.out)
-    pipe = _load(args.model, args.config)
-    sampling = _sampling(args)
-    sampling.pop("guidance")
+    pipe = _load(args.model, args.config, args.pipeline)
+    sampling = _sampling(args, pipe)
+    sampling.pop("guidance", None)
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, prompt_seed=args.prompt_seed,
                                     progress=not args.quiet, **sampling)
-    report["model"] = str(args.model or shipped_model_path())
+    from ..pipelines.unclip import UnCLIPPipeline, shipped_unclip_path
+
+    shipped = shipped_unclip_path() if isinstance(pipe, UnCLIPPipeline) else shipped_model_path()
+    report["model"] = str(args.model or shipped)
     print(f"{'guidance':>8} {'single':>8} {'pair':>8} {'FD':>8}   (faithfulness: every stated attribute right)")
     for g, row in report["results"].items():
         print(f"{g:>8} {row['single']['all']:8.1%} {row['pair']['all']:8.1%} {row['fd_latent']:8.2f}")
@@ -112,6 +132,12 @@ def _add_common(p) -> None:
     p.add_argument("--config", default=None, metavar="DIR",
                    help="for a single-file checkpoint: the diffusers folder of its model family (configs, tokenizer, "
                         "scheduler; its weights are not read)")
+    p.add_argument("--pipeline", choices=("t2i", "unclip"), default=None,
+                   help="t2i (latent text-to-image, the default) or unclip (prior + decoder, in the manner of DALL-E 2); "
+                        "a --model folder says which it is")
+    p.add_argument("--prior-guidance", type=number(0), default=None, help="unclip: the prior's guidance scale")
+    p.add_argument("--candidates", type=positive_int, default=None,
+                   help="unclip: prior draws per image, the one closest to the prompt kept (default 2)")
     add_sampler_args(p, sampler=None, steps=None)
     for action in p._actions:  # None: the pipeline folder's defaults (pipeline.json)
         if action.dest in ("sampler", "steps"):

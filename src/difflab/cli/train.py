@@ -116,6 +116,39 @@ def _cmd_train_superres(args) -> None:
     print(f"model folder {out}")
 
 
+def _cmd_train_clip(args) -> None:
+    from ..pipelines.clip_training import train_clip
+
+    folder = train_clip(out=args.out, text_encoder=args.text_encoder, scenes=args.scenes, steps=args.steps,
+                        batch_size=args.batch_size, lr=args.lr, embed_dim=args.embed_dim,
+                        checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
+                        seed=args.seed, progress=not args.quiet, device=args.device, compile=args.compile,
+                        precision=args.precision, workers=args.workers)
+    print(f"saved CLIP encoder folder {folder}")
+
+
+def _cmd_train_prior(args) -> None:
+    from ..pipelines.unclip_training import train_prior
+
+    if args.compile or args.precision != "fp32":
+        raise ValueError("the prior trains in float32, eagerly (it is small): --compile and --precision do not apply")
+    folder = train_prior(args.clip, out=args.out, scenes=args.scenes, steps=args.steps, batch_size=args.batch_size,
+                         lr=args.lr, p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every,
+                         resume=args.resume, overwrite=args.overwrite, seed=args.seed, progress=not args.quiet,
+                         device=args.device, workers=args.workers)
+    print(f"saved prior folder {folder}")
+
+
+def _cmd_train_decoder(args) -> None:
+    from ..pipelines.unclip_training import train_decoder
+
+    folder = train_decoder(args.clip, out=args.out, init=args.init, scenes=args.scenes, steps=args.steps,
+                           batch_size=args.batch_size, lr=args.lr, p_caption=args.p_caption, p_embed=args.p_embed,
+                           checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
+                           seed=args.seed, progress=not args.quiet, device=args.device, compile=args.compile,
+                           precision=args.precision, workers=args.workers)
+    print(f"saved decoder folder {folder}")
+
 
 def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, out: str) -> None:
     """The options every trainer takes, spelled and checked alike (defaults: the trainer's own)."""
@@ -201,6 +234,33 @@ def register(sub) -> None:
     t2i.add_argument("--object-weights", default=None, metavar="W1,W2,W3",
                      help="relative chance of drawing a scene of 1, 2, 3 objects (default: the dataset's mixture)")
     t2i.set_defaults(handler=_cmd_train_t2i)
+
+    c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")
+    _run(c, steps=1500, batch_size=256, lr=1e-3, checkpoint_every=250, out="CLIP encoder and run folder")
+    c.add_argument("--text-encoder", default="minilm", help="minilm (pretrained) or hashing (toy, for tests)")
+    c.add_argument("--scenes", type=positive_int, default=20_000, help="training scenes (each with all its captions)")
+    c.add_argument("--embed-dim", type=positive_int, default=64, help="embedding dimension (default 64)")
+    c.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
+    c.set_defaults(handler=_cmd_train_clip)
+
+    pr = tsub.add_parser("prior", help="unCLIP 2/3: the diffusion prior (text -> CLIP image embedding)")
+    pr.add_argument("--clip", required=True, help="a CLIP encoder folder (difflab train clip)")
+    _run(pr, steps=3000, batch_size=256, lr=3e-4, checkpoint_every=500, out="prior and run folder")
+    pr.add_argument("--scenes", type=positive_int, default=20_000, help="training scenes (each with all its captions)")
+    pr.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="text dropout for classifier-free guidance")
+    pr.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
+    pr.set_defaults(handler=_cmd_train_prior)
+
+    de = tsub.add_parser("decoder", help="unCLIP 3/3: the decoder (CLIP image embedding + caption -> image)")
+    de.add_argument("--clip", required=True, help="a CLIP encoder folder (difflab train clip)")
+    _run(de, steps=1500, batch_size=128, lr=3e-4, checkpoint_every=250, out="decoder and run folder")
+    de.add_argument("--init", default=None, metavar="DIR",
+                    help="the text-to-image pipeline whose denoiser and autoencoder it starts from (default: shipped)")
+    de.add_argument("--scenes", type=positive_int, default=20_000, help="training scenes (each with all its captions)")
+    de.add_argument("--p-caption", type=number(0, 1), default=0.5, help="caption dropout (default 0.5)")
+    de.add_argument("--p-embed", type=number(0, 1), default=0.1, help="embedding dropout (default 0.1)")
+    de.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
+    de.set_defaults(handler=_cmd_train_decoder)
 
     r = tsub.add_parser("superres", help="an SR3-style x4 super-resolution model on photo crops")
     _run(r, steps=1500, batch_size=16, lr=1e-3, checkpoint_every=100, out="model and run folder")

@@ -24,6 +24,7 @@ from .weights import load_weights, save_weights, weight_shapes
 
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
            "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder",
+           "save_network", "load_network_folder",
            "write_pipeline_config", "read_pipeline_config", "PIPELINE_CONFIG", "MODEL_KEYS", "save_grids", "load_grids",
            "GRIDS"]
 
@@ -187,30 +188,45 @@ def _read_grids(folder: Path) -> dict:
     return data["grids"]
 
 
-def save_autoencoder(folder, autoencoder, extra: dict | None = None,
-                     dtype: torch.dtype | None = None) -> Path:
-    """Save ``autoencoder`` as a folder: ``config.json`` (``{"difflab_version", "task":
-    "autoencoder", "net": its config, **extra}``) and ``model.safetensors``, atomically;
-    ``dtype``: store the weights in that precision (see :func:`save_model`)."""
+def save_network(folder, net: torch.nn.Module, task: str, extra: dict | None = None,
+                 dtype: torch.dtype | None = None) -> Path:
+    """Save a network with a ``config`` attribute as a folder: ``config.json``
+    (``{"difflab_version", "task", **extra, "net": net.config}``) and ``model.safetensors``,
+    atomically; ``dtype``: store the weights in that precision (see :func:`save_model`)."""
     folder = Path(folder)
-    config = {"difflab_version": __version__, "task": "autoencoder", **(extra or {}), "net": autoencoder.config}
+    config = {"difflab_version": __version__, "task": task, **(extra or {}), "net": net.config}
     folder.mkdir(parents=True, exist_ok=True)
-    save_weights(folder / WEIGHTS, cast_state(autoencoder.state_dict(), dtype))
+    save_weights(folder / WEIGHTS, cast_state(net.state_dict(), dtype))
     write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
     return folder
+
+
+def load_network_folder(folder, build, task: str, what: str,
+                        device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Load a folder written by :func:`save_network` for ``task``: ``(build(config["net"]) with
+    the folder's weights, in eval mode on ``device``, config)``. Refuses another task's folder
+    and weights that do not match the network the config builds, naming the files."""
+    folder = Path(folder)
+    config = load_config(folder)
+    if config.get("task", task) != task:
+        raise ValueError(f"{folder / CONFIG} holds a {config.get('task')!r} model, not {what}")
+    if "net" not in config:
+        raise ValueError(f"{folder / CONFIG}: missing key 'net'")
+    net = load_network(lambda: build(config["net"]), folder / WEIGHTS, folder / CONFIG, what)
+    return net.to(device).eval(), config
+
+
+def save_autoencoder(folder, autoencoder, extra: dict | None = None,
+                     dtype: torch.dtype | None = None) -> Path:
+    """Save ``autoencoder`` as a folder (:func:`save_network` with task ``"autoencoder"``)."""
+    return save_network(folder, autoencoder, "autoencoder", extra, dtype)
 
 
 def load_autoencoder(folder, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Load a folder written by :func:`save_autoencoder`; ``(autoencoder in eval mode, config)``.
 
     Refuses weights that do not match the network the config builds, naming both files."""
-    folder = Path(folder)
-    config = load_config(folder)
-    if "net" not in config:
-        raise ValueError(f"{folder / CONFIG}: missing key 'net'")
-    net = load_network(lambda: autoencoder_from_config(config["net"]), folder / WEIGHTS, folder / CONFIG,
-                       "the autoencoder")
-    return net.to(device).eval(), config
+    return load_network_folder(folder, autoencoder_from_config, "autoencoder", "the autoencoder", device)
 
 
 def write_pipeline_config(folder, config: dict) -> Path:

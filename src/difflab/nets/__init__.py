@@ -6,11 +6,12 @@ from torch import nn
 
 from .embedding import sinusoidal_embedding
 from .mlp import MLP
+from .prior import PriorTransformer
 from .unet import UNet
 
-__all__ = ["MLP", "NETS", "UNet", "net_from_config", "sinusoidal_embedding"]
+__all__ = ["MLP", "NETS", "PriorTransformer", "UNet", "net_from_config", "sinusoidal_embedding"]
 
-NETS = {"mlp": MLP, "unet": UNet}
+NETS = {"mlp": MLP, "unet": UNet, "prior": PriorTransformer}
 
 
 def net_from_config(config: dict) -> nn.Module:

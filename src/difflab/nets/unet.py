@@ -28,6 +28,11 @@ Optional conditioning, each off unless configured:
 - a token sequence (``context_dim``): cross-attention from the image to
   ``context`` (N, L, context_dim) after every self-attention layer (Rombach et al.
   2022, sec. 3.3). ``context_mask`` (N, L) bool, True = attend, hides padding.
+- an embedding vector (``embed_dim``, e.g. a CLIP image embedding, as the decoder of
+  Ramesh et al. 2022, sec. 2.1): ``embed`` (N, embed_dim) is projected and added to the
+  time embedding, and projected into ``embed_tokens`` extra tokens appended to the
+  cross-attention context (needs ``context_dim``). ``embed=None`` is the zero vector,
+  the null condition of classifier-free guidance (the paper sets it to zero).
 - extra input channels (``concat_channels``): ``concat`` (N, concat_channels, H, W)
   is concatenated to x before the first convolution (as in SR3, Saharia et al.
   2021, and inpainting models).
@@ -185,6 +190,9 @@ class UNet(nn.Module):
             the null label ``num_classes``.
         context_dim: enables cross-attention to a (N, L, context_dim) token sequence.
         concat_channels: extra input channels concatenated to x.
+        embed_dim: enables conditioning on an (N, embed_dim) embedding vector.
+        embed_tokens: how many context tokens the embedding becomes (0: none; needs
+            ``context_dim``).
     """
 
     def __init__(
@@ -205,6 +213,8 @@ class UNet(nn.Module):
         num_classes: int | None = None,
         context_dim: int | None = None,
         concat_channels: int = 0,
+        embed_dim: int | None = None,
+        embed_tokens: int = 0,
     ) -> None:
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
@@ -218,6 +228,8 @@ class UNet(nn.Module):
             "groups": groups, "head_channels": head_channels, "emb_dim": emb_dim, "max_period": max_period,
             "input_scale": input_scale, "num_classes": num_classes, "context_dim": context_dim,
             "concat_channels": concat_channels,
+            # written only when used, so the configs of networks without them stay as they were
+            **({"embed_dim": embed_dim, "embed_tokens": embed_tokens} if embed_dim is not None else {}),
         }
         if not channel_mult or min(channel_mult) < 1:
             raise ValueError(f"channel_mult must be a non-empty list of positive integers, got {channel_mult}")
@@ -231,7 +243,12 @@ class UNet(nn.Module):
             raise ValueError(f"groups={groups} must divide every width channels * channel_mult; {bad[0]} is not divisible")
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer or None, got {num_classes}")
+        if embed_dim is not None and (isinstance(embed_dim, bool) or not isinstance(embed_dim, int) or embed_dim < 1):
+            raise ValueError(f"embed_dim must be a positive integer or None, got {embed_dim!r}")
+        if embed_tokens and (embed_dim is None or context_dim is None or embed_tokens < 0):
+            raise ValueError("embed_tokens needs embed_dim and context_dim (the tokens join the cross-attention context)")
         self.in_channels, self.out_channels = in_channels, out_channels
+        self.embed_dim, self.embed_tokens = embed_dim, int(embed_tokens)
         self.concat_channels, self.num_classes, self.context_dim = concat_channels, num_classes, context_dim
         self.channels, self.max_period, self.input_scale = channels, max_period, input_scale
 
@@ -247,6 +264,9 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         # index num_classes is the null label (classifier-free guidance)
         self.label_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes is not None else None
+        if embed_dim is not None:
+            self.embed_proj = nn.Linear(embed_dim, emb_dim)
+            self.embed_to_tokens = nn.Linear(embed_dim, embed_tokens * context_dim) if embed_tokens else None
 
         self.inp = nn.Conv2d(in_channels + concat_channels, channels, 3, padding=1)
         self.down = nn.ModuleList()
@@ -325,6 +345,28 @@ class UNet(nn.Module):
             context_mask = context_mask.bool()
         return context, context_mask
 
+    def _embed(self, embed, emb: torch.Tensor, context, context_mask, n: int):
+        """Add the embedding vector's projection to ``emb`` and its tokens to the context."""
+        if self.embed_dim is None:
+            if embed is not None:
+                raise ValueError("embed was given but this UNet has no embedding conditioning (embed_dim=None)")
+            return emb, context, context_mask
+        if embed is None:
+            embed = torch.zeros(n, self.embed_dim, device=emb.device, dtype=emb.dtype)
+        if embed.shape != (n, self.embed_dim):
+            raise ValueError(f"embed must have shape ({n}, {self.embed_dim}), got {tuple(embed.shape)}")
+        embed = embed.to(self.embed_proj.weight.dtype)
+        emb = emb + self.embed_proj(embed)
+        if self.embed_to_tokens is not None:
+            tokens = self.embed_to_tokens(embed).view(n, self.embed_tokens, self.context_dim)
+            if context is None:
+                context, context_mask = tokens, None
+            else:
+                context = torch.cat([context, tokens.to(context.dtype)], dim=1)
+                if context_mask is not None:
+                    context_mask = torch.cat([context_mask, context_mask.new_ones(n, self.embed_tokens)], dim=1)
+        return emb, context, context_mask
+
     def _input(self, x: torch.Tensor, concat) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must have shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
@@ -340,11 +382,12 @@ class UNet(nn.Module):
 
     # -- forward -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor, noise_input: torch.Tensor, *, labels=None, context=None,
-                context_mask=None, concat=None) -> torch.Tensor:
+                context_mask=None, concat=None, embed=None) -> torch.Tensor:
         n = x.shape[0]
         h = self._input(x, concat)
         emb = self._embedding(noise_input, n, labels)
         context, context_mask = self._check_context(context, context_mask, n)
+        emb, context, context_mask = self._embed(embed, emb, context, context_mask, n)
 
         def run(block, h):
             for layer in block:

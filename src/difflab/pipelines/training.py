@@ -37,7 +37,8 @@ from ..data.shapes import TRAIN_SEED
 from ..train.run_folder import trainer
 from .text_to_image import TextToImagePipeline
 
-__all__ = ["train_text_to_image", "text_unet", "caption_cache", "latent_cache", "TEXT_ENCODERS_BY_NAME"]
+__all__ = ["train_text_to_image", "text_unet", "caption_cache", "latent_cache", "TEXT_ENCODERS_BY_NAME",
+           "cached_tensors", "main_process_first"]
 
 #: ``text_encoder=`` names and the configs they stand for
 TEXT_ENCODERS_BY_NAME = {
@@ -58,7 +59,7 @@ def text_unet(latent_shape, context_dim: int, channels: int = 48, channel_mult=(
                 head_channels=32, context_dim=context_dim)
 
 
-def _cached(path: Path, key: dict, build) -> dict:
+def cached_tensors(path: Path, key: dict, build) -> dict:
     """``build()`` (a dict of tensors), stored at ``path`` with ``key`` in its metadata and
     reused while the key is the same."""
     import json
@@ -95,7 +96,7 @@ def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True, w
         tokens, mask = encode_captions(text_encoder, distinct, progress=progress)
         return {"choices": choices, "tokens": tokens, "mask": mask}
 
-    return _cached(Path(out) / "captions.safetensors",
+    return cached_tensors(Path(out) / "captions.safetensors",
                    {"scenes": scenes, "seed": TRAIN_SEED, "text_encoder": text_encoder.config}, build)
 
 
@@ -114,11 +115,11 @@ def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int
                                           for i in range(0, scenes, 256)])}
 
     key = {"scenes": scenes, "size": image_size, "seed": seed, "autoencoder": autoencoder.config}
-    return _cached(Path(out) / "latents.safetensors", key, build)["latents"]
+    return cached_tensors(Path(out) / "latents.safetensors", key, build)["latents"]
 
 
 @contextlib.contextmanager
-def _main_process_first(w):
+def main_process_first(w):
     """Rank 0 runs the block first (it builds the caches); the other ranks run it after
     rank 0 has finished it (they read the caches)."""
     import torch.distributed as dist
@@ -250,7 +251,7 @@ def train_text_to_image(
 
     if w.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    with _main_process_first(w):
+    with main_process_first(w):
         cache_encoder = encoder if device.type == "cpu" else text_encoder_from_config(text_encoder, cache=False).to(device)
         captions = caption_cache(out, cache_encoder, scenes, progress and w.is_main, workers)
         del cache_encoder

@@ -1,0 +1,191 @@
+"""``difflab variations``, ``difflab interpolate`` and ``difflab eval-clip``: unCLIP's image side
+(Ramesh et al. 2022, sec. 3) and the CLIP encoder's report.
+
+Without ``--model`` the unCLIP pipeline shipped inside the package
+(``difflab/assets/shapes-unclip``) is used: nothing is downloaded. Images must have the
+pipeline's size (64 x 64 for the shipped one); nothing is resized silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import (add_model, add_overwrite, add_sampler_args, claim, count, integer, number, positive_int, sampler_options,
+                      seed, text)
+
+
+def load_unclip(path):
+    """The unCLIP pipeline of ``path`` (the shipped one for None); a one-line error for another kind of folder."""
+    import torch
+
+    from ..pipelines.unclip import UnCLIPPipeline, is_unclip_folder, shipped_unclip_path
+
+    folder = Path(str(path if path is not None else shipped_unclip_path()))
+    if not folder.is_dir():
+        raise FileNotFoundError(f"unCLIP pipeline folder {str(folder)!r} does not exist")
+    if not is_unclip_folder(folder):
+        raise ValueError(f"{folder} is not an unCLIP pipeline folder (its pipeline.json must say task 'unclip')")
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    return UnCLIPPipeline.load(folder)
+
+
+def decoder_settings(args) -> dict:
+    """The decoder's sampling settings of :func:`add_sampler_args` and ``--guidance`` (None: the pipeline's)."""
+    return {k: v for k, v in {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance,
+                              "spacing": args.spacing, **sampler_options(args)}.items() if v is not None}
+
+
+def _outputs(out: str, n: int, suffixes=(".png",)) -> list[Path]:
+    path = Path(out)
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"--out must be a {' or '.join(suffixes)} file, got {out!r}")
+    return [path] if n == 1 else [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(n)]
+
+
+def _write(images, paths) -> None:
+    from PIL import Image
+
+    from ..io.atomic import atomic_path
+
+    for image, path in zip(images, paths):
+        with atomic_path(path) as tmp:
+            Image.fromarray(image).save(tmp, format="PNG")
+        print(f"wrote {path}")
+
+
+def write_frames(frames, out: Path) -> None:
+    """Frames (N, H, W, 3) uint8 as one strip PNG (side by side) or an animated GIF (by suffix)."""
+    import numpy as np
+    from PIL import Image
+
+    from ..io.atomic import atomic_path
+
+    with atomic_path(out) as tmp:
+        if out.suffix.lower() == ".gif":
+            pictures = [Image.fromarray(f) for f in frames]
+            pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=250, loop=0)
+        else:
+            Image.fromarray(np.concatenate(list(frames), axis=1)).save(tmp, format="PNG")
+    print(f"wrote {out}")
+
+
+def _read_image(path: str):
+    """``path``'s pixels, read before any model is loaded (an unreadable image is a one-line error)."""
+    from ..masks import load_image
+
+    return load_image(path, "RGB")
+
+
+def _cmd_variations(args) -> None:
+    count(args.n, "images")
+    paths = _outputs(args.out, args.n)
+    claim(args, *paths)
+    image = _read_image(args.image)
+    pipe = load_unclip(args.model)
+    images = pipe.variations(image, args.n, seed=args.seed, invert=args.invert, **decoder_settings(args))
+    _write(images, paths)
+
+
+def _cmd_interpolate(args) -> None:
+    count(args.frames, "images", "--frames")
+    if (args.image_b is None) == (args.toward is None):
+        raise ValueError("give a second image (interpolation) or --toward CAPTION (a text diff), not both or neither")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".gif"):
+        raise ValueError(f"--out must be a .png (a strip) or .gif file, got {args.out!r}")
+    claim(args, out)
+    a = _read_image(args.image_a)
+    b = _read_image(args.image_b) if args.image_b is not None else None
+    if args.toward is not None and not args.toward.strip():
+        raise ValueError("--toward is empty: give the caption to move the image toward")
+    pipe = load_unclip(args.model)
+    if b is not None:
+        frames, _ = pipe.interpolate(a, b, args.frames, seed=args.seed, **decoder_settings(args))
+    else:
+        frames, _ = pipe.text_diff(a, args.toward, args.source, args.frames, max_angle=args.max_angle,
+                                   seed=args.seed, **decoder_settings(args))
+    write_frames(frames, out)
+
+
+def _cmd_eval_clip(args) -> None:
+    import json
+
+    from ..evaluate.clip import evaluate_clip
+    from ..io.atomic import write_text_atomic
+    from ..pipelines.clip import CLIPEncoder, is_clip_folder
+
+    claim(args, args.out)
+    folder = Path(args.model)
+    if (folder / "clip").is_dir() and is_clip_folder(folder / "clip"):
+        folder = folder / "clip"  # an unCLIP pipeline: its encoder
+    if not is_clip_folder(folder):
+        raise ValueError(f"{args.model} is not a CLIP encoder folder (difflab train clip) nor an unCLIP pipeline")
+    report = evaluate_clip(CLIPEncoder.load(folder), args.candidates, args.groups, args.zero_shot)
+    report["model"] = str(folder)
+    print(f"retrieval among {args.candidates} held-out scenes ({args.groups} sets):")
+    for direction in ("text_to_image", "image_to_text"):
+        r = report[direction]
+        print(f"  {direction.replace('_', ' '):>14}: R@1 {r['r@1']:.1%}  R@5 {r['r@5']:.1%}")
+    z = report["zero_shot"]
+    print(f"zero-shot on {z['n']} single objects: colour {z['colour']:.1%}  shape {z['shape']:.1%}  "
+          f"position {z['position']:.1%}")
+    if args.out:
+        write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
+def _cmd_assemble(args) -> None:
+    from ..pipelines.unclip_training import assemble_unclip
+
+    folder = assemble_unclip(args.clip, args.prior, args.decoder, args.out, overwrite=args.overwrite)
+    print(f"saved unCLIP pipeline folder {folder}")
+
+
+def _decoder_args(p) -> None:
+    p.add_argument("--model", default=None, help="unCLIP pipeline folder (default: the shipped shapes-unclip)")
+    add_sampler_args(p, sampler=None, steps=None)
+    p.add_argument("--guidance", type=number(0), default=None, help="the decoder's guidance scale (default: the pipeline's)")
+    p.add_argument("--seed", type=seed, default=0, help="noise seed (default 0)")
+    add_overwrite(p)
+
+
+def register(sub) -> None:
+    v = sub.add_parser("variations", help="unCLIP: variations of an image (its CLIP embedding decoded with new noise)")
+    v.add_argument("image", help="a PNG/JPEG of the pipeline's size")
+    v.add_argument("-n", type=positive_int, default=4, help="variations (default 4)")
+    v.add_argument("--out", default="variations.png", help="PNG; with -n > 1, NAME-i.png (default variations.png)")
+    v.add_argument("--invert", action="store_true",
+                   help="start from the image's DDIM-inverted noise and sample with DDIM, --eta (default 0.8) (keeps the layout)")
+    _decoder_args(v)
+    v.set_defaults(handler=_cmd_variations)
+
+    i = sub.add_parser("interpolate", help="unCLIP: frames between two images, or from an image toward a caption")
+    i.add_argument("image_a", metavar="IMAGE_A")
+    i.add_argument("image_b", metavar="IMAGE_B", nargs="?", default=None, help="(omit with --toward)")
+    i.add_argument("--toward", type=text, default=None, help="a text diff: move IMAGE_A toward this caption")
+    i.add_argument("--source", type=text, default="", help="with --toward: a caption of IMAGE_A (default: none)")
+    i.add_argument("--max-angle", type=number(0, 1, above=True), default=0.5,
+                   help="with --toward: how far along the slerp to go (0 .. 1; the paper stops at 0.5)")
+    i.add_argument("--frames", type=integer(2), default=8, help="frames (default 8)")
+    i.add_argument("--out", default="interpolation.png", help="a strip .png or an animated .gif")
+    _decoder_args(i)
+    i.set_defaults(handler=_cmd_interpolate)
+
+    a = sub.add_parser("assemble-unclip", help="write an unCLIP pipeline folder from a CLIP encoder (train clip), "
+                       "a prior (train prior) and a decoder (train decoder)")
+    a.add_argument("--clip", required=True, help="CLIP encoder folder")
+    a.add_argument("--prior", required=True, help="prior folder")
+    a.add_argument("--decoder", required=True, help="decoder folder")
+    a.add_argument("--out", required=True, help="the pipeline folder to write")
+    add_overwrite(a, "replace the pipeline in --out")
+    a.set_defaults(handler=_cmd_assemble)
+
+    e = sub.add_parser("eval-clip", help="retrieval and zero-shot accuracy of a CLIP encoder on held-out scenes")
+    add_model(e, "a CLIP encoder folder or an unCLIP pipeline folder")
+    e.add_argument("--candidates", type=positive_int, default=100, help="scenes per retrieval set (default 100)")
+    e.add_argument("--groups", type=positive_int, default=10, help="retrieval sets (default 10)")
+    e.add_argument("--zero-shot", type=positive_int, default=300, help="single-object scenes (default 300)")
+    e.add_argument("--out", default=None, help="write the report as JSON here")
+    add_overwrite(e)
+    e.set_defaults(handler=_cmd_eval_clip)
+

@@ -1,0 +1,428 @@
+"""unCLIP (Ramesh et al. 2022, "DALL-E 2"): text -> CLIP image embedding -> image, by composition.
+
+    prompt y --CLIP text side--> z_t,  --text encoder--> tokens c        (CLIPEncoder, difflab.text)
+    P(z_i | y):   the diffusion prior: z_i from noise, given (c, z_t)    (sec. 2.2)
+    P(x | z_i, y): the decoder: latents from noise, given (z_i, c)       (sec. 2.1)
+    latents --autoencoder decoder--> image x
+
+so that P(x | y) = P(x | z_i, y) P(z_i | y) (the paper's eq. 1: z_i is a deterministic
+function of x, so the chain is exact).
+
+- The **CLIP encoder** (:class:`~difflab.pipelines.clip.CLIPEncoder`) is frozen.
+- The **prior** is a :class:`~difflab.Denoiser` around a
+  :class:`~difflab.nets.prior.PriorTransformer` that predicts the clean embedding (the
+  paper: "we find it better to predict the unnoised z_i directly"), trained with
+  ``|| f(z_i^(t), t, y) - z_i ||^2`` on image embeddings *standardised per dimension*
+  (``z = (z_i - mean) / std``, statistics of the training images, stored in the
+  folder). Text is dropped (both c and z_t replaced by the empty prompt's) 10% of the
+  time, so the prior is guided: ``D_s = D(null) + s (D(y) - D(null))``. Sampling draws
+  ``candidates`` embeddings per prompt and keeps the one with the highest dot product
+  with z_t (the paper's best-of-2 reranking, sec. 2.2). The sampled z is
+  de-standardised and normalised to unit length, as the encoder's are.
+- The **decoder** is a latent diffusion :class:`~difflab.Denoiser` around a
+  :class:`~difflab.nets.UNet` with ``embed_dim``: z_i is projected into the time
+  embedding and into ``embed_tokens`` extra context tokens beside the caption's
+  (sec. 2.1). During training the caption was dropped 50% and z_i (set to 0) 10% of
+  the time, independently; guidance contrasts (z_i, c) with (0, null).
+
+Besides text to image: **variations** of an image (encode it to z_i, decode with fresh
+noise and no caption; or invert the decoder with DDIM and decode that noise with
+eta > 0, sec. 3.1), **interpolations** between two images (slerp of their embeddings,
+the decoder's noise fixed, sec. 3.2) and **text diffs** (slerp of z_i toward the
+normalised difference of two text embeddings, sec. 3.3).
+
+A folder (:meth:`UnCLIPPipeline.save`)::
+
+    pipeline.json   {"task": "unclip", "image_size", "defaults", "training"}
+    clip/           a CLIPEncoder folder (its text encoder is the pipeline's)
+    prior/          config.json (+ "standardise": mean, std) + model.safetensors
+    autoencoder/    config.json + model.safetensors
+    decoder/        config.json + model.safetensors
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .base import Pipeline
+
+__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "slerp", "is_unclip_folder", "shipped_unclip_path"]
+
+TASK = "unclip"
+#: the pipeline shipped inside the package (``difflab/assets/shapes-unclip``)
+SHIPPED = "shapes-unclip"
+#: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
+DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 2.0, "candidates": 2,
+            "sampler": "unipc", "steps": 20, "guidance": 3.0}
+#: the noise of the prior for prompt i, candidate j of a call seeded s is seeded
+#: ``s + PRIOR_STREAM + i * candidates + j`` (the decoder's noise of image i: ``s + i``)
+PRIOR_STREAM = 4_000_037
+
+
+def is_unclip_folder(folder) -> bool:
+    """True when ``folder`` holds an :class:`UnCLIPPipeline` (``pipeline.json`` with task "unclip")."""
+    import json
+
+    try:
+        return json.loads((Path(folder) / "pipeline.json").read_text()).get("task") == TASK
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def shipped_unclip_path() -> Path:
+    """The folder of the unCLIP pipeline shipped with difflab (package data; nothing is downloaded)."""
+    from ..io.folders import shipped_asset
+
+    return shipped_asset(SHIPPED)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between unit vectors (rows of) ``a`` and ``b`` (Shoemake 1985):
+    ``sin((1 - t) theta) / sin(theta) a + sin(t theta) / sin(theta) b``, theta the angle between
+    them; the straight line where they are (nearly) parallel. Unit vectors stay unit vectors."""
+    a, b = F.normalize(a.double(), dim=-1), F.normalize(b.double(), dim=-1)
+    dot = (a * b).sum(-1, keepdim=True).clamp(-1, 1)
+    theta = torch.arccos(dot)
+    sin = torch.sin(theta)
+    near = sin.abs() < 1e-6
+    wa = torch.where(near, 1 - t, torch.sin((1 - t) * theta) / torch.where(near, 1.0, sin))
+    wb = torch.where(near, t, torch.sin(t * theta) / torch.where(near, 1.0, sin))
+    return (wa * a + wb * b).float()
+
+
+@dataclass
+class UnCLIPInfo:
+    """What one call did: the prompts, seeds, NFE of prior and decoder, seconds and settings."""
+
+    prompts: list
+    seeds: list
+    nfe: int
+    seconds: float
+    settings: dict
+
+
+class UnCLIPPipeline(Pipeline):
+    """CLIP encoder + diffusion prior + embedding-conditioned decoder (module docstring).
+
+    Args:
+        clip: a :class:`~difflab.pipelines.clip.CLIPEncoder`; its text encoder conditions the
+            prior and the decoder too.
+        prior: a :class:`~difflab.Denoiser` on standardised embeddings (N, D).
+        stats: ``{"mean": (D,), "std": (D,)}``, the standardisation of the prior's data.
+        autoencoder: the latent space's :class:`~difflab.nets.autoencoder.AutoencoderKL`.
+        decoder: a :class:`~difflab.Denoiser` whose UNet takes ``context`` and ``embed``.
+        config: ``image_size``, ``defaults``, notes (written to ``pipeline.json``).
+    """
+
+    def __init__(self, clip, prior, stats: dict, autoencoder, decoder, config: dict | None = None) -> None:
+        d = clip.dim
+        mean, std = (torch.as_tensor(stats[k], dtype=torch.float32) for k in ("mean", "std"))
+        if mean.shape != (d,) or std.shape != (d,) or not (std > 0).all():
+            raise ValueError(f"stats must give mean and a positive std of shape ({d},)")
+        prior_cfg, dec_cfg = prior.net.config, getattr(decoder.net, "config", {})
+        if prior_cfg.get("embed_dim") != d or dec_cfg.get("embed_dim") != d:
+            raise ValueError(f"the prior ({prior_cfg.get('embed_dim')}-d) and the decoder ({dec_cfg.get('embed_dim')}-d) "
+                             f"must work on the CLIP encoder's {d}-d embeddings")
+        width = clip.text_encoder.dim
+        if prior_cfg.get("text_dim") != width or dec_cfg.get("context_dim") != width:
+            raise ValueError(f"the prior and the decoder must read the text encoder's {width}-d tokens")
+        config = dict(config or {})
+        size = int(config.get("image_size", clip.net.image_size))
+        self.clip, self.prior, self.autoencoder, self.denoiser = clip, prior, autoencoder, decoder
+        self.stats = {"mean": mean, "std": std}
+        self.config = {**config, "image_size": size, "defaults": {**DEFAULTS, **config.get("defaults", {})}}
+        self.latent_shape = autoencoder.latent_shape((autoencoder.in_channels, size, size))
+        self._null: dict | None = None
+
+    @property
+    def decoder(self):
+        return self.denoiser
+
+    @property
+    def text_encoder(self):
+        return self.clip.text_encoder
+
+    def to(self, device) -> "UnCLIPPipeline":
+        for part in (self.clip.net, self.prior.net, self.autoencoder, self.denoiser.net):
+            part.to(device)
+        self._null = None
+        return self
+
+    # -- conditioning ----------------------------------------------------------------
+    def text_cond(self, prompts: Sequence[str]) -> dict:
+        """``{"context", "context_mask", "text_embed"}``: the prompts' token states and CLIP
+        text embeddings, on the pipeline's device."""
+        from ..text import check_prompts
+
+        prompts = check_prompts(prompts)
+        emb = self.text_encoder.encode(prompts)
+        device = self.device
+        return {"context": emb.tokens.to(device), "context_mask": emb.mask.to(device),
+                "text_embed": self.clip.encode_text(prompts).to(device)}
+
+    def null(self) -> dict:
+        """The empty prompt's conditioning (one sample, no batch dim), encoded once."""
+        if self._null is None or self._null["context"].device != self.device:
+            self._null = {k: v[0] for k, v in self.text_cond([""]).items()}
+        return self._null
+
+    def standardise(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.stats["mean"].to(z.device)) / self.stats["std"].to(z.device)
+
+    def destandardise(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.stats["std"].to(z.device) + self.stats["mean"].to(z.device)
+
+    # -- the prior -------------------------------------------------------------------
+    @torch.no_grad()
+    def prior_embeddings(self, prompts: Sequence[str], *, seed: int = 0, sampler: str | None = None,
+                         steps: int | None = None, guidance: float | None = None, candidates: int | None = None,
+                         return_info: bool = False):
+        """CLIP image embeddings (N, D), unit length, drawn from the prior for ``prompts``: the
+        best of ``candidates`` draws by dot product with the prompt's text embedding."""
+        from ..guidance import ClassifierFreeGuidance
+        from ..samplers import sample
+        from ..tensors import generators
+
+        d = self.config["defaults"]
+        sampler = d["prior_sampler"] if sampler is None else sampler
+        steps = d["prior_steps"] if steps is None else int(steps)
+        guidance = d["prior_guidance"] if guidance is None else float(guidance)
+        k = d["candidates"] if candidates is None else candidates
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"candidates must be a positive integer, got {k!r}")
+        cond = self.text_cond(prompts)
+        n = cond["context"].shape[0]
+        rep = {key: v.repeat_interleave(k, 0) for key, v in cond.items()}
+        null = {key: v for key, v in self.null().items()}
+        model = ClassifierFreeGuidance(self.prior, guidance, null)
+        z, info = sample(model, (n * k, self.clip.dim), sampler, steps, return_info=True, cond=rep,
+                         generator=generators(seed + PRIOR_STREAM, n * k))
+        z = F.normalize(self.destandardise(z.float()), dim=-1).view(n, k, -1)
+        score = (z * cond["text_embed"][:, None]).sum(-1)
+        best = z[torch.arange(n), score.argmax(1)]
+        return (best, info.nfe) if return_info else best
+
+    # -- the decoder -----------------------------------------------------------------
+    def decoder_null(self) -> dict:
+        """The decoder's unconditional branch: no caption and a zero embedding."""
+        null = self.null()
+        return {"context": null["context"], "context_mask": null["context_mask"],
+                "embed": torch.zeros(self.clip.dim, device=self.device)}
+
+    def decoder_cond(self, embeddings: torch.Tensor, prompts: Sequence[str] | None = None) -> dict:
+        """The decoder's conditioning for image embeddings (N, D) and captions (None: none)."""
+        n = embeddings.shape[0]
+        if prompts is None:
+            null = self.null()
+            context = null["context"].expand(n, *null["context"].shape)
+            mask = null["context_mask"].expand(n, *null["context_mask"].shape)
+        else:
+            if len(prompts) != n:
+                raise ValueError(f"got {len(prompts)} prompts for {n} embeddings")
+            c = self.text_cond(prompts)
+            context, mask = c["context"], c["context_mask"]
+        return {"context": context, "context_mask": mask, "embed": embeddings.to(self.device, torch.float32)}
+
+    @torch.no_grad()
+    def decode_latents(self, embeddings: torch.Tensor, prompts: Sequence[str] | None = None, *, seed: int = 0,
+                       noise: torch.Tensor | None = None, sampler: str | None = None, steps: int | None = None,
+                       guidance: float | None = None, sigmas=None, **options):
+        """Latents for image embeddings (N, D), from the noise of seeds ``seed + i`` (or
+        ``noise``); returns (latents, NFE)."""
+        from ..guidance import ClassifierFreeGuidance
+        from ..samplers import sample
+
+        d = self.config["defaults"]
+        sampler = d["sampler"] if sampler is None else sampler
+        steps = d["steps"] if steps is None else int(steps)
+        guidance = d["guidance"] if guidance is None else float(guidance)
+        cond = self.decoder_cond(embeddings, prompts)
+        n = embeddings.shape[0]
+        model = ClassifierFreeGuidance(self.denoiser, guidance, self.decoder_null())
+        start = (n, *self.latent_shape) if noise is None else noise
+        z, info = sample(model, start, sampler, steps, generator=seed, cond=cond, return_info=True, sigmas=sigmas,
+                         **options)
+        return z, info.nfe
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images (N, 3, H, W) in [-1, 1] from latents."""
+        return self.autoencoder.decode_latents(latents).clamp(-1, 1)
+
+    @staticmethod
+    def _output(x: torch.Tensor, output: str):
+        if output == "tensor":
+            return x
+        if output != "uint8":
+            raise ValueError(f"output must be 'uint8' or 'tensor', got {output!r}")
+        return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    # -- text to image ---------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, prompts: str | Sequence[str], n_per_prompt: int = 1, *, seed: int = 0, output: str = "uint8",
+                 return_info: bool = False, caption: bool = True, **settings):
+        """Generate ``n_per_prompt`` images per prompt: prior, then decoder (module docstring).
+
+        Image j of the (prompt-major) batch uses seed ``seed + j``. ``caption``: also give the
+        decoder the prompt (the paper's decoder sees both); False decodes the embedding
+        alone. ``settings``: ``prior_sampler``, ``prior_steps``, ``prior_guidance``,
+        ``candidates``, ``sampler``, ``steps``, ``guidance`` and decoder sampler options."""
+        from ..text import check_prompts
+
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if isinstance(n_per_prompt, bool) or not isinstance(n_per_prompt, int) or n_per_prompt < 1:
+            raise ValueError(f"n_per_prompt must be a positive integer, got {n_per_prompt!r}")
+        batch = [p for p in check_prompts(prompts) for _ in range(n_per_prompt)]
+        start = time.perf_counter()
+        prior_keys = ("prior_sampler", "prior_steps", "prior_guidance", "candidates")
+        prior = {k.replace("prior_", ""): settings.pop(k) for k in prior_keys if k in settings}
+        z_i, nfe_prior = self.prior_embeddings(batch, seed=seed, return_info=True, **prior)
+        latents, nfe = self.decode_latents(z_i, batch if caption else None, seed=seed, **settings)
+        x = self._output(self.decode(latents), output)
+        info = UnCLIPInfo(batch, [seed + j for j in range(len(batch))], nfe_prior + nfe, time.perf_counter() - start,
+                          {**{k: self.config["defaults"][k] for k in DEFAULTS}, **settings,
+                           **{f"prior_{k}" if k != "candidates" else k: v for k, v in prior.items()},
+                           "caption": caption})
+        return (x, info) if return_info else x
+
+    # -- image variations, interpolation, text diffs ----------------------------------
+    def load_images(self, images) -> torch.Tensor:
+        """Images as (N, 3, S, S) in [-1, 1] (see :meth:`CLIPEncoder.images_tensor`)."""
+        return self.clip.images_tensor(images if isinstance(images, (list, tuple, torch.Tensor)) else [images])
+
+    def invert(self, image, *, steps: int | None = None, guidance: float | None = None,
+               embedding: torch.Tensor | None = None):
+        """(noise, grid): DDIM inversion (:func:`difflab.tasks.invert.ddim_invert`) of ``image``'s
+        latents through the decoder conditioned on its own embedding and no caption, guided
+        with ``guidance``, on the ``ddim`` grid of ``steps`` steps. Decoding that noise with
+        ``ddim`` on the grid and the same guidance (eta = 0) reconstructs the image; eta > 0
+        gives variations around it."""
+        from ..grids import make_grid
+        from ..guidance import ClassifierFreeGuidance
+        from ..tasks.invert import ddim_invert
+
+        x = self.load_images(image)
+        z_i = self.clip.encode_image(x) if embedding is None else embedding
+        steps = self.config["defaults"]["steps"] if steps is None else int(steps)
+        sigmas = make_grid(self.denoiser.schedule, steps)
+        latents = self.autoencoder.encode_latents(x.to(self.device), mode=True)
+        guidance = self.config["defaults"]["guidance"] if guidance is None else float(guidance)
+        model = ClassifierFreeGuidance(self.denoiser, guidance, self.decoder_null())
+        return ddim_invert(model, latents, sigmas, cond=self.decoder_cond(z_i)), sigmas
+
+    @torch.no_grad()
+    def variations(self, image, n: int = 4, *, seed: int = 0, invert: bool = False, output: str = "uint8",
+                   **settings):
+        """``n`` variations of one image: its CLIP embedding decoded with fresh noise (seeds
+        ``seed + j``) and no caption; with ``invert``, decoded by ``ddim`` with ``eta`` (a setting,
+        default 0.8) from the image's own inverted noise (:meth:`invert`), so layout and colours
+        stay closer."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        x = self.load_images(image)
+        if x.shape[0] != 1:
+            raise ValueError(f"variations take one image, got {x.shape[0]}")
+        z_i = self.clip.encode_image(x)
+        if not invert:
+            latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, **settings)
+        else:
+            noise, sigmas = self.invert(x, steps=settings.pop("steps", None), guidance=settings.get("guidance"),
+                                        embedding=z_i)
+            if settings.pop("sampler", "ddim") != "ddim":
+                raise ValueError("variations with invert sample with ddim (the inverted sampler); do not give another")
+            settings.setdefault("eta", 0.8)
+            settings.pop("spacing", None)
+            latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, noise=noise.expand(n, *noise.shape[1:]),
+                                             sampler="ddim", sigmas=sigmas, **settings)
+        return self._output(self.decode(latents), output)
+
+    @torch.no_grad()
+    def interpolate(self, image_a, image_b, frames: int = 8, *, seed: int = 0, output: str = "uint8", **settings):
+        """``frames`` images along slerp(z_a, z_b, t), t = 0 .. 1, all from the same noise (seed
+        ``seed``) and no caption (Ramesh et al. 2022, sec. 3.2); also returns the embeddings."""
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+            raise ValueError(f"frames must be an integer of at least 2, got {frames!r}")
+        z = self.clip.encode_image(torch.cat([self.load_images(image_a), self.load_images(image_b)]))
+        path = torch.cat([slerp(z[:1], z[1:], t / (frames - 1)) for t in range(frames)])
+        from ..tensors import randn
+
+        noise = randn((1, *self.latent_shape), seed).expand(frames, *self.latent_shape)
+        latents, _ = self.decode_latents(path, None, noise=noise, seed=seed, **settings)
+        return self._output(self.decode(latents), output), path
+
+    @torch.no_grad()
+    def text_diff(self, image, toward: str, source: str = "", frames: int = 5, *, max_angle: float = 0.5,
+                  seed: int = 0, output: str = "uint8", **settings):
+        """Move an image toward a caption (Ramesh et al. 2022, sec. 3.3): with the text
+        difference z_d = normalise(z_t(toward) - z_t(source)), decode slerp(z_i, z_d, t) for
+        t from 0 to ``max_angle`` in ``frames`` steps, all from the same noise and no caption.
+        ``source``: a caption of the image ("" if none is known)."""
+        from ..text import check_prompts
+
+        check_prompts([toward, source])
+        if not toward.strip():
+            raise ValueError("toward is empty: give the caption to move the image toward")
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+            raise ValueError(f"frames must be an integer of at least 2, got {frames!r}")
+        if not 0 < max_angle <= 1:
+            raise ValueError(f"max_angle must be in (0, 1], got {max_angle}")
+        z_i = self.clip.encode_image(self.load_images(image))
+        if z_i.shape[0] != 1:
+            raise ValueError(f"text_diff takes one image, got {z_i.shape[0]}")
+        t = self.clip.encode_text([toward, source])
+        z_d = F.normalize(t[:1] - t[1:], dim=-1)
+        path = torch.cat([slerp(z_i, z_d, max_angle * k / (frames - 1)) for k in range(frames)])
+        from ..tensors import randn
+
+        noise = randn((1, *self.latent_shape), seed).expand(frames, *self.latent_shape)
+        latents, _ = self.decode_latents(path, None, noise=noise, seed=seed, **settings)
+        return self._output(self.decode(latents), output), path
+
+    # -- folders ------------------------------------------------------------------
+    def save(self, folder, *, prior_ema: dict | None = None, decoder_ema: dict | None = None) -> Path:
+        """Write the folder (module docstring)."""
+        from ..io.folders import save_autoencoder, save_model, write_pipeline_config
+
+        folder = Path(folder)
+        self.clip.save(folder / "clip")
+        stats = {k: [float(v) for v in self.stats[k]] for k in ("mean", "std")}
+        save_model(folder / "prior", self.prior, {"task": "unclip-prior", "standardise": stats}, ema_state=prior_ema)
+        size = self.config["image_size"]
+        save_autoencoder(folder / "autoencoder", self.autoencoder,
+                         {"data": {**self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}})
+        save_model(folder / "decoder", self.denoiser, {"task": "unclip-decoder"}, ema_state=decoder_ema)
+        write_pipeline_config(folder, {"task": TASK, **self.config})
+        return folder
+
+    @classmethod
+    def load(cls, folder, device: str | torch.device = "cpu", ema: bool = True) -> "UnCLIPPipeline":
+        """Load a folder written by :meth:`save` (one-line errors for any other folder)."""
+        from ..io.folders import load_autoencoder, load_model, read_pipeline_config
+        from .clip import CLIPEncoder
+
+        folder = Path(folder)
+        config = read_pipeline_config(folder, TASK)
+        clip = CLIPEncoder.load(folder / "clip", device)
+        prior, prior_config = load_model(folder / "prior", ema=ema, device=device)
+        stats = prior_config.get("standardise")
+        if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
+            raise ValueError(f"{folder / 'prior' / 'config.json'}: missing the embedding statistics 'standardise'")
+        autoencoder, _ = load_autoencoder(folder / "autoencoder", device)
+        decoder, _ = load_model(folder / "decoder", ema=ema, device=device)
+        return cls(clip, prior, stats, autoencoder, decoder, config)
+
+    @classmethod
+    def shipped(cls, device: str | torch.device = "cpu") -> "UnCLIPPipeline":
+        """The pipeline shipped inside the package (:func:`shipped_unclip_path`)."""
+        return cls.load(shipped_unclip_path(), device=device)
+
+    def __repr__(self) -> str:
+        return (f"UnCLIPPipeline(image_size={self.config['image_size']}, clip={self.clip!r}, "
+                f"prior={self.prior!r}, decoder={self.denoiser!r})")

@@ -1,0 +1,325 @@
+"""unCLIP (Ramesh et al. 2022): the contrastive loss, the dual encoder, the prior network, the
+decoder's embedding conditioning, slerp, DDIM inversion, retrieval metrics, and the whole chain
+trained for a few steps on tiny networks (hashing text encoder) through the library and the CLI.
+
+The shipped pipeline's measured figures are in docs/unclip.md; here only what must hold
+for any weights is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from difflab.cli import main
+from difflab.losses import contrastive_loss
+from difflab.nets import UNet
+from difflab.nets.contrastive import DualEncoder
+from difflab.nets.prior import PriorTransformer
+from difflab.pipelines.unclip import slerp
+
+
+# -- the contrastive loss ------------------------------------------------------------
+def test_contrastive_loss_is_the_symmetric_cross_entropy_of_the_scaled_cosines():
+    g = torch.Generator().manual_seed(0)
+    u = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    w = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    s = 7.0
+    logits = s * u @ w.T
+    want = (F.cross_entropy(logits, torch.arange(5)) + F.cross_entropy(logits.T, torch.arange(5))) / 2
+    torch.testing.assert_close(contrastive_loss(u, w, s), want)
+
+
+def test_contrastive_loss_closed_form_for_two_pairs():
+    # u = w = two orthogonal unit vectors: logits s on the diagonal, 0 off it
+    u = torch.eye(2)
+    s = 3.0
+    want = -math.log(math.exp(s) / (math.exp(s) + 1))
+    torch.testing.assert_close(contrastive_loss(u, u, s), torch.tensor(want))
+
+
+def test_contrastive_loss_positives_spread_the_target():
+    # samples 0 and 1 are the same pair drawn twice: each row's (column's) target is uniform over both
+    g = torch.Generator().manual_seed(2)
+    u = F.normalize(torch.randn(4, 6, generator=g), dim=1)
+    w = F.normalize(torch.randn(4, 6, generator=g), dim=1)
+    same = torch.eye(4, dtype=torch.bool)
+    same[0, 1] = same[1, 0] = True
+    s = 5.0
+    logits = s * u @ w.T
+    target = same.double() / same.double().sum(1, keepdim=True)
+    rows = -(target * torch.log_softmax(logits.double(), 1)).sum(1).mean()
+    cols = -(target * torch.log_softmax(logits.double().T, 1)).sum(1).mean()
+    torch.testing.assert_close(contrastive_loss(u, w, s, same).double(), (rows + cols) / 2, atol=1e-6, rtol=0)
+    # with the duplicates marked, matching both equally is optimal: the loss is the target's entropy
+    v = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    three = torch.tensor([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.bool)
+    torch.testing.assert_close(contrastive_loss(v, v, 60.0, three), torch.tensor(2 * math.log(2) / 3), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="positives"):
+        contrastive_loss(u, w, 1.0, same[:2])
+    with pytest.raises(ValueError, match="shape"):
+        contrastive_loss(u, w[:2], 1.0)
+
+
+# -- the networks --------------------------------------------------------------------
+def test_dual_encoder_gives_unit_embeddings_and_ignores_padding():
+    torch.manual_seed(0)
+    net = DualEncoder(image_size=16, text_dim=12, embed_dim=8, channels=(8, 16), width=16, layers=1, heads=2)
+    u = net.encode_image(torch.rand(3, 3, 16, 16) * 2 - 1)
+    assert u.shape == (3, 8)
+    torch.testing.assert_close(u.norm(dim=1), torch.ones(3))
+    tokens = torch.randn(2, 5, 12)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    w = net.encode_tokens(tokens, mask)
+    garbage = tokens.clone()
+    garbage[0, 3:] = 100.0  # padding positions: whatever they hold is not read
+    torch.testing.assert_close(net.encode_tokens(garbage, mask), w)
+    torch.testing.assert_close(net.encode_tokens(tokens[:1, :3], mask[:1, :3]), w[:1], atol=1e-5, rtol=0)
+    assert float(net.scale().detach()) == pytest.approx(1 / 0.07, rel=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        net.encode_image(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="divisible"):
+        DualEncoder(width=10, heads=4)
+
+
+def test_prior_network_shapes_and_padding():
+    torch.manual_seed(0)
+    net = PriorTransformer(embed_dim=6, text_dim=10, width=16, layers=1, heads=2, max_length=8).eval()
+    x, t = torch.randn(2, 6), torch.tensor([3, 500])
+    context, text = torch.randn(2, 5, 10), torch.randn(2, 6)
+    mask = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    y = net(x, t, context=context, context_mask=mask, text_embed=text)
+    assert y.shape == (2, 6)
+    garbage = context.clone()
+    garbage[0, 2:] = 50.0
+    torch.testing.assert_close(net(x, t, context=garbage, context_mask=mask, text_embed=text), y)
+    with pytest.raises(ValueError, match="max_length"):
+        net(x, t, context=torch.randn(2, 9, 10), text_embed=text)
+    with pytest.raises(ValueError, match="text_embed"):
+        net(x, t, context=context, text_embed=text[:, :3])
+
+
+def test_unet_embedding_conditioning():
+    torch.manual_seed(0)
+    plain = UNet(in_channels=2, channels=8, channel_mult=(1,), num_res_blocks=1, attention_resolutions=(4,),
+                 image_size=4, groups=4, context_dim=6)
+    assert "embed_dim" not in plain.config  # networks without it keep their configs as they were
+    net = UNet(**{**{k: v for k, v in plain.config.items() if k != "type"}, "embed_dim": 5, "embed_tokens": 2})
+    for p in net.parameters():  # the zero-initialised output layer would hide every difference
+        torch.nn.init.normal_(p, std=0.2)
+    x, t = torch.randn(3, 2, 4, 4), torch.tensor([1, 2, 3])
+    ctx = torch.randn(3, 4, 6)
+    none = net(x, t, context=ctx)
+    torch.testing.assert_close(net(x, t, context=ctx, embed=torch.zeros(3, 5)), none)  # None is the zero vector
+    e = torch.randn(3, 5)
+    y = net(x, t, context=ctx, embed=e)
+    assert not torch.allclose(y, none)
+    # sample i depends on embed i only
+    e2 = e.clone()
+    e2[1] += 1
+    y2 = net(x, t, context=ctx, embed=e2)
+    torch.testing.assert_close(y2[[0, 2]], y[[0, 2]])
+    assert not torch.allclose(y2[1], y[1])
+    with pytest.raises(ValueError, match="embed must have shape"):
+        net(x, t, context=ctx, embed=torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="no embedding conditioning"):
+        plain(x, t, context=ctx, embed=e)
+    with pytest.raises(ValueError, match="embed_tokens needs"):
+        UNet(embed_tokens=2, embed_dim=4)
+
+
+# -- slerp and DDIM inversion ----------------------------------------------------------
+def test_slerp_moves_along_the_great_circle_at_constant_speed():
+    g = torch.Generator().manual_seed(1)
+    a = F.normalize(torch.randn(4, 7, generator=g), dim=1)
+    b = F.normalize(torch.randn(4, 7, generator=g), dim=1)
+    theta = torch.arccos((a * b).sum(1))
+    torch.testing.assert_close(slerp(a, b, 0.0), a, atol=1e-6, rtol=0)
+    torch.testing.assert_close(slerp(a, b, 1.0), b, atol=1e-6, rtol=0)
+    for t in (0.25, 0.5, 0.8):
+        m = slerp(a, b, t)
+        torch.testing.assert_close(m.norm(dim=1), torch.ones(4), atol=1e-6, rtol=0)
+        torch.testing.assert_close(torch.arccos((a * m).sum(1).clamp(-1, 1)), t * theta, atol=1e-4, rtol=0)
+    torch.testing.assert_close(slerp(a, a, 0.3), a, atol=1e-6, rtol=0)  # parallel: no division by sin 0
+
+
+def test_ddim_inversion_recovers_the_noise_of_a_gaussian_to_first_order():
+    """For Gaussian data the probability-flow ODE is linear; DDIM (Euler down) and its inversion
+    (Euler up) are first-order methods of it, so inverting a DDIM sample gives back its starting
+    noise, and sampling that noise gives back the sample, with an error that halves as the
+    steps double."""
+    from difflab.grids import make_grid
+    from difflab.models import GaussianMixture
+    from difflab.samplers import sample
+    from difflab.schedules import DiscreteSchedule
+    from difflab.tasks.invert import ddim_invert
+
+    schedule = DiscreteSchedule(kind="cosine", T=1000)
+    model = GaussianMixture([1.0], [[0.5, -0.3]], [[0.6, 0.2]]).denoiser(schedule)
+    noise = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    errors = []
+    for steps in (100, 200, 400):
+        sigmas = make_grid(schedule, steps)
+        x0 = sample(model, noise, "ddim", sigmas=sigmas)
+        back = ddim_invert(model, x0, sigmas)
+        again = sample(model, back, "ddim", sigmas=sigmas)
+        errors.append(((back - noise).abs().max().item(), (again - x0).abs().max().item()))
+    for coarse, fine in zip(errors[:-1], errors[1:]):
+        assert fine[0] < 0.6 * coarse[0] and fine[1] < 0.6 * coarse[1], errors
+    assert errors[-1][0] < 0.02 and errors[-1][1] < 0.01, errors
+    with pytest.raises(ValueError, match="decreasing"):
+        ddim_invert(model, noise, make_grid(schedule, 10).flip(0))
+
+
+# -- retrieval metrics -----------------------------------------------------------------
+def test_recall_at_k():
+    from difflab.evaluate.clip import recall_at
+
+    assert recall_at(torch.eye(4)) == {"r@1": 1.0, "r@5": 1.0}
+    sim = torch.eye(3).roll(1, dims=1) + 0.5 * torch.eye(3)  # the right one always second
+    assert recall_at(sim, ks=(1, 2)) == {"r@1": 0.0, "r@2": 1.0}
+    assert recall_at(torch.ones(3, 3))["r@1"] == 0.0  # ties count against
+
+
+def test_class_prompts_fix_one_attribute_and_vary_the_others():
+    from difflab.data.shapes import parse_prompt
+    from difflab.pipelines.clip import class_prompts
+
+    for attribute, key in (("colour", lambda a: a.objects[0].colour), ("shape", lambda a: a.objects[0].shape),
+                           ("position", lambda a: a.position)):
+        classes = class_prompts(attribute)
+        for name, prompts in classes.items():
+            assert len(set(prompts)) == len(prompts) > 1
+            assert all(key(parse_prompt(p)) == name for p in prompts)
+    with pytest.raises(ValueError, match="attribute"):
+        class_prompts("size")
+
+
+# -- the chain, tiny, through the library and the CLI ------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_unclip(tmp_path_factory):
+    """A CLIP encoder, prior and decoder trained a few steps on 32-pixel scenes with the hashing
+    text encoder, the decoder fine-tuned from a 1-step text-to-image pipeline, assembled."""
+    from difflab.io.folders import save_autoencoder
+    from difflab.nets.autoencoder import AutoencoderKL
+    from difflab.pipelines.clip_training import train_clip
+    from difflab.pipelines.training import train_text_to_image
+    from difflab.pipelines.unclip_training import assemble_unclip, train_decoder, train_prior
+
+    root = tmp_path_factory.mktemp("unclip")
+    torch.manual_seed(0)
+    save_autoencoder(root / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
+                     {"data": {"name": "shapes", "shape": [3, 32, 32]}})
+    train_text_to_image(root / "ae", out=root / "t2i", text_encoder="hashing", scenes=8, steps=1, batch_size=4,
+                        channels=16, progress=False)
+    train_clip(out=root / "clip", text_encoder="hashing", image_size=32, scenes=16, steps=3, batch_size=8,
+               embed_dim=8, channels=(8, 16), width=16, layers=1, heads=2, checkpoint_every=2, progress=False)
+    train_prior(root / "clip", out=root / "prior", scenes=16, steps=2, batch_size=8, width=16, layers=1, heads=2,
+                progress=False)
+    train_decoder(root / "clip", out=root / "decoder", init=root / "t2i", scenes=16, steps=2, batch_size=4,
+                  progress=False)
+    assemble_unclip(root / "clip", root / "prior", root / "decoder", root / "unclip",
+                    defaults={"prior_steps": 3, "steps": 3})
+    return root
+
+
+def test_clip_training_resumes_exactly_and_saves_an_encoder(tiny_unclip, tmp_path, kill_after_first_checkpoint):
+    from difflab.pipelines.clip import CLIPEncoder
+    from difflab.pipelines.clip_training import train_clip
+
+    kw = dict(text_encoder="hashing", image_size=32, scenes=16, batch_size=8, embed_dim=8, channels=(8, 16),
+              width=16, layers=1, heads=2, checkpoint_every=2, progress=False)
+    kill_after_first_checkpoint(lambda: train_clip(out=tmp_path / "a", steps=3, **kw))
+    train_clip(out=tmp_path / "a", steps=3, resume=True, **kw)
+    resumed = CLIPEncoder.load(tmp_path / "a")
+    straight = CLIPEncoder.load(tiny_unclip / "clip")
+    assert resumed.config["training"]["steps_done"] == 3
+    for (name, a), b in zip(resumed.net.state_dict().items(), straight.net.state_dict().values()):
+        assert torch.equal(a, b), name
+    # encode_text / encode_image / zero_shot on the loaded encoder
+    w = straight.encode_text(["a red circle on the left", ""])
+    torch.testing.assert_close(w.norm(dim=1), torch.ones(2))
+    p = straight.zero_shot(torch.zeros(2, 3, 32, 32), {"a": ["a red circle"], "b": ["a blue square", "blue"]})
+    torch.testing.assert_close(p.sum(1), torch.ones(2))
+    with pytest.raises(TypeError, match="list of strings"):
+        straight.encode_text("one string")
+
+
+def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
+    from difflab.pipelines.unclip import UnCLIPPipeline
+
+    pipe = UnCLIPPipeline.load(tiny_unclip / "unclip")
+    assert pipe.config["defaults"]["prior_steps"] == 3
+    x, info = pipe(["a red circle on the left", "a blue square above a green triangle"], seed=5, return_info=True)
+    assert x.shape == (2, 32, 32, 3) and x.dtype == np.uint8
+    assert info.seeds == [5, 6] and info.nfe > 0
+    # a batch equals one call per prompt with its own seed (prior and decoder noise per sample),
+    # to float rounding (matrix products may sum in another order for another batch size)
+    both = pipe(["a red circle on the left", "a blue square above a green triangle"], seed=5, output="tensor")
+    one = pipe(["a blue square above a green triangle"], seed=6, output="tensor")
+    torch.testing.assert_close(one[0], both[1], atol=1e-3, rtol=0)
+    z = pipe.prior_embeddings(["a red circle"], candidates=3)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(1))
+    v = pipe.variations(x[0], 2, seed=1)
+    assert v.shape == (2, 32, 32, 3) and not np.array_equal(v[0], v[1])
+    vi = pipe.variations(x[0], 2, seed=1, invert=True)
+    assert vi.shape == (2, 32, 32, 3)
+    with pytest.raises(ValueError, match="ddim"):
+        pipe.variations(x[0], 1, invert=True, sampler="unipc")
+    frames, path = pipe.interpolate(x[0], x[1], 4)
+    assert frames.shape == (4, 32, 32, 3)
+    ends = pipe.clip.encode_image([x[0], x[1]])
+    sims = path @ ends[1]
+    assert (sims[1:] >= sims[:-1] - 1e-6).all()  # monotonically toward the second image
+    torch.testing.assert_close(path[0], ends[0], atol=1e-5, rtol=0)
+    frames, path = pipe.text_diff(x[0], "a blue square", frames=3)
+    assert frames.shape == (3, 32, 32, 3)
+    with pytest.raises(ValueError, match="toward is empty"):
+        pipe.text_diff(x[0], "  ")
+
+
+def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
+    from PIL import Image
+
+    model = str(tiny_unclip / "unclip")
+    assert main(["generate", "a red circle on the left", "-n", "1", "--model", model, "--out",
+                 str(tmp_path / "gen"), "--candidates", "1"]) == 0
+    (png,) = (tmp_path / "gen").glob("*.png")
+    assert main(["variations", str(png), "-n", "2", "--model", model, "--out", str(tmp_path / "v.png")]) == 0
+    assert (tmp_path / "v-0.png").is_file() and (tmp_path / "v-1.png").is_file()
+    assert main(["interpolate", str(png), str(png), "--frames", "3", "--model", model,
+                 "--out", str(tmp_path / "i.gif")]) == 0
+    assert Image.open(tmp_path / "i.gif").n_frames >= 1
+    assert main(["interpolate", str(png), "--toward", "a blue square", "--frames", "2", "--model", model,
+                 "--out", str(tmp_path / "t.png")]) == 0
+    assert Image.open(tmp_path / "t.png").size == (64, 32)
+    assert main(["eval-clip", model, "--candidates", "4", "--groups", "1", "--zero-shot", "3",
+                 "--out", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 0 <= report["text_to_image"]["r@1"] <= 1 and report["zero_shot"]["n"] == 3
+    capsys.readouterr()
+    # bad input: one line, nothing written
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    for argv, message in (
+        (["variations", str(bad), "--model", model, "--out", str(tmp_path / "x.png")], "not a readable image"),
+        (["interpolate", str(png), "--toward", " ", "--model", model, "--out", str(tmp_path / "x.png")], "empty"),
+        (["interpolate", str(png), "--model", model, "--out", str(tmp_path / "x.png")], "second image"),
+        (["variations", str(png), "--model", str(tiny_unclip / "clip"), "--out", str(tmp_path / "x.png")],
+         "not an unCLIP pipeline"),
+        (["eval-clip", str(tiny_unclip / "prior")], "not a CLIP encoder"),
+        (["generate", "a red circle", "--model", model, "--config", model, "--out", str(tmp_path / "g2")], "--config"),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.png").exists() and not list((tmp_path / "g2").glob("*.png"))
+    # refuses to assemble from the wrong parts
+    assert main(["assemble-unclip", "--clip", str(tiny_unclip / "clip"), "--prior", str(tiny_unclip / "decoder"),
+                 "--decoder", str(tiny_unclip / "decoder"), "--out", str(tmp_path / "u")]) == 2
+    assert "prior" in capsys.readouterr().err and not (tmp_path / "u" / "pipeline.json").exists()
