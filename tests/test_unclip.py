@@ -302,6 +302,12 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
                  "--out", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert 0 <= report["text_to_image"]["r@1"] <= 1 and report["zero_shot"]["n"] == 3
+    assert main(["eval-unclip", "--model", model, "--prior-n", "3", "--variations-n", "2", "--pairs", "1",
+                 "--frames", "3", "--out", str(tmp_path / "u.json")]) == 0
+    report = json.loads((tmp_path / "u.json").read_text())
+    assert report["prior"]["n"] == 3 and -1 <= report["prior"]["cosine_prior"] <= 1
+    assert report["variations"]["kept"]["n"] == 4 and report["variations_inverted"]["invert"] is True
+    assert report["interpolation"]["path_monotone"] == 1.0
     capsys.readouterr()
     # bad input: one line, nothing written
     bad = tmp_path / "bad.png"

@@ -134,6 +134,34 @@ def _cmd_eval_clip(args) -> None:
         print(f"wrote {args.out}")
 
 
+def _cmd_eval_unclip(args) -> None:
+    import json
+
+    from ..evaluate.unclip import evaluate_interpolation, evaluate_prior, evaluate_variations
+    from ..io.atomic import write_text_atomic
+    from ..pipelines.unclip import shipped_unclip_path
+
+    claim(args, args.out)
+    pipe = load_unclip(args.model)
+    settings = decoder_settings(args)
+    report = {"model": str(args.model or shipped_unclip_path())}
+    report["prior"] = p = evaluate_prior(pipe, args.prior_n, seed=args.seed)
+    print(f"prior on {p['n']} held-out captions: cosine to the true image embedding {p['cosine_prior']:.3f} "
+          f"(the text embedding itself: {p['cosine_text_embedding']:.3f}; prior closer on {p['prior_better']:.0%})")
+    for invert in (False, True):
+        key = "variations_inverted" if invert else "variations"
+        report[key] = v = evaluate_variations(pipe, args.variations_n, seed=args.seed, invert=invert, **settings)
+        print(f"{key.replace('_', ' ')}: objects kept {v['kept']['all']:.1%} (colour {v['kept']['colour']:.1%}, "
+              f"shape {v['kept']['shape']:.1%}, count {v['kept']['count']:.1%}; the judge on the sources: "
+              f"{v['sources_judged']['all']:.1%}); mean pixel difference {v['pixel_difference']:.1f} / 255")
+    report["interpolation"] = i = evaluate_interpolation(pipe, args.pairs, args.frames, seed=args.seed, **settings)
+    print(f"interpolation, {i['pairs']} pairs x {i['frames']} frames: monotone in CLIP similarity {i['monotone']:.0%} "
+          f"(Spearman {i['spearman']:.2f})")
+    if args.out:
+        write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
 def _cmd_assemble(args) -> None:
     from ..pipelines.unclip_training import assemble_unclip
 
@@ -170,6 +198,15 @@ def register(sub) -> None:
     i.add_argument("--out", default="interpolation.png", help="a strip .png or an animated .gif")
     _decoder_args(i)
     i.set_defaults(handler=_cmd_interpolate)
+
+    u = sub.add_parser("eval-unclip", help="unCLIP's prior, variations and interpolations on held-out scenes")
+    u.add_argument("--prior-n", type=positive_int, default=500, help="captions for the prior's report (default 500)")
+    u.add_argument("--variations-n", type=positive_int, default=100, help="source images (default 100, 2 variations each)")
+    u.add_argument("--pairs", type=positive_int, default=20, help="interpolated pairs (default 20)")
+    u.add_argument("--frames", type=integer(2), default=8, help="frames per interpolation (default 8)")
+    u.add_argument("--out", default=None, help="write the report as JSON here")
+    _decoder_args(u)
+    u.set_defaults(handler=_cmd_eval_unclip)
 
     a = sub.add_parser("assemble-unclip", help="write an unCLIP pipeline folder from a CLIP encoder (train clip), "
                        "a prior (train prior) and a decoder (train decoder)")

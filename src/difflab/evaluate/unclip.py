@@ -1,0 +1,97 @@
+"""The unCLIP report (``difflab eval-unclip``): the prior's embeddings, image variations and
+interpolations, each on held-out scenes (stream ``EVAL_SEED``) never seen in training.
+
+Text-to-image faithfulness is ``difflab eval-t2i``'s report, which takes an unCLIP pipeline too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["evaluate_prior", "evaluate_variations", "evaluate_interpolation", "held_out_scenes"]
+
+
+def held_out_scenes(n: int, start: int = 0, seed: int | None = None, size: int = 64):
+    """Scenes ``start .. start + n - 1`` of the held-out stream and their renderings (N, 3, S, S) in [-1, 1]."""
+    from ..data.shapes import EVAL_SEED, make_scene, render, to_tensor
+
+    seed = EVAL_SEED if seed is None else int(seed)
+    scenes = [make_scene(seed, i) for i in range(start, start + n)]
+    return scenes, to_tensor(np.stack([render(s, size) for s in scenes]))
+
+
+@torch.no_grad()
+def evaluate_prior(pipe, n: int = 500, seed: int = 0, batch_size: int = 100, **prior) -> dict:
+    """Cosine of the prior's image embedding for a held-out scene's caption to the scene's true
+    image embedding, beside the baseline of using the caption's text embedding directly
+    (Ramesh et al. 2022, sec. 5.1 compare the same), and beside another true image of the same
+    caption's kind: the mean over ``n`` scenes (``prior``: the prior's settings)."""
+    scenes, images = held_out_scenes(n, 0, size=pipe.config["image_size"])
+    captions = [s.caption for s in scenes]
+    true = pipe.clip.encode_image(images)
+    text = pipe.clip.encode_text(captions)
+    drawn = torch.cat([pipe.prior_embeddings(captions[i:i + batch_size], seed=seed + i, **prior)
+                       for i in range(0, n, batch_size)])
+    cos_prior, cos_text = (drawn * true).sum(1), (text * true).sum(1)
+    return {"n": n, "seed": seed, "settings": prior,
+            "cosine_prior": float(cos_prior.mean()), "cosine_text_embedding": float(cos_text.mean()),
+            "prior_better": float((cos_prior > cos_text).float().mean())}
+
+
+def _objects(scene):
+    from ..data.shapes import Attributes, Thing
+
+    return Attributes(tuple(Thing(o.shape, o.colour) for o in scene.objects))
+
+
+@torch.no_grad()
+def evaluate_variations(pipe, n: int = 100, per_source: int = 2, seed: int = 0, invert: bool = False,
+                        **settings) -> dict:
+    """Do variations keep their source's objects? For ``n`` held-out rendered scenes, ``per_source``
+    variations each (:meth:`UnCLIPPipeline.variations`), judged by the shapes judge against the
+    source's objects (colour, shape and count; positions may move): the share kept, beside the
+    judge's verdict on the sources themselves (its ceiling), and the mean absolute pixel
+    difference to the source (0 would be a copy)."""
+    from ..metrics.shapes_judge import judge_batch
+
+    scenes, images = held_out_scenes(n, 10_000, size=pipe.config["image_size"])
+    objects = [_objects(s) for s in scenes]
+    source = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    varied, diffs = [], []
+    for i in range(n):
+        v = pipe.variations(source[i], per_source, seed=seed + i * per_source, invert=invert, **settings)
+        varied.extend(v)
+        diffs.extend(np.abs(v.astype(np.int16) - source[i].astype(np.int16)).mean(axis=(1, 2, 3)).tolist())
+    kept = judge_batch(varied, [o for o in objects for _ in range(per_source)])
+    return {"n": n, "per_source": per_source, "seed": seed, "invert": invert, "settings": settings,
+            "kept": kept, "sources_judged": judge_batch(source, objects),
+            "pixel_difference": float(np.mean(diffs)), "identical": float(np.mean([d == 0 for d in diffs]))}
+
+
+@torch.no_grad()
+def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0, **settings) -> dict:
+    """Do interpolation frames move from one source to the other? For ``pairs`` pairs of held-out
+    scenes, the frames of :meth:`UnCLIPPipeline.interpolate` are re-encoded by the CLIP encoder;
+    a pair is monotone when ``cos(frame, B) - cos(frame, A)`` never decreases from frame to frame.
+    Reports the share of monotone pairs (of the decoded frames, and of the embedding path, which
+    is monotone by construction) and the mean Spearman correlation of that margin with the frame
+    index."""
+    from scipy.stats import spearmanr
+
+    scenes, images = held_out_scenes(2 * pairs, 20_000, size=pipe.config["image_size"])
+    source = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    monotone, path_monotone, rho = [], [], []
+    for k in range(pairs):
+        a, b = source[2 * k], source[2 * k + 1]
+        out, path = pipe.interpolate(a, b, frames, seed=seed + k, **settings)
+        ends = pipe.clip.encode_image([a, b])
+        z = pipe.clip.encode_image(list(out))
+        margin = (z @ ends[1] - z @ ends[0]).cpu().numpy()
+        path_margin = (path @ ends[1] - path @ ends[0]).cpu().numpy()
+        monotone.append(bool((np.diff(margin) >= 0).all()))
+        path_monotone.append(bool((np.diff(path_margin) >= -1e-6).all()))
+        rho.append(float(spearmanr(np.arange(frames), margin).correlation))
+    return {"pairs": pairs, "frames": frames, "seed": seed, "settings": settings,
+            "monotone": float(np.mean(monotone)), "path_monotone": float(np.mean(path_monotone)),
+            "spearman": float(np.mean(rho))}
