@@ -107,11 +107,19 @@ def _cmd_interpolate(args) -> None:
     write_frames(frames, out)
 
 
-def _cmd_eval_clip(args) -> None:
+def _write_report(out, report: dict) -> None:
+    """Write ``report`` as JSON to ``out`` (claimed before the work), if given."""
     import json
 
-    from ..evaluate.clip import evaluate_clip
     from ..io.atomic import write_text_atomic
+
+    if out:
+        write_text_atomic(Path(out), json.dumps(report, indent=2) + "\n")
+        print(f"wrote {out}")
+
+
+def _cmd_eval_clip(args) -> None:
+    from ..evaluate.clip import evaluate_clip
     from ..pipelines.clip import CLIPEncoder, is_clip_folder
 
     claim(args, args.out)
@@ -129,16 +137,11 @@ def _cmd_eval_clip(args) -> None:
     z = report["zero_shot"]
     print(f"zero-shot on {z['n']} single objects: colour {z['colour']:.1%}  shape {z['shape']:.1%}  "
           f"position {z['position']:.1%}")
-    if args.out:
-        write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    _write_report(args.out, report)
 
 
 def _cmd_eval_unclip(args) -> None:
-    import json
-
     from ..evaluate.unclip import evaluate_interpolation, evaluate_prior, evaluate_variations
-    from ..io.atomic import write_text_atomic
     from ..pipelines.unclip import shipped_unclip_path
 
     claim(args, args.out)
@@ -157,9 +160,7 @@ def _cmd_eval_unclip(args) -> None:
     report["interpolation"] = i = evaluate_interpolation(pipe, args.pairs, args.frames, seed=args.seed, **settings)
     print(f"interpolation, {i['pairs']} pairs x {i['frames']} frames: monotone in CLIP similarity {i['monotone']:.0%} "
           f"(Spearman {i['spearman']:.2f})")
-    if args.out:
-        write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    _write_report(args.out, report)
 
 
 def _cmd_assemble(args) -> None:

@@ -53,11 +53,12 @@ def evaluate_variations(pipe, n: int = 100, per_source: int = 2, seed: int = 0, 
     source's objects (colour, shape and count; positions may move): the share kept, beside the
     judge's verdict on the sources themselves (its ceiling), and the mean absolute pixel
     difference to the source (0 would be a copy)."""
+    from ..data.shapes import to_uint8
     from ..metrics.shapes_judge import judge_batch
 
     scenes, images = held_out_scenes(n, 10_000, size=pipe.config["image_size"])
     objects = [_objects(s) for s in scenes]
-    source = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    source = to_uint8(images)
     varied, diffs = [], []
     for i in range(n):
         v = pipe.variations(source[i], per_source, seed=seed + i * per_source, invert=invert, **settings)
@@ -79,8 +80,10 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
     index."""
     from scipy.stats import spearmanr
 
+    from ..data.shapes import to_uint8
+
     scenes, images = held_out_scenes(2 * pairs, 20_000, size=pipe.config["image_size"])
-    source = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    source = to_uint8(images)
     monotone, path_monotone, rho = [], [], []
     for k in range(pairs):
         a, b = source[2 * k], source[2 * k + 1]

@@ -226,7 +226,9 @@ class TextToImagePipeline(Pipeline):
         x = self.decode(z)
         info.seconds = time.perf_counter() - start
         if output == "uint8":
-            x = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            from ..data.shapes import to_uint8
+
+            x = to_uint8(x)
         return (x, info) if return_info else x
 
     # -- editing (SDEdit, RePaint) in the latent space --------------------------------

@@ -261,7 +261,9 @@ class UnCLIPPipeline(Pipeline):
             return x
         if output != "uint8":
             raise ValueError(f"output must be 'uint8' or 'tensor', got {output!r}")
-        return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        from ..data.shapes import to_uint8
+
+        return to_uint8(x)
 
     # -- text to image ---------------------------------------------------------------
     @torch.no_grad()

@@ -85,7 +85,7 @@ from __future__ import annotations
 from .world import BACKGROUNDS, COLOURS, SHAPES, SIZES, POSITIONS, RELATIONS, INVERSE, MARGIN, GAP, CELL_MARGIN, RELATION_MIN, RELATION_SLOPE, N_OBJECTS_P, TRAIN_SEED, EVAL_SEED, Thing, Attributes, Obj, Scene, ShapesBatch, position_of, relation_of, apart
 from .captions import SINGLE_STYLES, PAIR_STYLES, TRIPLE_STYLES, parse_prompt, describe, all_captions
 from .scenes import make_scene, object_count, sample_prompt, eval_prompts
-from .render import ShapesStream, coverage, render, render_batch, shapes_batch, to_tensor
+from .render import ShapesStream, coverage, render, render_batch, shapes_batch, to_tensor, to_uint8
 
 __all__ = [
     'BACKGROUNDS',
@@ -119,6 +119,7 @@ __all__ = [
     'render_batch',
     'shapes_batch',
     'to_tensor',
+    'to_uint8',
     'sample_prompt',
     'eval_prompts',
     'parse_prompt',

@@ -67,6 +67,12 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1).contiguous()
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """The inverse of :func:`to_tensor`: images (N, 3, H, W) in [-1, 1] as uint8 (N, H, W, 3),
+    rounded to the nearest level and clipped."""
+    return ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def shapes_batch(n: int, seed: int = TRAIN_SEED, size: int = 64, start: int = 0) -> ShapesBatch:
     """Scenes ``start .. start + n - 1`` of stream ``seed`` as model-ready tensors."""
     images, scenes = render_batch(n, seed, size, start)
