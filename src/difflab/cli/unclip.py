@@ -166,7 +166,10 @@ def _cmd_eval_unclip(args) -> None:
 def _cmd_assemble(args) -> None:
     from ..pipelines.unclip_training import assemble_unclip
 
-    folder = assemble_unclip(args.clip, args.prior, args.decoder, args.out, overwrite=args.overwrite)
+    import torch
+
+    folder = assemble_unclip(args.clip, args.prior, args.decoder, args.out, overwrite=args.overwrite,
+                             dtype=torch.float16 if args.half else None)
     print(f"saved unCLIP pipeline folder {folder}")
 
 
@@ -215,6 +218,8 @@ def register(sub) -> None:
     a.add_argument("--prior", required=True, help="prior folder")
     a.add_argument("--decoder", required=True, help="decoder folder")
     a.add_argument("--out", required=True, help="the pipeline folder to write")
+    a.add_argument("--half", action="store_true", help="store the weights in float16 (half the size, to ship; "
+                   "loading casts them back to float32)")
     add_overwrite(a, "replace the pipeline in --out")
     a.set_defaults(handler=_cmd_assemble)
 

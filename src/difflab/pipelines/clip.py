@@ -135,12 +135,13 @@ class CLIPEncoder:
         return torch.softmax(self.net.scale() * u @ self.class_embeddings(classes).T, dim=1)
 
     # -- folders --------------------------------------------------------------------
-    def save(self, folder) -> Path:
-        """Write the folder (module docstring)."""
+    def save(self, folder, *, dtype: torch.dtype | None = None) -> Path:
+        """Write the folder (module docstring); ``dtype`` (e.g. ``torch.float16``) stores the
+        weights in that precision (loading casts them back to float32)."""
         from ..io.folders import save_network, write_pipeline_config
 
         folder = Path(folder)
-        save_network(folder / "encoder", self.net, "clip-dual-encoder")
+        save_network(folder / "encoder", self.net, "clip-dual-encoder", dtype=dtype)
         write_pipeline_config(folder, {"task": TASK, "text_encoder": self.text_encoder.config, **self.config})
         return folder
 

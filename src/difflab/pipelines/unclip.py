@@ -388,18 +388,20 @@ class UnCLIPPipeline(Pipeline):
         return self._output(self.decode(latents), output), path
 
     # -- folders ------------------------------------------------------------------
-    def save(self, folder, *, prior_ema: dict | None = None, decoder_ema: dict | None = None) -> Path:
-        """Write the folder (module docstring)."""
+    def save(self, folder, *, dtype: torch.dtype | None = None) -> Path:
+        """Write the folder (module docstring); ``dtype`` (e.g. ``torch.float16``) stores the
+        weights in that precision (loading casts them back to float32)."""
         from ..io.folders import save_autoencoder, save_model, write_pipeline_config
 
         folder = Path(folder)
-        self.clip.save(folder / "clip")
+        self.clip.save(folder / "clip", dtype=dtype)
         stats = {k: [float(v) for v in self.stats[k]] for k in ("mean", "std")}
-        save_model(folder / "prior", self.prior, {"task": "unclip-prior", "standardise": stats}, ema_state=prior_ema)
+        save_model(folder / "prior", self.prior, {"task": "unclip-prior", "standardise": stats}, dtype=dtype)
         size = self.config["image_size"]
         save_autoencoder(folder / "autoencoder", self.autoencoder,
-                         {"data": {**self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}})
-        save_model(folder / "decoder", self.denoiser, {"task": "unclip-decoder"}, ema_state=decoder_ema)
+                         {"data": {**self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}},
+                         dtype=dtype)
+        save_model(folder / "decoder", self.denoiser, {"task": "unclip-decoder"}, dtype=dtype)
         write_pipeline_config(folder, {"task": TASK, **self.config})
         return folder
 

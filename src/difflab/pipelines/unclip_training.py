@@ -286,11 +286,12 @@ def train_decoder(
 
 
 def assemble_unclip(clip: str | Path, prior: str | Path, decoder: str | Path, out: str | Path, *,
-                    overwrite: bool = False, defaults: dict | None = None) -> Path:
+                    overwrite: bool = False, defaults: dict | None = None, dtype: torch.dtype | None = None) -> Path:
     """Write the :class:`~difflab.pipelines.unclip.UnCLIPPipeline` folder ``out`` from a CLIP
-    encoder folder, a prior (:func:`train_prior`) and a decoder (:func:`train_decoder`) folder,
-    after loading all three together (a mismatch is a one-line error and writes nothing).
-    Returns ``out``."""
+    encoder folder, a prior (:func:`train_prior`) and a decoder (:func:`train_decoder`) folder
+    (their EMA weights), after loading all three together (a mismatch is a one-line error and
+    writes nothing). ``dtype``: store the weights in that precision (e.g. ``torch.float16`` to
+    ship). Returns ``out``."""
     from ..io.atomic import lock_folder
     from ..io.folders import load_autoencoder, load_model
     from .clip import CLIPEncoder
@@ -312,5 +313,5 @@ def assemble_unclip(clip: str | Path, prior: str | Path, decoder: str | Path, ou
                      "decoder": decoder_config.get("training")}})
     out.mkdir(parents=True, exist_ok=True)
     with lock_folder(out):
-        pipe.save(out)
+        pipe.save(out, dtype=dtype)
     return out
