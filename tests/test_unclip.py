@@ -305,6 +305,9 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     (png,) = (tmp_path / "gen").glob("*.png")
     assert main(["variations", str(png), "-n", "2", "--model", model, "--out", str(tmp_path / "v.png")]) == 0
     assert (tmp_path / "v-0.png").is_file() and (tmp_path / "v-1.png").is_file()
+    assert main(["variations", str(png), "-n", "2", "--strip", "--invert", "--model", model,
+                 "--out", str(tmp_path / "strip.png")]) == 0
+    assert Image.open(tmp_path / "strip.png").size == (3 * 32, 32)
     assert main(["interpolate", str(png), str(png), "--frames", "3", "--model", model,
                  "--out", str(tmp_path / "i.gif")]) == 0
     assert Image.open(tmp_path / "i.gif").n_frames >= 1

@@ -77,13 +77,18 @@ def _read_image(path: str):
 
 
 def _cmd_variations(args) -> None:
+    import numpy as np
+
     count(args.n, "images")
-    paths = _outputs(args.out, args.n)
+    paths = _outputs(args.out, 1 if args.strip else args.n)
     claim(args, *paths)
     image = _read_image(args.image)
     pipe = load_unclip(args.model)
     images = pipe.variations(image, args.n, seed=args.seed, invert=args.invert, **decoder_settings(args))
-    _write(images, paths)
+    if args.strip:  # the source, then its variations
+        write_frames(np.concatenate([image[None], images]), paths[0])
+    else:
+        _write(images, paths)
 
 
 def _cmd_interpolate(args) -> None:
@@ -186,6 +191,7 @@ def register(sub) -> None:
     v.add_argument("image", help="a PNG/JPEG of the pipeline's size")
     v.add_argument("-n", type=positive_int, default=4, help="variations (default 4)")
     v.add_argument("--out", default="variations.png", help="PNG; with -n > 1, NAME-i.png (default variations.png)")
+    v.add_argument("--strip", action="store_true", help="write one PNG: the image, then its variations side by side")
     v.add_argument("--invert", action="store_true",
                    help="start from the image's DDIM-inverted noise and sample with DDIM, --eta (default 0.8) (keeps the layout)")
     _decoder_args(v)
