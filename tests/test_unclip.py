@@ -278,6 +278,10 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     torch.testing.assert_close(one[0], both[1], atol=1e-3, rtol=0)
     z = pipe.prior_embeddings(["a red circle"], candidates=3)
     torch.testing.assert_close(z.norm(dim=1), torch.ones(1))
+    # the prior's draw for image i depends on seed + i alone
+    pair = pipe.prior_embeddings(["a red circle", "a blue square"], seed=5)
+    torch.testing.assert_close(pipe.prior_embeddings(["a blue square"], seed=6)[0], pair[1], atol=1e-5, rtol=0)
+    assert not torch.allclose(pipe.prior_embeddings(["a blue square"], seed=7)[0], pair[1], atol=1e-4)
     v = pipe.variations(x[0], 2, seed=1)
     assert v.shape == (2, 32, 32, 3) and not np.array_equal(v[0], v[1])
     vi = pipe.variations(x[0], 2, seed=1, invert=True)

@@ -60,9 +60,10 @@ SHIPPED = "shapes-unclip"
 #: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
 DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 2.0, "candidates": 2,
             "sampler": "unipc", "steps": 20, "guidance": 3.0}
-#: the noise of the prior for prompt i, candidate j of a call seeded s is seeded
-#: ``s + PRIOR_STREAM + i * candidates + j`` (the decoder's noise of image i: ``s + i``)
-PRIOR_STREAM = 4_000_037
+#: the prior's noise for image i, candidate j of a call seeded s is seeded
+#: ``s + i + PRIOR_STREAM + j * CANDIDATE_STRIDE`` (the decoder's noise of image i: ``s + i``),
+#: so image i depends on ``s + i`` alone, whatever the batch
+PRIOR_STREAM, CANDIDATE_STRIDE = 4_000_037, 1_000_003
 
 
 def is_unclip_folder(folder) -> bool:
@@ -201,8 +202,9 @@ class UnCLIPPipeline(Pipeline):
         rep = {key: v.repeat_interleave(k, 0) for key, v in cond.items()}
         null = {key: v for key, v in self.null().items()}
         model = ClassifierFreeGuidance(self.prior, guidance, null)
-        z, info = sample(model, (n * k, self.clip.dim), sampler, steps, return_info=True, cond=rep,
-                         generator=generators(seed + PRIOR_STREAM, n * k))
+        streams = [g for i in range(n) for j in range(k)
+                   for g in generators(seed + i + PRIOR_STREAM + j * CANDIDATE_STRIDE, 1)]
+        z, info = sample(model, (n * k, self.clip.dim), sampler, steps, return_info=True, cond=rep, generator=streams)
         z = F.normalize(self.destandardise(z.float()), dim=-1).view(n, k, -1)
         score = (z * cond["text_embed"][:, None]).sum(-1)
         best = z[torch.arange(n), score.argmax(1)]
