@@ -200,6 +200,21 @@ def test_class_prompts_fix_one_attribute_and_vary_the_others():
         class_prompts("size")
 
 
+def test_scene_for_draws_scenes_that_fit_a_statement():
+    from difflab.data.shapes import EVAL_SEED, make_scene, render
+    from difflab.data.shapes.scenes import scene_for
+    from difflab.metrics.shapes_judge import judge
+
+    for i in range(40):
+        stated = make_scene(EVAL_SEED, i).stated
+        twin = scene_for(stated, np.random.default_rng(i))
+        assert twin.stated == stated and judge(render(twin, 64), stated)["all"], (i, stated)
+    with pytest.raises(ValueError, match="1 to 3"):
+        from difflab.data.shapes import Attributes
+
+        scene_for(Attributes(()), np.random.default_rng(0))
+
+
 # -- the chain, tiny, through the library and the CLI ------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_unclip(tmp_path_factory):

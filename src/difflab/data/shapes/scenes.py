@@ -85,6 +85,24 @@ def _draw_scene(rng: np.random.Generator, n_objects: int) -> Scene:
     return Scene(background, objects, position, relation, describe(stated, style.template), stated)
 
 
+def scene_for(stated: Attributes, rng: np.random.Generator) -> Scene:
+    """A random scene of which ``stated`` is true: what it leaves open (sizes, background, the
+    exact places) drawn from ``rng`` as the dataset draws them. Its caption is the statement's
+    first phrasing. A sample of the images a caption describes, e.g. the draw of a perfect
+    text-conditional model."""
+    n = len(stated.objects)
+    if not 1 <= n <= 3:
+        raise ValueError(f"a scene has 1 to 3 objects, the statement names {n}")
+    while True:
+        background = stated.background or _pick(rng, list(BACKGROUNDS))
+        things = [Thing(t.shape, t.colour, t.size or _pick(rng, list(SIZES))) for t in stated.objects]
+        position = (stated.position or _pick(rng, list(POSITIONS))) if n == 1 else None
+        relation = (stated.relation or _pick(rng, RELATIONS)) if n > 1 else None
+        objects = _place(rng, things, position, relation)
+        if objects is not None:
+            return Scene(background, objects, position, relation, describe(stated, STYLES[n][0].template), stated)
+
+
 def _scene_start(seed: int, index: int) -> tuple[np.random.Generator, int]:
     """The generator of scene ``index`` of stream ``seed`` and its number of objects, its first draw."""
     rng = np.random.default_rng([int(seed), int(index)])
