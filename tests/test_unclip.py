@@ -287,9 +287,13 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     assert x.shape == (2, 32, 32, 3) and x.dtype == np.uint8
     assert info.seeds == [5, 6] and info.nfe > 0
     # a batch equals one call per prompt with its own seed (prior and decoder noise per sample),
-    # to float rounding (matrix products may sum in another order for another batch size)
-    both = pipe(["a red circle on the left", "a blue square above a green triangle"], seed=5, output="tensor")
-    one = pipe(["a blue square above a green triangle"], seed=6, output="tensor")
+    # to float rounding (matrix products may sum in another order for another batch size). On a
+    # grid that reads the data's scale from the batch's first evaluation ("tuned", unipc's
+    # default) the grid itself may depend on the batch where that read counts as precise
+    # (docs/samplers.md), so the decoder runs ddim here
+    both = pipe(["a red circle on the left", "a blue square above a green triangle"], seed=5, output="tensor",
+                sampler="ddim")
+    one = pipe(["a blue square above a green triangle"], seed=6, output="tensor", sampler="ddim")
     torch.testing.assert_close(one[0], both[1], atol=1e-3, rtol=0)
     z = pipe.prior_embeddings(["a red circle"], candidates=3)
     torch.testing.assert_close(z.norm(dim=1), torch.ones(1))

@@ -154,8 +154,10 @@ def _cmd_eval_unclip(args) -> None:
     settings = decoder_settings(args)
     report = {"model": str(args.model or shipped_unclip_path())}
     report["prior"] = p = evaluate_prior(pipe, args.prior_n, seed=args.seed)
-    print(f"prior on {p['n']} held-out captions: cosine to the true image embedding {p['cosine_prior']:.3f} "
-          f"(the text embedding itself: {p['cosine_text_embedding']:.3f}; prior closer on {p['prior_better']:.0%})")
+    print(f"prior on {p['n']} held-out captions, cosine to the true image embedding: a draw {p['cosine_prior']:.3f} "
+          f"(another image of the caption: {p['cosine_another_image']:.3f}); the mean of {p['draws']} draws "
+          f"{p['cosine_prior_mean']:.3f} (of {p['draws']} other images: {p['cosine_other_images_mean']:.3f}); "
+          f"the text embedding itself {p['cosine_text_embedding']:.3f}")
     for invert in (False, True):
         key = "variations_inverted" if invert else "variations"
         report[key] = v = evaluate_variations(pipe, args.variations_n, seed=args.seed, invert=invert, **settings)

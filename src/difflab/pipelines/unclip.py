@@ -52,7 +52,7 @@ import torch.nn.functional as F
 
 from .base import Pipeline
 
-__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "slerp", "is_unclip_folder", "shipped_unclip_path"]
+__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "slerp", "embedding_statistics", "is_unclip_folder", "shipped_unclip_path"]
 
 TASK = "unclip"
 #: the pipeline shipped inside the package (``difflab/assets/shapes-unclip``)
@@ -108,6 +108,20 @@ class UnCLIPInfo:
     settings: dict
 
 
+def embedding_statistics(prior_config: dict, decoder_config: dict, where) -> dict:
+    """The ``standardise`` statistics the prior and the decoder were trained with (one-line
+    errors where either lacks them or they differ: parts trained on other embeddings)."""
+    stats = [c.get("standardise") for c in (prior_config, decoder_config)]
+    for part, st in zip(("prior", "decoder"), stats):
+        if not isinstance(st, dict) or not {"mean", "std"} <= set(st):
+            raise ValueError(f"{where}: the {part}'s config.json lacks the embedding statistics 'standardise'")
+    a, b = (torch.as_tensor([st["mean"], st["std"]], dtype=torch.float64) for st in stats)
+    if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-4, atol=1e-6):
+        raise ValueError(f"{where}: the prior and the decoder were trained on different CLIP embeddings "
+                         "(their 'standardise' statistics differ): train both with the same CLIP encoder")
+    return stats[0]
+
+
 class UnCLIPPipeline(Pipeline):
     """CLIP encoder + diffusion prior + embedding-conditioned decoder (module docstring).
 
@@ -115,7 +129,9 @@ class UnCLIPPipeline(Pipeline):
         clip: a :class:`~difflab.pipelines.clip.CLIPEncoder`; its text encoder conditions the
             prior and the decoder too.
         prior: a :class:`~difflab.Denoiser` on standardised embeddings (N, D).
-        stats: ``{"mean": (D,), "std": (D,)}``, the standardisation of the prior's data.
+        stats: ``{"mean": (D,), "std": (D,)}``, the per-dimension standardisation of the CLIP image
+            embeddings of the training images: the prior works on standardised embeddings and
+            the decoder reads them standardised.
         autoencoder: the latent space's :class:`~difflab.nets.autoencoder.AutoencoderKL`.
         decoder: a :class:`~difflab.Denoiser` whose UNet takes ``context`` and ``embed``.
         config: ``image_size``, ``defaults``, notes (written to ``pipeline.json``).
@@ -218,7 +234,9 @@ class UnCLIPPipeline(Pipeline):
                 "embed": torch.zeros(self.clip.dim, device=self.device)}
 
     def decoder_cond(self, embeddings: torch.Tensor, prompts: Sequence[str] | None = None) -> dict:
-        """The decoder's conditioning for image embeddings (N, D) and captions (None: none)."""
+        """The decoder's conditioning for unit image embeddings (N, D) and captions (None: none).
+        The decoder reads the embedding standardised (entries of order 1, where a unit
+        vector's are of order 1 / sqrt(D)); its null, 0, is then the mean embedding."""
         n = embeddings.shape[0]
         if prompts is None:
             null = self.null()
@@ -229,7 +247,8 @@ class UnCLIPPipeline(Pipeline):
                 raise ValueError(f"got {len(prompts)} prompts for {n} embeddings")
             c = self.text_cond(prompts)
             context, mask = c["context"], c["context_mask"]
-        return {"context": context, "context_mask": mask, "embed": embeddings.to(self.device, torch.float32)}
+        return {"context": context, "context_mask": mask,
+                "embed": self.standardise(embeddings.to(self.device, torch.float32))}
 
     @torch.no_grad()
     def decode_latents(self, embeddings: torch.Tensor, prompts: Sequence[str] | None = None, *, seed: int = 0,
@@ -403,7 +422,7 @@ class UnCLIPPipeline(Pipeline):
         save_autoencoder(folder / "autoencoder", self.autoencoder,
                          {"data": {**self.config.get("data", {}), "shape": [self.autoencoder.in_channels, size, size]}},
                          dtype=dtype)
-        save_model(folder / "decoder", self.denoiser, {"task": "unclip-decoder"}, dtype=dtype)
+        save_model(folder / "decoder", self.denoiser, {"task": "unclip-decoder", "standardise": stats}, dtype=dtype)
         write_pipeline_config(folder, {"task": TASK, **self.config})
         return folder
 
@@ -417,11 +436,9 @@ class UnCLIPPipeline(Pipeline):
         config = read_pipeline_config(folder, TASK)
         clip = CLIPEncoder.load(folder / "clip", device)
         prior, prior_config = load_model(folder / "prior", ema=ema, device=device)
-        stats = prior_config.get("standardise")
-        if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
-            raise ValueError(f"{folder / 'prior' / 'config.json'}: missing the embedding statistics 'standardise'")
         autoencoder, _ = load_autoencoder(folder / "autoencoder", device)
-        decoder, _ = load_model(folder / "decoder", ema=ema, device=device)
+        decoder, decoder_config = load_model(folder / "decoder", ema=ema, device=device)
+        stats = embedding_statistics(prior_config, decoder_config, folder)
         return cls(clip, prior, stats, autoencoder, decoder, config)
 
     @classmethod

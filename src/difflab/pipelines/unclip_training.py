@@ -16,7 +16,8 @@ by the CLIP weights' hash).
   fine-tuned from a text-to-image pipeline's denoiser (the one shipped with difflab), so it
   starts knowing the latent space and the captions, and learns the embedding; the caption
   is dropped with probability ``p_caption`` (0.5, the paper's) and the embedding (set to
-  zero) with ``p_embed`` (0.1), independently.
+  zero, the mean embedding: the decoder reads embeddings standardised with the same statistics
+  as the prior) with ``p_embed`` (0.1), independently.
 - :func:`assemble_unclip` writes the :class:`~difflab.pipelines.unclip.UnCLIPPipeline`
   folder from the three parts (weights only, no checkpoints).
 """
@@ -70,6 +71,15 @@ def clip_embeddings(out: Path, clip_folder: Path, clip, scenes: int, progress: b
     key = {"scenes": scenes, "seed": TRAIN_SEED, "size": size,
            "clip": weights_hash(Path(clip_folder) / "encoder" / "model.safetensors")}
     return {**captions, **cached_tensors(Path(out) / "clip_embeddings.safetensors", key, build)}
+
+
+def standardisation(image_embed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and standard deviation of the training images' embeddings (the prior's
+    data space and the decoder's input; Ramesh et al. 2022, sec. 2.2). A dimension that barely
+    varies carries no signal, and dividing by its spread would magnify rounding: no standard
+    deviation is taken below a tenth of their root mean square."""
+    std = image_embed.std(0)
+    return image_embed.mean(0), std.clamp_min(max(0.1 * float(std.pow(2).mean().sqrt()), 1e-12))
 
 
 def _null_text(clip, length: int, device) -> dict:
@@ -129,9 +139,8 @@ def train_prior(
         out.mkdir(parents=True, exist_ok=True)
     with main_process_first(w):
         data = clip_embeddings(out, Path(clip), encoder, scenes, progress and w.is_main, workers)
-    image_embed = data["image_embed"]
-    mean, std = image_embed.mean(0), image_embed.std(0).clamp_min(1e-6)
-    x_all = ((image_embed - mean) / std).to(device)
+    mean, std = standardisation(data["image_embed"])
+    x_all = ((data["image_embed"] - mean) / std).to(device)
     choices, tokens, mask, text_embed = (data[k].to(device) for k in ("choices", "tokens", "mask", "text_embed"))
     n_choices = (choices >= 0).sum(1)
     null_cond = _null_text(encoder, tokens.shape[1], device)
@@ -250,7 +259,9 @@ def train_decoder(
     with main_process_first(w):
         data = clip_embeddings(out, Path(clip), encoder, scenes, progress and w.is_main, workers)
         latents = latent_cache(out, autoencoder, image_size, scenes, seed, workers)
-    choices, tokens, mask, image_embed = (data[k].to(device) for k in ("choices", "tokens", "mask", "image_embed"))
+    mean, std = standardisation(data["image_embed"])
+    image_embed = ((data["image_embed"] - mean) / std).to(device)  # the decoder reads it standardised
+    choices, tokens, mask = (data[k].to(device) for k in ("choices", "tokens", "mask"))
     latents = latents.to(device)
     n_choices = (choices >= 0).sum(1)
     null = _null_text(encoder, tokens.shape[1], device)
@@ -268,7 +279,8 @@ def train_decoder(
     training = {"clip": str(clip), "init": str(init), "scenes": scenes, "steps": steps, "batch_size": batch_size,
                 "lr": lr, "p_caption": p_caption, "p_embed": p_embed, "embed_tokens": embed_tokens,
                 "ema_half_life": ema_half_life, "seed": seed, "params": sum(p.numel() for p in net.parameters())}
-    extra = {"task": "unclip-decoder", "training": training}
+    extra = {"task": "unclip-decoder", "standardise": {"mean": mean.tolist(), "std": std.tolist()},
+             "training": training}
     export_model = model_exporter(out, denoiser, extra)
 
     def export(step: int, ema) -> None:
@@ -295,7 +307,7 @@ def assemble_unclip(clip: str | Path, prior: str | Path, decoder: str | Path, ou
     from ..io.atomic import lock_folder
     from ..io.folders import load_autoencoder, load_model
     from .clip import CLIPEncoder
-    from .unclip import UnCLIPPipeline
+    from .unclip import UnCLIPPipeline, embedding_statistics
 
     out = Path(out)
     if (out / "pipeline.json").exists() and not overwrite:
@@ -307,7 +319,8 @@ def assemble_unclip(clip: str | Path, prior: str | Path, decoder: str | Path, ou
         if config.get("task") != task:
             raise ValueError(f"{part} is not an unCLIP {task.split('-')[1]} folder (task {config.get('task')!r})")
     autoencoder, _ = load_autoencoder(Path(decoder) / "autoencoder")
-    pipe = UnCLIPPipeline(encoder, prior_model, prior_config["standardise"], autoencoder, decoder_model, {
+    stats = embedding_statistics(prior_config, decoder_config, f"{prior} and {decoder}")
+    pipe = UnCLIPPipeline(encoder, prior_model, stats, autoencoder, decoder_model, {
         "defaults": defaults or {}, "data": {"name": "shapes", "range": [-1.0, 1.0]},
         "training": {"clip": encoder.config.get("training"), "prior": prior_config.get("training"),
                      "decoder": decoder_config.get("training")}})
