@@ -57,8 +57,9 @@ __all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "slerp", "embedding_stati
 TASK = "unclip"
 #: the pipeline shipped inside the package (``difflab/assets/shapes-unclip``)
 SHIPPED = "shapes-unclip"
-#: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
-DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 2.0, "candidates": 2,
+#: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise; the
+#: prior's guidance was chosen on a tuning range of held-out scenes (docs/unclip.md)
+DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 1.0, "candidates": 2,
             "sampler": "unipc", "steps": 20, "guidance": 3.0}
 #: the prior's noise for image i, candidate j of a call seeded s is seeded
 #: ``s + i + PRIOR_STREAM + j * CANDIDATE_STRIDE`` (the decoder's noise of image i: ``s + i``),
