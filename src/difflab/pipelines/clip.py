@@ -87,12 +87,16 @@ class CLIPEncoder:
 
     # -- encoding -------------------------------------------------------------------
     @torch.no_grad()
-    def encode_text(self, prompts: Sequence[str]) -> torch.Tensor:
-        """Unit embeddings (N, D) of ``prompts`` (a list of str; one-line errors otherwise)."""
+    def encode_text(self, prompts: Sequence[str], return_tokens: bool = False):
+        """Unit embeddings (N, D) of ``prompts`` (a list of str; one-line errors otherwise); with
+        ``return_tokens``, also the text encoder's token states and mask on the encoder's device
+        (what the prior and the decoder read), from the same single run of the text encoder."""
         from ..text import check_prompts
 
         emb = self.text_encoder.encode(check_prompts(prompts))
-        return self.net.encode_tokens(emb.tokens.to(self.device), emb.mask.to(self.device))
+        tokens, mask = emb.tokens.to(self.device), emb.mask.to(self.device)
+        w = self.net.encode_tokens(tokens, mask)
+        return (w, tokens, mask) if return_tokens else w
 
     def images_tensor(self, images) -> torch.Tensor:
         """``images`` as (N, 3, S, S) in [-1, 1] on the encoder's device: a float tensor in [-1, 1],

@@ -27,23 +27,7 @@ from ..data.shapes import TRAIN_SEED
 from ..train.run_folder import trainer
 from .clip import CLIPEncoder
 
-__all__ = ["train_clip", "caption_pairs"]
-
-
-def caption_pairs(out: Path, text_encoder, scenes: int, progress: bool = True, workers: int = 1):
-    """``draw_pair(index, u)``: for scene indices and uniforms in [0, 1), the chosen phrasing's
-    (row, tokens, mask) from the caption cache of ``out`` (every phrasing encoded once)."""
-    from .training import caption_cache
-
-    captions = caption_cache(out, text_encoder, scenes, progress, workers)
-    choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
-    n_choices = (choices >= 0).sum(1)
-
-    def draw_pair(index: torch.Tensor, u: torch.Tensor):
-        row = choices[index, (u * n_choices[index]).long()]
-        return row, tokens[row].float(), mask[row]
-
-    return draw_pair
+__all__ = ["train_clip"]
 
 
 @trainer
@@ -90,7 +74,7 @@ def train_clip(
     from ..train.distributed import init_distributed
     from ..train.loop import fit
     from .data import render_scenes
-    from .training import TEXT_ENCODERS_BY_NAME, main_process_first
+    from .training import TEXT_ENCODERS_BY_NAME, caption_cache, main_process_first, pick_phrasing
 
     out = Path(out)
     if isinstance(text_encoder, str):
@@ -108,13 +92,14 @@ def train_clip(
     if w.is_main:
         out.mkdir(parents=True, exist_ok=True)
     with main_process_first(w):
-        draw_pair = caption_pairs(out, encoder, scenes, progress and w.is_main, workers)
+        captions = caption_cache(out, encoder, scenes, progress and w.is_main, workers)
     images = torch.from_numpy(render_scenes(range(scenes), image_size, TRAIN_SEED, workers)[0])
 
     def draw(n: int, g: torch.Generator):
         index = torch.randint(0, scenes, (n,), generator=g)
-        row, tokens, mask = draw_pair(index, torch.rand(n, generator=g))
-        return to_tensor(images[index].numpy()), {"tokens": tokens, "mask": mask, "scene": index, "caption": row}
+        row = pick_phrasing(captions["choices"], index, torch.rand(n, generator=g))
+        return to_tensor(images[index].numpy()), {"tokens": captions["tokens"][row].float(),
+                                                  "mask": captions["mask"][row], "scene": index, "caption": row}
 
     training = {"scenes": scenes, "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
                 "warmup": warmup, "seed": seed, "params": sum(p.numel() for p in net.parameters())}

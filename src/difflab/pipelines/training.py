@@ -38,7 +38,7 @@ from ..train.run_folder import trainer
 from .text_to_image import TextToImagePipeline
 
 __all__ = ["train_text_to_image", "text_unet", "caption_cache", "latent_cache", "TEXT_ENCODERS_BY_NAME",
-           "cached_tensors", "main_process_first"]
+           "cached_tensors", "main_process_first", "pick_phrasing"]
 
 #: ``text_encoder=`` names and the configs they stand for
 TEXT_ENCODERS_BY_NAME = {
@@ -78,6 +78,14 @@ def cached_tensors(path: Path, key: dict, build) -> dict:
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"key": text})
     return tensors
+
+
+def pick_phrasing(choices: torch.Tensor, index: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The caption-cache rows of one phrasing per scene, drawn uniformly: for scenes ``index``
+    and uniforms ``u`` in [0, 1), ``choices[index, floor(u * phrasings of the scene)]``
+    (``choices`` as :func:`caption_cache` stores it, -1 past a scene's last phrasing)."""
+    count = (choices[index] >= 0).sum(1)
+    return choices[index, (u * count).long()]
 
 
 def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True, workers: int = 1) -> dict:
@@ -257,14 +265,12 @@ def train_text_to_image(
         del cache_encoder
         latents = latent_cache(out, ae, image_size, scenes, seed, workers)
     choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
-    n_choices = (choices >= 0).sum(1)
     null = encoder.encode([""])
     length = tokens.shape[1]
     null_cond = {"context": null.tokens[0, :length], "context_mask": null.mask[0, :length]}
 
     # the data live where the network trains; only the random indices come from the CPU generator
     latents, tokens, mask, choices = (t.to(device) for t in (latents, tokens, mask, choices))
-    n_choices = n_choices.to(device)
 
     def draw(n: int, g: torch.Generator):
         if weights is None:
@@ -273,7 +279,7 @@ def train_text_to_image(
             index = torch.multinomial(weights, n, replacement=True, generator=g)
         u = torch.rand(n, generator=g)
         index, u = index.to(device), u.to(device)
-        row = choices[index, (u * n_choices[index]).long()]
+        row = pick_phrasing(choices, index, u)
         return latents[index], {"context": tokens[row].float(), "context_mask": mask[row]}
 
     training = {"autoencoder": str(autoencoder), "scenes": scenes, "steps": steps, "batch_size": batch_size,

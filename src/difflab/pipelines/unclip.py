@@ -123,6 +123,11 @@ def embedding_statistics(prior_config: dict, decoder_config: dict, where) -> dic
     return stats[0]
 
 
+def _check_frames(frames) -> None:
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+        raise ValueError(f"frames must be an integer of at least 2, got {frames!r}")
+
+
 class UnCLIPPipeline(Pipeline):
     """CLIP encoder + diffusion prior + embedding-conditioned decoder (module docstring).
 
@@ -175,14 +180,10 @@ class UnCLIPPipeline(Pipeline):
     # -- conditioning ----------------------------------------------------------------
     def text_cond(self, prompts: Sequence[str]) -> dict:
         """``{"context", "context_mask", "text_embed"}``: the prompts' token states and CLIP
-        text embeddings, on the pipeline's device."""
-        from ..text import check_prompts
-
-        prompts = check_prompts(prompts)
-        emb = self.text_encoder.encode(prompts)
+        text embeddings (one run of the text encoder), on the pipeline's device."""
+        w, tokens, mask = self.clip.encode_text(prompts, return_tokens=True)
         device = self.device
-        return {"context": emb.tokens.to(device), "context_mask": emb.mask.to(device),
-                "text_embed": self.clip.encode_text(prompts).to(device)}
+        return {"context": tokens.to(device), "context_mask": mask.to(device), "text_embed": w.to(device)}
 
     def null(self) -> dict:
         """The empty prompt's conditioning (one sample, no batch dim), encoded once."""
@@ -200,9 +201,10 @@ class UnCLIPPipeline(Pipeline):
     @torch.no_grad()
     def prior_embeddings(self, prompts: Sequence[str], *, seed: int = 0, sampler: str | None = None,
                          steps: int | None = None, guidance: float | None = None, candidates: int | None = None,
-                         return_info: bool = False):
+                         return_info: bool = False, text: dict | None = None):
         """CLIP image embeddings (N, D), unit length, drawn from the prior for ``prompts``: the
-        best of ``candidates`` draws by dot product with the prompt's text embedding."""
+        best of ``candidates`` draws by dot product with the prompt's text embedding. ``text``:
+        the prompts' :meth:`text_cond`, where the caller has it already."""
         from ..guidance import ClassifierFreeGuidance
         from ..samplers import sample
         from ..tensors import generators
@@ -214,11 +216,10 @@ class UnCLIPPipeline(Pipeline):
         k = d["candidates"] if candidates is None else candidates
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"candidates must be a positive integer, got {k!r}")
-        cond = self.text_cond(prompts)
+        cond = self.text_cond(prompts) if text is None else text
         n = cond["context"].shape[0]
         rep = {key: v.repeat_interleave(k, 0) for key, v in cond.items()}
-        null = {key: v for key, v in self.null().items()}
-        model = ClassifierFreeGuidance(self.prior, guidance, null)
+        model = ClassifierFreeGuidance(self.prior, guidance, self.null())
         streams = [g for i in range(n) for j in range(k)
                    for g in generators(seed + i + PRIOR_STREAM + j * CANDIDATE_STRIDE, 1)]
         z, info = sample(model, (n * k, self.clip.dim), sampler, steps, return_info=True, cond=rep, generator=streams)
@@ -234,10 +235,12 @@ class UnCLIPPipeline(Pipeline):
         return {"context": null["context"], "context_mask": null["context_mask"],
                 "embed": torch.zeros(self.clip.dim, device=self.device)}
 
-    def decoder_cond(self, embeddings: torch.Tensor, prompts: Sequence[str] | None = None) -> dict:
-        """The decoder's conditioning for unit image embeddings (N, D) and captions (None: none).
-        The decoder reads the embedding standardised (entries of order 1, where a unit
-        vector's are of order 1 / sqrt(D)); its null, 0, is then the mean embedding."""
+    def decoder_cond(self, embeddings: torch.Tensor, prompts: Sequence[str] | None = None,
+                     text: dict | None = None) -> dict:
+        """The decoder's conditioning for unit image embeddings (N, D) and captions (None: none;
+        ``text``: their :meth:`text_cond`, where the caller has it already). The decoder reads
+        the embedding standardised (entries of order 1, where a unit vector's are of order
+        1 / sqrt(D)); its null, 0, is then the mean embedding."""
         n = embeddings.shape[0]
         if prompts is None:
             null = self.null()
@@ -246,7 +249,7 @@ class UnCLIPPipeline(Pipeline):
         else:
             if len(prompts) != n:
                 raise ValueError(f"got {len(prompts)} prompts for {n} embeddings")
-            c = self.text_cond(prompts)
+            c = self.text_cond(prompts) if text is None else text
             context, mask = c["context"], c["context_mask"]
         return {"context": context, "context_mask": mask,
                 "embed": self.standardise(embeddings.to(self.device, torch.float32))}
@@ -254,9 +257,10 @@ class UnCLIPPipeline(Pipeline):
     @torch.no_grad()
     def decode_latents(self, embeddings: torch.Tensor, prompts: Sequence[str] | None = None, *, seed: int = 0,
                        noise: torch.Tensor | None = None, sampler: str | None = None, steps: int | None = None,
-                       guidance: float | None = None, sigmas=None, **options):
+                       guidance: float | None = None, sigmas=None, text: dict | None = None, **options):
         """Latents for image embeddings (N, D), from the noise of seeds ``seed + i`` (or
-        ``noise``); returns (latents, NFE)."""
+        ``noise``); ``prompts`` and ``text`` as :meth:`decoder_cond` takes them; returns
+        (latents, NFE)."""
         from ..guidance import ClassifierFreeGuidance
         from ..samplers import sample
 
@@ -264,7 +268,7 @@ class UnCLIPPipeline(Pipeline):
         sampler = d["sampler"] if sampler is None else sampler
         steps = d["steps"] if steps is None else int(steps)
         guidance = d["guidance"] if guidance is None else float(guidance)
-        cond = self.decoder_cond(embeddings, prompts)
+        cond = self.decoder_cond(embeddings, prompts, text)
         n = embeddings.shape[0]
         model = ClassifierFreeGuidance(self.denoiser, guidance, self.decoder_null())
         start = (n, *self.latent_shape) if noise is None else noise
@@ -307,8 +311,9 @@ class UnCLIPPipeline(Pipeline):
         start = time.perf_counter()
         prior_keys = ("prior_sampler", "prior_steps", "prior_guidance", "candidates")
         prior = {k.replace("prior_", ""): settings.pop(k) for k in prior_keys if k in settings}
-        z_i, nfe_prior = self.prior_embeddings(batch, seed=seed, return_info=True, **prior)
-        latents, nfe = self.decode_latents(z_i, batch if caption else None, seed=seed, **settings)
+        text = self.text_cond(batch)  # the text encoder runs once, for the prior and the decoder
+        z_i, nfe_prior = self.prior_embeddings(batch, seed=seed, return_info=True, text=text, **prior)
+        latents, nfe = self.decode_latents(z_i, batch if caption else None, seed=seed, text=text, **settings)
         x = self._output(self.decode(latents), output)
         info = UnCLIPInfo(batch, [seed + j for j in range(len(batch))], nfe_prior + nfe, time.perf_counter() - start,
                           {**{k: self.config["defaults"][k] for k in DEFAULTS}, **settings,
@@ -321,6 +326,7 @@ class UnCLIPPipeline(Pipeline):
         """Images as (N, 3, S, S) in [-1, 1] (see :meth:`CLIPEncoder.images_tensor`)."""
         return self.clip.images_tensor(images if isinstance(images, (list, tuple, torch.Tensor)) else [images])
 
+    @torch.no_grad()
     def invert(self, image, *, steps: int | None = None, guidance: float | None = None,
                embedding: torch.Tensor | None = None):
         """(noise, grid): DDIM inversion (:func:`difflab.tasks.invert.ddim_invert`) of ``image``'s
@@ -371,15 +377,10 @@ class UnCLIPPipeline(Pipeline):
     def interpolate(self, image_a, image_b, frames: int = 8, *, seed: int = 0, output: str = "uint8", **settings):
         """``frames`` images along slerp(z_a, z_b, t), t = 0 .. 1, all from the same noise (seed
         ``seed``) and no caption (Ramesh et al. 2022, sec. 3.2); also returns the embeddings."""
-        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
-            raise ValueError(f"frames must be an integer of at least 2, got {frames!r}")
+        _check_frames(frames)
         z = self.clip.encode_image(torch.cat([self.load_images(image_a), self.load_images(image_b)]))
         path = torch.cat([slerp(z[:1], z[1:], t / (frames - 1)) for t in range(frames)])
-        from ..tensors import randn
-
-        noise = randn((1, *self.latent_shape), seed).expand(frames, *self.latent_shape)
-        latents, _ = self.decode_latents(path, None, noise=noise, seed=seed, **settings)
-        return self._output(self.decode(latents), output), path
+        return self._decode_path(path, seed, output, settings), path
 
     @torch.no_grad()
     def text_diff(self, image, toward: str, source: str = "", frames: int = 5, *, max_angle: float = 0.5,
@@ -393,8 +394,7 @@ class UnCLIPPipeline(Pipeline):
         check_prompts([toward, source])
         if not toward.strip():
             raise ValueError("toward is empty: give the caption to move the image toward")
-        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
-            raise ValueError(f"frames must be an integer of at least 2, got {frames!r}")
+        _check_frames(frames)
         if not 0 < max_angle <= 1:
             raise ValueError(f"max_angle must be in (0, 1], got {max_angle}")
         z_i = self.clip.encode_image(self.load_images(image))
@@ -403,11 +403,16 @@ class UnCLIPPipeline(Pipeline):
         t = self.clip.encode_text([toward, source])
         z_d = F.normalize(t[:1] - t[1:], dim=-1)
         path = torch.cat([slerp(z_i, z_d, max_angle * k / (frames - 1)) for k in range(frames)])
+        return self._decode_path(path, seed, output, settings), path
+
+    def _decode_path(self, path: torch.Tensor, seed: int, output: str, settings: dict):
+        """Images of a path of embeddings, every one from the same noise (seed ``seed``) and no caption."""
         from ..tensors import randn
 
+        frames = path.shape[0]
         noise = randn((1, *self.latent_shape), seed).expand(frames, *self.latent_shape)
         latents, _ = self.decode_latents(path, None, noise=noise, seed=seed, **settings)
-        return self._output(self.decode(latents), output), path
+        return self._output(self.decode(latents), output)
 
     # -- folders ------------------------------------------------------------------
     def save(self, folder, *, dtype: torch.dtype | None = None) -> Path:

@@ -84,9 +84,9 @@ def standardisation(image_embed: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 def _null_text(clip, length: int, device) -> dict:
     """The empty prompt's token states (cut to ``length``), mask and CLIP text embedding."""
-    null = clip.text_encoder.encode([""])
-    return {"context": null.tokens[0, :length].to(device), "context_mask": null.mask[0, :length].to(device),
-            "text_embed": clip.encode_text([""])[0].to(device)}
+    w, tokens, mask = clip.encode_text([""], return_tokens=True)
+    return {"context": tokens[0, :length].to(device), "context_mask": mask[0, :length].to(device),
+            "text_embed": w[0].to(device)}
 
 
 @trainer
@@ -124,7 +124,7 @@ def train_prior(
     from ..train.loop import fit
     from ..train.run_folder import model_exporter
     from .clip import CLIPEncoder
-    from .training import main_process_first
+    from .training import main_process_first, pick_phrasing
 
     out = Path(out)
     w = init_distributed()
@@ -142,12 +142,11 @@ def train_prior(
     mean, std = standardisation(data["image_embed"])
     x_all = ((data["image_embed"] - mean) / std).to(device)
     choices, tokens, mask, text_embed = (data[k].to(device) for k in ("choices", "tokens", "mask", "text_embed"))
-    n_choices = (choices >= 0).sum(1)
     null_cond = _null_text(encoder, tokens.shape[1], device)
 
     def draw(n: int, g: torch.Generator):
         index, u = torch.randint(0, scenes, (n,), generator=g).to(device), torch.rand(n, generator=g).to(device)
-        row = choices[index, (u * n_choices[index]).long()]
+        row = pick_phrasing(choices, index, u)
         return x_all[index], {"context": tokens[row].float(), "context_mask": mask[row], "text_embed": text_embed[row]}
 
     training = {"clip": str(clip), "scenes": scenes, "steps": steps, "batch_size": batch_size, "lr": lr,
@@ -164,20 +163,11 @@ def train_prior(
     return out
 
 
-def _training_image_size(folder: Path):
-    import json
-
-    try:
-        return json.loads((Path(folder) / "pipeline.json").read_text()).get("image_size")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def decoder_from_text_to_image(folder: Path, embed_dim: int, embed_tokens: int, device):
     """A decoder U-Net made from the denoiser of the text-to-image pipeline ``folder``: the same
     network with embedding conditioning added (its new layers freshly initialised, every
-    other weight the pipeline's EMA weights). Returns (net, autoencoder, the pipeline's schedule
-    and prediction)."""
+    other weight the pipeline's EMA weights). Returns (net, autoencoder, and the pipeline's
+    schedule, prediction and time input)."""
     from ..io.folders import load_autoencoder, load_model
     from ..nets import UNet
 
@@ -226,13 +216,13 @@ def train_decoder(
     Saves a model folder ``out`` (the decoder) with the autoencoder in ``out/autoencoder``.
     Returns ``out``."""
     from ..denoiser import Denoiser
-    from ..io.folders import save_autoencoder
+    from ..io.folders import read_pipeline_config, save_autoencoder
     from ..train.distributed import init_distributed
     from ..train.loop import fit
     from ..train.run_folder import model_exporter
     from .clip import CLIPEncoder
     from .text_to_image import shipped_model_path
-    from .training import main_process_first, latent_cache
+    from .training import latent_cache, main_process_first, pick_phrasing
 
     for name, p in (("p_caption", p_caption), ("p_embed", p_embed)):
         if not 0 <= p < 1:
@@ -242,6 +232,10 @@ def train_decoder(
     device = torch.device(device) if device is not None else w.device
     init = Path(init) if init is not None else shipped_model_path()
     encoder = CLIPEncoder.load(clip, device)
+    image_size = encoder.net.image_size
+    init_size = read_pipeline_config(init, "text-to-image").get("image_size")
+    if init_size != image_size:
+        raise ValueError(f"{init} generates {init_size}-pixel images but the CLIP encoder reads {image_size}-pixel ones")
     torch.manual_seed(seed)
     net, autoencoder, schedule, prediction, time_input = decoder_from_text_to_image(
         init, encoder.dim, embed_tokens, device)
@@ -250,10 +244,6 @@ def train_decoder(
                          f"encoder gives {encoder.text_encoder.dim}-d ones")
     autoencoder.requires_grad_(False)
     denoiser = Denoiser(net, schedule, prediction, time_input)
-    image_size = encoder.net.image_size
-    init_size = _training_image_size(init)
-    if init_size != image_size:
-        raise ValueError(f"{init} generates {init_size}-pixel images but the CLIP encoder reads {image_size}-pixel ones")
     if w.is_main:
         out.mkdir(parents=True, exist_ok=True)
     with main_process_first(w):
@@ -263,14 +253,13 @@ def train_decoder(
     image_embed = ((data["image_embed"] - mean) / std).to(device)  # the decoder reads it standardised
     choices, tokens, mask = (data[k].to(device) for k in ("choices", "tokens", "mask"))
     latents = latents.to(device)
-    n_choices = (choices >= 0).sum(1)
     null = _null_text(encoder, tokens.shape[1], device)
 
     def draw(n: int, g: torch.Generator):
         index, u = torch.randint(0, scenes, (n,), generator=g).to(device), torch.rand(n, generator=g).to(device)
         drop_caption = (torch.rand(n, generator=g) < p_caption).to(device)
         drop_embed = (torch.rand(n, generator=g) < p_embed).to(device)
-        row = choices[index, (u * n_choices[index]).long()]
+        row = pick_phrasing(choices, index, u)
         context = torch.where(drop_caption[:, None, None], null["context"].float(), tokens[row].float())
         context_mask = torch.where(drop_caption[:, None], null["context_mask"], mask[row])
         embed = torch.where(drop_embed[:, None], 0.0, image_embed[index])
