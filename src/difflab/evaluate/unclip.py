@@ -49,11 +49,12 @@ def evaluate_prior(pipe, n: int = 500, seed: int = 0, batch_size: int = 100, sta
     scenes, images = held_out_scenes(n, start, size=size)
     captions = [s.caption for s in scenes]
     true = pipe.clip.encode_image(images)
-    text = pipe.clip.encode_text(captions)
+    conds = [pipe.text_cond(captions[i:i + batch_size]) for i in range(0, n, batch_size)]  # encoded once
+    text = torch.cat([c["text_embed"] for c in conds])
 
     def prior_draw(k: int) -> torch.Tensor:  # draw k of every caption: seeds apart by n
-        return torch.cat([pipe.prior_embeddings(captions[i:i + batch_size], seed=seed + k * n + i, **prior)
-                          for i in range(0, n, batch_size)])
+        return torch.cat([pipe.prior_embeddings(captions[i:i + batch_size], seed=seed + k * n + i, text=c, **prior)
+                          for i, c in zip(range(0, n, batch_size), conds)])
 
     def fitting_scene(k: int) -> torch.Tensor:
         twins = [scene_for(s.stated, np.random.default_rng([seed, k, start + i])) for i, s in enumerate(scenes)]
