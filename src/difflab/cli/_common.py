@@ -122,6 +122,17 @@ def claim(args, *paths) -> None:
     claim_outputs([p for p in paths if p is not None], overwrite=getattr(args, "overwrite", False))
 
 
+def numbered_pngs(out: str, n: int) -> list:
+    """The PNG files of ``n`` images written to ``--out``: the file itself for one image,
+    ``NAME-i.png`` for several; a one-line error for another suffix."""
+    from pathlib import Path
+
+    path = Path(out)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file, got {out!r}")
+    return [path] if n == 1 else [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(n)]
+
+
 def count(n: int, kind: str, what: str = "-n") -> int:
     """``n`` images or points, checked against :mod:`difflab.limits`."""
     from ..limits import check_limit

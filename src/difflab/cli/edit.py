@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, text
+from ._common import (add_overwrite, add_sampler_args, claim, count, number, numbered_pngs, positive_int,
+                      sampler_options, seed, text)
 
 
 def _label(text: str):
@@ -56,23 +57,16 @@ def _condition(args, pipe):
     return args.prompt or ""
 
 
-def _outputs(out: str, n: int) -> list[Path]:
-    path = Path(out)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"--out must be a .png file, got {out!r}")
-    return [path] if n == 1 else [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(n)]
-
-
 def _claim_outputs(args) -> None:
     """Before any work: -n within the limit, and every output file new (or --overwrite) and writable."""
     count(args.n, "images")
-    claim(args, *_outputs(args.out, args.n))
+    claim(args, *numbered_pngs(args.out, args.n))
 
 
 def _save(result, out: str) -> None:
     from ..io.atomic import atomic_path
 
-    for im, path in zip(result.pil(), _outputs(out, len(result.images))):
+    for im, path in zip(result.pil(), numbered_pngs(out, len(result.images))):
         with atomic_path(path) as tmp:
             im.save(tmp, format="PNG")
         print(f"wrote {path}")

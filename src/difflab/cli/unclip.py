@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import (add_model, add_overwrite, add_sampler_args, claim, count, integer, number, positive_int, sampler_options,
-                      seed, text)
+from ._common import (add_model, add_overwrite, add_sampler_args, claim, count, integer, number, numbered_pngs,
+                      positive_int, sampler_options, seed, text)
 
 
 def load_unclip(path):
@@ -33,13 +33,6 @@ def decoder_settings(args) -> dict:
     """The decoder's sampling settings of :func:`add_sampler_args` and ``--guidance`` (None: the pipeline's)."""
     return {k: v for k, v in {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance,
                               "spacing": args.spacing, **sampler_options(args)}.items() if v is not None}
-
-
-def _outputs(out: str, n: int, suffixes=(".png",)) -> list[Path]:
-    path = Path(out)
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"--out must be a {' or '.join(suffixes)} file, got {out!r}")
-    return [path] if n == 1 else [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(n)]
 
 
 def _write(images, paths) -> None:
@@ -80,7 +73,7 @@ def _cmd_variations(args) -> None:
     import numpy as np
 
     count(args.n, "images")
-    paths = _outputs(args.out, 1 if args.strip else args.n)
+    paths = numbered_pngs(args.out, 1 if args.strip else args.n)
     claim(args, *paths)
     image = _read_image(args.image)
     pipe = load_unclip(args.model)

@@ -25,7 +25,7 @@ from .weights import load_weights, save_weights, weight_shapes
 __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weights", "check_state_dict",
            "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder",
            "save_network", "load_network_folder",
-           "write_pipeline_config", "read_pipeline_config", "PIPELINE_CONFIG", "MODEL_KEYS", "save_grids", "load_grids",
+           "write_pipeline_config", "read_pipeline_config", "pipeline_task", "PIPELINE_CONFIG", "MODEL_KEYS", "save_grids", "load_grids",
            "GRIDS"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
@@ -234,6 +234,15 @@ def write_pipeline_config(folder, config: dict) -> Path:
     path = Path(folder) / PIPELINE_CONFIG
     write_text_atomic(path, json.dumps({"difflab_version": __version__, **config}, indent=2) + "\n")
     return path
+
+
+def pipeline_task(folder) -> str | None:
+    """The ``task`` that ``folder/pipeline.json`` names, or None where there is no readable one."""
+    try:
+        task = json.loads((Path(folder) / PIPELINE_CONFIG).read_text()).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) else None
 
 
 def read_pipeline_config(folder, task: str, required: tuple = ()) -> dict:

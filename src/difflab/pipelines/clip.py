@@ -31,13 +31,10 @@ TASK = "clip"
 
 
 def is_clip_folder(folder) -> bool:
-    """True when ``folder`` holds a :class:`CLIPEncoder` (its ``pipeline.json`` says task "clip")."""
-    import json
+    """True when ``folder`` holds a :class:`CLIPEncoder` (its ``pipeline.json`` names the task)."""
+    from ..io.folders import pipeline_task
 
-    try:
-        return json.loads((Path(folder) / "pipeline.json").read_text()).get("task") == TASK
-    except (OSError, ValueError, AttributeError):
-        return False
+    return pipeline_task(folder) == TASK
 
 
 def class_prompts(attribute: str) -> dict[str, list[str]]:

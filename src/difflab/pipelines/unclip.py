@@ -68,13 +68,10 @@ PRIOR_STREAM, CANDIDATE_STRIDE = 4_000_037, 1_000_003
 
 
 def is_unclip_folder(folder) -> bool:
-    """True when ``folder`` holds an :class:`UnCLIPPipeline` (``pipeline.json`` with task "unclip")."""
-    import json
+    """True when ``folder`` holds an :class:`UnCLIPPipeline` (its ``pipeline.json`` names the task)."""
+    from ..io.folders import pipeline_task
 
-    try:
-        return json.loads((Path(folder) / "pipeline.json").read_text()).get("task") == TASK
-    except (OSError, ValueError, AttributeError):
-        return False
+    return pipeline_task(folder) == TASK
 
 
 def shipped_unclip_path() -> Path:
