@@ -56,10 +56,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from ..data.shapes import (BACKGROUNDS, COLOURS, SIZES, Attributes, Obj, Thing, coverage, parse_prompt, position_of,
-                           relation_of)
+from ..data.shapes import SIZES, Attributes, Obj, Thing, coverage, parse_prompt, position_of, relation_of
+from ..data.shapes.styles import GLOW_EDGE, PIXEL_GRID, TINT
+from .shapes_pixels import PALETTE, angle, as_uint8, background, nearest_colour, opponent
+from .style_judge import judge_style
 
 __all__ = ["Detection", "detect", "judge", "judge_batch", "CHROMA_MIN", "MIN_AREA", "SIZE_SPLIT",
            "SHAPE_AREA", "RELATION_MIN", "RELATION_SLOPE"]
@@ -88,37 +89,6 @@ class Detection:
     residual: float  # L1 distance to the fitted shape's template over the area
 
 
-# ------------------------------------------------------------------------- colour
-
-
-def _opponent(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) RGB -> (..., 2) opponent vector; zero on grays, linear, angle = hue."""
-    r, g, b = np.moveaxis(np.asarray(rgb, dtype=np.float64), -1, 0)
-    return np.stack([(2 * r - g - b) / 2, math.sqrt(3) * (g - b) / 2], -1)
-
-
-def _angle(v: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arctan2(v[..., 1], v[..., 0])) % 360
-
-
-_PALETTE = list(COLOURS)
-_PALETTE_HUES = _angle(_opponent(np.array([COLOURS[c] for c in _PALETTE])))
-
-
-def _nearest_colour(hue: np.ndarray) -> np.ndarray:
-    """Index into the palette of the nearest hue (degrees, circular)."""
-    d = np.abs((np.asarray(hue)[..., None] - _PALETTE_HUES + 180) % 360 - 180)
-    return d.argmin(-1)
-
-
-def _background(img: np.ndarray) -> tuple[np.ndarray, str]:
-    """Median RGB of the outermost pixel ring and the nearest background name."""
-    ring = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]]).astype(np.float64)
-    rgb = np.median(ring, axis=0)
-    name = min(BACKGROUNDS, key=lambda n: float(np.sum((rgb - BACKGROUNDS[n]) ** 2)))
-    return rgb, name
-
-
 # ---------------------------------------------------------------------- segmenting
 
 
@@ -131,7 +101,7 @@ def _components(mask: np.ndarray, colour_index: np.ndarray, min_area: float) -> 
     out, n = np.zeros_like(labels), 0
     for i, box in enumerate(ndimage.find_objects(labels), 1):
         part = labels[box] == i
-        counts = np.bincount(colour_index[box][part], minlength=len(_PALETTE))
+        counts = np.bincount(colour_index[box][part], minlength=len(PALETTE))
         major = np.flatnonzero(counts >= max(min_area, 0.25 * part.sum()))
         pieces = [part & (colour_index[box] == c) for c in major] if len(major) > 1 else [part]
         for piece in pieces:
@@ -163,16 +133,25 @@ def _spread(weights: np.ndarray) -> float:
     return float((py * ys**2).sum() - (py * ys).sum() ** 2 + (px * xs**2).sum() - (px * xs).sum() ** 2)
 
 
-def _fit_shape(alpha: np.ndarray, cx: float, cy: float, area: float) -> tuple[str, float]:
-    """The shape whose template (same centroid and area, rendered as the dataset renders,
-    then blurred by the Gaussian that accounts for alpha's extra spread) is nearest to
-    ``alpha`` (L1), and that distance over the area."""
+def _pixelate(cover: np.ndarray) -> np.ndarray:
+    """Coverage as the pixel style draws it: block means over the PIXEL_GRID grid, enlarged."""
+    block = cover.shape[0] // PIXEL_GRID
+    means = cover.reshape(PIXEL_GRID, block, PIXEL_GRID, block).mean(axis=(1, 3))
+    return np.repeat(np.repeat(means, block, 0), block, 1)
+
+
+def _fit_shape(alpha: np.ndarray, cx: float, cy: float, area: float, style: str = "flat") -> tuple[str, float]:
+    """The shape whose template (same centroid and area, rendered as the dataset renders in
+    ``style``'s blocks if pixel, then blurred by the Gaussian that accounts for alpha's extra
+    spread) is nearest to ``alpha`` (L1), and that distance over the area."""
     from scipy import ndimage
 
     size, spread = alpha.shape[1], _spread(alpha)
     residual = {}
     for shape, k in SHAPE_AREA.items():
         template = coverage(Obj(shape, "", "", cx, cy, math.sqrt(area / k) / size), size)
+        if style == "pixel" and size % PIXEL_GRID == 0:
+            template = _pixelate(template)
         blur2 = (spread - _spread(template)) / 2  # a Gaussian adds sigma^2 per axis
         if blur2 > 0.01:
             template = ndimage.gaussian_filter(template, math.sqrt(blur2), mode="constant")
@@ -181,54 +160,72 @@ def _fit_shape(alpha: np.ndarray, cx: float, cy: float, area: float) -> tuple[st
     return best, residual[best]
 
 
-def _measure(opp: np.ndarray, component: np.ndarray, territory: np.ndarray) -> Detection:
+def _solid(alpha: np.ndarray, style: str, interior: np.ndarray | None) -> np.ndarray:
+    """An object's coverage as if drawn flat, from its coverage in ``style``: an outline's
+    interior (and the stroke's inner rim) counts in full, a pattern's tint (coverage
+    1 - TINT) counts in full, a glow's halo (up to GLOW_EDGE) counts for nothing."""
+    from scipy import ndimage
+
+    if style == "outline" and interior is not None:
+        rim = ndimage.binary_dilation(interior, np.ones((3, 3), bool))
+        return np.where(rim & (alpha > 0), 1.0, alpha)
+    if style in ("striped", "dotted"):
+        return np.minimum(1.0, alpha / (1 - TINT))
+    if style == "glow":
+        return np.clip((alpha - GLOW_EDGE) / (1 - GLOW_EDGE), 0, 1)
+    return alpha
+
+
+def _measure(opp: np.ndarray, component: np.ndarray, territory: np.ndarray, style: str = "flat",
+             interior: np.ndarray | None = None) -> Detection:
     """Colour, shape, size and centroid of one object from the image's opponent vectors,
-    its component and its territory (boolean (H, W) masks)."""
+    its component and its territory (boolean (H, W) masks), drawn in ``style`` (an outline's
+    ``interior``: the holes its stroke encloses)."""
     height, width = component.shape
     v = opp[component].sum(0)
-    colour = _PALETTE[int(_nearest_colour(_angle(v)))]
+    colour = PALETTE[int(nearest_colour(angle(v)))]
     hue = v / np.linalg.norm(v)
     full = max(float(np.percentile(opp[component] @ hue, 90)), CHROMA_MIN)
     alpha = np.zeros((height, width))
     alpha[territory] = np.clip(opp[territory] @ hue / full, 0, 1)
+    if interior is not None:
+        alpha[interior & component] = 1.0
+    alpha = _solid(alpha, style, interior)
     area = float(alpha.sum())
+    if area <= 0:
+        area, alpha = float(component.sum()), component.astype(float)
     cy = float((alpha.sum(1) * (np.arange(height) + 0.5)).sum() / area / height)
     cx = float((alpha.sum(0) * (np.arange(width) + 0.5)).sum() / area / width)
-    shape, residual = _fit_shape(alpha, cx, cy, area)
+    shape, residual = _fit_shape(alpha, cx, cy, area, style)
     extent = math.sqrt(area / SHAPE_AREA[shape]) / width
     size = "small" if extent < SIZE_SPLIT else "large"
     return Detection(colour, shape, size, cx, cy, extent, area, residual)
 
 
-def _as_uint8(image) -> np.ndarray:
-    """An RGB image as uint8 (H, W, 3): from a uint8 array (H, W, 3) or a tensor (3, H, W) in [-1, 1]."""
-    if isinstance(image, torch.Tensor):
-        if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"image tensor must be (3, H, W) in [-1, 1], got shape {tuple(image.shape)}")
-        pixels = ((image.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        image = pixels.permute(1, 2, 0).numpy()
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image array must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
-    if image.shape[0] != image.shape[1]:
-        raise ValueError(f"the shapes judge needs a square image, got {image.shape[0]}x{image.shape[1]}")
-    return image
-
-
-def detect(image, min_area: float = MIN_AREA) -> tuple[str, list[Detection]]:
+def detect(image, min_area: float = MIN_AREA, style: str | None = None) -> tuple[str, list[Detection]]:
     """Background name and the objects in ``image``, largest first. ``min_area`` is a
-    fraction of the image's pixels."""
+    fraction of the image's pixels; ``style``: the rendering style the image is read in
+    (None: the one :func:`~difflab.metrics.style_judge.judge_style` sees)."""
     from scipy import ndimage
 
-    img = _as_uint8(image)
-    bg_rgb, bg_name = _background(img)
-    opp = _opponent(img) - _opponent(bg_rgb)
-    mask = ndimage.binary_opening(np.hypot(opp[..., 0], opp[..., 1]) >= CHROMA_MIN, np.ones((2, 2), bool))
+    img = as_uint8(image)
+    style = judge_style(img) if style is None else style
+    bg_rgb, bg_name = background(img)
+    opp = opponent(img) - opponent(bg_rgb)
+    raw = np.hypot(opp[..., 0], opp[..., 1]) >= CHROMA_MIN
+    interior = None
+    if style == "outline":
+        filled = ndimage.binary_fill_holes(raw)
+        interior, raw = filled & ~raw, filled
+    mask = ndimage.binary_opening(raw, np.ones((2, 2), bool))
     colour_index = np.zeros(mask.shape, int)
-    colour_index[mask] = _nearest_colour(_angle(opp[mask]))
+    colour_index[mask] = nearest_colour(angle(opp[mask]))
+    if interior is not None:  # an outline's interior takes the colour of the nearest stroke pixel
+        _, (iy, ix) = ndimage.distance_transform_edt(interior | ~mask, return_indices=True)
+        colour_index = np.where(interior, colour_index[iy, ix], colour_index)
     labels, n = _components(mask, colour_index, min_area * img.shape[0] * img.shape[1])
     territory = _territories(labels)
-    found = [_measure(opp, labels == k, territory == k) for k in range(1, n + 1)]
+    found = [_measure(opp, labels == k, territory == k, style, interior) for k in range(1, n + 1)]
     return bg_name, sorted(found, key=lambda d: -d.area)
 
 
@@ -269,11 +266,16 @@ def judge(image, prompt: str | Attributes, min_area: float = MIN_AREA) -> dict[s
     """Per-attribute verdicts of ``image`` against ``prompt`` (text or :class:`Attributes`).
 
     Keys: ``count``, ``colour``, ``shape``, then ``size`` if any size is stated,
-    ``position`` or ``relation`` if stated, ``background`` if stated, and ``all`` (every
-    check passed). ``image``: uint8 (H, W, 3) or a tensor (3, H, W) in [-1, 1].
+    ``position`` or ``relation`` if stated, ``background`` if stated, ``style`` and
+    ``content`` (every check but style) if a rendering style is stated, and ``all`` (every
+    check passed). The content is read in the style the image shows
+    (:func:`~difflab.metrics.style_judge.judge_style`), whatever the prompt asked for.
+    ``image``: uint8 (H, W, 3) or a tensor (3, H, W) in [-1, 1].
     """
     attrs = parse_prompt(prompt) if isinstance(prompt, str) else prompt
-    background, found = detect(image, min_area)
+    image = as_uint8(image)
+    shown = judge_style(image)
+    background, found = detect(image, min_area, shown)
     k = len(attrs.objects)
     candidates = found[:MAX_DETECTIONS]
     candidates += [None] * max(0, k - len(candidates))  # a prompt object may find no match
@@ -282,6 +284,9 @@ def judge(image, prompt: str | Attributes, min_area: float = MIN_AREA) -> dict[s
     checks = {"count": len(found) == k, **best[1]}
     if attrs.background is not None:
         checks["background"] = background == attrs.background
+    if attrs.style is not None:
+        checks["content"] = all(checks.values())
+        checks["style"] = shown == attrs.style
     checks["all"] = all(checks.values())
     return checks
 

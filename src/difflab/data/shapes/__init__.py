@@ -71,6 +71,18 @@ truth (sizes and background are optional): ``Scene.stated`` holds exactly what t
 caption says, as :class:`Attributes`; :func:`all_captions` gives every phrasing of a
 scene (for caption augmentation), and :func:`parse_prompt` inverts each of them.
 
+Rendering styles
+----------------
+Every scene has a rendering style (:mod:`~difflab.data.shapes.styles`, :data:`RENDER_STYLES`):
+``flat`` (solid fill, the default and the only style of the original streams), ``outline``,
+``striped``, ``dotted``, ``pixel`` and ``glow``; content stays judgeable in each.
+``make_scene(seed, i, styles=...)`` draws scene i's style from those given, on a generator of
+its own (``default_rng([seed, i, 7])``), so the content is the unstyled scene's; its caption
+names the style in one of :data:`STYLE_PHRASINGS` ("a red circle on the left in outline
+style", "..., outline style", "outline style: ..."), always for a styled scene and with
+probability 0.25 for a flat one. A caption without a style word therefore always shows a
+flat scene: unstyled prompts keep the flat look.
+
 Splits
 ------
 Training images come from stream :data:`TRAIN_SEED` (0), held-out images from
@@ -83,8 +95,9 @@ words; their attribute combinations usually also occur in training.
 from __future__ import annotations
 
 from .world import BACKGROUNDS, COLOURS, SHAPES, SIZES, POSITIONS, RELATIONS, INVERSE, MARGIN, GAP, CELL_MARGIN, RELATION_MIN, RELATION_SLOPE, N_OBJECTS_P, TRAIN_SEED, EVAL_SEED, Thing, Attributes, Obj, Scene, ShapesBatch, position_of, relation_of, apart
-from .captions import SINGLE_STYLES, PAIR_STYLES, TRIPLE_STYLES, parse_prompt, describe, all_captions
-from .scenes import make_scene, object_count, sample_prompt, eval_prompts
+from .captions import SINGLE_STYLES, PAIR_STYLES, TRIPLE_STYLES, STYLE_PHRASINGS, parse_prompt, describe, all_captions, name_style
+from .scenes import make_scene, object_count, sample_prompt, eval_prompts, check_styles
+from .styles import RENDER_STYLES
 from .render import ShapesStream, coverage, render, render_batch, shapes_batch, to_tensor, to_uint8
 
 __all__ = [
@@ -106,6 +119,8 @@ __all__ = [
     'SINGLE_STYLES',
     'PAIR_STYLES',
     'TRIPLE_STYLES',
+    'STYLE_PHRASINGS',
+    'RENDER_STYLES',
     'Thing',
     'Attributes',
     'Obj',
@@ -125,6 +140,8 @@ __all__ = [
     'parse_prompt',
     'describe',
     'all_captions',
+    'name_style',
+    'check_styles',
     'position_of',
     'relation_of',
     'apart',

@@ -42,23 +42,38 @@ TRIPLE_STYLES = (
     _Style("{A} {rel} {B} and {C}, {bg} background", False, True, inverted=True),
 )
 STYLES = {1: SINGLE_STYLES, 2: PAIR_STYLES, 3: TRIPLE_STYLES}
+#: how a caption names its rendering style ({caption}: the content phrasing)
+STYLE_PHRASINGS = ("{caption} in {style} style", "{caption}, {style} style", "{style} style: {caption}")
 _WHERE = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom",
           "center": "in the center"}
 _REL_LONG = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
 
 
-def stated_by(truth: Attributes, style: _Style) -> Attributes:
-    """The part of ``truth`` a phrasing states."""
+def stated_by(truth: Attributes, style: _Style, style_named: bool = False) -> Attributes:
+    """The part of ``truth`` a phrasing states (its rendering style only if ``style_named``)."""
     things = tuple(t if style.sizes else replace(t, size=None) for t in truth.objects)
-    stated = replace(truth, objects=things, background=truth.background if style.background else None)
+    stated = replace(truth, objects=things, background=truth.background if style.background else None,
+                     style=truth.style if style_named else None)
     return stated.inverted() if style.inverted else stated
 
 
+def name_style(caption: str, style: str, phrasing: str = STYLE_PHRASINGS[0]) -> str:
+    """A caption that also names its rendering style, e.g. "a red circle on the left in outline style"."""
+    return phrasing.format(caption=caption, style=style)
+
+
 def all_captions(scene: Scene) -> list[tuple[str, Attributes]]:
-    """Every phrasing of the scene and what each states (the scene's own caption is one)."""
+    """Every phrasing of the scene and what each states (the scene's own caption is one). The
+    rendering style is named in every phrasing when the scene's own caption names it, in none
+    otherwise."""
     truth = scene.attributes()
-    return [(describe(stated, style.template), stated) for style in STYLES[len(scene.objects)]
-            for stated in [stated_by(truth, style)]]
+    named = scene.stated.style is not None
+    out = []
+    for style in STYLES[len(scene.objects)]:
+        stated = stated_by(truth, style, named)
+        text = describe(stated, style.template)
+        out += [(name_style(text, stated.style, p), stated) for p in STYLE_PHRASINGS] if named else [(text, stated)]
+    return out
 
 
 def _noun(thing: Thing, article: bool) -> str:
@@ -80,7 +95,9 @@ _NOUN_RE = re.compile(rf"\b(?:(small|large|big)\s+)?({'|'.join(COLOURS)})\s+({'|
 _BACKGROUND_RE = re.compile(r"\b(black|white|gray|grey)\b")
 _RELATION_RE = re.compile(r"\b(left of|right of|above|below)\b")
 _POSITION_RE = re.compile(r"\b(left|right|top|bottom|center|centre|middle)\b")
-_SYNONYMS = {"big": "large", "grey": "gray", "centre": "center", "middle": "center"}
+_STYLE_RE = re.compile(r"\b(flat|outlined?|striped|stripes|dotted|dots|polka|pixel|pixelated|glow|glowing)\b")
+_SYNONYMS = {"big": "large", "grey": "gray", "centre": "center", "middle": "center", "outlined": "outline",
+             "stripes": "striped", "dots": "dotted", "polka": "dotted", "pixelated": "pixel", "glowing": "glow"}
 
 
 def _word(match: re.Match | None, group: int = 1) -> str | None:
@@ -95,8 +112,10 @@ def parse_prompt(text: str) -> Attributes:
     achromatic word (black, white, gray/grey). With two or more objects, the first
     "left of", "right of", "above" or "below" is the relation of the first two; with
     one object, the first left, right, top, bottom, center/centre/middle is its
-    position ("at the left of a black background" is a position). Other words are
-    ignored: a position word in a prompt with several objects says nothing.
+    position ("at the left of a black background" is a position). The first style word
+    (flat, outline, striped, dotted, pixel, glow, or a close variant such as "glowing",
+    "polka dots", "pixelated") is the rendering style. Other words are ignored: a position
+    word in a prompt with several objects says nothing.
     """
     low = text.lower()
     things = tuple(Thing(shape, colour, _SYNONYMS.get(size, size or None))
@@ -106,4 +125,4 @@ def parse_prompt(text: str) -> Attributes:
                          f"shapes {list(SHAPES)}): {text!r}")
     relation = _word(_RELATION_RE.search(low)) if len(things) > 1 else None
     position = _word(_POSITION_RE.search(low)) if len(things) == 1 else None
-    return Attributes(things, position, relation, _word(_BACKGROUND_RE.search(low)))
+    return Attributes(things, position, relation, _word(_BACKGROUND_RE.search(low)), _word(_STYLE_RE.search(low)))

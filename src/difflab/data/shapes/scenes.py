@@ -7,7 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .captions import STYLES, describe, stated_by
+from .captions import STYLE_PHRASINGS, STYLES, describe, name_style, stated_by
+from .styles import RENDER_STYLES
 from .world import Attributes, BACKGROUNDS, COLOURS, EVAL_PROMPT_OFFSET, EVAL_SEED, N_OBJECTS_P, Obj, POSITIONS, RELATIONS, RELATION_MIN, RELATION_SLOPE, SHAPES, SIZES, Scene, Thing, apart, centre_box
 
 
@@ -77,19 +78,42 @@ def _draw_truth(rng: np.random.Generator, n_objects: int) -> tuple[str, tuple[Ob
             return background, objects, position, relation
 
 
-def _draw_scene(rng: np.random.Generator, n_objects: int) -> Scene:
+STYLE_STREAM = 7  # the rendering style of scene i of stream s is drawn from default_rng([s, i, 7])
+FLAT_NAMED_P = 0.25  # in a styled stream, P(a flat scene's caption names its style)
+
+
+def check_styles(styles: Sequence[str]) -> tuple[str, ...]:
+    """``styles`` as a tuple of known rendering style names, or a one-line error."""
+    styles = tuple(styles)
+    unknown = [s for s in styles if s not in RENDER_STYLES]
+    if unknown or not styles:
+        raise ValueError(f"styles must be a non-empty subset of {list(RENDER_STYLES)}, got {list(styles)}")
+    return styles
+
+
+def _draw_style(seed, index: int, styles: Sequence[str]) -> tuple[str, bool, str]:
+    """(style, whether the caption names it, the naming phrasing) of scene ``index`` of a styled stream."""
+    rng = np.random.default_rng([int(seed), int(index), STYLE_STREAM])
+    style = _pick(rng, styles)
+    named = style != "flat" or bool(rng.random() < FLAT_NAMED_P)
+    return style, named, _pick(rng, STYLE_PHRASINGS)
+
+
+def _draw_scene(rng: np.random.Generator, n_objects: int, style: tuple[str, bool, str] = ("flat", False, "")) -> Scene:
     background, objects, position, relation = _draw_truth(rng, n_objects)
-    truth = Attributes(tuple(o.thing for o in objects), position, relation, background)
-    style = _pick(rng, STYLES[n_objects])
-    stated = stated_by(truth, style)
-    return Scene(background, objects, position, relation, describe(stated, style.template), stated)
+    truth = Attributes(tuple(o.thing for o in objects), position, relation, background, style[0])
+    phrasing = _pick(rng, STYLES[n_objects])
+    stated = stated_by(truth, phrasing, style[1])
+    caption = describe(stated, phrasing.template)
+    caption = name_style(caption, style[0], style[2]) if style[1] else caption
+    return Scene(background, objects, position, relation, caption, stated, style[0])
 
 
 def scene_for(stated: Attributes, rng: np.random.Generator) -> Scene:
     """A random scene of which ``stated`` is true: what it leaves open (sizes, background, the
     exact places) drawn from ``rng`` as the dataset draws them. Its caption is the statement's
     first phrasing. A sample of the images a caption describes, e.g. the draw of a perfect
-    text-conditional model."""
+    text-conditional model. The rendering style is the stated one (flat if none)."""
     n = len(stated.objects)
     if not 1 <= n <= 3:
         raise ValueError(f"a scene has 1 to 3 objects, the statement names {n}")
@@ -100,7 +124,9 @@ def scene_for(stated: Attributes, rng: np.random.Generator) -> Scene:
         relation = (stated.relation or _pick(rng, RELATIONS)) if n > 1 else None
         objects = _place(rng, things, position, relation)
         if objects is not None:
-            return Scene(background, objects, position, relation, describe(stated, STYLES[n][0].template), stated)
+            caption = describe(stated, STYLES[n][0].template)
+            caption = name_style(caption, stated.style) if stated.style else caption
+            return Scene(background, objects, position, relation, caption, stated, stated.style or "flat")
 
 
 def _scene_start(seed: int, index: int) -> tuple[np.random.Generator, int]:
@@ -109,9 +135,15 @@ def _scene_start(seed: int, index: int) -> tuple[np.random.Generator, int]:
     return rng, 1 + int(rng.choice(3, p=N_OBJECTS_P))
 
 
-def make_scene(seed: int, index: int) -> Scene:
-    """Scene ``index`` of stream ``seed``: a function of (seed, index) only."""
-    return _draw_scene(*_scene_start(seed, index))
+def make_scene(seed: int, index: int, styles: Sequence[str] | None = None) -> Scene:
+    """Scene ``index`` of stream ``seed``: a function of (seed, index) only. With ``styles``
+    (rendering style names), the scene's style is drawn uniformly from them on a generator of
+    its own, so the content is that of the unstyled scene; its caption names the style, except
+    that a flat scene's names it only with probability :data:`FLAT_NAMED_P` (so a caption
+    without a style word always shows a flat scene)."""
+    if styles is None:
+        return _draw_scene(*_scene_start(seed, index))
+    return _draw_scene(*_scene_start(seed, index), _draw_style(seed, index, check_styles(styles)))
 
 
 def object_count(seed: int, index: int) -> int:
@@ -126,15 +158,25 @@ def _as_rng(rng) -> np.random.Generator:
 _KINDS = {"single": 1, "pair": 2, "triple": 3}
 
 
-def sample_prompt(rng, kind: str = "single") -> tuple[str, Attributes]:
+def sample_prompt(rng, kind: str = "single", style: str | None = None, phrasing: str = STYLE_PHRASINGS[0]) -> tuple[str, Attributes]:
     """A random prompt and what it states, drawn exactly as dataset captions are.
-    ``rng``: a numpy Generator or a seed; ``kind``: "single", "pair" or "triple"."""
+    ``rng``: a numpy Generator or a seed; ``kind``: "single", "pair" or "triple"; ``style``: a
+    rendering style the prompt names (with ``phrasing``), none if None."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
-    scene = _draw_scene(_as_rng(rng), _KINDS[kind])
+    named = ("flat", False, "") if style is None else (check_styles([style])[0], True, phrasing)
+    scene = _draw_scene(_as_rng(rng), _KINDS[kind], named)
     return scene.caption, scene.stated
 
 
-def eval_prompts(n: int, kind: str = "single", seed: int = EVAL_SEED) -> list[tuple[str, Attributes]]:
-    """The fixed held-out prompts: ``sample_prompt(default_rng([seed, 10**6 + i]), kind)``."""
-    return [sample_prompt(np.random.default_rng([seed, EVAL_PROMPT_OFFSET + i]), kind) for i in range(n)]
+def eval_prompts(n: int, kind: str = "single", seed: int = EVAL_SEED, style: str | None = None) -> list[tuple[str, Attributes]]:
+    """The fixed held-out prompts: ``sample_prompt(default_rng([seed, 10**6 + i]), kind)``; with
+    ``style``, the same prompts naming it, each in a phrasing drawn from prompt i's own style
+    generator (``default_rng([seed, 10**6 + i, STYLE_STREAM])``)."""
+    out = []
+    for i in range(n):
+        phrasing = STYLE_PHRASINGS[0]
+        if style is not None:
+            phrasing = _pick(np.random.default_rng([seed, EVAL_PROMPT_OFFSET + i, STYLE_STREAM]), STYLE_PHRASINGS)
+        out.append(sample_prompt(np.random.default_rng([seed, EVAL_PROMPT_OFFSET + i]), kind, style, phrasing))
+    return out

@@ -58,12 +58,14 @@ class Thing:
 @dataclass(frozen=True)
 class Attributes:
     """What a prompt states. ``position`` is said of a single object; ``relation`` is
-    "objects[0] <relation> objects[1]"; ``None`` means not stated."""
+    "objects[0] <relation> objects[1]"; ``style`` is the rendering style
+    (:mod:`~difflab.data.shapes.styles`); ``None`` means not stated."""
 
     objects: tuple[Thing, ...]
     position: str | None = None
     relation: str | None = None
     background: str | None = None
+    style: str | None = None
 
     def canonical(self) -> "Attributes":
         """The same statement with the relation turned to "left of" or "above"."""
@@ -101,7 +103,8 @@ class Obj:
 
 @dataclass(frozen=True)
 class Scene:
-    """Ground truth of one image: every attribute, and what its caption states."""
+    """Ground truth of one image: every attribute, its rendering style, and what its caption
+    states."""
 
     background: str
     objects: tuple[Obj, ...]
@@ -109,10 +112,12 @@ class Scene:
     relation: str | None  # objects[0] <relation> objects[1]; None for one object
     caption: str
     stated: Attributes
+    style: str = "flat"
 
     def attributes(self) -> Attributes:
         """Everything true of the scene, as a prompt could state it."""
-        return Attributes(tuple(o.thing for o in self.objects), self.position, self.relation, self.background)
+        return Attributes(tuple(o.thing for o in self.objects), self.position, self.relation, self.background,
+                          self.style)
 
 
 class ShapesBatch(NamedTuple):

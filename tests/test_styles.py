@@ -1,0 +1,172 @@
+"""Rendering styles of the shapes world (difflab.data.shapes.styles), styled streams and
+captions, and the style judge (difflab.metrics.style_judge) with the content judge reading
+every style."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import difflab.data.shapes as S
+from difflab.data.shapes import styles as ST
+from difflab.data.shapes.coverage import coverage
+from difflab.metrics.shapes_judge import judge
+from difflab.metrics.style_judge import judge_style, judge_styles
+
+
+def _styled(scene, style):
+    return dataclasses.replace(scene, style=style)
+
+
+def _degrade(img, rng, blur=0.5, noise=4.0):
+    from scipy import ndimage
+
+    x = ndimage.gaussian_filter(img.astype(float), (blur, blur, 0)) + rng.normal(0, noise, img.shape)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def test_flat_is_the_original_renderer():
+    """Flat rendering is background + coverage * (colour - background), object by object."""
+    for i in range(10):
+        scene = S.make_scene(0, i)
+        image = np.empty((64, 64, 3))
+        image[:] = S.BACKGROUNDS[scene.background]
+        for obj in scene.objects:
+            image += coverage(obj, 64)[..., None] * (np.asarray(S.COLOURS[obj.colour], float) - image)
+        assert np.array_equal(S.render(scene, 64), np.rint(image).astype(np.uint8))
+
+
+def _mass(image, scene):
+    """Sum over pixels of the opponent colour (zero on grays, so a tint carries 1 - TINT of
+    its colour) along the one object's, in pixels of full colour."""
+    from difflab.metrics.shapes_pixels import opponent
+
+    c = opponent(np.asarray(S.COLOURS[scene.objects[0].colour], float))
+    return float((opponent(image) @ c).sum() / (c @ c))
+
+
+def test_styles_paint_the_areas_their_definitions_give():
+    obj = S.Obj("circle", "blue", "large", 0.5, 0.5, 0.36)
+    scene = S.Scene("black", (obj,), "center", None, "", S.Attributes((obj.thing,)))
+    size, area = 128, math.pi * 0.18**2 * 128**2
+    paint = {s: ST.paint(_styled(scene, s), size) for s in ("flat", "outline", "pixel")}
+    assert _mass(paint["flat"], scene) == pytest.approx(area, rel=0.005)
+    assert _mass(paint["pixel"], scene) == pytest.approx(_mass(paint["flat"], scene), rel=1e-9)  # block means keep it
+    w = ST.outline_width(obj)
+    assert _mass(paint["outline"], scene) == pytest.approx(math.pi * (0.18**2 - (0.18 - w) ** 2) * size**2, rel=0.01)
+    tint_mass = 1 - ST.TINT  # a tint pixel carries 1 - TINT of the colour
+    dot_share = math.pi * ST.DOT_RADIUS**2 / ST.DOT_SPACING**2
+    # a square of 6 x 6 lattice cells: exactly dot_share of it is dots
+    square = S.Obj("square", "blue", "large", 0.5, 0.5, 6 * ST.DOT_SPACING)
+    scene = S.Scene("black", (square,), "center", None, "", S.Attributes((square.thing,)))
+    area = (6 * ST.DOT_SPACING * size) ** 2
+    assert _mass(ST.paint(_styled(scene, "striped"), size), scene) == pytest.approx(area * (0.5 + 0.5 * tint_mass), rel=0.02)
+    assert _mass(ST.paint(_styled(scene, "dotted"), size), scene) == \
+        pytest.approx(area * (dot_share + (1 - dot_share) * tint_mass), rel=0.01)
+
+
+def test_outline_stroke_has_one_width_on_every_side():
+    for shape in S.SHAPES:
+        obj = S.Obj(shape, "red", "large", 0.5, 0.55, 0.34)
+        inner = ST.inset(obj, 0.03)
+        assert ST.inradius(obj) - ST.inradius(inner) == pytest.approx(0.03)
+        assert (inner.cx, inner.cy) == (obj.cx, obj.cy)
+    small_triangle = S.Obj("triangle", "red", "small", 0.5, 0.5, 0.18)
+    assert ST.outline_width(small_triangle) == pytest.approx(ST.OUTLINE_MAX * ST.inradius(small_triangle))
+    with pytest.raises(ValueError, match="leaves nothing"):
+        ST.inset(small_triangle, 1.0)
+
+
+def test_glow_halo_at_a_straight_edge():
+    obj = S.Obj("square", "red", "large", 0.5, 0.5, 0.36)
+    halo = ST._halo(obj, 256, 4)
+    edge_col = round((0.5 + 0.18) * 256)  # the first pixel column right of the edge
+    assert halo[128, edge_col - 1: edge_col + 1].mean() == pytest.approx(ST.GLOW_EDGE, abs=0.03)
+    assert halo[128, edge_col + 40] < 0.01
+
+
+def test_pixel_style_is_blocks_and_needs_a_divisible_size():
+    image = S.render(_styled(S.make_scene(0, 1), "pixel"), 64)
+    blocks = image.reshape(16, 4, 16, 4, 3)
+    assert (blocks == blocks[:, :1, :, :1]).all()
+    with pytest.raises(ValueError, match="divisible by 16"):
+        S.render(_styled(S.make_scene(0, 1), "pixel"), 40)
+    with pytest.raises(ValueError, match="unknown rendering style"):
+        S.render(_styled(S.make_scene(0, 1), "cubist"), 64)
+
+
+def test_styled_stream_keeps_content_and_names_styles():
+    seen = set()
+    for i in range(300):
+        plain, styled = S.make_scene(0, i), S.make_scene(0, i, S.RENDER_STYLES)
+        assert (plain.objects, plain.background, plain.position, plain.relation) == \
+            (styled.objects, styled.background, styled.position, styled.relation)
+        stated = S.parse_prompt(styled.caption)
+        if styled.style != "flat":
+            assert stated.style == styled.style == styled.stated.style, styled.caption
+        if stated.style is None:  # a caption without a style word always shows a flat scene
+            assert styled.style == "flat" and styled.stated.style is None
+        assert (styled.caption, styled.stated) in S.all_captions(styled)
+        assert all(S.parse_prompt(text).style == stated.style for text, _ in S.all_captions(styled))
+        seen.add(styled.style)
+    assert seen == set(S.RENDER_STYLES)
+    assert S.make_scene(0, 5, ["outline"]).style == "outline"
+    with pytest.raises(ValueError, match="subset of"):
+        S.make_scene(0, 5, ["cubist"])
+
+
+def test_style_words_parse():
+    assert S.parse_prompt("a red circle on the left in outline style").style == "outline"
+    assert S.parse_prompt("glowing red circle, left").style == "glow"
+    assert S.parse_prompt("pixel style: a red circle above a blue square").style == "pixel"
+    assert S.parse_prompt("a red circle with polka dots").style == "dotted"
+    assert S.parse_prompt("a red circle on the left").style is None
+
+
+def test_styled_eval_prompts_are_the_unstyled_prompts_naming_the_style():
+    plain, styled = S.eval_prompts(20, "pair"), S.eval_prompts(20, "pair", style="striped")
+    for (p, a), (q, b) in zip(plain, styled):
+        assert dataclasses.replace(b, style=None) == a and b.style == "striped" and p in q
+    with pytest.raises(ValueError, match="subset of"):
+        S.eval_prompts(2, style="cubist")
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_style_judge_reads_rendered_styles(size):
+    """At least 95 % right per style on held-out scenes, clean and under mild blur and noise."""
+    rng = np.random.default_rng(0)
+    scenes = [S.make_scene(S.EVAL_SEED, i) for i in range(40)]
+    for degrade in (False, True):
+        images, styles = [], []
+        for scene in scenes:
+            for style in S.RENDER_STYLES:
+                image = S.render(_styled(scene, style), size)
+                images.append(_degrade(image, rng) if degrade else image)
+                styles.append(style)
+        report = judge_styles(images, styles)
+        assert report["n"] == 40 * len(S.RENDER_STYLES)
+        assert all(report[f"style_{s}"] >= 0.95 for s in S.RENDER_STYLES), (degrade, report)
+
+
+def test_content_judge_reads_every_style():
+    """Every content check on rendered held-out scenes in each style; the pixel style's 4-pixel
+    blocks leave small shapes ambiguous, so its shape check is held to 90 %."""
+    scenes = [S.make_scene(S.EVAL_SEED, i) for i in range(40)]
+    for style in S.RENDER_STYLES:
+        verdicts = [judge(S.render(_styled(s, style), 64), _styled(s, style).attributes()) for s in scenes]
+        for key in ("count", "colour", "size", "position", "relation", "background", "style"):
+            assert np.mean([v[key] for v in verdicts if key in v]) >= 0.95, (style, key)
+        assert np.mean([v["shape"] for v in verdicts]) >= (0.9 if style == "pixel" else 0.95), style
+
+
+def test_judge_reports_style_and_content_when_a_style_is_stated():
+    scene = S.make_scene(S.EVAL_SEED, 0)
+    image = S.render(_styled(scene, "outline"), 64)
+    asked = dataclasses.replace(scene.attributes(), style="dotted")
+    verdict = judge(image, asked)
+    assert verdict["content"] and not verdict["style"] and not verdict["all"]
+    assert "style" not in judge(image, dataclasses.replace(asked, style=None))
+    assert judge_style(image) == "outline"
+    with pytest.raises(ValueError, match="one style per image"):
+        judge_styles([image], [])
