@@ -170,3 +170,147 @@ def test_judge_reports_style_and_content_when_a_style_is_stated():
     assert judge_style(image) == "outline"
     with pytest.raises(ValueError, match="one style per image"):
         judge_styles([image], [])
+
+
+# --------------------------------------------------------------- generation in a style
+
+
+def test_style_guidance_is_the_sum_of_its_directions():
+    """D = D(null) + s (D(c) - D(null)) + s_style (D(c+style) - D(c)), in one batch of 3N; s_style = s
+    is ordinary guidance on the styled prompt, s_style = 0 the content's."""
+    import torch
+
+    from difflab.guidance import STYLED, ClassifierFreeGuidance, StyleGuidance
+    from difflab.schedules import DiscreteSchedule
+
+    class Toy:  # D(x; sigma, c) = x * c + sigma: distinct for each condition
+        schedule = DiscreteSchedule(kind="cosine", T=10)
+
+        def __init__(self):
+            self.batches = []
+
+        def __call__(self, x, sigma, context):
+            self.batches.append(len(x))
+            return x * context[:, :1] + sigma.view(-1, 1).to(x.dtype)
+
+    x, sigma = torch.randn(4, 3, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64)
+    c, cs, null = torch.rand(4, 2, dtype=torch.float64), torch.rand(4, 2, dtype=torch.float64), torch.zeros(2)
+    toy = Toy()
+    d = lambda cond: x * cond[:, :1] + 0.7  # noqa: E731
+    out = StyleGuidance(toy, 3.0, 5.0, {"context": null})(x, sigma, context=c, **{STYLED + "context": cs})
+    expected = d(null.expand(4, 2)) + 3 * (d(c) - d(null.expand(4, 2))) + 5 * (d(cs) - d(c))
+    torch.testing.assert_close(out, expected)
+    assert toy.batches == [12]
+    same = StyleGuidance(toy, 3.0, 3.0, {"context": null})(x, sigma, context=c, **{STYLED + "context": cs})
+    torch.testing.assert_close(same, ClassifierFreeGuidance(toy, 3.0, {"context": null})(x, sigma, context=cs))
+    content = StyleGuidance(toy, 3.0, 0.0, {"context": null})(x, sigma, context=c, **{STYLED + "context": cs})
+    torch.testing.assert_close(content, ClassifierFreeGuidance(toy, 3.0, {"context": null})(x, sigma, context=c))
+    with pytest.raises(ValueError, match="styled_context"):
+        StyleGuidance(toy, 3.0, 1.0, {"context": null})(x, sigma, context=c)
+
+
+def test_pipeline_style_and_stylize():
+    import torch
+
+    from test_text_to_image import FAST, _tiny_pipeline
+
+    pipe = _tiny_pipeline()
+    prompt = "a red circle on the left"
+    styled = pipe([prompt], seed=3, output="tensor", style="outline")
+    assert torch.equal(styled, pipe([prompt + " in outline style"], seed=3, output="tensor"))
+    torch.testing.assert_close(pipe([prompt], seed=3, output="tensor", style="outline", stylize=1.0), styled)
+    torch.testing.assert_close(pipe([prompt], seed=3, output="tensor", style="outline", stylize=0.0),
+                               pipe([prompt], seed=3, output="tensor"), atol=1e-5, rtol=0)
+    strong, info = pipe([prompt], seed=3, output="tensor", style="outline", stylize=2.0, return_info=True)
+    assert not torch.allclose(strong, styled) and info.settings["stylize"] == 2.0 and info.settings["style"] == "outline"
+    assert info.nfe == FAST["steps"]
+    with pytest.raises(ValueError, match="name one with style"):
+        pipe([prompt], stylize=2.0)
+    with pytest.raises(ValueError, match="stylize must be"):
+        pipe([prompt], style="outline", stylize=-1.0)
+    with pytest.raises(ValueError, match="style must be"):
+        pipe([prompt], style=" ")
+
+
+def test_styled_training_caches_and_cli(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from difflab.cli import main
+    from difflab.io.folders import save_autoencoder
+    from difflab.nets.autoencoder import AutoencoderKL
+    from difflab.pipelines.text_to_image import TextToImagePipeline
+
+    torch.manual_seed(0)
+    save_autoencoder(tmp_path / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
+                     {"data": {"name": "shapes", "shape": [3, 32, 32]}})
+    common = ["train", "t2i", "--autoencoder", str(tmp_path / "ae"), "--text-encoder", "hashing", "--scenes", "12",
+              "--batch-size", "4", "--channels", "8", "--quiet", "--device", "cpu", "--steps", "1"]
+    assert main([*common, "--out", str(tmp_path / "t"), "--styles", "flat,outline"]) == 0
+    assert TextToImagePipeline.load(tmp_path / "t").config["training"]["styles"] == ["flat", "outline"]
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "t" / "captions.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["key"])["styles"] == ["flat", "outline"]
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "u"), "--styles", "flat,cubist"]) == 2
+    assert "cubist" in capsys.readouterr().err and not (tmp_path / "u").exists()
+    # an autoencoder fine-tune starts from the given folder's weights, on styled scenes
+    assert main(["train", "autoencoder", "--size", "32", "--styles", "pixel", "--init", str(tmp_path / "ae"),
+                 "--steps", "1", "--batch-size", "2", "--lr", "1e-12", "--out", str(tmp_path / "ae2"), "--quiet"]) == 0
+    config = json.loads((tmp_path / "ae2" / "config.json").read_text())
+    assert config["training"]["init"] == str(tmp_path / "ae") and config["data"]["styles"] == ["pixel"]
+    assert config["net"]["channels"] == 8
+
+
+def test_eval_t2i_reports_style_and_content_per_style(tmp_path):
+    import json
+
+    from difflab.cli import main
+    from test_text_to_image import _tiny_pipeline
+
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    out = tmp_path / "eval.json"
+    assert main(["eval-t2i", "--model", str(folder), "--n", "2", "--guidance", "3", "--steps", "2",
+                 "--styles", "outline,pixel", "--out", str(out), "--quiet"]) == 0
+    row = json.loads(out.read_text())["results"]["3"]
+    assert set(row["styles"]) == {"outline", "pixel"} and 0 <= row["single"]["flat"] <= 1
+    for per in row["styles"].values():
+        for kind in ("single", "pair"):
+            assert per[kind]["n"] == 2 and {"style", "content", "all"} <= set(per[kind])
+
+
+def test_aspect_frames():
+    from difflab.pipelines.text_to_image import aspect_size
+    from test_text_to_image import _tiny_pipeline
+
+    assert aspect_size("3:2", 64, 16) == (64, 96)
+    assert aspect_size("16:9", 64, 16) == (64, 112)
+    assert aspect_size("1:2", 64, 16) == (128, 64)
+    assert aspect_size("1:1", 64, 16) == (64, 64)
+    for bad in ("0:1", "5:1", "wide", "3:2:1", "-3:2"):
+        with pytest.raises(ValueError, match="aspect must be"):
+            aspect_size(bad, 64, 16)
+    pipe = _tiny_pipeline()
+    images, info = pipe(["a red circle"], aspect="3:2", return_info=True)
+    assert images.shape == (1, 32, 48, 3) and info.settings["aspect"] == "3:2"
+    assert pipe(["a red circle"], aspect="2:3").shape == (1, 48, 32, 3)
+
+
+def test_generate_cli_style_and_aspect(tmp_path, capsys):
+    from PIL import Image
+
+    from difflab.cli import main
+    from test_text_to_image import _tiny_pipeline
+
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style", "glow",
+                 "--stylize", "2", "--aspect", "3:2", "--out", str(tmp_path / "out")]) == 0
+    (png,) = (tmp_path / "out").glob("*.png")
+    assert Image.open(png).size == (48, 32)
+    capsys.readouterr()
+    assert main(["generate", "a red circle", "--model", str(folder), "--stylize", "2", "--out", str(tmp_path / "o2")]) == 2
+    assert "style" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+    assert main(["generate", "a red circle", "--model", str(folder), "--aspect", "9:1", "--out", str(tmp_path / "o3")]) == 2
+    assert "aspect" in capsys.readouterr().err

@@ -39,6 +39,11 @@ def _sampling(args, pipe=None) -> dict:
                          if v is not None})
     elif args.prior_guidance is not None or args.candidates is not None:
         raise ValueError("--prior-guidance and --candidates apply to an unCLIP pipeline (--pipeline unclip)")
+    style, stylize, aspect = (getattr(args, k, None) for k in ("style", "stylize", "aspect"))
+    if style is not None or stylize is not None or aspect is not None:
+        if isinstance(pipe, UnCLIPPipeline):
+            raise ValueError("--style, --stylize and --aspect apply to a text-to-image pipeline, not to --pipeline unclip")
+        settings.update({"style": style, "stylize": stylize, "aspect": aspect})
     return settings
 
 
@@ -64,6 +69,12 @@ def _cmd_generate(args) -> None:
     from ..limits import check_pixels
 
     count(args.n * len(args.prompts), "images", f"-n {args.n} x {len(args.prompts)} prompts")
+    if args.stylize is not None and args.style is None:  # checked before anything is written
+        raise ValueError("--stylize sets the strength of a style: name one with --style")
+    if args.aspect is not None:
+        from ..pipelines.text_to_image import aspect_size
+
+        aspect_size(args.aspect, 1, 1)
     out = Path(args.out)
     paths = [out / name for name in file_names(args.prompts, args.n)]
     claim(args, *paths)
@@ -76,8 +87,19 @@ def _cmd_generate(args) -> None:
         from ..pipelines.superres import SuperResolutionPipeline
 
         resolver = SuperResolutionPipeline.load(args.sr_model)
-    side = pipe.config["image_size"] * (resolver.scale if resolver is not None else 1) * args.scale
-    check_pixels(side, side, "each output image")
+    factor = (resolver.scale if resolver is not None else 1) * args.scale
+    if args.aspect is not None:
+        from ..pipelines.text_to_image import TextToImagePipeline
+
+        if not isinstance(pipe, TextToImagePipeline):
+            raise ValueError("--aspect applies to a text-to-image pipeline, not to --pipeline unclip")
+        if resolver is not None:
+            raise ValueError("--aspect and --upscale do not combine: the super-resolution model takes square images")
+        _, h, w = pipe.frame(args.aspect)
+        check_pixels(h * pipe.autoencoder.factor * factor, w * pipe.autoencoder.factor * factor, "each output image")
+    else:
+        side = pipe.config["image_size"] * factor
+        check_pixels(side, side, "each output image")
     loaded = time.perf_counter() - start
     images, info = pipe(list(args.prompts), args.n, seed=args.seed, return_info=True, **_sampling(args, pipe))
     upscaled = 0.0
@@ -108,12 +130,19 @@ def _cmd_eval(args) -> None:
     from ..pipelines.text_to_image import shipped_model_path
 
     count(2 * args.n * len(args.guidance), "images", f"--n {args.n} x 2 kinds x {len(args.guidance)} guidances")
+    if args.styles is not None and args.pipeline == "unclip":
+        raise ValueError("--styles applies to a text-to-image pipeline, not to --pipeline unclip")
     claim(args, args.out)
     pipe = _load(args.model, args.config, args.pipeline)
     sampling = _sampling(args, pipe)
     sampling.pop("guidance", None)
+    styles = None
+    if args.styles is not None:
+        from ..data.shapes import RENDER_STYLES, check_styles
+
+        styles = RENDER_STYLES if args.styles == "all" else check_styles(s.strip() for s in args.styles.split(","))
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, prompt_seed=args.prompt_seed,
-                                    progress=not args.quiet, **sampling)
+                                    progress=not args.quiet, styles=styles, **sampling)
     from ..pipelines.unclip import UnCLIPPipeline, shipped_unclip_path
 
     shipped = shipped_unclip_path() if isinstance(pipe, UnCLIPPipeline) else shipped_model_path()
@@ -121,6 +150,15 @@ def _cmd_eval(args) -> None:
     print(f"{'guidance':>8} {'single':>8} {'pair':>8} {'FD':>8}   (faithfulness: every stated attribute right)")
     for g, row in report["results"].items():
         print(f"{g:>8} {row['single']['all']:8.1%} {row['pair']['all']:8.1%} {row['fd_latent']:8.2f}")
+    if styles:
+        print(f"\n{'guidance':>8} {'style':>8} {'style ok':>9} {'content single':>15} {'content pair':>13}"
+              "   (unstyled prompts: 'flat' is the share the style judge calls flat)")
+        for g, row in report["results"].items():
+            print(f"{g:>8} {'(none)':>8} {(row['single']['flat'] + row['pair']['flat']) / 2:9.1%} "
+                  f"{row['single']['all']:15.1%} {row['pair']['all']:13.1%}")
+            for style, r in row["styles"].items():
+                print(f"{g:>8} {style:>8} {(r['single']['style'] + r['pair']['style']) / 2:9.1%} "
+                      f"{r['single']['content']:15.1%} {r['pair']['content']:13.1%}")
     if args.out:
         write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}")
@@ -157,6 +195,14 @@ def register(sub) -> None:
                      help="cascade: super-resolve each image x4 with the shipped SR model (64 -> 256)")
     gen.add_argument("--sr-model", default=None, help="super-resolution model folder for --upscale (default: shipped)")
     gen.add_argument("--compile", action="store_true", help="torch.compile the denoiser (pays off from a few batches on)")
+    gen.add_argument("--style", type=text, default=None, metavar="WORD",
+                     help='draw in this style: the prompt becomes "PROMPT in WORD style" (shipped model: flat, outline, '
+                          'striped, pixel, glow)')
+    gen.add_argument("--stylize", type=number(0), default=None, metavar="S",
+                     help="style strength: 0 = content only, 1 = the styled prompt (default), higher = stronger style "
+                          "(a guidance term of its own, S x guidance; one more network evaluation per step)")
+    gen.add_argument("--aspect", default=None, metavar="W:H",
+                     help="frame aspect ratio, e.g. 3:2 (the shorter side stays the model's size; default square)")
     _add_common(gen)
     gen.set_defaults(handler=_cmd_generate)
 
@@ -166,6 +212,8 @@ def register(sub) -> None:
     ev.add_argument("--prompt-seed", type=seed, default=None,
                     help="draw another set of prompts (default: the held-out set, EVAL_SEED); "
                          "for choosing settings without looking at the reported prompts")
+    ev.add_argument("--styles", default=None, metavar="S1,S2,...|all",
+                    help="also judge the same prompts naming each rendering style: style and content accuracy per style")
     ev.add_argument("--out", default=None, help="write the report as JSON here")
     ev.add_argument("--quiet", action="store_true")
     _add_common(ev)

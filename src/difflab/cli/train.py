@@ -66,21 +66,32 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+def _styles(text: str | None) -> tuple[str, ...] | None:
+    """--styles: comma-separated rendering style names (None: the flat stream)."""
+    if text is None:
+        return None
+    from ..data.shapes import check_styles
+
+    return check_styles([s.strip() for s in text.split(",") if s.strip()])
+
+
 def _cmd_train_autoencoder(args) -> None:
     from ..pipelines.data import shapes_image_draw
     from ..train.autoencoder import train_autoencoder
 
     if args.data != "shapes":
         raise ValueError(f"--data must be 'shapes' (the only image stream with unlimited draws), got {args.data!r}")
-    data = {"name": "shapes", "size": args.size, **({"pool": args.pool} if args.pool else {})}
+    styles = _styles(args.styles)
+    data = {"name": "shapes", "size": args.size, **({"pool": args.pool} if args.pool else {}),
+            **({"styles": list(styles)} if styles else {})}
     folder = train_autoencoder(
-        shapes_image_draw(args.size, pool=args.pool, workers=args.workers), out=args.out,
-        eval_draw=shapes_image_draw(args.size) if args.pool else None, steps=args.steps,
+        shapes_image_draw(args.size, pool=args.pool, workers=args.workers, styles=styles), out=args.out,
+        eval_draw=shapes_image_draw(args.size, styles=styles) if args.pool else None, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, channels=args.channels, channel_mult=_ints(args.channel_mult),
-        latent_channels=args.latent_channels, kl_weight=args.kl_weight, reconstruction=args.reconstruction,
+        latent_channels=args.latent_channels, kl_weight=args.kl_weight, reconstruction=args.reconstruction, crop=args.crop,
         checkpoint_every=args.checkpoint_every, resume=args.resume, data=data, seed=args.seed,
         device=args.device, progress=not args.quiet, overwrite=args.overwrite, compile=args.compile,
-        precision=args.precision,
+        precision=args.precision, init=args.init,
     )
     print(f"saved autoencoder folder {folder}")
 
@@ -95,7 +106,7 @@ def _cmd_train_t2i(args) -> None:
         checkpoint_every=args.checkpoint_every, resume=args.resume, seed=args.seed, progress=not args.quiet,
         device=args.device, workers=args.workers, init=args.init,
         object_weights=_floats(args.object_weights) if args.object_weights else None, overwrite=args.overwrite,
-        compile=args.compile, precision=args.precision,
+        compile=args.compile, precision=args.precision, styles=_styles(args.styles),
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -215,6 +226,12 @@ def register(sub) -> None:
     ae.add_argument("--pool", type=positive_int, default=None,
                     help="render this many scenes once and draw from them (for a GPU); default: render every draw")
     ae.add_argument("--workers", type=positive_int, default=1, help="processes that render --pool (default 1)")
+    ae.add_argument("--crop", type=positive_int, default=None,
+                    help="train on random crops of this side (PSNR is measured on whole images); default: whole images")
+    ae.add_argument("--styles", default=None, metavar="S1,S2,...",
+                    help="rendering styles of the scenes (flat, outline, striped, dotted, pixel, glow; default: flat only)")
+    ae.add_argument("--init", default=None, metavar="DIR",
+                    help="fine-tune: start from this autoencoder folder (its network replaces --channels ...)")
     ae.set_defaults(handler=_cmd_train_autoencoder)
 
     t2i = tsub.add_parser("t2i", help="a latent text-to-image diffusion pipeline on captioned shapes")
@@ -233,6 +250,8 @@ def register(sub) -> None:
                      help="fine-tune: start from this pipeline folder's denoiser (its network replaces --channels ...)")
     t2i.add_argument("--object-weights", default=None, metavar="W1,W2,W3",
                      help="relative chance of drawing a scene of 1, 2, 3 objects (default: the dataset's mixture)")
+    t2i.add_argument("--styles", default=None, metavar="S1,S2,...",
+                     help="rendering styles of the training scenes, named in their captions (default: flat only)")
     t2i.set_defaults(handler=_cmd_train_t2i)
 
     c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")

@@ -1,6 +1,7 @@
 """The text-to-image report (``difflab eval-t2i``): the shapes judge's faithfulness to
 held-out prompts at several guidance scales, and a Frechet distance in the autoencoder's
-latent space."""
+latent space; with rendering styles, the style judge's accuracy and the content judge's per
+style."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ __all__ = ["evaluate_text_to_image"]
 
 
 def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: int = 0, batch_size: int = 100,
-                           progress: bool = True, prompt_seed: int | None = None, **sampling) -> dict:
+                           progress: bool = True, prompt_seed: int | None = None, styles=None, **sampling) -> dict:
     """Faithfulness of ``pipe`` on the held-out prompts (:func:`~difflab.data.shapes.eval_prompts`,
     ``n`` single-object and ``n`` two-object prompts, one image each, seed ``seed + i``)
     at each guidance scale, judged by :func:`~difflab.metrics.shapes_judge.judge_batch`,
@@ -20,12 +21,21 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     rendered held-out images (scenes of 1 or 2 objects of stream ``EVAL_SEED``) in the
     autoencoder's latent space (posterior means average-pooled to 4 x 4: 64 features).
     ``prompt_seed``: draw the prompts with this seed instead of ``EVAL_SEED`` (another
-    set, for choosing settings without looking at the reported one)."""
+    set, for choosing settings without looking at the reported one).
+
+    ``styles`` (rendering style names): also the same prompts naming each style
+    (``eval_prompts(..., style=)``), the same seeds; ``results[g]["styles"][style][kind]``
+    holds the judge's accuracies with ``style`` (the style judge agrees) and ``content``
+    (every content check right), and the unstyled rows gain ``flat`` (the share of their
+    images the style judge calls flat: an unstyled prompt should keep the flat look)."""
     import numpy as np
     from tqdm.auto import tqdm
 
-    from ..data.shapes import EVAL_SEED, eval_prompts, make_scene, render, to_tensor
+    from ..data.shapes import EVAL_SEED, check_styles, eval_prompts, make_scene, render, to_tensor
     from ..metrics.shapes_judge import judge_batch
+    from ..metrics.style_judge import judge_styles
+
+    styles = list(check_styles(styles)) if styles is not None else []
 
     size = pipe.config["image_size"]
 
@@ -38,23 +48,36 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     reference = features(to_tensor(np.stack([render(s, size) for s in scenes])))
     prompt_seed = EVAL_SEED if prompt_seed is None else int(prompt_seed)
     kinds = {kind: eval_prompts(n, kind, prompt_seed) for kind in ("single", "pair")}
-    report = {"n": n, "seed": seed, "prompt_seed": prompt_seed, "image_size": size, "results": {}}
-    bar = tqdm(total=len(guidances) * 2 * n, desc="eval-t2i", disable=not progress, unit="img")
+    report = {"n": n, "seed": seed, "prompt_seed": prompt_seed, "image_size": size, "results": {},
+              **({"styles": styles} if styles else {})}
+    bar = tqdm(total=len(guidances) * 2 * n * (1 + len(styles)), desc="eval-t2i", disable=not progress, unit="img")
+
+    last = {}  # the settings the pipeline reports
+
+    def generate(items, g: float) -> torch.Tensor:
+        prompts, images = [p for p, _ in items], []
+        for i in range(0, n, batch_size):
+            x, info = pipe(prompts[i:i + batch_size], seed=seed + i, output="tensor", return_info=True,
+                           guidance=g, **sampling)
+            images.append(x)
+            bar.update(len(x))
+            last["settings"] = info.settings
+        return torch.cat(images)
+
     for g in guidances:
         row, generated = {}, []
         for kind, items in kinds.items():
-            prompts = [p for p, _ in items]
-            images = []
-            for i in range(0, n, batch_size):
-                x, info = pipe(prompts[i:i + batch_size], seed=seed + i, output="tensor", return_info=True,
-                               guidance=g, **sampling)
-                images.append(x)
-                bar.update(len(x))
-            images = torch.cat(images)
+            images = generate(items, g)
             generated.append(images)
             row[kind] = judge_batch(images, [a for _, a in items])
+            if styles:
+                row[kind]["flat"] = judge_styles(images, ["flat"] * len(images))["style"]
         row["fd_latent"] = frechet_distance(features(torch.cat(generated)), reference)
-        row["settings"] = info.settings
+        for style in styles:
+            row.setdefault("styles", {})[style] = {
+                kind: judge_batch(generate(items, g), [a for _, a in items])
+                for kind in kinds for items in [eval_prompts(n, kind, prompt_seed, style=style)]}
+        row["settings"] = last["settings"]
         report["results"][f"{g:g}"] = row
     bar.close()
     return report

@@ -43,6 +43,7 @@ The text encoder is rebuilt from its config (its weights belong to its own packa
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -104,6 +105,20 @@ def prompt_slug(prompt: str, max_chars: int = 48) -> str:
     return slug or ("uncond" if prompt == "" else "prompt")
 
 
+def aspect_size(aspect: str, size: int, multiple: int) -> tuple[int, int]:
+    """(height, width) in pixels of a frame of aspect ratio ``aspect`` ("W:H", e.g. "3:2"),
+    in the manner of MidJourney's ``--ar``: the shorter side is ``size`` (what the model was
+    trained on), the longer one ``size`` times the ratio, rounded to a multiple of
+    ``multiple`` (what the autoencoder and the U-Net's levels divide). Ratios from 1:4 to
+    4:1."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*", str(aspect))
+    w, h = (float(match.group(1)), float(match.group(2))) if match else (0.0, 0.0)
+    if not (w > 0 and h > 0 and 0.25 <= w / h <= 4):
+        raise ValueError(f"aspect must be W:H with a ratio from 1:4 to 4:1, e.g. 3:2; got {aspect!r}")
+    long = max(multiple, round(size * max(w / h, h / w) / multiple) * multiple)
+    return (size, long) if w >= h else (long, size)
+
+
 class TextToImagePipeline(Pipeline):
     """Autoencoder + denoiser + text encoder (see the module docstring).
 
@@ -162,12 +177,52 @@ class TextToImagePipeline(Pipeline):
         return ClassifierFreeGuidance(self.denoiser, guidance, self.null_cond())
 
     # -- generation ---------------------------------------------------------------
+    def styled(self, prompts: Sequence[str], guidance: float, style: str | None, stylize: float | None) -> tuple:
+        """(model, cond) for ``prompts`` drawn in ``style`` (a style word, named as the training
+        captions name styles: "PROMPT in STYLE style") with strength ``stylize``: None or 1 is
+        ordinary guidance on the styled prompt; otherwise the style is a guidance term of its
+        own of scale ``stylize * guidance`` beside the content's (:class:`~difflab.guidance.StyleGuidance`;
+        0: the content alone, as if no style were named)."""
+        from ..data.shapes import name_style
+        from ..guidance import STYLED, StyleGuidance
+        from ..text import check_prompts
+
+        if style is None:
+            if stylize is not None:
+                raise ValueError("stylize sets the strength of a style: name one with style= (--style)")
+            return self.guided(guidance), self.encode_prompts(prompts)
+        if not isinstance(style, str) or not style.strip():
+            raise ValueError(f"style must be a non-empty style word, got {style!r}")
+        styled = check_prompts([name_style(p, style.strip()) for p in prompts])
+        if stylize is None or float(stylize) == 1.0:
+            return self.guided(guidance), self.encode_prompts(styled)
+        stylize = float(stylize)
+        if not (math.isfinite(stylize) and stylize >= 0):
+            raise ValueError(f"stylize must be a number >= 0, got {stylize}")
+        cond = self.encode_prompts(prompts)
+        cond.update({STYLED + k: v for k, v in self.encode_prompts(styled).items()})
+        return StyleGuidance(self.denoiser, guidance, stylize * guidance, self.null_cond()), cond
+
+    def frame(self, aspect: str | None) -> tuple[int, int, int]:
+        """The latent shape of a frame of aspect ratio ``aspect`` ("W:H", :func:`aspect_size`;
+        None: the square the model was trained on). The U-Net is convolutional and its
+        attention takes any number of positions, so other frames run; how well the model fills
+        them is its own (it saw only squares)."""
+        if aspect is None:
+            return self.latent_shape
+        levels = len((getattr(self.denoiser.net, "config", None) or {}).get("channel_mult") or (1, 1, 1, 1))
+        multiple = self.autoencoder.factor * 2 ** (levels - 1)
+        height, width = aspect_size(aspect, self.config["image_size"], multiple)
+        return self.autoencoder.latent_shape((self.autoencoder.in_channels, height, width))
+
     @torch.no_grad()
     def latents(self, prompts: Sequence[str], *, seed: int = 0, sampler: str | None = None,
                 steps: int | None = None, guidance: float | None = None, spacing: str | None = None,
+                style: str | None = None, stylize: float | None = None, aspect: str | None = None,
                 **options) -> tuple[torch.Tensor, GenerationInfo]:
         """Sample latents, one per prompt: prompt i starts from the noise of seed ``seed + i``
-        (so a batch equals one call per prompt with its own seed)."""
+        (so a batch equals one call per prompt with its own seed). ``style``, ``stylize``: see
+        :meth:`styled`; ``aspect``: the frame, see :meth:`frame`."""
         from ..samplers import sample
 
         d = self.config["defaults"]
@@ -177,12 +232,16 @@ class TextToImagePipeline(Pipeline):
         spacing = d.get("spacing") if spacing is None else spacing
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        shape = self.frame(aspect)
         start = time.perf_counter()
-        cond = self.encode_prompts(prompts)
+        model, cond = self.styled(prompts, guidance, style, stylize)
         n = cond["context"].shape[0]
-        z, info = sample(self.guided(guidance), (n, *self.latent_shape), sampler, steps, generator=seed,
+        z, info = sample(model, (n, *shape), sampler, steps, generator=seed,
                          spacing=spacing, cond=cond, return_info=True, **options)
-        settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options}
+        settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options,
+                    **({"style": style} if style is not None else {}),
+                    **({"stylize": float(stylize)} if stylize is not None else {}),
+                    **({"aspect": aspect} if aspect is not None else {})}
         return z, GenerationInfo(list(prompts), [seed + i for i in range(n)], info.nfe,
                                  time.perf_counter() - start, settings)
 

@@ -88,14 +88,15 @@ def pick_phrasing(choices: torch.Tensor, index: torch.Tensor, u: torch.Tensor) -
     return choices[index, (u * count).long()]
 
 
-def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True, workers: int = 1) -> dict:
-    """Every phrasing of training scenes 0 .. scenes-1, encoded once, cached in ``out``:
-    ``choices`` (scenes, 5) rows of ``tokens`` / ``mask`` (-1: no such phrasing).
-    The encoding runs where ``text_encoder``'s weights are; the cache is on the CPU."""
+def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True, workers: int = 1,
+                  styles: Sequence[str] | None = None) -> dict:
+    """Every phrasing of training scenes 0 .. scenes-1 (in rendering ``styles``), encoded once,
+    cached in ``out``: ``choices`` (scenes, K) rows of ``tokens`` / ``mask`` (-1: no such
+    phrasing). The encoding runs where ``text_encoder``'s weights are; the cache is on the CPU."""
     from .data import encode_captions, render_scenes
 
     def build() -> dict:
-        _, captions = render_scenes(range(scenes), 0, TRAIN_SEED, workers, captions=True)
+        _, captions = render_scenes(range(scenes), 0, TRAIN_SEED, workers, captions=True, styles=styles)
         distinct = sorted({c for cs in captions for c in cs})
         row = {c: k for k, c in enumerate(distinct)}
         choices = torch.full((scenes, max(len(cs) for cs in captions)), -1, dtype=torch.long)
@@ -104,25 +105,28 @@ def caption_cache(out: Path, text_encoder, scenes: int, progress: bool = True, w
         tokens, mask = encode_captions(text_encoder, distinct, progress=progress)
         return {"choices": choices, "tokens": tokens, "mask": mask}
 
-    return cached_tensors(Path(out) / "captions.safetensors",
-                   {"scenes": scenes, "seed": TRAIN_SEED, "text_encoder": text_encoder.config}, build)
+    key = {"scenes": scenes, "seed": TRAIN_SEED, "text_encoder": text_encoder.config,
+           **({"styles": list(styles)} if styles is not None else {})}
+    return cached_tensors(Path(out) / "captions.safetensors", key, build)
 
 
 def latent_cache(out: Path, autoencoder, image_size: int, scenes: int, seed: int = 0,
-                 workers: int = 1) -> torch.Tensor:
-    """Latents ``scale_factor * E(x)`` of training scenes 0 .. scenes-1, cached in ``out``
-    (encoded where ``autoencoder``'s weights are; the cache is on the CPU)."""
+                 workers: int = 1, styles: Sequence[str] | None = None) -> torch.Tensor:
+    """Latents ``scale_factor * E(x)`` of training scenes 0 .. scenes-1 (in rendering
+    ``styles``), cached in ``out`` (encoded where ``autoencoder``'s weights are; the cache is
+    on the CPU)."""
     from .data import render_training_set
 
     def build() -> dict:
-        images, _ = render_training_set(scenes, image_size, TRAIN_SEED, workers)
+        images, _ = render_training_set(scenes, image_size, TRAIN_SEED, workers, styles)
         g = torch.Generator().manual_seed(seed)
         device = next(autoencoder.parameters()).device
         with torch.no_grad():
             return {"latents": torch.cat([autoencoder.encode_latents(images[i:i + 256].to(device), g).cpu()
                                           for i in range(0, scenes, 256)])}
 
-    key = {"scenes": scenes, "size": image_size, "seed": seed, "autoencoder": autoencoder.config}
+    key = {"scenes": scenes, "size": image_size, "seed": seed, "autoencoder": autoencoder.config,
+           **({"styles": list(styles)} if styles is not None else {})}
     return cached_tensors(Path(out) / "latents.safetensors", key, build)["latents"]
 
 
@@ -196,6 +200,7 @@ def train_text_to_image(
     workers: int = 1,
     init: str | Path | None = None,
     object_weights: Sequence[float] | None = None,
+    styles: Sequence[str] | None = None,
 ) -> Path:
     """Train the denoiser of a text-to-image pipeline on the latents of ``autoencoder``
     (a folder from ``difflab train autoencoder``) and save the pipeline folder ``out``.
@@ -213,7 +218,9 @@ def train_text_to_image(
     warm-up and decay). ``object_weights``: relative chance of drawing a training scene
     with 1, 2 and 3 objects, per scene (default: uniform over scenes, i.e. the
     dataset's own mixture :data:`~difflab.data.shapes.N_OBJECTS_P`); e.g. ``(1, 3, 1)``
-    spends more of a fine-tune on two-object relations. Returns ``out``.
+    spends more of a fine-tune on two-object relations. ``styles``: train on scenes in these
+    rendering styles (:func:`~difflab.data.shapes.make_scene`; captions name them, so the
+    pipeline learns style words) instead of the flat stream. Returns ``out``.
     """
     from ..denoiser import Denoiser
     from ..io.folders import load_autoencoder
@@ -241,6 +248,10 @@ def train_text_to_image(
 
     # every argument is checked (and the network built) before minutes go into the caches
     weights = scene_weights(scenes, object_weights) if object_weights is not None else None
+    if styles is not None:
+        from ..data.shapes import check_styles
+
+        styles = list(check_styles(styles))
     torch.manual_seed(seed)
     schedule = DiscreteSchedule(kind="cosine", T=1000)
     if init is not None:
@@ -261,9 +272,9 @@ def train_text_to_image(
         out.mkdir(parents=True, exist_ok=True)
     with main_process_first(w):
         cache_encoder = encoder if device.type == "cpu" else text_encoder_from_config(text_encoder, cache=False).to(device)
-        captions = caption_cache(out, cache_encoder, scenes, progress and w.is_main, workers)
+        captions = caption_cache(out, cache_encoder, scenes, progress and w.is_main, workers, styles)
         del cache_encoder
-        latents = latent_cache(out, ae, image_size, scenes, seed, workers)
+        latents = latent_cache(out, ae, image_size, scenes, seed, workers, styles)
     choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
     null = encoder.encode([""])
     length = tokens.shape[1]
@@ -286,7 +297,8 @@ def train_text_to_image(
                 "lr": lr, "warmup": warmup, "p_uncond": p_uncond, "ema_half_life": ema_half_life, "seed": seed,
                 "params": sum(p.numel() for p in net.parameters()), **({"init": str(init)} if init else {}),
                 **({"init_training": _training_of(init)} if init else {}),
-                **({"object_weights": [float(w) for w in object_weights]} if object_weights is not None else {})}
+                **({"object_weights": [float(w) for w in object_weights]} if object_weights is not None else {}),
+                **({"styles": styles} if styles is not None else {})}
     pipeline = TextToImagePipeline(ae, denoiser, encoder, {
         "image_size": image_size, "defaults": defaults or {}, "null": "the encoding of the empty prompt",
         "data": {"name": "shapes", "range": [-1.0, 1.0]}})

@@ -174,6 +174,7 @@ def train_autoencoder(
     compile: bool = False,
     precision: str = "fp32",
     progress: bool = True,
+    init: str | Path | None = None,
 ) -> Path:
     """Train an :class:`~difflab.nets.autoencoder.AutoencoderKL` on images from ``draw``
     and save it as a folder at ``out``.
@@ -209,6 +210,9 @@ def train_autoencoder(
         data: a JSON-able description of the data source, stored in the config
             (e.g. ``{"name": "shapes", "size": 64}``).
         seed: seeds the initial weights and the data, noise and eval streams.
+        init: fine-tune: start from the weights of this autoencoder folder, whose network
+            config replaces ``channels`` ... ``mid_attention`` (a fresh optimizer and
+            warm-up); e.g. to teach a trained autoencoder new kinds of images.
         device: where to train (default: CUDA if available, else CPU). Under ``torchrun``
             the training is data-parallel over the processes (:func:`~difflab.train.fit`),
             each on its own GPU (or the CPU); ``batch_size`` is the global batch.
@@ -240,9 +244,17 @@ def train_autoencoder(
     image_shape = list(eval_set.shape[1:])
 
     torch.manual_seed(seed)
-    ae = AutoencoderKL(in_channels=image_shape[0], latent_channels=latent_channels, channels=channels,
-                       channel_mult=channel_mult, num_res_blocks=num_res_blocks, groups=groups,
-                       mid_attention=mid_attention).to(device)
+    if init is not None:
+        from ..io.folders import load_autoencoder
+
+        ae, _ = load_autoencoder(init, device)
+        if ae.in_channels != image_shape[0]:
+            raise ValueError(f"{init}: its autoencoder takes {ae.in_channels}-channel images, the data have {image_shape[0]}")
+        ae.train()
+    else:
+        ae = AutoencoderKL(in_channels=image_shape[0], latent_channels=latent_channels, channels=channels,
+                           channel_mult=channel_mult, num_res_blocks=num_res_blocks, groups=groups,
+                           mid_attention=mid_attention).to(device)
     for side in [*image_shape[1:], *([crop] if crop is not None else [])]:
         if side % ae.factor:
             raise ValueError(f"image sides {image_shape[1]}x{image_shape[2]}{f' and crop={crop}' if crop else ''} "
@@ -252,7 +264,7 @@ def train_autoencoder(
     data_cfg = {**(data or {}), "shape": image_shape, "range": [-1.0, 1.0]}
     fit_cfg = {"steps": int(steps), "batch_size": batch_size, "lr": lr, "warmup": warmup, "grad_clip": grad_clip,
                "kl_weight": kl_weight, "reconstruction": reconstruction, "crop": crop, "eval_images": eval_images,
-               "scale_images": scale_images, "seed": seed}
+               "scale_images": scale_images, "seed": seed, **({"init": str(init)} if init is not None else {})}
 
     def draw_batch(n: int, g: torch.Generator) -> torch.Tensor:
         x = _check_images(draw(n, g), n, "draw")

@@ -63,17 +63,21 @@ def name_style(caption: str, style: str, phrasing: str = STYLE_PHRASINGS[0]) -> 
 
 
 def all_captions(scene: Scene) -> list[tuple[str, Attributes]]:
-    """Every phrasing of the scene and what each states (the scene's own caption is one). The
-    rendering style is named in every phrasing when the scene's own caption names it, in none
-    otherwise."""
+    """Every phrasing of the scene and what each states (the scene's own caption is one). A
+    scene whose own caption names its rendering style has it named in every phrasing, the
+    naming phrasings (:data:`STYLE_PHRASINGS`) taken in turn from the own caption's, so a
+    scene keeps 3 to 5 captions; a scene whose caption does not name it has none named."""
     truth = scene.attributes()
     named = scene.stated.style is not None
-    out = []
-    for style in STYLES[len(scene.objects)]:
-        stated = stated_by(truth, style, named)
-        text = describe(stated, style.template)
-        out += [(name_style(text, stated.style, p), stated) for p in STYLE_PHRASINGS] if named else [(text, stated)]
-    return out
+    content = [(describe(stated, style.template), stated) for style in STYLES[len(scene.objects)]
+               for stated in [stated_by(truth, style, named)]]
+    if not named:
+        return content
+    own = next(((j, k) for j, (text, stated) in enumerate(content) for k, p in enumerate(STYLE_PHRASINGS)
+                if name_style(text, stated.style, p) == scene.caption), (0, 0))
+    turn = len(STYLE_PHRASINGS)
+    return [(name_style(text, stated.style, STYLE_PHRASINGS[(own[1] + j - own[0]) % turn]), stated)
+            for j, (text, stated) in enumerate(content)]
 
 
 def _noun(thing: Thing, article: bool) -> str:
