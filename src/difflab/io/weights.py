@@ -13,12 +13,13 @@ from .atomic import atomic_path
 __all__ = ["save_weights", "load_weights", "weight_shapes"]
 
 
-def save_weights(path: Path, state: dict) -> None:
+def save_weights(path: Path, state: dict, metadata: dict[str, str] | None = None) -> None:
+    """Write ``state`` (and string ``metadata`` in the header) atomically."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+        save_file(state, str(tmp), metadata=metadata)
 
 
 def load_weights(path: Path) -> dict:

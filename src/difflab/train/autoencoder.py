@@ -120,13 +120,15 @@ def reconstruction_psnr(autoencoder: AutoencoderKL, images: torch.Tensor, batch_
     return sum(values) / len(values)
 
 
-def crop_each(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """A ``size`` x ``size`` crop of each image, at a position drawn from ``generator``."""
+def crop_each(images: torch.Tensor, size: int, generator: torch.Generator, multiple: int = 1) -> torch.Tensor:
+    """A ``size`` x ``size`` crop of each image, at a position drawn from ``generator`` among
+    the multiples of ``multiple`` (the autoencoder's factor: a crop then keeps the phase of the
+    latent grid that whole images are encoded on)."""
     n, _, h, w = images.shape
     if not (0 < size <= min(h, w)):
         raise ValueError(f"crop={size} must be positive and at most the image side {min(h, w)}")
-    top = torch.randint(0, h - size + 1, (n,), generator=generator).tolist()
-    left = torch.randint(0, w - size + 1, (n,), generator=generator).tolist()
+    top = (torch.randint(0, (h - size) // multiple + 1, (n,), generator=generator) * multiple).tolist()
+    left = (torch.randint(0, (w - size) // multiple + 1, (n,), generator=generator) * multiple).tolist()
     return torch.stack([x[:, i:i + size, j:j + size] for x, i, j in zip(images, top, left)])
 
 
@@ -268,7 +270,7 @@ def train_autoencoder(
 
     def draw_batch(n: int, g: torch.Generator) -> torch.Tensor:
         x = _check_images(draw(n, g), n, "draw")
-        return crop_each(x, crop, g) if crop is not None else x
+        return crop_each(x, crop, g, ae.factor) if crop is not None else x
 
     def export(step: int, ema) -> None:
         ae.eval()

@@ -10,10 +10,16 @@ per pixel), so they render at any size. Lengths are in image widths.
   an interior); the interior is the background. The stroke is the object minus the same shape
   shrunk about its centroid by the stroke width (a triangle's centroid is its incentre, so
   the stroke has one width on every side).
-- ``striped``: diagonal stripes (constant along x + y, period :data:`STRIPE_PERIOD` across
-  them, half each) of the colour and its tint, ``colour + TINT * (255 - colour)``.
+- ``striped``: diagonal stripes, constant along x + y and repeating every
+  :data:`STRIPE_PERIOD` of x + y (half each; so they repeat every STRIPE_PERIOD along x and
+  along y, and their width across is STRIPE_PERIOD / (2 sqrt 2)), of the colour and its tint,
+  ``colour + TINT * (255 - colour)``.
 - ``dotted``: dots of radius :data:`DOT_RADIUS` of the colour on a square lattice of
   spacing :data:`DOT_SPACING` (fixed to the image), on the tint.
+
+Both patterns repeat every 1/8 of the image along x and y: at 64 x 64 they are the same in
+every 8 x 8 cell of the latent grid of an f = 8 autoencoder, so a convolutional decoder can
+draw them without knowing where it is.
 - ``pixel``: the flat scene box-averaged over a :data:`PIXEL_GRID` x :data:`PIXEL_GRID`
   grid of blocks and enlarged without smoothing. (The grid is fixed in blocks, not as a
   fraction of the image: an 8 x 8 grid at 64 x 64 leaves a small object about 1.4 blocks
@@ -25,8 +31,6 @@ per pixel), so they render at any size. Lengths are in image widths.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -71,7 +75,7 @@ def outline_width(obj: Obj) -> float:
 
 
 def _stripes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return ((x + y) / (math.sqrt(2) * STRIPE_PERIOD)) % 1 < 0.5
+    return ((x + y) / STRIPE_PERIOD) % 1 < 0.5
 
 
 def _dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:

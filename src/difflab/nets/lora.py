@@ -1,0 +1,110 @@
+"""Low-rank adaptation (LoRA, Hu et al. 2022) of a network's linear layers.
+
+A frozen ``nn.Linear`` W gains a trainable low-rank update: ``y = W x + (alpha / r) B A x``
+with A (r x in) drawn small and B (out x r) zero, so an adapted network starts exactly as
+the original (Hu et al. 2022, sec. 4.1). Only A and B are trained and stored, a few
+thousand numbers per layer; removing the adapters restores the network bit for bit.
+
+For styles, difflab adapts the cross-attention of a text-conditioned
+:class:`~difflab.nets.UNet` (its queries, keys / values and output projection, ``q_x``,
+``kv_x``, ``proj_x``), where the text meets the image, as LoRA style adapters of Stable
+Diffusion do.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["LoRALinear", "add_lora", "remove_lora", "lora_state", "load_lora_state", "CROSS_ATTENTION"]
+
+#: names of the cross-attention's linear layers in difflab's UNet (AttentionBlock)
+CROSS_ATTENTION = ("q_x", "kv_x", "proj_x")
+
+
+class LoRALinear(nn.Module):
+    """``base(x) + (alpha / rank) * up(down(x))`` with ``base`` frozen and ``up`` zero at the start."""
+
+    def __init__(self, base: nn.Linear, rank: int = 4, alpha: float | None = None) -> None:
+        super().__init__()
+        if not isinstance(base, nn.Linear):
+            raise TypeError(f"LoRA adapts nn.Linear layers, got {type(base).__name__}")
+        if int(rank) != rank or not 1 <= rank <= min(base.in_features, base.out_features):
+            raise ValueError(f"rank must be an integer from 1 to {min(base.in_features, base.out_features)}, got {rank}")
+        self.base, self.rank = base, int(rank)
+        self.alpha = float(alpha if alpha is not None else rank)
+        device, dtype = base.weight.device, base.weight.dtype
+        self.down = nn.Linear(base.in_features, self.rank, bias=False, device=device, dtype=dtype)
+        self.up = nn.Linear(self.rank, base.out_features, bias=False, device=device, dtype=dtype)
+        nn.init.normal_(self.down.weight, std=1.0 / self.rank)
+        nn.init.zeros_(self.up.weight)
+        base.requires_grad_(False)
+
+    @property
+    def weight(self) -> torch.Tensor:  # what callers of the base layer read (e.g. its dtype)
+        return self.base.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (self.alpha / self.rank) * self.up(self.down(x))
+
+
+def _targets(net: nn.Module, names) -> list[tuple[nn.Module, str, nn.Module]]:
+    """(parent, attribute, layer) of every submodule whose own name is in ``names``."""
+    out = []
+    for parent in net.modules():
+        for attr, child in parent.named_children():
+            if attr in names and isinstance(child, (nn.Linear, LoRALinear)):
+                out.append((parent, attr, child))
+    return out
+
+
+def add_lora(net: nn.Module, rank: int = 4, alpha: float | None = None, names=CROSS_ATTENTION) -> list[str]:
+    """Freeze ``net`` and wrap each linear layer named in ``names`` in a :class:`LoRALinear`
+    (in place). Returns the adapted layers' qualified names; a one-line error if there are none."""
+    net.requires_grad_(False)
+    adapted = []
+    qualified = {id(m): n for n, m in net.named_modules()}
+    for parent, attr, child in _targets(net, names):
+        if isinstance(child, LoRALinear):
+            raise ValueError(f"{qualified[id(child)]} already has a LoRA adapter: remove_lora first")
+        setattr(parent, attr, LoRALinear(child, rank, alpha))
+        adapted.append(f"{qualified[id(parent)]}.{attr}".lstrip("."))
+    if not adapted:
+        raise ValueError(f"the network has no linear layers named {list(names)} to adapt (no cross-attention?)")
+    return adapted
+
+
+def remove_lora(net: nn.Module) -> None:
+    """Put every adapted layer's original back (in place); the network is then the original."""
+    for parent in list(net.modules()):
+        for attr, child in list(parent.named_children()):
+            if isinstance(child, LoRALinear):
+                setattr(parent, attr, child.base)
+
+
+def lora_state(net: nn.Module) -> dict[str, torch.Tensor]:
+    """The adapters' weights only: ``{"<layer>.down": A, "<layer>.up": B}``."""
+    return {f"{name}.{part}": getattr(m, part).weight.detach().clone()
+            for name, m in net.named_modules() if isinstance(m, LoRALinear) for part in ("down", "up")}
+
+
+def load_lora_state(net: nn.Module, state: dict[str, torch.Tensor], rank: int, alpha: float) -> None:
+    """Adapt ``net`` (:func:`add_lora` on the layers ``state`` names) and load ``state``; a
+    one-line error when the state does not fit this network."""
+    layers = sorted({k.rsplit(".", 1)[0] for k in state})
+    names = {name.rsplit(".", 1)[-1] for name in layers}
+    adapted = add_lora(net, rank, alpha, names)
+    if sorted(adapted) != layers:
+        remove_lora(net)
+        raise ValueError(f"the adapter was trained on other layers than this network has ({len(layers)} in the "
+                         f"file, {len(adapted)} here): was it trained for another model?")
+    modules = dict(net.named_modules())
+    for key, value in state.items():
+        layer, part = key.rsplit(".", 1)
+        weight = getattr(modules[layer], part).weight
+        if weight.shape != value.shape:
+            remove_lora(net)
+            raise ValueError(f"adapter weight {key} has shape {tuple(value.shape)}, this network's is "
+                             f"{tuple(weight.shape)}: was it trained for another model?")
+        with torch.no_grad():
+            weight.copy_(value.to(weight.dtype))

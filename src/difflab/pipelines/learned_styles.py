@@ -1,0 +1,182 @@
+"""Learned styles: a style no caption ever named, learned from a few example images as a
+LoRA adapter (Hu et al. 2022) on a text-to-image pipeline's cross-attention, saved as one
+small file and applied by name (``difflab train style``, ``generate --style NAME``).
+
+Training (:func:`train_style`) is the pipeline's own denoising objective on the examples,
+with everything frozen but the adapters: each example x (encoded once to latents z =
+scale_factor * E(x)) is captioned "CAPTION in NAME style" (CAPTION from a sidecar text file
+``image.txt`` when there is one, else empty: the content is then left to the prompt), and
+the loss is the v-prediction loss of the pipeline's denoiser (as it was trained), uniform t.
+The style word NAME is new to the text encoder only as a word; what it comes to mean is
+learned in the adapters, which see it in every training caption: DreamBooth's rare-word
+recipe (Ruiz et al. 2023) applied to cross-attention LoRA.
+
+The style file (safetensors) holds the adapters' weights (``<layer>.down``, ``<layer>.up``)
+and, in its metadata, the style's name, rank, alpha, the adapted layers, and a fingerprint of
+the base pipeline's cross-attention weights, so that a style is never applied to another
+model silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..nets.lora import CROSS_ATTENTION, add_lora, load_lora_state, lora_state, remove_lora
+from ..train.run_folder import trainer
+
+__all__ = ["train_style", "apply_style", "read_style", "style_path", "STYLES_DIR"]
+
+#: where ``generate --style NAME`` looks for ``NAME.safetensors`` (relative to the working directory)
+STYLES_DIR = Path("styles")
+_NAME = re.compile(r"[a-z][a-z0-9_-]{1,31}")
+
+
+def check_style_name(name: str) -> str:
+    """A learned style's name: 2 to 32 lowercase letters, digits, - or _, starting with a letter."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"a style name is 2 to 32 lowercase letters, digits, - or _, starting with a letter; "
+                         f"got {name!r}")
+    return name
+
+
+def fingerprint(net: torch.nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) of the base network's cross-attention weights."""
+    h = hashlib.sha256()
+    for name, p in sorted(net.state_dict().items()):
+        if any(f".{layer}." in f".{name}" for layer in CROSS_ATTENTION) and ".down." not in name and ".up." not in name:
+            h.update(name.replace(".base.", ".").encode())
+            h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def style_path(style: str) -> Path | None:
+    """The learned-style file ``style`` stands for: itself if it is a ``.safetensors`` path,
+    ``styles/STYLE.safetensors`` if that exists, else None (a style word)."""
+    if style.endswith(".safetensors"):
+        if not Path(style).is_file():
+            raise FileNotFoundError(f"no learned style file {style}")
+        return Path(style)
+    candidate = STYLES_DIR / f"{style}.safetensors"
+    return candidate if _NAME.fullmatch(style) and candidate.is_file() else None
+
+
+def read_style(path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(metadata, adapter weights) of a style file, with one-line errors."""
+    from safetensors import safe_open
+
+    from ..io.weights import load_weights
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("difflab_style", "null"))
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: not a learned style file ({e})") from None
+    if not isinstance(meta, dict) or not {"name", "rank", "alpha", "fingerprint"} <= set(meta):
+        raise ValueError(f"{path}: not a learned style file (no difflab_style metadata)")
+    return meta, load_weights(path)
+
+
+def apply_style(pipe, path) -> str:
+    """Adapt ``pipe``'s denoiser with the learned style in ``path`` (replacing any style applied
+    before) and return the style's name, the word to name it by (``pipe(..., style=name)``).
+    Refuses a style learned on another model."""
+    meta, state = read_style(path)
+    net = pipe.denoiser.net
+    remove_lora(net)
+    if fingerprint(net) != meta["fingerprint"]:
+        raise ValueError(f"{path}: the style {meta['name']!r} was learned on another model (fingerprint "
+                         f"{meta['fingerprint']}, this pipeline's {fingerprint(net)})")
+    load_lora_state(net, state, int(meta["rank"]), float(meta["alpha"]))
+    net.eval()
+    return meta["name"]
+
+
+def _examples(images: Sequence, size: int) -> tuple[torch.Tensor, list[str]]:
+    """Example images as (N, 3, size, size) in [-1, 1] and their captions (``image.txt`` beside
+    each image file, else "")."""
+    from ..masks import load_image
+    from ..text import check_prompts
+
+    pixels, captions = [], []
+    for image in images:
+        pixels.append(torch.tensor(load_image(image, "RGB", size)).permute(2, 0, 1).float() / 127.5 - 1)
+        sidecar = Path(image).with_suffix(".txt") if isinstance(image, (str, Path)) else None
+        captions.append(sidecar.read_text().strip() if sidecar is not None and sidecar.is_file() else "")
+    return torch.stack(pixels), check_prompts(captions)
+
+
+@trainer
+def train_style(
+    pipeline,
+    images: Sequence,
+    *,
+    name: str,
+    out: str | Path,
+    style_file: str | Path | None = None,
+    steps: int = 300,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    rank: int = 4,
+    alpha: float | None = None,
+    warmup: int = 20,
+    checkpoint_every: int = 100,
+    resume: bool = False,
+    overwrite: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Learn the style of ``images`` (paths, PIL images or uint8 arrays at the pipeline's size;
+    2 or more) as a LoRA adapter of rank ``rank`` on ``pipeline``'s cross-attention (a
+    :class:`~difflab.pipelines.text_to_image.TextToImagePipeline` or its folder), named
+    ``name``. ``out``: the run folder (checkpoint, log, loss curve; ``resume`` continues it);
+    the style file is written to ``style_file`` (default ``out/NAME.safetensors``) at every
+    checkpoint. Returns the style file's path."""
+    from ..data.shapes import name_style
+    from ..io.weights import save_weights
+    from ..train.loop import fit
+    from .text_to_image import TextToImagePipeline
+
+    name = check_style_name(name)
+    if len(images) < 2:
+        raise ValueError(f"a style is learned from 2 or more example images, got {len(images)}")
+    pipe = pipeline if isinstance(pipeline, TextToImagePipeline) else TextToImagePipeline.load(pipeline)
+    out = Path(out)
+    style_file = Path(style_file) if style_file is not None else out / f"{name}.safetensors"
+    x, captions = _examples(images, pipe.config["image_size"])
+    net = pipe.denoiser.net
+    remove_lora(net)
+    base = fingerprint(net)
+    torch.manual_seed(seed)
+    layers = add_lora(net, rank, alpha)
+    alpha = float(alpha if alpha is not None else rank)
+    with torch.no_grad():
+        latents = pipe.autoencoder.encode_latents(x.to(pipe.device), mode=True)
+        cond = pipe.encode_prompts([name_style(c, name) for c in captions])
+
+    def draw(n: int, g: torch.Generator):
+        index = torch.randint(0, len(latents), (n,), generator=g).to(latents.device)
+        return latents[index], {k: v[index] for k, v in cond.items()}
+
+    meta = {"name": name, "rank": rank, "alpha": alpha, "layers": layers, "fingerprint": base,
+            "training": {"images": len(images), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                         "captions": sum(bool(c) for c in captions)}}
+
+    def export(step: int, ema) -> None:
+        save_weights(style_file, lora_state(net),
+                      metadata={"difflab_style": json.dumps({**meta, "training": {**meta["training"], "steps_done": step}})})
+
+    try:
+        fit(pipe.denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=None,
+            weight_decay=0.0, grad_clip=1.0, out=out, checkpoint_every=checkpoint_every, resume=resume,
+            on_checkpoint=export, seed=seed, progress=progress, config={"style": {**meta, "training": None}},
+            desc=f"train style {name}")
+    finally:
+        remove_lora(net)
+    return style_file

@@ -1,0 +1,119 @@
+"""LoRA adapters (difflab.nets.lora) and learned styles (difflab.pipelines.learned_styles,
+``difflab train style``, ``generate --style NAME``) on tiny random pipelines."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from difflab.cli import main
+from difflab.nets.lora import LoRALinear, add_lora, load_lora_state, lora_state, remove_lora
+from difflab.pipelines.learned_styles import apply_style, fingerprint, read_style, train_style
+from test_text_to_image import _tiny_pipeline
+
+
+def test_lora_starts_as_the_base_and_removes_cleanly():
+    pipe = _tiny_pipeline()
+    net = pipe.denoiser.net
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x, sigma = torch.randn(2, *pipe.latent_shape), torch.tensor([3.0, 0.5])
+    cond = pipe.encode_prompts(["a red circle", "a blue square"])
+    ref = pipe.denoiser(x, sigma, **cond)
+    layers = add_lora(net, rank=2)
+    assert layers and all(name.rsplit(".", 1)[-1] in ("q_x", "kv_x", "proj_x") for name in layers)
+    assert torch.equal(pipe.denoiser(x, sigma, **cond), ref)  # B = 0: exactly the base
+    trainable = [n for n, p in net.named_parameters() if p.requires_grad]
+    assert trainable and all(n.endswith(("down.weight", "up.weight")) for n in trainable)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, LoRALinear):
+                m.up.weight.normal_()
+    assert not torch.allclose(pipe.denoiser(x, sigma, **cond), ref)
+    state = lora_state(net)
+    remove_lora(net)
+    assert torch.equal(pipe.denoiser(x, sigma, **cond), ref)
+    assert {k: v for k, v in net.state_dict().items()}.keys() == before.keys()
+    load_lora_state(net, state, rank=2, alpha=2.0)
+    assert {k: torch.equal(v, lora_state(net)[k]) for k, v in state.items()} == {k: True for k in state}
+    remove_lora(net)
+    with pytest.raises(ValueError, match="rank"):
+        LoRALinear(torch.nn.Linear(4, 3), rank=5)
+    with pytest.raises(ValueError, match="no linear layers"):
+        add_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+def _examples(tmp_path, n=4, captions=True):
+    from PIL import Image
+
+    import difflab.data.shapes as S
+
+    paths = []
+    for i in range(n):
+        scene = S.make_scene(0, i, ["outline"])
+        path = tmp_path / f"ex{i}.png"
+        Image.fromarray(S.render(scene, 32)).save(path)
+        if captions:
+            path.with_suffix(".txt").write_text(f"a {scene.objects[0].colour} {scene.objects[0].shape}")
+        paths.append(path)
+    return paths
+
+
+def test_train_style_writes_a_small_file_that_applies_by_name(tmp_path):
+    pipe = _tiny_pipeline()
+    folder = pipe.save(tmp_path / "pipe")
+    examples = _examples(tmp_path)
+    path = train_style(folder, examples, name="inky", out=tmp_path / "run", steps=6, batch_size=2, lr=1e-2,
+                       checkpoint_every=3, progress=False)
+    assert path == tmp_path / "run" / "inky.safetensors" and path.stat().st_size < 1_000_000
+    meta, state = read_style(path)
+    assert meta["name"] == "inky" and meta["training"]["steps_done"] == 6 and meta["training"]["captions"] == 4
+    assert any(v.abs().sum() > 0 for k, v in state.items() if k.endswith(".up"))  # the adapters learned something
+    # applying it changes the model; the base pipeline is untouched by training
+    fresh = _tiny_pipeline()
+    x0 = fresh(["a red circle"], seed=1, output="tensor", style="inky")
+    assert apply_style(fresh, path) == "inky"
+    assert not torch.allclose(fresh(["a red circle"], seed=1, output="tensor", style="inky"), x0)
+    # a style learned on one model is refused by another
+    with pytest.raises(ValueError, match="another model"):
+        apply_style(_tiny_pipeline(seed=1), path)
+    # resume continues to more steps
+    train_style(folder, examples, name="inky", out=tmp_path / "run", steps=8, batch_size=2, lr=1e-2,
+                checkpoint_every=4, resume=True, progress=False)
+    assert read_style(path)[0]["training"]["steps_done"] == 8
+    with pytest.raises(ValueError, match="2 or more"):
+        train_style(folder, examples[:1], name="inky", out=tmp_path / "r2", steps=1, progress=False)
+    with pytest.raises(ValueError, match="style name"):
+        train_style(folder, examples, name="Bad Name", out=tmp_path / "r3", steps=1, progress=False)
+
+
+def test_train_style_cli_and_generate_by_name(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    examples = _examples(tmp_path, captions=False)
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "style", *map(str, examples), "--name", "inky", "--model", str(folder), "--steps", "2",
+            "--batch-size", "2", "--quiet"]
+    assert main(args) == 0
+    assert "styles/inky.safetensors" in capsys.readouterr().out
+    assert (tmp_path / "styles" / "inky.safetensors").is_file() and (tmp_path / "runs" / "style-inky").is_dir()
+    assert main(args) == 2  # the style file is never overwritten silently
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style", "inky",
+                 "--out", "out"]) == 0
+    (png,) = (tmp_path / "out").glob("*.png")
+    assert np.asarray(Image.open(png)).shape == (32, 32, 3)
+    assert main(["generate", "a red circle", "--model", str(folder), "--style", "missing.safetensors",
+                 "--out", "o2"]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
+    assert main(["train", "style", "nope.png", "x.png", "--name", "inky2", "--model", str(folder)]) == 2
+    assert "nope.png" in capsys.readouterr().err
+
+
+def test_fingerprint_ignores_the_adapters():
+    pipe = _tiny_pipeline()
+    before = fingerprint(pipe.denoiser.net)
+    add_lora(pipe.denoiser.net)
+    assert fingerprint(pipe.denoiser.net) == before
+    assert json.dumps(before)
