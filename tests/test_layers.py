@@ -26,7 +26,7 @@ LAYERS = [
     ["metrics"],
     ["train"],
     ["pipelines"],
-    ["evaluate"],
+    ["evaluate", "app"],
     ["cli"],
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -18,12 +18,12 @@ import threading
 import time
 
 from .. import __version__
-from . import edit, evaluate, generate, sample, show, train, tune, unclip, upscale
+from . import edit, evaluate, generate, sample, serve, show, train, tune, unclip, upscale
 from ._common import resolve_model
 
 __all__ = ["main", "build_parser"]
 
-_GROUPS = (train, sample, evaluate, edit, generate, unclip, upscale, show, tune)
+_GROUPS = (train, sample, evaluate, edit, generate, unclip, upscale, show, tune, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -177,31 +177,37 @@ class TextToImagePipeline(Pipeline):
         return ClassifierFreeGuidance(self.denoiser, guidance, self.null_cond())
 
     # -- generation ---------------------------------------------------------------
-    def styled(self, prompts: Sequence[str], guidance: float, style: str | None, stylize: float | None) -> tuple:
+    def styled(self, prompts: Sequence[str], guidance: float, style: str | None, stylize: float | None,
+               negative_prompt: str | None = None) -> tuple:
         """(model, cond) for ``prompts`` drawn in ``style`` (a style word, named as the training
         captions name styles: "PROMPT in STYLE style") with strength ``stylize``: None or 1 is
         ordinary guidance on the styled prompt; otherwise the style is a guidance term of its
         own of scale ``stylize * guidance`` beside the content's (:class:`~difflab.guidance.StyleGuidance`;
-        0: the content alone, as if no style were named)."""
+        0: the content alone, as if no style were named). ``negative_prompt``: guidance steers
+        away from it instead of from the empty prompt (its encoding replaces the null branch)."""
         from ..data.shapes import name_style
-        from ..guidance import STYLED, StyleGuidance
+        from ..guidance import STYLED, ClassifierFreeGuidance, StyleGuidance
         from ..text import check_prompts
 
+        null = self.null_cond()
+        if negative_prompt:
+            (negative_prompt,) = check_prompts([negative_prompt])
+            null = {k: v[0] for k, v in self.encode_prompts([negative_prompt]).items()}
         if style is None:
             if stylize is not None:
                 raise ValueError("stylize sets the strength of a style: name one with style= (--style)")
-            return self.guided(guidance), self.encode_prompts(prompts)
+            return ClassifierFreeGuidance(self.denoiser, guidance, null), self.encode_prompts(prompts)
         if not isinstance(style, str) or not style.strip():
             raise ValueError(f"style must be a non-empty style word, got {style!r}")
         styled = check_prompts([name_style(p, style.strip()) for p in prompts])
         if stylize is None or float(stylize) == 1.0:
-            return self.guided(guidance), self.encode_prompts(styled)
+            return ClassifierFreeGuidance(self.denoiser, guidance, null), self.encode_prompts(styled)
         stylize = float(stylize)
         if not (math.isfinite(stylize) and stylize >= 0):
             raise ValueError(f"stylize must be a number >= 0, got {stylize}")
         cond = self.encode_prompts(prompts)
         cond.update({STYLED + k: v for k, v in self.encode_prompts(styled).items()})
-        return StyleGuidance(self.denoiser, guidance, stylize * guidance, self.null_cond()), cond
+        return StyleGuidance(self.denoiser, guidance, stylize * guidance, null), cond
 
     def frame(self, aspect: str | None) -> tuple[int, int, int]:
         """The latent shape of a frame of aspect ratio ``aspect`` ("W:H", :func:`aspect_size`;
@@ -219,10 +225,13 @@ class TextToImagePipeline(Pipeline):
     def latents(self, prompts: Sequence[str], *, seed: int = 0, sampler: str | None = None,
                 steps: int | None = None, guidance: float | None = None, spacing: str | None = None,
                 style: str | None = None, stylize: float | None = None, aspect: str | None = None,
+                negative_prompt: str | None = None, callback=None,
                 **options) -> tuple[torch.Tensor, GenerationInfo]:
         """Sample latents, one per prompt: prompt i starts from the noise of seed ``seed + i``
-        (so a batch equals one call per prompt with its own seed). ``style``, ``stylize``: see
-        :meth:`styled`; ``aspect``: the frame, see :meth:`frame`."""
+        (so a batch equals one call per prompt with its own seed). ``style``, ``stylize``,
+        ``negative_prompt``: see :meth:`styled`; ``aspect``: the frame, see :meth:`frame`;
+        ``callback``: called after every step with the sampler's dict (``i``, ``x``,
+        ``sigma``, ``x0``: the latents and their current clean estimate)."""
         from ..samplers import sample
 
         d = self.config["defaults"]
@@ -234,14 +243,15 @@ class TextToImagePipeline(Pipeline):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         shape = self.frame(aspect)
         start = time.perf_counter()
-        model, cond = self.styled(prompts, guidance, style, stylize)
+        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt)
         n = cond["context"].shape[0]
         z, info = sample(model, (n, *shape), sampler, steps, generator=seed,
-                         spacing=spacing, cond=cond, return_info=True, **options)
+                         spacing=spacing, cond=cond, return_info=True, callback=callback, **options)
         settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options,
                     **({"style": style} if style is not None else {}),
                     **({"stylize": float(stylize)} if stylize is not None else {}),
-                    **({"aspect": aspect} if aspect is not None else {})}
+                    **({"aspect": aspect} if aspect is not None else {}),
+                    **({"negative_prompt": negative_prompt} if negative_prompt else {})}
         return z, GenerationInfo(list(prompts), [seed + i for i in range(n)], info.nfe,
                                  time.perf_counter() - start, settings)
 

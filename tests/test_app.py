@@ -1,0 +1,152 @@
+"""The web app (difflab serve): every endpoint through Gradio's official client against a
+server started here over a tiny random pipeline; generation's stream and stop; PNG info."""
+
+import json
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the web app's tests need the extra difflab[app] (Gradio)")
+
+from difflab.app import prepare_environment  # noqa: E402
+from difflab.app.generation import (Limits, Request, Stopped, check_request, generate_stream, png_bytes,  # noqa: E402
+                                    read_parameters)
+from test_text_to_image import _tiny_pipeline  # noqa: E402
+
+FAST = {"sampler": "ddim", "steps": 3}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from gradio_client import Client
+
+    from difflab.app.ui import Models, build_app
+
+    temp = prepare_environment()
+    pipe = _tiny_pipeline()
+    demo = build_app(Models({"tiny": lambda: pipe}), Limits(images=4, steps=20), out_dir=temp / "outputs")
+    (temp / "outputs").mkdir(parents=True, exist_ok=True)
+    demo.queue(default_concurrency_limit=1)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                allowed_paths=[str(temp / "outputs")])
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    yield demo, client, pipe
+    demo.close()
+
+
+def _gen(client, prompt="a red circle", seed=3, n=2, steps=3, sampler="ddim", **kw):
+    args = dict(prompt=prompt, negative=kw.get("negative", ""), pipeline="tiny", sampler=sampler, steps=steps,
+                guidance=kw.get("guidance", 3.0), seed=seed, n=n, style=kw.get("style", ""), stylize=1.0)
+    return client.predict(*args.values(), api_name="/generate")
+
+
+def test_generate_returns_pngs_that_carry_and_restore_their_parameters(server):
+    demo, client, pipe = server
+    assert demo.server_name == "127.0.0.1"
+    previews, gallery, status = _gen(client)
+    assert len(gallery) == 2 and "seeds 3 to 4" in status
+    first = gallery[1]["image"]
+    p = read_parameters(first)
+    assert (p["prompt"], p["seed"], p["steps"], p["sampler"], p["n"]) == ("a red circle", 4, 3, "ddim", 1)
+    # the library gives the same pixels for those parameters (seed of image 1 = 3 + 1)
+    from PIL import Image
+
+    expected = pipe(["a red circle"], seed=4, sampler="ddim", steps=3, guidance=3.0)[0]
+    assert np.array_equal(np.asarray(Image.open(first).convert("RGB")), expected)
+    # dropping the PNG restores the controls; generating from them gives the same image
+    from gradio_client import handle_file
+
+    restored = client.predict(handle_file(first), api_name="/restore")
+    assert restored[0] == "a red circle" and restored[6] == 4 and restored[7] == 1
+    _, again, _ = client.predict(*restored, api_name="/generate")
+    assert np.array_equal(np.asarray(Image.open(again[0]["image"]).convert("RGB")), expected)
+    assert len(previews) == 2  # the last preview: x0-hat after the last step, one per image
+
+
+def test_bad_input_gets_its_message(server):
+    _, client, _ = server
+    from gradio_client.exceptions import AppError
+
+    # the sliders' own bounds are checked by Gradio, the rest by difflab: a message either way
+    for kw, message in [({"steps": 0}, "minimum|steps must be"), ({"n": 9}, "maximum|images must be"),
+                        ({"prompt": "x" * 400}, "at most 300 characters"), ({"sampler": "warp"}, "unknown sampler|not in the list of choices")]:
+        with pytest.raises(AppError, match=message):
+            _gen(client, **kw)
+    with pytest.raises(AppError, match="no difflab generation parameters"):
+        from gradio_client import handle_file
+        import tempfile
+        from PIL import Image
+
+        path = tempfile.mktemp(suffix=".png")
+        Image.new("RGB", (8, 8)).save(path)
+        client.predict(handle_file(path), api_name="/restore")
+
+
+def test_learn_and_edit_endpoints(server, tmp_path):
+    _, client, _ = server
+    from gradio_client import handle_file
+    from PIL import Image
+
+    closed, chain, note = client.predict(None, 250, 0, api_name="/forward")
+    assert np.asarray(Image.open(closed)).shape == (64, 64, 3) and "alpha_bar" in note
+    picture, note = client.predict("a red circle", 0, 3, api_name="/reverse")
+    assert np.asarray(Image.open(picture)).shape[1] == 3 * 32 and "sigma" in note
+    gallery = client.predict("a red circle", 0, 2, ["ddim", "euler"], api_name="/compare")
+    assert [g["caption"] for g in gallery] == ["ddim, 2 steps", "euler, 2 steps"]
+    image = tmp_path / "in.png"
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(image)
+    out, note = client.predict(handle_file(str(image)), "a red circle", 0.5, 0, 5, api_name="/img2img")
+    assert np.asarray(Image.open(out)).shape == (32, 32, 3)
+    layer = np.zeros((32, 32, 4), np.uint8)
+    layer[8:16, 8:16] = 255
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    editor = {"background": handle_file(str(image)), "layers": [handle_file(str(tmp_path / "layer.png"))],
+              "composite": handle_file(str(image))}
+    out, note = client.predict(editor, "a red circle", 0, 5, api_name="/inpaint")
+    result = np.asarray(Image.open(out).convert("RGB"))
+    assert "inpainted 64 pixels" in note and (result[20:, 20:] == 128).all()  # kept pixels stay exact
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="paint over"):
+        client.predict({"background": handle_file(str(image)), "layers": [], "composite": None},
+                       "a red circle", 0, 5, api_name="/inpaint")
+
+
+def test_stream_yields_previews_then_final_and_stops():
+    pipe = _tiny_pipeline()
+    req = Request(prompt="a red circle", pipeline="tiny", n=2, **FAST)
+    kinds = [(kind, images.shape) for kind, images in generate_stream(pipe, req)]
+    assert kinds == [("preview", (2, 32, 32, 3))] * 3 + [("final", (2, 32, 32, 3))]
+    stop = threading.Event()
+    stream = generate_stream(pipe, Request(prompt="a red circle", pipeline="tiny", n=1, sampler="ddim", steps=20), stop)
+    next(stream)
+    stop.set()
+    with pytest.raises(Stopped):
+        list(stream)
+    # a consumer that goes away stops the sampler too
+    stream = generate_stream(pipe, Request(prompt="a red circle", pipeline="tiny", n=1, sampler="ddim", steps=20))
+    next(stream)
+    stream.close()
+
+
+def test_requests_and_png_info():
+    check_request(Request(prompt="a red circle", pipeline="tiny"), ["tiny"])
+    with pytest.raises(ValueError, match="unknown pipeline"):
+        check_request(Request(prompt="a", pipeline="other"), ["tiny"])
+    with pytest.raises(ValueError, match="seed"):
+        check_request(Request(prompt="a", pipeline="tiny", seed=-1), ["tiny"])
+    image = np.zeros((4, 4, 3), np.uint8)
+    data = png_bytes(image, {"prompt": "p", "seed": 7})
+    assert read_parameters(data) == {"prompt": "p", "seed": 7}
+    with pytest.raises(ValueError, match="not a readable image"):
+        read_parameters(b"not a png")
+    assert json.loads(json.dumps(Request(prompt="p", pipeline="t").parameters(2)))["seed"] == 2
