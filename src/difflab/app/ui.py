@@ -263,12 +263,12 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                         pipeline = gr.Dropdown(models.names, value=models.names[0], label="pipeline")
                         sampler = gr.Dropdown(list(SAMPLERS), value="unipc", label="sampler")
                     with gr.Row():
-                        steps = gr.Slider(1, limits.steps, value=20, step=1, label="steps")
+                        steps = gr.Slider(1, limits.steps, value=min(20, limits.steps), step=1, label="steps")
                         guidance = gr.Slider(0, limits.guidance, value=3.0, step=0.5, label="guidance")
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="seed", elem_id="seed")
                         dice = gr.Button("🎲 random seed", elem_id="dice")
-                        n = gr.Slider(1, limits.images, value=4, step=1, label="images")
+                        n = gr.Slider(1, limits.images, value=min(4, limits.images), step=1, label="images")
                     with gr.Row():
                         style = gr.Textbox(label="style word (optional)", max_lines=1)
                         stylize = gr.Slider(0, limits.stylize, value=1.0, step=0.25, label="stylize")
@@ -291,12 +291,12 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
             with gr.Tab("Inpaint"):
                 with gr.Row():
                     editor = gr.ImageEditor(label="image: paint over what to regenerate", type="numpy",
-                                            elem_id="inpaint_editor", brush=gr.Brush(colors=["#ffffff"]))
+                                            elem_id="inpaint_editor", brush=gr.Brush(colors=["#ff00ff"]))
                     inpainted = gr.Image(label="inpainted", elem_id="inpainted", format="png")
                 with gr.Row():
                     ip_prompt = gr.Textbox(label="prompt", value="a blue square on the left")
                     ip_seed = gr.Number(value=0, precision=0, label="seed")
-                    ip_steps = gr.Slider(5, limits.steps, value=25, step=1, label="steps")
+                    ip_steps = gr.Slider(1, limits.steps, value=min(25, limits.steps), step=1, label="steps")
                     ip_go = gr.Button("Inpaint", variant="primary", elem_id="inpaint")
                 ip_note = gr.Markdown()
                 ip_go.click(inpaint, [editor, ip_prompt, ip_seed, ip_steps], [inpainted, ip_note], api_name="inpaint")
@@ -308,7 +308,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     i2i_prompt = gr.Textbox(label="prompt", value="a green triangle on the right")
                     strength = gr.Slider(0, 1, value=0.6, step=0.05, label="strength")
                     i2i_seed = gr.Number(value=0, precision=0, label="seed")
-                    i2i_steps = gr.Slider(5, limits.steps, value=30, step=1, label="steps")
+                    i2i_steps = gr.Slider(1, limits.steps, value=min(30, limits.steps), step=1, label="steps")
                     i2i_go = gr.Button("Transform", variant="primary")
                 i2i_note = gr.Markdown()
                 i2i_go.click(img2img, [i2i_in, i2i_prompt, strength, i2i_seed, i2i_steps], [i2i_out, i2i_note],
@@ -322,7 +322,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                 var_in = gr.Image(label="image", type="numpy")
                 with gr.Row():
                     var_seed = gr.Number(value=0, precision=0, label="seed")
-                    var_n = gr.Slider(1, limits.images, value=4, step=1, label="images")
+                    var_n = gr.Slider(1, limits.images, value=min(4, limits.images), step=1, label="images")
                     var_go = gr.Button("Variations", variant="primary")
                 var_out = gr.Gallery(label="variations", columns=4, format="png")
                 var_note = gr.Markdown()
@@ -354,7 +354,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                 with gr.Row():
                     cmp_prompt = gr.Textbox(label="prompt", value="a purple circle above an orange triangle")
                     cmp_seed = gr.Number(value=0, precision=0, label="seed")
-                    cmp_nfe = gr.Slider(2, 50, value=10, step=1, label="network evaluations (NFE)")
+                    cmp_nfe = gr.Slider(2, min(50, limits.steps), value=min(10, limits.steps), step=1, label="network evaluations (NFE)")
                 cmp_choice = gr.CheckboxGroup(list(SAMPLERS), value=["ddim", "dpmpp-2m", "unipc", "heun"],
                                               label="samplers")
                 cmp_go = gr.Button("Compare", variant="primary")
