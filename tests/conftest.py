@@ -79,3 +79,42 @@ def sw_ratio(samples, draw, n_refs: int = 3) -> float:
     err = sum(sliced_wasserstein(samples, draw(n, torch.Generator().manual_seed(500 + s))) for s in range(n_refs)) / n_refs
     floor = sum(noise_floor(draw, n, seed=s) for s in range(n_refs)) / n_refs
     return err / floor
+
+
+@pytest.fixture(scope="session")
+def tiny_unclip(tmp_path_factory):
+    """A CLIP encoder, prior and decoder trained a few steps on 32-pixel scenes with the hashing
+    text encoder, the decoder fine-tuned from a 1-step text-to-image pipeline, assembled."""
+    from difflab.io.folders import save_autoencoder
+    from difflab.nets.autoencoder import AutoencoderKL
+    from difflab.pipelines.clip_training import train_clip
+    from difflab.pipelines.training import train_text_to_image
+    from difflab.pipelines.unclip_training import assemble_unclip, train_decoder, train_prior
+
+    root = tmp_path_factory.mktemp("unclip")
+    torch.manual_seed(0)
+    save_autoencoder(root / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
+                     {"data": {"name": "shapes", "shape": [3, 32, 32]}})
+    train_text_to_image(root / "ae", out=root / "t2i", text_encoder="hashing", scenes=8, steps=1, batch_size=4,
+                        channels=16, progress=False)
+    train_clip(out=root / "clip", text_encoder="hashing", image_size=32, scenes=16, steps=3, batch_size=8,
+               embed_dim=8, channels=(8, 16), width=16, layers=1, heads=2, checkpoint_every=2, progress=False)
+    train_prior(root / "clip", out=root / "prior", scenes=16, steps=2, batch_size=8, width=16, layers=1, heads=2,
+                progress=False)
+    train_decoder(root / "clip", out=root / "decoder", init=root / "t2i", scenes=16, steps=2, batch_size=4,
+                  progress=False)
+    assemble_unclip(root / "clip", root / "prior", root / "decoder", root / "unclip",
+                    defaults={"prior_steps": 3, "steps": 3})
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_superres(tmp_path_factory):
+    """A super-resolution model folder trained 3 steps (x4, tiny)."""
+    from difflab.train.superres import train_superres
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("sr") / "tiny"
+    train_superres(out=out, steps=3, batch_size=4, crop=16, channels=8, channel_mult=(1, 2), groups=4,
+                   checkpoint_every=3, progress=False, photos=("astronaut",))
+    return out

@@ -25,14 +25,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tiny_unclip, tiny_superres):
     from gradio_client import Client
 
     from difflab.app.ui import Models, build_app
+    from difflab.pipelines.superres import SuperResolutionPipeline
+    from difflab.pipelines.unclip import UnCLIPPipeline
 
     temp = prepare_environment()
     pipe = _tiny_pipeline()
-    demo = build_app(Models({"tiny": lambda: pipe}), Limits(images=4, steps=20), out_dir=temp / "outputs")
+    models = Models({"tiny": lambda: pipe, "tiny-unclip": lambda: UnCLIPPipeline.load(tiny_unclip / "unclip")})
+    demo = build_app(models, Limits(images=4, steps=20), out_dir=temp / "outputs",
+                     upscaler=lambda: SuperResolutionPipeline.load(tiny_superres))
     (temp / "outputs").mkdir(parents=True, exist_ok=True)
     demo.queue(default_concurrency_limit=1)
     port = _free_port()
@@ -119,6 +123,33 @@ def test_learn_and_edit_endpoints(server, tmp_path):
     with pytest.raises(AppError, match="paint over"):
         client.predict({"background": handle_file(str(image)), "layers": [], "composite": None},
                        "a red circle", 0, 5, api_name="/inpaint")
+
+
+def test_upscale_variations_playground_and_a_cancelled_job(server, tmp_path):
+    _, client, _ = server
+    from gradio_client import handle_file
+    from PIL import Image
+
+    image = tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(image)
+    before, after = client.predict(handle_file(str(image)), api_name="/upscale")
+    assert np.asarray(Image.open(before)).shape == np.asarray(Image.open(after)).shape == (64, 64, 3)
+    gallery, note = client.predict(handle_file(str(image)), 0, 2, api_name="/variations")
+    assert len(gallery) == 2 and "resized" in note  # a 16 x 16 upload is fitted to the 32 x 32 model, and said so
+    figure = client.predict("moons", 2, ["ddpm"], api_name="/playground")
+    assert figure  # the loss curve, then the samples over the data with the score field
+    # a generation cancelled (Stop) frees the queue for the next one
+    job = client.submit("a red circle", "", "tiny", "ddim", 20, 3.0, 0, 4, "", 1.0, api_name="/generate")
+    job.cancel()
+    _, gallery, _ = _gen(client, n=1)
+    assert len(gallery) == 1
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="apply to text-to-image pipelines"):  # a style asked of unCLIP
+        client.predict("a red circle", "", "tiny-unclip", "ddim", 3, 3.0, 0, 1, "outline", 1.0, api_name="/generate")
+    _, gallery, _ = client.predict("a red circle", "", "tiny-unclip", "ddim", 3, 3.0, 0, 1, "", 1.0,
+                                   api_name="/generate")
+    assert len(gallery) == 1
 
 
 def test_stream_yields_previews_then_final_and_stops():

@@ -15,7 +15,7 @@ from difflab.metrics.image import psnr, ssim
 from difflab.pipelines import superres as srp
 from difflab.tasks import superres as sr
 from difflab.data.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, random_crops
-from difflab.train.superres import make_draw, ship, train_superres
+from difflab.train.superres import make_draw, ship
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -96,21 +96,12 @@ def test_noise_conditioning_augmentation_in_training_draws():
 
 
 # -- a tiny model end to end ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("sr") / "tiny"
-    train_superres(out=out, steps=3, batch_size=4, crop=16, channels=8, channel_mult=(1, 2), groups=4,
-                   checkpoint_every=3, progress=False, photos=("astronaut",))
-    return out
-
-
-def test_tiny_model_upscales_deterministically(tiny, tmp_path):
-    model = srp.load_superres(tiny)
+def test_tiny_model_upscales_deterministically(tiny_superres, tmp_path):
+    model = srp.load_superres(tiny_superres)
     assert model.scale == 4 and model.config["aug_max"] == 0.1
     image = _rng_image(4, 16, 16)
     a = srp.upscale(model, image, 4, steps=3, seed=1, temperature=1.0)
-    b = srp.upscale(tiny, image, 4, steps=3, seed=1, temperature=1.0)
+    b = srp.upscale(tiny_superres, image, 4, steps=3, seed=1, temperature=1.0)
     assert a.shape == (64, 64, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)  # deterministic DDIM: the seed fixes the output
     assert not np.array_equal(a, srp.upscale(model, image, 4, steps=3, seed=2, temperature=1.0))
@@ -119,20 +110,20 @@ def test_tiny_model_upscales_deterministically(tiny, tmp_path):
     with pytest.raises(ValueError, match="upscales by 4, not 2"):
         srp.upscale(model, image, 2)
     # the float16 inference copy loads and gives (nearly) the same picture
-    small = ship(tiny, tmp_path / "ship")
+    small = ship(tiny_superres, tmp_path / "ship")
     assert not (small / "ema.safetensors").exists()
     c = srp.upscale(small, image, 4, steps=3, seed=1, temperature=1.0)
     assert np.abs(c.astype(int) - a.astype(int)).max() <= 3
     # the pipeline: the same pixels; saved and loaded again, the same pipeline
-    pipe = srp.SuperResolutionPipeline.load(tiny)
+    pipe = srp.SuperResolutionPipeline.load(tiny_superres)
     assert np.array_equal(pipe(image, steps=3, seed=1, temperature=1.0), a)
     again = srp.SuperResolutionPipeline.load(pipe.save(tmp_path / "copy"))
     assert again.config["superres"] == pipe.config["superres"] and again.scale == 4
     assert np.array_equal(again(image, steps=3, seed=1, temperature=1.0), a)
 
 
-def test_evaluate_superres_reports_both(tiny):
-    r = sre.evaluate_superres(tiny, photos=["chelsea"], crop=32, steps=2, return_images=True)
+def test_evaluate_superres_reports_both(tiny_superres):
+    r = sre.evaluate_superres(tiny_superres, photos=["chelsea"], crop=32, steps=2, return_images=True)
     row = r["photos"]["chelsea"]
     assert set(row) == {"psnr_model", "psnr_bicubic", "ssim_model", "ssim_bicubic"}
     low, base, out, original = r["images"]["chelsea"]
@@ -164,18 +155,18 @@ def _run(argv):
     args.handler(args)
 
 
-def test_cli_errors_are_one_line(tmp_path, tiny):
+def test_cli_errors_are_one_line(tmp_path, tiny_superres):
     from PIL import Image
 
     cases = [
-        (["upscale", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o.png"), "--model", str(tiny)],
+        (["upscale", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o.png"), "--model", str(tiny_superres)],
          FileNotFoundError, "does not exist"),
         (["upscale", "x.png", "--out", str(tmp_path / "o.jpg")], ValueError, ".png"),
     ]
     img = tmp_path / "in.png"
     Image.fromarray(_rng_image(5, 8, 8)).save(img)
     cases += [
-        (["upscale", str(img), "--scale", "2", "--out", str(tmp_path / "o.png"), "--model", str(tiny)],
+        (["upscale", str(img), "--scale", "2", "--out", str(tmp_path / "o.png"), "--model", str(tiny_superres)],
          ValueError, "upscales by 4 only"),
         (["upscale", str(img), "--out", str(tmp_path / "o.png"), "--model", str(tmp_path)], FileNotFoundError,
          "config.json"),
@@ -185,6 +176,6 @@ def test_cli_errors_are_one_line(tmp_path, tiny):
             _run(argv)
         assert text in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "o.png").exists()
-    _run(["upscale", str(img), "--out", str(tmp_path / "o.png"), "--model", str(tiny), "--steps", "2"])
+    _run(["upscale", str(img), "--out", str(tmp_path / "o.png"), "--model", str(tiny_superres), "--steps", "2"])
     with Image.open(tmp_path / "o.png") as im:
         assert im.size == (32, 32)

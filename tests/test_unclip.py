@@ -216,33 +216,6 @@ def test_scene_for_draws_scenes_that_fit_a_statement():
 
 
 # -- the chain, tiny, through the library and the CLI ------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_unclip(tmp_path_factory):
-    """A CLIP encoder, prior and decoder trained a few steps on 32-pixel scenes with the hashing
-    text encoder, the decoder fine-tuned from a 1-step text-to-image pipeline, assembled."""
-    from difflab.io.folders import save_autoencoder
-    from difflab.nets.autoencoder import AutoencoderKL
-    from difflab.pipelines.clip_training import train_clip
-    from difflab.pipelines.training import train_text_to_image
-    from difflab.pipelines.unclip_training import assemble_unclip, train_decoder, train_prior
-
-    root = tmp_path_factory.mktemp("unclip")
-    torch.manual_seed(0)
-    save_autoencoder(root / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
-                     {"data": {"name": "shapes", "shape": [3, 32, 32]}})
-    train_text_to_image(root / "ae", out=root / "t2i", text_encoder="hashing", scenes=8, steps=1, batch_size=4,
-                        channels=16, progress=False)
-    train_clip(out=root / "clip", text_encoder="hashing", image_size=32, scenes=16, steps=3, batch_size=8,
-               embed_dim=8, channels=(8, 16), width=16, layers=1, heads=2, checkpoint_every=2, progress=False)
-    train_prior(root / "clip", out=root / "prior", scenes=16, steps=2, batch_size=8, width=16, layers=1, heads=2,
-                progress=False)
-    train_decoder(root / "clip", out=root / "decoder", init=root / "t2i", scenes=16, steps=2, batch_size=4,
-                  progress=False)
-    assemble_unclip(root / "clip", root / "prior", root / "decoder", root / "unclip",
-                    defaults={"prior_steps": 3, "steps": 3})
-    return root
-
-
 def test_clip_training_resumes_exactly_and_saves_an_encoder(tiny_unclip, tmp_path, kill_after_first_checkpoint):
     from difflab.pipelines.clip import CLIPEncoder
     from difflab.pipelines.clip_training import train_clip

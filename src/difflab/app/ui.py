@@ -18,6 +18,7 @@ from .learn import FORWARD_T, QUESTIONS
 __all__ = ["build_app", "Models"]
 
 TOY_SETS = ("moons", "8gaussians", "swiss-roll", "checkerboard")
+UPLOAD_PIXELS = 16 * 10**6  # an uploaded image's pixels at most
 
 
 class Models:
@@ -83,6 +84,9 @@ def _fit(image: np.ndarray | None, size: int, what: str) -> tuple[np.ndarray, st
     if image is None:
         raise ValueError(f"upload {what} first")
     image = np.asarray(image)
+    if image.shape[0] * image.shape[1] > UPLOAD_PIXELS:
+        raise ValueError(f"{what} has {image.shape[1]}x{image.shape[0]} pixels; the app takes at most "
+                         f"{UPLOAD_PIXELS // 10**6} megapixels")
     if image.ndim == 2:
         image = np.stack([image] * 3, -1)
     image = image[..., :3].astype(np.uint8)
@@ -100,9 +104,10 @@ def _check_steps(steps, limits: Limits) -> None:
         raise ValueError(f"steps must be a whole number from 1 to {limits.steps}, got {steps}")
 
 
-def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = None):
+def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = None, upscaler=None):
     """The Blocks page over ``models``. Generated PNGs (with their parameters) go to
-    ``out_dir`` (default: a fresh temporary folder)."""
+    ``out_dir`` (default: a fresh temporary folder); ``upscaler``: a loader of the
+    super-resolution pipeline of the Upscale tab (default: the shipped x4 model)."""
     import gradio as gr
 
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="difflab-app-"))
@@ -174,10 +179,10 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         return result.images[0], note + str(result.info)
 
     @functools.lru_cache(maxsize=1)
-    def upscaler():
+    def load_upscaler():
         from ..pipelines.superres import SuperResolutionPipeline
 
-        return SuperResolutionPipeline.load(None)
+        return upscaler() if upscaler is not None else SuperResolutionPipeline.load(None)
 
     @_messages
     def upscale(image):
@@ -186,7 +191,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         image = np.asarray(image)[..., :3].astype(np.uint8)
         if max(image.shape[:2]) > 128:
             raise ValueError(f"upscaling takes images up to 128 pixels a side, got {image.shape[1]}x{image.shape[0]}")
-        big = upscaler()(image, seed=0)
+        big = load_upscaler()(image, seed=0)
         from PIL import Image
 
         before = np.asarray(Image.fromarray(image).resize((big.shape[1], big.shape[0]), Image.NEAREST))
