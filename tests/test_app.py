@@ -115,14 +115,19 @@ def test_learn_and_edit_endpoints(server, tmp_path):
     Image.fromarray(layer).save(tmp_path / "layer.png")
     editor = {"background": handle_file(str(image)), "layers": [handle_file(str(tmp_path / "layer.png"))],
               "composite": handle_file(str(image))}
-    out, note = client.predict(editor, "a red circle", 0, 5, api_name="/inpaint")
+    out, note = client.predict(editor, "a red circle", 0, 5, None, api_name="/inpaint")
     result = np.asarray(Image.open(out).convert("RGB"))
     assert "inpainted 64 pixels" in note and (result[20:, 20:] == 128).all()  # kept pixels stay exact
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :4] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out, note = client.predict(editor, "a red circle", 0, 5, handle_file(str(tmp_path / "mask.png")), api_name="/inpaint")
+    assert "inpainted 128 pixels" in note  # an uploaded mask replaces the painted one
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="paint over"):
         client.predict({"background": handle_file(str(image)), "layers": [], "composite": None},
-                       "a red circle", 0, 5, api_name="/inpaint")
+                       "a red circle", 0, 5, None, api_name="/inpaint")
 
 
 def test_upscale_variations_playground_and_a_cancelled_job(server, tmp_path):
@@ -150,6 +155,26 @@ def test_upscale_variations_playground_and_a_cancelled_job(server, tmp_path):
     _, gallery, _ = client.predict("a red circle", "", "tiny-unclip", "ddim", 3, 3.0, 0, 1, "", 1.0,
                                    api_name="/generate")
     assert len(gallery) == 1
+
+
+def test_no_client_path_is_opened_and_uploads_stay_in_the_temporary_folder(server, tmp_path):
+    """A request naming a file on the server that no client uploaded is refused (raw HTTP: the
+    official client would upload a local file itself)."""
+    import os
+    import tempfile
+
+    import httpx
+
+    demo, _, _ = server
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8), {"prompt": "SECRET"}))
+    url = demo.local_url.rstrip("/")
+    forged = {"data": [{"path": str(secret), "meta": {"_type": "gradio.FileData"}}]}
+    event = httpx.post(f"{url}/gradio_api/call/restore", json=forged, timeout=30).json()["event_id"]
+    answer = httpx.get(f"{url}/gradio_api/call/restore/{event}", timeout=30).text
+    assert "event: error" in answer and "SECRET" not in answer
+    uploads = os.environ["GRADIO_TEMP_DIR"]
+    assert uploads.startswith(tempfile.gettempdir()) and os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
 
 
 def test_stream_yields_previews_then_final_and_stops():

@@ -60,6 +60,18 @@ def test_generate_shows_previews_and_images(page):
     assert "seeds 5 to 8" in page.locator("#status").inner_text()
 
 
+def test_dropping_a_generated_png_restores_its_settings(page, tmp_path):
+    from difflab.app.generation import png_bytes
+
+    png = tmp_path / "made.png"
+    png.write_bytes(png_bytes(np.zeros((32, 32, 3), np.uint8),
+                              {"prompt": "a purple square at the bottom", "seed": 41, "steps": 7, "n": 1}))
+    page.locator("#pnginfo input[type=file]").set_input_files(str(png))
+    page.wait_for_function("document.querySelector('#prompt textarea').value === 'a purple square at the bottom'",
+                           timeout=30_000)
+    assert page.locator("#seed input").input_value() == "41"
+
+
 def test_paint_a_mask_and_inpaint(page, tmp_path):
     from PIL import Image
 

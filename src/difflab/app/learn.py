@@ -124,12 +124,21 @@ def train_playground(data: str = "moons", seconds: float = 10.0, seed: int = 0,
     yield history, denoiser
 
 
-def playground_samples(denoiser, samplers, n: int = 500, steps: int = 20, seed: int = 0) -> dict:
-    """Samples of the playground's denoiser with each sampler (same noise): name -> (n, 2)."""
+def playground_samples(denoiser, samplers, n: int = 500, steps: int = 20, seed: int = 0,
+                       trajectories: bool = False) -> dict:
+    """Samples of the playground's denoiser with each sampler (same noise): name -> (n, 2);
+    with ``trajectories``, name -> the points after each step, a list of (n, 2) (the last is
+    the sample), for watching them move. Points are in data coordinates."""
     from ..samplers import sample
 
+    out = {}
     with torch.no_grad():
-        return {name: sample(denoiser, (n, 2), name, steps, generator=seed).float() for name in samplers}
+        for name in samplers:
+            states = []
+            x = sample(denoiser, (n, 2), name, steps, generator=seed,
+                       callback=(lambda d: states.append(d["x"].float().clone())) if trajectories else None)
+            out[name] = [*states[:-1], x.float()] if trajectories else x.float()
+    return out
 
 
 def playground_figure(history, data: str, samples: dict | None = None, denoiser=None):

@@ -152,18 +152,24 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
 
     # -- Edit ----------------------------------------------------------------------
     @_messages
-    def inpaint(editor, prompt, seed, steps):
+    def inpaint(editor, prompt, seed, steps, mask_upload=None):
         pipe = models.text_to_image()
         size = pipe.config["image_size"]
         if editor is None or editor.get("background") is None:
             raise ValueError("upload an image and paint over what to regenerate")
         image, note = _fit(editor["background"], size, "the image")
-        layers = [np.asarray(layer) for layer in editor.get("layers") or []]
-        painted = np.zeros(np.asarray(editor["background"]).shape[:2], bool)
-        for layer in layers:
-            painted |= (layer[..., 3] > 0) if layer.ndim == 3 and layer.shape[2] == 4 else (layer.max(-1) > 0)
+        shape = np.asarray(editor["background"]).shape[:2]
+        if mask_upload is not None:  # an uploaded mask (white = regenerate) instead of the painted one
+            upload = np.asarray(mask_upload)
+            if upload.shape[:2] != shape:
+                raise ValueError(f"the mask is {upload.shape[1]}x{upload.shape[0]}, the image {shape[1]}x{shape[0]}")
+            painted = (upload[..., :3].max(-1) if upload.ndim == 3 else upload) > 127
+        else:
+            painted = np.zeros(shape, bool)
+            for layer in (np.asarray(layer) for layer in editor.get("layers") or []):
+                painted |= (layer[..., 3] > 0) if layer.ndim == 3 and layer.shape[2] == 4 else (layer.max(-1) > 0)
         if not painted.any():
-            raise ValueError("paint over the part to regenerate (the brush), then press Inpaint")
+            raise ValueError("paint over the part to regenerate (the brush) or upload a mask, then press Inpaint")
         mask, _ = _fit(np.where(painted, 255, 0).astype(np.uint8), size, "the mask")
         _check_steps(steps, limits)
         result = pipe.inpaint(image, np.where(mask[..., 0] > 127, 255, 0).astype(np.uint8), prompt or "",
@@ -253,8 +259,11 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         denoiser, history = None, []
         for history, denoiser in train_playground(data, float(seconds)):
             yield playground_figure(history, data)
-        samples = playground_samples(denoiser, chosen, 500, 20)
-        yield playground_figure(history, data, samples, denoiser)
+        paths = playground_samples(denoiser, chosen, 500, 20, trajectories=True)
+        frames = max(len(p) for p in paths.values())
+        for k in range(0, frames, 4):  # the points moving from noise to the data, every 4th step
+            yield playground_figure(history, data, {name: p[min(k, len(p) - 1)] for name, p in paths.items()}, denoiser)
+        yield playground_figure(history, data, {name: p[-1] for name, p in paths.items()}, denoiser)
 
     with gr.Blocks(title="difflab", analytics_enabled=False) as demo:
         gr.Markdown("# difflab\nDiffusion models you can watch: generate, edit, and see each idea work.")
@@ -303,8 +312,11 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     ip_seed = gr.Number(value=0, precision=0, label="seed")
                     ip_steps = gr.Slider(1, limits.steps, value=min(25, limits.steps), step=1, label="steps")
                     ip_go = gr.Button("Inpaint", variant="primary", elem_id="inpaint")
+                with gr.Accordion("or upload a mask (white = regenerate)", open=False):
+                    ip_mask = gr.Image(label="mask", type="numpy", image_mode="L")
                 ip_note = gr.Markdown()
-                ip_go.click(inpaint, [editor, ip_prompt, ip_seed, ip_steps], [inpainted, ip_note], api_name="inpaint")
+                ip_go.click(inpaint, [editor, ip_prompt, ip_seed, ip_steps, ip_mask], [inpainted, ip_note],
+                            api_name="inpaint")
             with gr.Tab("Image to image"):
                 with gr.Row():
                     i2i_in = gr.Image(label="image", type="numpy")
