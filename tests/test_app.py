@@ -206,3 +206,27 @@ def test_requests_and_png_info():
     with pytest.raises(ValueError, match="not a readable image"):
         read_parameters(b"not a png")
     assert json.loads(json.dumps(Request(prompt="p", pipeline="t").parameters(2)))["seed"] == 2
+
+
+def test_a_learned_style_applies_by_name_for_one_request_only(server, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from difflab.nets.lora import LoRALinear
+    from difflab.pipelines.learned_styles import train_style
+
+    _, client, pipe = server
+    monkeypatch.chdir(tmp_path)
+    examples = []
+    for i in range(3):
+        path = tmp_path / f"ex{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+        examples.append(path)
+    train_style(pipe, examples, name="inky", out=tmp_path / "run", style_file=tmp_path / "styles" / "inky.safetensors",
+                steps=4, batch_size=2, lr=5e-2, progress=False)
+    _, styled, _ = _gen(client, n=1, style="inky")
+    _, plain, _ = _gen(client, n=1, style="")
+    assert not np.array_equal(np.asarray(Image.open(styled[0]["image"])), np.asarray(Image.open(plain[0]["image"])))
+    assert not any(isinstance(m, LoRALinear) for m in pipe.denoiser.net.modules())  # removed after the request
+    # a style word that names no learned file is a plain word; a path is never opened
+    _, words, _ = _gen(client, n=1, style="../styles/inky.safetensors")
+    assert len(words) == 1

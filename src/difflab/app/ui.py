@@ -99,6 +99,19 @@ def _fit(image: np.ndarray | None, size: int, what: str) -> tuple[np.ndarray, st
     return np.asarray(square), f"{what} was {w}x{h}: centre-cropped and resized to {size}x{size}. "
 
 
+def learned_style(style: str) -> Path | None:
+    """The learned-style file a style word names: ``styles/NAME.safetensors`` in the server's
+    working directory, for a plain name only (a client never names a path)."""
+    from ..pipelines.learned_styles import STYLES_DIR, check_style_name
+
+    try:
+        check_style_name(style)
+    except ValueError:
+        return None
+    path = STYLES_DIR / f"{style}.safetensors"
+    return path if path.is_file() else None
+
+
 def _check_steps(steps, limits: Limits) -> None:
     if int(steps) != steps or not 1 <= steps <= limits.steps:
         raise ValueError(f"steps must be a whole number from 1 to {limits.steps}, got {steps}")
@@ -129,6 +142,20 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                       stylize=float(stylize))
         check_request(req, models.names, limits)
         pipe = models.get(pipeline)
+        learned = learned_style(req.style)
+        if learned is not None:
+            from ..pipelines.learned_styles import apply_style
+
+            req.style = apply_style(pipe, learned)
+        try:
+            yield from stream_to_page(pipe, req)
+        finally:
+            if learned is not None:
+                from ..nets.lora import remove_lora
+
+                remove_lora(pipe.denoiser.net)
+
+    def stream_to_page(pipe, req):
         previews, step = [], 0
         for kind, images in generate_stream(pipe, req):
             if kind == "preview":
