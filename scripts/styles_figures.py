@@ -13,8 +13,6 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-import torch
 
 from difflab.data.shapes import EVAL_SEED, RENDER_STYLES, make_scene, render
 from difflab.viz.images import save_grid
@@ -26,8 +24,7 @@ SCENES = [30_001, 30_002, 30_005, 30_007]
 
 
 def _grid(images, out: Path, ncol: int, labels) -> None:
-    x = torch.from_numpy(np.asarray(images)).permute(0, 3, 1, 2).float() / 255
-    save_grid(x, out, ncol=ncol, row_labels=labels, scale=2)
+    save_grid(images, out, ncol=ncol, row_labels=labels, scale=2)
     print(f"wrote {out}")
 
 

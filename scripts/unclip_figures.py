@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from difflab.data.shapes import EVAL_SEED, make_scene, render
 from difflab.pipelines.unclip import UnCLIPPipeline
@@ -29,8 +28,7 @@ DIFFS = [(30_001, "a blue square on the left"), (30_005, "a green triangle at th
 
 
 def _grid(images, out: Path, ncol: int, labels) -> None:
-    x = torch.from_numpy(np.asarray(images)).permute(0, 3, 1, 2).float() / 255
-    save_grid(x, out, ncol=ncol, row_labels=labels, scale=2)
+    save_grid(images, out, ncol=ncol, row_labels=labels, scale=2)
     print(f"wrote {out}")
 
 

@@ -41,11 +41,16 @@ def _grid_image(images: torch.Tensor, ncol: int, row_labels=None, col_labels=Non
     return grid
 
 
-def save_grid(images: torch.Tensor, path, *, ncol: int, row_labels: Sequence[str] | None = None,
+def save_grid(images, path, *, ncol: int, row_labels: Sequence[str] | None = None,
               col_labels: Sequence[str] | None = None, scale: int = 3) -> None:
-    """Save images (N, C, H, W) with values in [0, 1] as one PNG grid, ``ncol`` per row,
-    each image enlarged ``scale`` times; ``row_labels`` are written left of each row,
-    ``col_labels`` above each column."""
+    """Save images as one PNG grid, ``ncol`` per row, each image enlarged ``scale`` times;
+    ``row_labels`` are written left of each row, ``col_labels`` above each column.
+    ``images``: a tensor (N, C, H, W) with values in [0, 1], or uint8 RGB images (an array
+    (N, H, W, 3) or a sequence of (H, W, 3) arrays, as pipelines return them)."""
+    if not isinstance(images, torch.Tensor):
+        import numpy as np
+
+        images = torch.from_numpy(np.stack([np.asarray(im) for im in images])).permute(0, 3, 1, 2).float() / 255
     grid = _grid_image(images, ncol, row_labels, col_labels, scale)
     with atomic_path(path) as tmp:
         grid.save(tmp, format="PNG")
