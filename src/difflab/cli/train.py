@@ -155,7 +155,8 @@ def _cmd_train_style(args) -> None:
     path = train_style(args.model or shipped_model_path(), args.images, name=name, out=out, style_file=style_file,
                        steps=args.steps, batch_size=args.batch_size, lr=args.lr, rank=args.rank,
                        checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
-                       seed=args.seed, progress=not args.quiet)
+                       seed=args.seed, progress=not args.quiet, device=args.device, compile=args.compile,
+                       precision=args.precision)
     print(f"saved style {name!r} to {path} ({path.stat().st_size / 1024:.0f} KB); "
           f"use it with: difflab generate PROMPT --style {name if path.parent == STYLES_DIR else path}")
 
@@ -183,9 +184,10 @@ def _cmd_train_decoder(args) -> None:
     print(f"saved decoder folder {folder}")
 
 
-def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, out: str) -> None:
-    """The options every trainer takes, spelled and checked alike (defaults: the trainer's own)."""
-    p.add_argument("--out", required=True, help=out)
+def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, out: str, out_default=None) -> None:
+    """The options every trainer takes, spelled and checked alike (defaults: the trainer's own;
+    ``out_default``: a trainer whose --out may be left out)."""
+    p.add_argument("--out", required=out_default is None, default=out_default, help=out)
     p.add_argument("--steps", type=positive_int, default=steps, help=f"training steps (default {steps})")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"images per step (default {batch_size})")
     p.add_argument("--lr", type=number(0, above=True), default=lr, help=f"peak learning rate (default {lr:g})")
@@ -281,17 +283,10 @@ def register(sub) -> None:
                     help="2 or more example images at the pipeline's size (a caption may sit beside each as IMAGE.txt)")
     st.add_argument("--name", required=True, help="the style's name, the word that applies it (generate --style NAME)")
     st.add_argument("--model", default=None, help="text-to-image pipeline folder (default: the shipped one)")
-    st.add_argument("--out", default=None, help="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
+    _run(st, steps=300, batch_size=8, lr=1e-3, checkpoint_every=100, out_default="",
+         out="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
     st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
-    st.add_argument("--steps", type=positive_int, default=300, help="training steps (default 300)")
-    st.add_argument("--batch-size", type=positive_int, default=8, help="images per step (default 8)")
-    st.add_argument("--lr", type=number(0, above=True), default=1e-3, help="peak learning rate (default 0.001)")
     st.add_argument("--rank", type=positive_int, default=4, help="LoRA rank (default 4)")
-    st.add_argument("--checkpoint-every", type=positive_int, default=100, help="steps between checkpoints (default 100)")
-    st.add_argument("--seed", type=seed, default=0)
-    st.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    st.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_overwrite(st, "start afresh in --out and replace the style file")
     st.set_defaults(handler=_cmd_train_style)
 
     c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")

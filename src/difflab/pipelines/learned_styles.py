@@ -131,13 +131,17 @@ def train_style(
     overwrite: bool = False,
     seed: int = 0,
     progress: bool = True,
+    device: str | None = None,
+    compile: bool = False,
+    precision: str = "fp32",
 ) -> Path:
     """Learn the style of ``images`` (paths, PIL images or uint8 arrays at the pipeline's size;
     2 or more) as a LoRA adapter of rank ``rank`` on ``pipeline``'s cross-attention (a
     :class:`~difflab.pipelines.text_to_image.TextToImagePipeline` or its folder), named
     ``name``. ``out``: the run folder (checkpoint, log, loss curve; ``resume`` continues it);
     the style file is written to ``style_file`` (default ``out/NAME.safetensors``) at every
-    checkpoint. Returns the style file's path."""
+    checkpoint. ``device``, ``compile``, ``precision``: as every trainer's (:func:`difflab.train.fit`).
+    Returns the style file's path."""
     from ..data.shapes import name_style
     from ..io.weights import save_weights
     from ..train.loop import fit
@@ -147,6 +151,8 @@ def train_style(
     if len(images) < 2:
         raise ValueError(f"a style is learned from 2 or more example images, got {len(images)}")
     pipe = pipeline if isinstance(pipeline, TextToImagePipeline) else TextToImagePipeline.load(pipeline)
+    if device is not None:
+        pipe.to(device)
     out = Path(out)
     style_file = Path(style_file) if style_file is not None else out / f"{name}.safetensors"
     x, captions = _examples(images, pipe.config["image_size"])
@@ -176,7 +182,7 @@ def train_style(
         fit(pipe.denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=None,
             weight_decay=0.0, grad_clip=1.0, out=out, checkpoint_every=checkpoint_every, resume=resume,
             on_checkpoint=export, seed=seed, progress=progress, config={"style": {**meta, "training": None}},
-            desc=f"train style {name}")
+            desc=f"train style {name}", compile=compile, precision=precision)
     finally:
         remove_lora(net)
     return style_file
