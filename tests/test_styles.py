@@ -314,3 +314,51 @@ def test_generate_cli_style_and_aspect(tmp_path, capsys):
     assert "style" in capsys.readouterr().err and not (tmp_path / "o2").exists()
     assert main(["generate", "a red circle", "--model", str(folder), "--aspect", "9:1", "--out", str(tmp_path / "o3")]) == 2
     assert "aspect" in capsys.readouterr().err
+
+
+def test_shared_attention_with_the_target_itself_changes_nothing():
+    """A reference identical to the image being denoised (same noisy latent, same prompt):
+    AdaIN is then the identity and attending to [own tokens; a copy] with weight 1 is
+    attending to one's own, so the output is the plain denoiser's."""
+    import torch
+
+    from difflab.pipelines.style_reference import StyleReference
+    from test_text_to_image import _tiny_pipeline
+
+    pipe = _tiny_pipeline()
+    cond = pipe.encode_prompts(["a red circle"])
+    z = torch.randn(1, *pipe.latent_shape, generator=torch.Generator().manual_seed(0))
+    reference = StyleReference(pipe.denoiser, z, {k: v[0] for k, v in cond.items()}, weight=1.0, seed=3)
+    sigma = torch.tensor([2.0], dtype=torch.float64)
+    x = z + 2.0 * reference.noise
+    with torch.no_grad():
+        torch.testing.assert_close(reference(x, sigma, **cond), pipe.denoiser(x, sigma, **cond), atol=2e-4, rtol=1e-4)
+        stronger = StyleReference(pipe.denoiser, z, {k: v[0] for k, v in cond.items()}, weight=4.0, seed=3)
+        other = torch.randn(1, *pipe.latent_shape, generator=torch.Generator().manual_seed(1))
+        assert not torch.allclose(stronger(other, sigma, **cond), pipe.denoiser(other, sigma, **cond), atol=1e-3)
+    # the layers are back to plain self-attention afterwards
+    assert all(getattr(m, "share", None) is None for m in pipe.denoiser.net.modules())
+    with pytest.raises(ValueError, match="weight must be > 0"):
+        StyleReference(pipe.denoiser, z, {}, weight=0.0)
+
+
+def test_style_reference_in_the_pipeline_and_cli(tmp_path, capsys):
+    import torch
+    from PIL import Image
+
+    from difflab.cli import main
+    from test_text_to_image import _tiny_pipeline
+
+    pipe = _tiny_pipeline()
+    ref = tmp_path / "ref.png"
+    Image.fromarray(S.render(_styled(S.make_scene(0, 2), "striped"), 32)).save(ref)
+    plain = pipe(["a red circle"], seed=1, output="tensor")
+    borrowed, info = pipe(["a red circle"], seed=1, output="tensor", style_ref=str(ref), style_weight=2.0,
+                          return_info=True)
+    assert not torch.allclose(plain, borrowed) and info.settings["style_weight"] == 2.0
+    folder = pipe.save(tmp_path / "pipe")
+    assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style-ref",
+                 str(ref), "--out", str(tmp_path / "out")]) == 0
+    assert main(["generate", "a red circle", "--model", str(folder), "--style-ref", str(tmp_path / "none.png"),
+                 "--out", str(tmp_path / "o2")]) == 2
+    assert "none.png" in capsys.readouterr().err and not (tmp_path / "o2").exists()

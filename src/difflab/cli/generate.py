@@ -39,7 +39,11 @@ def _sampling(args, pipe=None) -> dict:
                          if v is not None})
     elif args.prior_guidance is not None or args.candidates is not None:
         raise ValueError("--prior-guidance and --candidates apply to an unCLIP pipeline (--pipeline unclip)")
-    style, stylize, aspect = (getattr(args, k, None) for k in ("style", "stylize", "aspect"))
+    style, stylize, aspect, style_ref = (getattr(args, k, None) for k in ("style", "stylize", "aspect", "style_ref"))
+    if style_ref is not None:
+        if isinstance(pipe, UnCLIPPipeline):
+            raise ValueError("--style-ref applies to a text-to-image pipeline, not to --pipeline unclip")
+        settings.update({"style_ref": style_ref, "style_weight": args.style_weight})
     if style is not None or stylize is not None or aspect is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style, --stylize and --aspect apply to a text-to-image pipeline, not to --pipeline unclip")
@@ -76,6 +80,8 @@ def _cmd_generate(args) -> None:
     count(args.n * len(args.prompts), "images", f"-n {args.n} x {len(args.prompts)} prompts")
     if args.stylize is not None and args.style is None:  # checked before anything is written
         raise ValueError("--stylize sets the strength of a style: name one with --style")
+    if args.style_ref is not None and not Path(args.style_ref).is_file():
+        raise FileNotFoundError(f"no style reference image {args.style_ref}")
     if args.aspect is not None:
         from ..pipelines.text_to_image import aspect_size
 
@@ -207,6 +213,10 @@ def register(sub) -> None:
     gen.add_argument("--stylize", type=number(0), default=None, metavar="S",
                      help="style strength: 0 = content only, 1 = the styled prompt (default), higher = stronger style "
                           "(a guidance term of its own, S x guidance; one more network evaluation per step)")
+    gen.add_argument("--style-ref", default=None, metavar="IMAGE",
+                     help="borrow the style of this image (shared attention, no training; the pipeline's size)")
+    gen.add_argument("--style-weight", type=number(0, above=True), default=1.0, metavar="W",
+                     help="how strongly --style-ref's style is borrowed (default 1; more: stronger)")
     gen.add_argument("--aspect", default=None, metavar="W:H",
                      help="frame aspect ratio, e.g. 3:2 (the shorter side stays the model's size; default square)")
     _add_common(gen)

@@ -54,7 +54,7 @@ from torch import nn
 from ..tensors import append_dims
 from .embedding import sinusoidal_embedding
 
-__all__ = ["UNet"]
+__all__ = ["UNet", "shared_attention"]
 
 
 def _zero(module: nn.Module) -> nn.Module:
@@ -100,6 +100,7 @@ class AttentionBlock(nn.Module):
     def __init__(self, ch: int, heads: int, groups: int, context_dim: int | None = None) -> None:
         super().__init__()
         self.heads = heads
+        self.share: tuple[int, float] | None = None  # (references, weight) while shared_attention is on
         self.norm = nn.GroupNorm(groups, ch)
         self.qkv = nn.Linear(ch, 3 * ch)
         self.proj = _zero(nn.Linear(ch, ch))
@@ -123,7 +124,10 @@ class AttentionBlock(nn.Module):
     def forward(self, h: torch.Tensor, context: torch.Tensor | None = None,
                 context_mask: torch.Tensor | None = None) -> torch.Tensor:
         q, k, v = self.qkv(self._tokens(self.norm, h)).chunk(3, dim=-1)
-        a = F.scaled_dot_product_attention(_heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads))
+        if self.share is None:
+            a = F.scaled_dot_product_attention(_heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads))
+        else:
+            a = self._shared(q, k, v)
         h = h + self._back(self.proj(self._merge(a, h)), h)
         if self.cross and context is not None:
             q = self.q_x(self._tokens(self.norm_x, h))
@@ -140,6 +144,56 @@ class AttentionBlock(nn.Module):
                 out = out * append_dims(keep, out.ndim).to(out.dtype)
             h = h + self._back(out, h)
         return h
+
+
+    def _shared(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Self-attention shared with the batch's first ``r`` items, the references (Hertz et al.
+        2024, StyleAligned): each other item's queries and keys are first normalised to the
+        references' per-channel statistics (AdaIN), then it attends to its own tokens and to
+        every reference's, the references' logits raised by log(weight). The references attend
+        to themselves only."""
+        r, weight = self.share
+        n, t, c = q.shape
+        if not 0 < r < n:
+            raise ValueError(f"shared attention needs 1 to {n - 1} references in a batch of {n}, got {r}")
+
+        def adain(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+            mu, sd = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-6
+            return (x - mu) / sd * ref.std((0, 1), keepdim=True) + ref.mean((0, 1), keepdim=True)
+
+        qr, kr, vr = q[:r], k[:r], v[:r]
+        own = F.scaled_dot_product_attention(_heads(qr, self.heads), _heads(kr, self.heads), _heads(vr, self.heads))
+        qt, kt = adain(q[r:], qr), adain(k[r:], kr)
+        keys = torch.cat([kt, kr.reshape(1, r * t, c).expand(n - r, -1, -1)], 1)
+        values = torch.cat([v[r:], vr.reshape(1, r * t, c).expand(n - r, -1, -1)], 1)
+        bias = torch.zeros(1, 1, 1, t + r * t, dtype=q.dtype, device=q.device)
+        bias[..., t:] = torch.log(torch.as_tensor(float(weight), dtype=q.dtype))
+        shared = F.scaled_dot_product_attention(_heads(qt, self.heads), _heads(keys, self.heads),
+                                                _heads(values, self.heads), attn_mask=bias)
+        return torch.cat([own, shared])
+
+
+class shared_attention:  # noqa: N801 (a context manager, used as a function)
+    """``with shared_attention(net, references, weight):`` every self-attention layer of ``net``
+    shares its keys and values with the batch's first ``references`` items (StyleAligned,
+    Hertz et al. 2024; :meth:`AttentionBlock._shared`); on leaving, the layers are as before."""
+
+    def __init__(self, net: nn.Module, references: int, weight: float = 1.0) -> None:
+        if not weight > 0:
+            raise ValueError(f"the style weight must be > 0, got {weight}")
+        self.blocks = [m for m in net.modules() if isinstance(m, AttentionBlock)]
+        if not self.blocks:
+            raise ValueError("the network has no self-attention layers to share")
+        self.share = (int(references), float(weight))
+
+    def __enter__(self):
+        for block in self.blocks:
+            block.share = self.share
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for block in self.blocks:
+            block.share = None
 
 
 class Downsample(nn.Module):

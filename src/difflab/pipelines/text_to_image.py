@@ -178,17 +178,20 @@ class TextToImagePipeline(Pipeline):
 
     # -- generation ---------------------------------------------------------------
     def styled(self, prompts: Sequence[str], guidance: float, style: str | None, stylize: float | None,
-               negative_prompt: str | None = None) -> tuple:
+               negative_prompt: str | None = None, denoiser=None) -> tuple:
         """(model, cond) for ``prompts`` drawn in ``style`` (a style word, named as the training
         captions name styles: "PROMPT in STYLE style") with strength ``stylize``: None or 1 is
         ordinary guidance on the styled prompt; otherwise the style is a guidance term of its
         own of scale ``stylize * guidance`` beside the content's (:class:`~difflab.guidance.StyleGuidance`;
         0: the content alone, as if no style were named). ``negative_prompt``: guidance steers
-        away from it instead of from the empty prompt (its encoding replaces the null branch)."""
+        away from it instead of from the empty prompt (its encoding replaces the null branch).
+        ``denoiser``: what guidance wraps (default the pipeline's; e.g. a
+        :class:`~difflab.pipelines.style_reference.StyleReference` of it)."""
         from ..data.shapes import name_style
         from ..guidance import STYLED, ClassifierFreeGuidance, StyleGuidance
         from ..text import check_prompts
 
+        denoiser = self.denoiser if denoiser is None else denoiser
         null = self.null_cond()
         if negative_prompt:
             (negative_prompt,) = check_prompts([negative_prompt])
@@ -196,18 +199,18 @@ class TextToImagePipeline(Pipeline):
         if style is None:
             if stylize is not None:
                 raise ValueError("stylize sets the strength of a style: name one with style= (--style)")
-            return ClassifierFreeGuidance(self.denoiser, guidance, null), self.encode_prompts(prompts)
+            return ClassifierFreeGuidance(denoiser, guidance, null), self.encode_prompts(prompts)
         if not isinstance(style, str) or not style.strip():
             raise ValueError(f"style must be a non-empty style word, got {style!r}")
         styled = check_prompts([name_style(p, style.strip()) for p in prompts])
         if stylize is None or float(stylize) == 1.0:
-            return ClassifierFreeGuidance(self.denoiser, guidance, null), self.encode_prompts(styled)
+            return ClassifierFreeGuidance(denoiser, guidance, null), self.encode_prompts(styled)
         stylize = float(stylize)
         if not (math.isfinite(stylize) and stylize >= 0):
             raise ValueError(f"stylize must be a number >= 0, got {stylize}")
         cond = self.encode_prompts(prompts)
         cond.update({STYLED + k: v for k, v in self.encode_prompts(styled).items()})
-        return StyleGuidance(self.denoiser, guidance, stylize * guidance, null), cond
+        return StyleGuidance(denoiser, guidance, stylize * guidance, null), cond
 
     def frame(self, aspect: str | None) -> tuple[int, int, int]:
         """The latent shape of a frame of aspect ratio ``aspect`` ("W:H", :func:`aspect_size`;
@@ -221,17 +224,30 @@ class TextToImagePipeline(Pipeline):
         height, width = aspect_size(aspect, self.config["image_size"], multiple)
         return self.autoencoder.latent_shape((self.autoencoder.in_channels, height, width))
 
+    def style_reference(self, image, weight: float = 1.0):
+        """The pipeline's denoiser with its self-attention shared with the latent of ``image``
+        (:class:`~difflab.pipelines.style_reference.StyleReference`; the reference gets the
+        empty prompt)."""
+        from ..masks import load_image
+        from .style_reference import StyleReference
+
+        pixels = load_image(image, "RGB", self.config["image_size"])
+        x = torch.tensor(pixels).permute(2, 0, 1)[None].float().to(self.device) / 127.5 - 1
+        return StyleReference(self.denoiser, self.autoencoder.encode_latents(x, mode=True), self.null_cond(), weight)
+
     @torch.no_grad()
     def latents(self, prompts: Sequence[str], *, seed: int = 0, sampler: str | None = None,
                 steps: int | None = None, guidance: float | None = None, spacing: str | None = None,
                 style: str | None = None, stylize: float | None = None, aspect: str | None = None,
-                negative_prompt: str | None = None, callback=None,
+                negative_prompt: str | None = None, callback=None, style_ref=None, style_weight: float = 1.0,
                 **options) -> tuple[torch.Tensor, GenerationInfo]:
         """Sample latents, one per prompt: prompt i starts from the noise of seed ``seed + i``
         (so a batch equals one call per prompt with its own seed). ``style``, ``stylize``,
         ``negative_prompt``: see :meth:`styled`; ``aspect``: the frame, see :meth:`frame`;
         ``callback``: called after every step with the sampler's dict (``i``, ``x``,
-        ``sigma``, ``x0``: the latents and their current clean estimate)."""
+        ``sigma``, ``x0``: the latents and their current clean estimate). ``style_ref``: an
+        image (path, PIL image or uint8 array at the pipeline's size) whose style is borrowed by
+        shared attention, ``style_weight`` its strength (:mod:`~difflab.pipelines.style_reference`)."""
         from ..samplers import sample
 
         d = self.config["defaults"]
@@ -243,7 +259,8 @@ class TextToImagePipeline(Pipeline):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         shape = self.frame(aspect)
         start = time.perf_counter()
-        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt)
+        base = self.style_reference(style_ref, style_weight) if style_ref is not None else None
+        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base)
         n = cond["context"].shape[0]
         z, info = sample(model, (n, *shape), sampler, steps, generator=seed,
                          spacing=spacing, cond=cond, return_info=True, callback=callback, **options)
@@ -251,7 +268,8 @@ class TextToImagePipeline(Pipeline):
                     **({"style": style} if style is not None else {}),
                     **({"stylize": float(stylize)} if stylize is not None else {}),
                     **({"aspect": aspect} if aspect is not None else {}),
-                    **({"negative_prompt": negative_prompt} if negative_prompt else {})}
+                    **({"negative_prompt": negative_prompt} if negative_prompt else {}),
+                    **({"style_ref": True, "style_weight": float(style_weight)} if style_ref is not None else {})}
         return z, GenerationInfo(list(prompts), [seed + i for i in range(n)], info.nfe,
                                  time.perf_counter() - start, settings)
 
