@@ -208,6 +208,24 @@ def test_requests_and_png_info():
     assert json.loads(json.dumps(Request(prompt="p", pipeline="t").parameters(2)))["seed"] == 2
 
 
+def test_a_style_reference_image_through_the_page(server, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    import difflab.data.shapes as S
+
+    _, client, _ = server
+    ref = tmp_path / "ref.png"
+    Image.fromarray(S.render(S.make_scene(0, 2), 32)).save(ref)
+    _, plain, _ = _gen(client, n=1)
+    args = ["a red circle", "", "tiny", "ddim", 3, 3.0, 3, 1, "", 1.0]
+    _, borrowed, _ = client.predict(*args, handle_file(str(ref)), 2.0, api_name="/generate")
+    assert not np.array_equal(np.asarray(Image.open(plain[0]["image"])), np.asarray(Image.open(borrowed[0]["image"])))
+    p = read_parameters(borrowed[0]["image"])
+    assert p["style_weight"] == 2.0 and "not stored" in p["style_ref"]
+    assert "style_ref" not in read_parameters(plain[0]["image"])
+
+
 def test_a_learned_style_applies_by_name_for_one_request_only(server, tmp_path, monkeypatch):
     from PIL import Image
 

@@ -59,14 +59,19 @@ class Request:
     n: int = 4
     style: str = ""
     stylize: float = 1.0
-    extra: dict = field(default_factory=dict)
+    style_weight: float = 1.0
+    style_ref: np.ndarray | None = field(default=None, repr=False)  # an uploaded reference image (uint8)
 
     def parameters(self, index: int = 0) -> dict:
-        """The parameters of image ``index`` of this request (its own seed, one image)."""
+        """The parameters of image ``index`` of this request (its own seed, one image); a style
+        reference image is noted, not stored."""
         from .. import __version__
 
-        out = {k: v for k, v in asdict(self).items() if k != "extra"}
-        return {**out, "seed": self.seed + index, "n": 1, "difflab_version": __version__}
+        out = {k: v for k, v in asdict(self).items() if k != "style_ref"}
+        if self.style_ref is None:
+            out.pop("style_weight")
+        return {**out, "seed": self.seed + index, "n": 1, "difflab_version": __version__,
+                **({"style_ref": "an uploaded image (not stored)"} if self.style_ref is not None else {})}
 
 
 def check_request(req: Request, pipelines, limits: Limits = Limits()) -> None:
@@ -90,6 +95,8 @@ def check_request(req: Request, pipelines, limits: Limits = Limits()) -> None:
         raise ValueError(f"the seed must be a whole number from 0 to {2**31 - 1}, got {req.seed}")
     if len(req.style or "") > 40:
         raise ValueError("the style may have at most 40 characters")
+    if not 0 < float(req.style_weight) <= limits.stylize:
+        raise ValueError(f"the style weight must be above 0 and at most {limits.stylize:g}, got {req.style_weight}")
 
 
 def _settings(req: Request, pipe) -> dict:
@@ -97,9 +104,11 @@ def _settings(req: Request, pipe) -> dict:
 
     settings = {"sampler": req.sampler, "steps": int(req.steps), "guidance": float(req.guidance)}
     if isinstance(pipe, UnCLIPPipeline):
-        if req.negative_prompt or req.style:
+        if req.negative_prompt or req.style or req.style_ref is not None:
             raise ValueError("negative prompts and styles apply to text-to-image pipelines, not to unCLIP")
         return settings
+    if req.style_ref is not None:
+        settings.update({"style_ref": req.style_ref, "style_weight": float(req.style_weight)})
     if req.negative_prompt:
         settings["negative_prompt"] = req.negative_prompt
     if req.style:

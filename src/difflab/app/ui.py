@@ -136,12 +136,15 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
 
     # -- Generate ------------------------------------------------------------------
     @_messages
-    def generate(prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize):
+    def generate(prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize, style_image=None,
+                 style_weight=1.0):
         req = Request(prompt=prompt or "", pipeline=pipeline, negative_prompt=negative or "", sampler=sampler,
                       steps=int(steps), guidance=float(guidance), seed=int(seed), n=int(n), style=(style or "").strip(),
-                      stylize=float(stylize))
+                      stylize=float(stylize), style_weight=float(style_weight))
         check_request(req, models.names, limits)
         pipe = models.get(pipeline)
+        if style_image is not None:
+            req.style_ref, _ = _fit(style_image, pipe.config["image_size"], "the style reference")
         learned = learned_style(req.style)
         if learned is not None:
             from ..pipelines.learned_styles import apply_style
@@ -313,6 +316,10 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     with gr.Row():
                         style = gr.Textbox(label="style word (optional)", max_lines=1)
                         stylize = gr.Slider(0, limits.stylize, value=1.0, step=0.25, label="stylize")
+                    with gr.Accordion("style reference image (optional)", open=False):
+                        with gr.Row():
+                            style_image = gr.Image(label="borrow this image's style", type="numpy")
+                            style_weight = gr.Slider(0.25, limits.stylize, value=1.0, step=0.25, label="style weight")
                     with gr.Row():
                         go = gr.Button("Generate", variant="primary", elem_id="generate")
                         stop = gr.Button("Stop", elem_id="stop")
@@ -323,7 +330,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     gallery = gr.Gallery(label="images", columns=4, elem_id="gallery", format="png")
                     status = gr.Markdown(elem_id="status")
             controls = [prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize]
-            event = go.click(generate, controls, [previews, gallery, status], api_name="generate")
+            event = go.click(generate, [*controls, style_image, style_weight], [previews, gallery, status],
+                             api_name="generate")
             stop.click(None, None, None, cancels=[event])
             dice.click(lambda: random.randrange(2**31), None, seed, api_name=False)
             restore_file.upload(restore, restore_file, controls, api_name="restore")
