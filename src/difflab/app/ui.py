@@ -28,6 +28,7 @@ class Models:
         if not loaders:
             raise ValueError("the app needs at least one pipeline")
         self.loaders, self._loaded, self._lock = dict(loaders), {}, threading.Lock()
+        self.in_use = {name: threading.Lock() for name in loaders}  # one generation per pipeline at a time
 
     @property
     def names(self) -> list[str]:
@@ -146,17 +147,18 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         if style_image is not None:
             req.style_ref, _ = _fit(style_image, pipe.config["image_size"], "the style reference")
         learned = learned_style(req.style)
-        if learned is not None:
-            from ..pipelines.learned_styles import apply_style
-
-            req.style = apply_style(pipe, learned)
-        try:
-            yield from stream_to_page(pipe, req)
-        finally:
+        with models.in_use[pipeline]:  # a learned style changes the pipeline for this request only
             if learned is not None:
-                from ..nets.lora import remove_lora
+                from ..pipelines.learned_styles import apply_style
 
-                remove_lora(pipe.denoiser.net)
+                req.style = apply_style(pipe, learned)
+            try:
+                yield from stream_to_page(pipe, req)
+            finally:
+                if learned is not None:
+                    from ..nets.lora import remove_lora
+
+                    remove_lora(pipe.denoiser.net)
 
     def stream_to_page(pipe, req):
         previews, step = [], 0
