@@ -248,3 +248,21 @@ def test_a_learned_style_applies_by_name_for_one_request_only(server, tmp_path, 
     # a style word that names no learned file is a plain word; a path is never opened
     _, words, _ = _gen(client, n=1, style="../styles/inky.safetensors")
     assert len(words) == 1
+
+
+def test_serve_binds_this_machine_by_default_and_refuses_bad_options(capsys):
+    import os
+
+    from difflab.app import serve
+    from difflab.cli import main
+
+    demo = serve(port=_free_port(), block=False)
+    try:
+        assert demo.server_name == "127.0.0.1" and os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    finally:
+        demo.close()
+    assert main(["serve", "--model", "no-such-folder"]) == 2
+    assert "no-such-folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it while parsing
+        main(["serve", "--port", "70000"])
+    assert stop.value.code == 2 and "port from 1 to 65535" in capsys.readouterr().err

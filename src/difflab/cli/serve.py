@@ -6,15 +6,28 @@ from ._common import positive_int
 
 
 def _port(text: str) -> int:
+    import argparse
+
     value = int(text) if text.isdigit() else -1
     if not 1 <= value <= 65535:
-        raise ValueError(f"--port must be from 1 to 65535, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
     return value
 
 
 def _cmd_serve(args) -> None:
+    import importlib.util
+    from pathlib import Path
+
     from ..app import Limits, serve
 
+    try:
+        found = importlib.util.find_spec("gradio") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ImportError("difflab serve needs Gradio: pip install 'difflab[app]'")
+    if args.model is not None and not Path(args.model).is_dir():
+        raise FileNotFoundError(f"pipeline folder {args.model!r} does not exist")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: other machines can reach the app; it has no login")
     limits = Limits(images=args.max_images, steps=args.max_steps)
