@@ -53,28 +53,36 @@ class Models:
         raise ValueError("no text-to-image pipeline is loaded in this app")
 
 
+#: what a handler raises for a refused request or bad input; anything else is a bug and is logged
+REFUSED = (ValueError, TypeError, FileNotFoundError)
+
+
 def _messages(fn):
-    """Run a handler; a ValueError (bad input, a refused request) becomes the page's message."""
-    import gradio as gr
-
-    def wrap(*args, **kwargs):
-        try:
-            result = fn(*args, **kwargs)
-            if hasattr(result, "__next__"):
-                return (yield from result)
-            return result
-        except (ValueError, TypeError, FileNotFoundError) as e:
-            raise gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
-
-    def plain(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, TypeError, FileNotFoundError) as e:
-            raise gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
-
+    """Run a handler (a function or a generator function); a refusal (:data:`REFUSED`) becomes
+    the page's one-line message."""
     import inspect
 
-    return functools.wraps(fn)(wrap if inspect.isgeneratorfunction(fn) else plain)
+    import gradio as gr
+
+    def refusal(e: Exception):
+        return gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+    if inspect.isgeneratorfunction(fn):
+        def stream(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except REFUSED as e:
+                raise refusal(e) from None
+
+        return functools.wraps(fn)(stream)
+
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except REFUSED as e:
+            raise refusal(e) from None
+
+    return functools.wraps(fn)(call)
 
 
 def _fit(image: np.ndarray | None, size: int, what: str) -> tuple[np.ndarray, str]:
