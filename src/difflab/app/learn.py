@@ -181,6 +181,7 @@ def playground_figure(history, data: str, samples: dict | None = None, denoiser=
             ax.set_title(name)
             ax.set_aspect("equal")
     fig.tight_layout()
+    plt.close(fig)  # out of pyplot's registry (no leak over many frames); it still draws
     return fig
 
 
