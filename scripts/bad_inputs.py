@@ -115,6 +115,21 @@ def main() -> None:
         ("unknown sampler", ["sample", toy, "--sampler", "nosuch"]),
         ("missing model folder", ["sample", work / "nowhere"]),
         ("unknown `--limit`", ["sample", toy, "--limit", "memory=3"]),
+        ("unknown style word", ["generate", "a red circle", "--style", "cubist", "--out", out / "st"]),
+        ("style reference that is not an image", ["generate", "a red circle", "--style-ref", img / "notimage.png",
+                                                  "--out", out / "st2"]),
+        ("style reference 20000 x 20000 (decompression bomb)", ["generate", "a red circle", "--style-ref",
+                                                                img / "bomb.png", "--out", out / "st3"]),
+        ("`--aspect 0:1`", ["generate", "a red circle", "--aspect", "0:1", "--out", out / "st4"]),
+        ("`--aspect 9:1` (beyond 4:1)", ["generate", "a red circle", "--aspect", "9:1", "--out", out / "st5"]),
+        ("`--stylize -1`", ["generate", "a red circle", "--style", "outline", "--stylize", "-1", "--out", out / "st6"]),
+        ("style name that is a path", ["train", "style", img / "big.png", img / "big.png", "--name", "../evil",
+                                       "--steps", "1"]),
+        ("style examples that are not images", ["train", "style", img / "notimage.png", img / "big.png",
+                                                "--name", "mine", "--steps", "1", "--out", out / "style-run"]),
+        ("`interpolate --invert` with a text diff", ["interpolate", img / "big.png", "--toward", "a red circle",
+                                                     "--invert", "--out", out / "i.png"]),
+        ("`serve` a missing model folder", ["serve", "--model", work / "nowhere"]),
     ]
     print("| input | command | exit | message | nothing lost |")
     print("|---|---|---|---|---|")

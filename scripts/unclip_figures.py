@@ -4,8 +4,9 @@
 - ``unclip_samples.png``: five samples (seeds 0-4) for each of a few prompts;
 - ``unclip_variations.png``: held-out rendered scenes (never seen in training), each followed
   by four variations and four variations from its DDIM-inverted noise;
-- ``unclip_interpolation.png``: slerp interpolations between pairs of held-out scenes, and
-  text diffs of one scene toward captions.
+- ``unclip_interpolation.png``: slerp interpolations between pairs of held-out scenes (from
+  one noise, then from the scenes' DDIM-inverted noises), and text diffs of one scene toward
+  captions.
 
     .venv/bin/python scripts/unclip_figures.py [--model DIR] [--out-dir docs/images]
 """
@@ -55,11 +56,12 @@ def main() -> None:
     _grid(rows, out / "unclip_variations.png", 9, labels)
 
     rows, labels = [], []
-    for a, b in PAIRS:
-        (ia, ca), (ib, cb) = scene(a), scene(b)
-        frames, _ = pipe.interpolate(ia, ib, 8, seed=0)
-        rows += [ia, *frames, ib]
-        labels.append(f"{ca} -> {cb}")
+    for invert in (False, True):
+        for a, b in PAIRS:
+            (ia, ca), (ib, cb) = scene(a), scene(b)
+            frames, _ = pipe.interpolate(ia, ib, 8, seed=0, invert=invert)
+            rows += [ia, *frames, ib]
+            labels.append(f"{'inverted: ' if invert else ''}{ca} -> {cb}")
     for i, toward in DIFFS:
         image, caption = scene(i)
         frames, _ = pipe.text_diff(image, toward, caption, 8, seed=0)

@@ -266,3 +266,27 @@ def test_serve_binds_this_machine_by_default_and_refuses_bad_options(capsys):
     with pytest.raises(SystemExit) as stop:  # argparse refuses it while parsing
         main(["serve", "--port", "70000"])
     assert stop.value.code == 2 and "port from 1 to 65535" in capsys.readouterr().err
+
+
+def test_an_edit_waits_for_a_generation_on_the_same_pipeline():
+    """A generation holds its pipeline (a learned style changes the network until it ends), and
+    an edit or a Learn-tab run on that pipeline waits for it; another pipeline does not."""
+    from difflab.app.ui import Models
+
+    a, b = object(), object()
+    models = Models({"a": lambda: a, "b": lambda: b})
+    assert models.get("a") is a and models.get("b") is b
+    entered = threading.Event()
+
+    def edit():
+        with models.holding(a):
+            entered.set()
+
+    with models.in_use["a"]:
+        worker = threading.Thread(target=edit)
+        worker.start()
+        assert not entered.wait(0.2)  # waits while "a" generates
+        with models.holding(b):  # another pipeline is free
+            pass
+    worker.join(5)
+    assert entered.is_set()

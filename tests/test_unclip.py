@@ -21,7 +21,7 @@ from difflab.losses import contrastive_loss
 from difflab.nets import UNet
 from difflab.nets.contrastive import DualEncoder
 from difflab.nets.prior import PriorTransformer
-from difflab.pipelines.unclip import slerp
+from difflab.pipelines.unclip import slerp, slerp_noise
 
 
 # -- the contrastive loss ------------------------------------------------------------
@@ -146,6 +146,22 @@ def test_slerp_moves_along_the_great_circle_at_constant_speed():
         torch.testing.assert_close(m.norm(dim=1), torch.ones(4), atol=1e-6, rtol=0)
         torch.testing.assert_close(torch.arccos((a * m).sum(1).clamp(-1, 1)), t * theta, atol=1e-4, rtol=0)
     torch.testing.assert_close(slerp(a, a, 0.3), a, atol=1e-6, rtol=0)  # parallel: no division by sin 0
+
+
+def test_slerp_noise_keeps_the_ends_and_a_noise_like_length():
+    """Between two noises: the ends exactly, the length interpolated linearly, the direction
+    the slerp of theirs (a straight line would shrink the middle by about sqrt(2))."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 1, 4, 8, 8, generator=g)
+    b = 1.5 * b
+    torch.testing.assert_close(slerp_noise(a, b, 0.0), a, atol=1e-5, rtol=0)
+    torch.testing.assert_close(slerp_noise(a, b, 1.0), b, atol=1e-5, rtol=0)
+    for t in (0.25, 0.5):
+        m = slerp_noise(a, b, t)
+        torch.testing.assert_close(m.norm(), (1 - t) * a.norm() + t * b.norm(), atol=1e-4, rtol=0)
+        torch.testing.assert_close(m.flatten() / m.norm(), slerp(a.flatten()[None], b.flatten()[None], t)[0],
+                                   atol=1e-5, rtol=0)
+    assert ((a + b) / 2).norm() < 0.8 * slerp_noise(a, b, 0.5).norm()
 
 
 def test_ddim_inversion_recovers_the_noise_of_a_gaussian_to_first_order():
@@ -309,6 +325,12 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     sims = path @ ends[1]
     assert (sims[1:] >= sims[:-1] - 1e-6).all()  # monotonically toward the second image
     torch.testing.assert_close(path[0], ends[0], atol=1e-5, rtol=0)
+    # from the inverted noises (the paper's first option), the end frames are each image's own
+    # reconstruction: its inverted noise decoded at eta = 0
+    frames, _ = pipe.interpolate(x[0], x[1], 3, invert=True, output="tensor")
+    for k, end in ((0, x[0]), (2, x[1])):
+        own = pipe.variations(end, 1, invert=True, eta=0.0, guidance=1.0, output="tensor")
+        torch.testing.assert_close(frames[k], own[0], atol=2e-3, rtol=0)
     frames, path = pipe.text_diff(x[0], "a blue square", frames=3)
     assert frames.shape == (3, 32, 32, 3)
     with pytest.raises(ValueError, match="toward is empty"):
@@ -342,7 +364,9 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     report = json.loads((tmp_path / "u.json").read_text())
     assert report["prior"]["n"] == 3 and -1 <= report["prior"]["cosine_prior"] <= 1
     assert report["variations"]["kept"]["n"] == 4 and report["variations_inverted"]["invert"] is True
-    assert report["interpolation"]["path_monotone"] == 1.0
+    assert report["interpolation"]["path_monotone"] == 1.0 and report["interpolation_inverted"]["invert"] is True
+    assert main(["interpolate", str(png), str(png), "--frames", "3", "--invert", "--model", model,
+                 "--out", str(tmp_path / "inv.png")]) == 0
     capsys.readouterr()
     # bad input: one line, nothing written
     bad = tmp_path / "bad.png"
@@ -351,6 +375,8 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
         (["variations", str(bad), "--model", model, "--out", str(tmp_path / "x.png")], "not a readable image"),
         (["interpolate", str(png), "--toward", " ", "--model", model, "--out", str(tmp_path / "x.png")], "empty"),
         (["interpolate", str(png), "--model", model, "--out", str(tmp_path / "x.png")], "second image"),
+        (["interpolate", str(png), "--toward", "a red circle", "--invert", "--model", model,
+          "--out", str(tmp_path / "x.png")], "--invert interpolates between two images"),
         (["variations", str(png), "--model", str(tiny_unclip / "clip"), "--out", str(tmp_path / "x.png")],
          "not an unCLIP pipeline"),
         (["eval-clip", str(tiny_unclip / "prior")], "not a CLIP encoder"),

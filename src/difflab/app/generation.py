@@ -17,7 +17,7 @@ import io
 import json
 import queue
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterator
 
 import numpy as np
@@ -67,7 +67,7 @@ class Request:
         reference image is noted, not stored."""
         from .. import __version__
 
-        out = {k: v for k, v in asdict(self).items() if k != "style_ref"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "style_ref"}
         if self.style_ref is None:
             out.pop("style_weight")
         return {**out, "seed": self.seed + index, "n": 1, "difflab_version": __version__,

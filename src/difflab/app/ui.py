@@ -4,6 +4,7 @@ a ValueError into the page's own message (``gr.Error``), never a stack trace."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import tempfile
@@ -41,6 +42,15 @@ class Models:
             if name not in self._loaded:
                 self._loaded[name] = self.loaders[name]()
             return self._loaded[name]
+
+    @contextlib.contextmanager
+    def holding(self, pipe):
+        """Hold ``pipe``'s lock while it works: a generation with a learned style changes the
+        pipeline's network until it ends, so with ``--concurrency`` > 1 an edit or a Learn-tab
+        run on the same pipeline waits for it."""
+        name = next(k for k, v in self._loaded.items() if v is pipe)
+        with self.in_use[name]:
+            yield pipe
 
     def text_to_image(self):
         """The first text-to-image pipeline offered (for editing and the Learn tab)."""
@@ -212,8 +222,9 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
             raise ValueError("paint over the part to regenerate (the brush) or upload a mask, then press Inpaint")
         mask, _ = _fit(np.where(painted, 255, 0).astype(np.uint8), size, "the mask")
         _check_steps(steps, limits)
-        result = pipe.inpaint(image, np.where(mask[..., 0] > 127, 255, 0).astype(np.uint8), prompt or "",
-                              seed=int(seed), steps=int(steps))
+        with models.holding(pipe):
+            result = pipe.inpaint(image, np.where(mask[..., 0] > 127, 255, 0).astype(np.uint8), prompt or "",
+                                  seed=int(seed), steps=int(steps))
         return result.images[0], note + f"inpainted {int((mask[..., 0] > 127).sum())} pixels; the rest is kept exactly"
 
     @_messages
@@ -221,7 +232,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         pipe = models.text_to_image()
         image, note = _fit(image, pipe.config["image_size"], "the image")
         _check_steps(steps, limits)
-        result = pipe.img2img(image, prompt or "", float(strength), seed=int(seed), steps=int(steps))
+        with models.holding(pipe):
+            result = pipe.img2img(image, prompt or "", float(strength), seed=int(seed), steps=int(steps))
         return result.images[0], note + str(result.info)
 
     @functools.lru_cache(maxsize=1)
@@ -253,7 +265,9 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         image, note = _fit(image, pipe.config["image_size"], "the image")
         if not 1 <= int(n) <= limits.images:
             raise ValueError(f"images must be from 1 to {limits.images}")
-        return list(pipe.variations(image, int(n), seed=int(seed))), note or "decoded from the image's CLIP embedding"
+        with models.holding(pipe):
+            images = list(pipe.variations(image, int(n), seed=int(seed)))
+        return images, note or "decoded from the image's CLIP embedding"
 
     # -- Learn ---------------------------------------------------------------------
     def default_scene():
@@ -277,7 +291,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
 
         if not 2 <= int(steps) <= 30:
             raise ValueError("show 2 to 30 steps")
-        picture, sigmas = reverse_trajectory(models.text_to_image(), prompt or "", int(seed), int(steps))
+        with models.holding(models.text_to_image()) as pipe:
+            picture, sigmas = reverse_trajectory(pipe, prompt or "", int(seed), int(steps))
         return picture, "top: x_t; bottom: x0-hat; sigma = " + ", ".join(f"{s:.2g}" for s in sigmas)
 
     @_messages
@@ -286,7 +301,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
 
         if not 1 <= int(nfe) <= limits.steps:
             raise ValueError(f"NFE must be from 1 to {limits.steps}")
-        return compare_samplers(models.text_to_image(), prompt or "", chosen or [], int(nfe), int(seed))
+        with models.holding(models.text_to_image()) as pipe:
+            return compare_samplers(pipe, prompt or "", chosen or [], int(nfe), int(seed))
 
     @_messages
     def play(data, seconds, chosen):

@@ -88,6 +88,8 @@ def _cmd_interpolate(args) -> None:
     count(args.frames, "images", "--frames")
     if (args.image_b is None) == (args.toward is None):
         raise ValueError("give a second image (interpolation) or --toward CAPTION (a text diff), not both or neither")
+    if args.invert and args.image_b is None:
+        raise ValueError("--invert interpolates between two images; a text diff (--toward) has one")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
         raise ValueError(f"--out must be a .png (a strip) or .gif file, got {args.out!r}")
@@ -98,7 +100,7 @@ def _cmd_interpolate(args) -> None:
         raise ValueError("--toward is empty: give the caption to move the image toward")
     pipe = load_unclip(args.model)
     if b is not None:
-        frames, _ = pipe.interpolate(a, b, args.frames, seed=args.seed, **decoder_settings(args))
+        frames, _ = pipe.interpolate(a, b, args.frames, seed=args.seed, invert=args.invert, **decoder_settings(args))
     else:
         frames, _ = pipe.text_diff(a, args.toward, args.source, args.frames, max_angle=args.max_angle,
                                    seed=args.seed, **decoder_settings(args))
@@ -157,9 +159,13 @@ def _cmd_eval_unclip(args) -> None:
         print(f"{key.replace('_', ' ')}: objects kept {v['kept']['all']:.1%} (colour {v['kept']['colour']:.1%}, "
               f"shape {v['kept']['shape']:.1%}, count {v['kept']['count']:.1%}; the judge on the sources: "
               f"{v['sources_judged']['all']:.1%}); mean pixel difference {v['pixel_difference']:.1f} / 255")
-    report["interpolation"] = i = evaluate_interpolation(pipe, args.pairs, args.frames, seed=args.seed, **settings)
-    print(f"interpolation, {i['pairs']} pairs x {i['frames']} frames: monotone in CLIP similarity {i['monotone']:.0%} "
-          f"(Spearman {i['spearman']:.2f})")
+    for invert in (False, True):
+        key = "interpolation_inverted" if invert else "interpolation"
+        report[key] = i = evaluate_interpolation(pipe, args.pairs, args.frames, seed=args.seed, invert=invert,
+                                                 **settings)
+        print(f"{key.replace('_', ' ')}, {i['pairs']} pairs x {i['frames']} frames: monotone in CLIP similarity "
+              f"{i['monotone']:.0%} (Spearman {i['spearman']:.2f}); end frames' cosine to their sources "
+              f"{i['ends_cosine']:.3f}")
     _write_report(args.out, report)
 
 
@@ -188,7 +194,8 @@ def register(sub) -> None:
     v.add_argument("--out", default="variations.png", help="PNG; with -n > 1, NAME-i.png (default variations.png)")
     v.add_argument("--strip", action="store_true", help="write one PNG: the image, then its variations side by side")
     v.add_argument("--invert", action="store_true",
-                   help="start from the image's DDIM-inverted noise and sample with DDIM, --eta (default 0.8) (keeps the layout)")
+                   help="start from the image's DDIM-inverted noise and sample with DDIM, --eta (default 0.8) "
+                        "(keeps the layout)")
     _decoder_args(v)
     v.set_defaults(handler=_cmd_variations)
 
@@ -200,6 +207,9 @@ def register(sub) -> None:
     i.add_argument("--max-angle", type=number(0, 1, above=True), default=0.5,
                    help="with --toward: how far along the slerp to go (0 .. 1; the paper stops at 0.5)")
     i.add_argument("--frames", type=integer(2), default=8, help="frames (default 8)")
+    i.add_argument("--invert", action="store_true",
+                   help="between two images: start from their DDIM-inverted noises, so the ends reconstruct them "
+                        "(DDIM, --guidance defaults to 1)")
     i.add_argument("--out", default="interpolation.png", help="a strip .png or an animated .gif")
     _decoder_args(i)
     i.set_defaults(handler=_cmd_interpolate)

@@ -102,23 +102,25 @@ def evaluate_variations(pipe, n: int = 100, per_source: int = 2, seed: int = 0, 
 
 
 @torch.no_grad()
-def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0, **settings) -> dict:
+def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0, invert: bool = False,
+                           **settings) -> dict:
     """Do interpolation frames move from one source to the other? For ``pairs`` pairs of held-out
-    scenes, the frames of :meth:`UnCLIPPipeline.interpolate` are re-encoded by the CLIP encoder;
+    scenes, the frames of :meth:`UnCLIPPipeline.interpolate` (with ``invert``: from the sources'
+    inverted noises) are re-encoded by the CLIP encoder;
     a pair is monotone when ``cos(frame, B) - cos(frame, A)`` never decreases from frame to frame.
     Reports the share of monotone pairs (of the decoded frames, and of the embedding path, which
     is monotone by construction) and the mean Spearman correlation of that margin with the frame
-    index."""
+    index, and how close the end frames come to their sources (mean cosine)."""
     from scipy.stats import spearmanr
 
     from ..data.shapes import to_uint8
 
     scenes, images = held_out_scenes(2 * pairs, REPORT_START["interpolation"], size=pipe.config["image_size"])
     source = to_uint8(images)
-    monotone, path_monotone, rho = [], [], []
+    monotone, path_monotone, rho, ends_cosine = [], [], [], []
     for k in range(pairs):
         a, b = source[2 * k], source[2 * k + 1]
-        out, path = pipe.interpolate(a, b, frames, seed=seed + k, **settings)
+        out, path = pipe.interpolate(a, b, frames, seed=seed + k, invert=invert, **settings)
         ends = pipe.clip.encode_image([a, b])
         z = pipe.clip.encode_image(list(out))
         margin = (z @ ends[1] - z @ ends[0]).cpu().numpy()
@@ -126,6 +128,8 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
         monotone.append(bool((np.diff(margin) >= 0).all()))
         path_monotone.append(bool((np.diff(path_margin) >= -1e-6).all()))
         rho.append(float(spearmanr(np.arange(frames), margin).correlation))
-    return {"pairs": pairs, "frames": frames, "seed": seed, "settings": settings,
+        ends_cosine.append(float((z[0] @ ends[0] + z[-1] @ ends[1]) / 2))
+    return {"pairs": pairs, "frames": frames, "seed": seed, "invert": invert, "settings": settings,
+            "ends_cosine": float(np.mean(ends_cosine)),
             "monotone": float(np.mean(monotone)), "path_monotone": float(np.mean(path_monotone)),
             "spearman": float(np.mean(rho))}

@@ -28,7 +28,8 @@ function of x, so the chain is exact).
 Besides text to image: **variations** of an image (encode it to z_i, decode with fresh
 noise and no caption; or invert the decoder with DDIM and decode that noise with
 eta > 0, sec. 3.1), **interpolations** between two images (slerp of their embeddings,
-the decoder's noise fixed, sec. 3.2) and **text diffs** (slerp of z_i toward the
+the decoder's noise fixed or, with ``invert``, the slerp of their DDIM-inverted noises, so
+that the ends reconstruct the two images, sec. 3.2) and **text diffs** (slerp of z_i toward the
 normalised difference of two text embeddings, sec. 3.3).
 
 A folder (:meth:`UnCLIPPipeline.save`)::
@@ -52,7 +53,8 @@ import torch.nn.functional as F
 
 from .base import Pipeline
 
-__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "slerp", "embedding_statistics", "is_unclip_folder", "shipped_unclip_path"]
+__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "INVERT_GUIDANCE", "slerp", "slerp_noise", "embedding_statistics",
+           "is_unclip_folder", "shipped_unclip_path"]
 
 TASK = "unclip"
 #: the pipeline shipped inside the package (``difflab/assets/shapes-unclip``)
@@ -65,6 +67,12 @@ DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 1.0, 
 #: ``s + i + PRIOR_STREAM + j * CANDIDATE_STRIDE`` (the decoder's noise of image i: ``s + i``),
 #: so image i depends on ``s + i`` alone, whatever the batch
 PRIOR_STREAM, CANDIDATE_STRIDE = 4_000_037, 1_000_003
+#: the decoder's guidance for DDIM inversion and for decoding inverted noise, unless a call says
+#: otherwise: 1, the conditional model alone. Euler inversion retraces the sampler only as its
+#: steps shrink; guidance s > 1 extrapolates past the conditional model and amplifies the error
+#: each step leaves, so guided inversion drifts (Mokady et al. 2023, sec. 3, invert at w = 1;
+#: measured in docs/unclip.md, sec. 6)
+INVERT_GUIDANCE = 1.0
 
 
 def is_unclip_folder(folder) -> bool:
@@ -93,6 +101,16 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     wa = torch.where(near, 1 - t, torch.sin((1 - t) * theta) / torch.where(near, 1.0, sin))
     wb = torch.where(near, t, torch.sin(t * theta) / torch.where(near, 1.0, sin))
     return (wa * a + wb * b).float()
+
+
+def slerp_noise(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Between two noises (tensors of one shape, one sample each or one per row): the slerp of
+    their directions, scaled by the linear interpolation of their lengths, so that t = 0 and 1
+    give ``a`` and ``b`` and every step keeps a noise-like length (a straight line would shrink
+    the middle of two independent noises by sqrt(2))."""
+    fa, fb = a.flatten(1), b.flatten(1)
+    length = (1 - t) * fa.norm(dim=1, keepdim=True) + t * fb.norm(dim=1, keepdim=True)
+    return (slerp(fa, fb, t) * length).view_as(a)
 
 
 @dataclass
@@ -328,9 +346,9 @@ class UnCLIPPipeline(Pipeline):
                embedding: torch.Tensor | None = None):
         """(noise, grid): DDIM inversion (:func:`difflab.tasks.invert.ddim_invert`) of ``image``'s
         latents through the decoder conditioned on its own embedding and no caption, guided
-        with ``guidance``, on the ``ddim`` grid of ``steps`` steps. Decoding that noise with
-        ``ddim`` on the grid and the same guidance (eta = 0) reconstructs the image; eta > 0
-        gives variations around it."""
+        with ``guidance`` (default :data:`INVERT_GUIDANCE`), on the ``ddim`` grid of ``steps``
+        steps. Decoding that noise with ``ddim`` on the grid and the same guidance (eta = 0)
+        reconstructs the image; eta > 0 gives variations around it."""
         from ..grids import make_grid
         from ..guidance import ClassifierFreeGuidance
         from ..tasks.invert import ddim_invert
@@ -340,7 +358,7 @@ class UnCLIPPipeline(Pipeline):
         steps = self.config["defaults"]["steps"] if steps is None else int(steps)
         sigmas = make_grid(self.denoiser.schedule, steps)
         latents = self.autoencoder.encode_latents(x.to(self.device), mode=True)
-        guidance = self.config["defaults"]["guidance"] if guidance is None else float(guidance)
+        guidance = INVERT_GUIDANCE if guidance is None else float(guidance)
         model = ClassifierFreeGuidance(self.denoiser, guidance, self.decoder_null())
         return ddim_invert(model, latents, sigmas, cond=self.decoder_cond(z_i)), sigmas
 
@@ -349,8 +367,10 @@ class UnCLIPPipeline(Pipeline):
                    **settings):
         """``n`` variations of one image: its CLIP embedding decoded with fresh noise (seeds
         ``seed + j``) and no caption; with ``invert``, decoded by ``ddim`` with ``eta`` (a setting,
-        default 0.8) from the image's own inverted noise (:meth:`invert`), so layout and colours
-        stay closer."""
+        default 0.8) from the image's own inverted noise (:meth:`invert`, at the decoding's
+        guidance), so layout and colours stay closer. The guidance stays the pipeline's: at
+        eta 0.8 the decoder's faithfulness to the embedding matters more than an exact inversion
+        (docs/unclip.md, sec. 4); ``guidance=1`` with ``eta=0`` gives the image back."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         x = self.load_images(image)
@@ -360,24 +380,46 @@ class UnCLIPPipeline(Pipeline):
         if not invert:
             latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, **settings)
         else:
-            noise, sigmas = self.invert(x, steps=settings.pop("steps", None), guidance=settings.get("guidance"),
-                                        embedding=z_i)
-            if settings.pop("sampler", "ddim") != "ddim":
-                raise ValueError("variations with invert sample with ddim (the inverted sampler); do not give another")
             settings.setdefault("eta", 0.8)
-            settings.pop("spacing", None)
+            noise, sigmas, settings = self._inverted(x, z_i, settings, self.config["defaults"]["guidance"])
             latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, noise=noise.expand(n, *noise.shape[1:]),
-                                             sampler="ddim", sigmas=sigmas, **settings)
+                                             sigmas=sigmas, **settings)
         return self._output(self.decode(latents), output)
 
+    def _inverted(self, x: torch.Tensor, z_i: torch.Tensor, settings: dict, guidance: float):
+        """(noise, grid, decoding settings) of images ``x`` with embeddings ``z_i`` inverted at the
+        settings' steps and guidance (default ``guidance``) (:meth:`invert`): the decoding runs
+        ``ddim`` at that guidance."""
+        settings = dict(settings)
+        if settings.pop("sampler", "ddim") != "ddim":
+            raise ValueError("sampling from inverted noise uses ddim (the inverted sampler); do not give another")
+        settings.pop("spacing", None)
+        settings["guidance"] = float(settings.get("guidance", guidance))
+        noise, sigmas = self.invert(x, steps=settings.pop("steps", None), guidance=settings["guidance"], embedding=z_i)
+        return noise, sigmas, {**settings, "sampler": "ddim"}
+
     @torch.no_grad()
-    def interpolate(self, image_a, image_b, frames: int = 8, *, seed: int = 0, output: str = "uint8", **settings):
-        """``frames`` images along slerp(z_a, z_b, t), t = 0 .. 1, all from the same noise (seed
-        ``seed``) and no caption (Ramesh et al. 2022, sec. 3.2); also returns the embeddings."""
+    def interpolate(self, image_a, image_b, frames: int = 8, *, seed: int = 0, invert: bool = False,
+                    output: str = "uint8", **settings):
+        """``frames`` images along slerp(z_a, z_b, t), t = 0 .. 1, with no caption (Ramesh et al.
+        2022, sec. 3.2); also returns the embeddings. The decoder's noise is either the same for
+        every frame (seed ``seed``), or with ``invert`` the paper's first option: the two
+        images' DDIM-inverted noises x_a, x_b (:meth:`invert`, guidance default
+        :data:`INVERT_GUIDANCE`) along :func:`slerp_noise` (x_a, x_b, t), decoded by ``ddim``
+        (eta = 0) at the inversion's guidance, so that the ends reconstruct the two images."""
         _check_frames(frames)
-        z = self.clip.encode_image(torch.cat([self.load_images(image_a), self.load_images(image_b)]))
-        path = torch.cat([slerp(z[:1], z[1:], t / (frames - 1)) for t in range(frames)])
-        return self._decode_path(path, seed, output, settings), path
+        x = torch.cat([self.load_images(image_a), self.load_images(image_b)])
+        if x.shape[0] != 2:
+            raise ValueError(f"interpolate takes one image at each end, got {x.shape[0]} images")
+        z = self.clip.encode_image(x)
+        ts = [k / (frames - 1) for k in range(frames)]
+        path = torch.cat([slerp(z[:1], z[1:], t) for t in ts])
+        if not invert:
+            return self._decode_path(path, seed, output, settings), path
+        noise, sigmas, settings = self._inverted(x, z, settings, INVERT_GUIDANCE)
+        noise = torch.cat([slerp_noise(noise[:1], noise[1:], t) for t in ts])
+        latents, _ = self.decode_latents(path, None, noise=noise, seed=seed, sigmas=sigmas, **settings)
+        return self._output(self.decode(latents), output), path
 
     @torch.no_grad()
     def text_diff(self, image, toward: str, source: str = "", frames: int = 5, *, max_angle: float = 0.5,
