@@ -319,6 +319,17 @@ def test_generate_cli_style_and_aspect(tmp_path, capsys):
     assert "style" in capsys.readouterr().err and not (tmp_path / "o2").exists()
     assert main(["generate", "a red circle", "--model", str(folder), "--aspect", "9:1", "--out", str(tmp_path / "o3")]) == 2
     assert "aspect" in capsys.readouterr().err
+    # a style word the model's captions never named (and no learned style of that name): a note, then the words
+    import json
+
+    config = json.loads((folder / "pipeline.json").read_text())
+    config.update(data={"name": "shapes", "range": [-1.0, 1.0]}, training={"styles": ["flat", "glow"]})
+    (folder / "pipeline.json").write_text(json.dumps(config))
+    for word, noted in (("cubist", True), ("glow", False)):
+        assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style", word,
+                     "--out", str(tmp_path / f"o-{word}")]) == 0
+        err = capsys.readouterr().err
+        assert ("'cubist' is neither a style this model was trained on (flat, glow)" in err) == noted, err
 
 
 def test_shared_attention_with_the_target_itself_changes_nothing():

@@ -6,6 +6,8 @@ Without ``--model`` both use the pipeline shipped inside the package
 
 from __future__ import annotations
 
+import sys
+
 from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, text
 
 
@@ -51,6 +53,10 @@ def _sampling(args, pipe=None) -> dict:
             from ..pipelines.learned_styles import apply_style, style_path
 
             learned = style_path(style)
+            if learned is None and pipe.trained_styles is not None and style.strip() not in pipe.trained_styles:
+                print(f"difflab: note: {style!r} is neither a style this model was trained on "
+                      f"({', '.join(pipe.trained_styles)}) nor a learned style in styles/; it goes into the prompt "
+                      f"as words", file=sys.stderr)
             style = apply_style(pipe, learned) if learned is not None else style
         settings.update({"style": style, "stylize": stylize, "aspect": aspect})
     return settings

@@ -149,6 +149,15 @@ class TextToImagePipeline(Pipeline):
         self.latent_shape = autoencoder.latent_shape((autoencoder.in_channels, size, size))
         self._null: dict | None = None  # the encoding of "", made on first use (null_cond)
 
+    @property
+    def trained_styles(self) -> tuple[str, ...] | None:
+        """The rendering styles the model's training captions named (a shapes-world model
+        trained without ``--styles`` saw flat scenes only), or None where the folder does not
+        say (a model from elsewhere): any words may name a style there."""
+        if self.config.get("data", {}).get("name") != "shapes" or "training" not in self.config:
+            return None
+        return tuple(self.config["training"].get("styles") or ("flat",))
+
     # -- conditioning ----------------------------------------------------------------
     def encode_prompts(self, prompts: Sequence[str]) -> dict:
         """The denoiser's conditioning for ``prompts``: ``{"context", "context_mask"}``.
