@@ -200,6 +200,10 @@ def test_requests_and_png_info():
         check_request(Request(prompt="a", pipeline="other"), ["tiny"])
     with pytest.raises(ValueError, match="seed"):
         check_request(Request(prompt="a", pipeline="tiny", seed=-1), ["tiny"])
+    for field, value in (("seed", float("inf")), ("steps", float("nan")), ("guidance", float("inf")),
+                         ("style_weight", float("inf")), ("n", "4")):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            check_request(Request(prompt="a", pipeline="tiny", **{field: value}), ["tiny"])
     image = np.zeros((4, 4, 3), np.uint8)
     data = png_bytes(image, {"prompt": "p", "seed": 7})
     assert read_parameters(data) == {"prompt": "p", "seed": 7}

@@ -37,6 +37,15 @@ def test_lora_starts_as_the_base_and_removes_cleanly():
     load_lora_state(net, state, rank=2, alpha=2.0)
     assert {k: torch.equal(v, lora_state(net)[k]) for k, v in state.items()} == {k: True for k in state}
     remove_lora(net)
+    # the parameters that required gradients before do again (a later fine-tune trains them)
+    assert all(p.requires_grad for p in net.parameters())
+    # a file that names anything but adapter weights is refused before the network changes
+    layer = next(iter(state)).rsplit(".", 1)[0]
+    for key in (f"{layer}.base", f"{layer}.base.weight", "down"):
+        with pytest.raises(ValueError, match="not an adapter weight"):
+            load_lora_state(net, {**state, key: torch.zeros(3, 3)}, rank=2, alpha=2.0)
+        assert not any(isinstance(m, LoRALinear) for m in net.modules())
+        assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     with pytest.raises(ValueError, match="rank"):
         LoRALinear(torch.nn.Linear(4, 3), rank=5)
     with pytest.raises(ValueError, match="no linear layers"):

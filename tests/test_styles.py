@@ -354,8 +354,9 @@ def test_shared_attention_with_the_target_itself_changes_nothing():
         assert not torch.allclose(stronger(other, sigma, **cond), pipe.denoiser(other, sigma, **cond), atol=1e-3)
     # the layers are back to plain self-attention afterwards
     assert all(getattr(m, "share", None) is None for m in pipe.denoiser.net.modules())
-    with pytest.raises(ValueError, match="weight must be > 0"):
-        StyleReference(pipe.denoiser, z, {}, weight=0.0)
+    for weight in (0.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="weight must be a finite number > 0"):
+            StyleReference(pipe.denoiser, z, {}, weight=weight)
 
 
 def test_style_reference_in_the_pipeline_and_cli(tmp_path, capsys):
@@ -378,3 +379,28 @@ def test_style_reference_in_the_pipeline_and_cli(tmp_path, capsys):
     assert main(["generate", "a red circle", "--model", str(folder), "--style-ref", str(tmp_path / "none.png"),
                  "--out", str(tmp_path / "o2")]) == 2
     assert "none.png" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+    # the reference's frame is square: another aspect is a one-line refusal, 1:1 is the square
+    assert main(["generate", "a red circle", "--model", str(folder), "--style-ref", str(ref), "--aspect", "3:2",
+                 "--out", str(tmp_path / "o3")]) == 2
+    err = capsys.readouterr().err
+    assert "does not combine with aspect '3:2'" in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "o3").glob("*.png")) if (tmp_path / "o3").exists() else True
+    assert pipe(["a red circle"], seed=1, steps=2, style_ref=str(ref), aspect="1:1").shape == (1, 32, 32, 3)
+
+
+def test_negative_prompt_replaces_the_null_branch():
+    """D(neg) + s (D(c) - D(neg)); refused where guidance cannot steer away from it (s <= 1)."""
+    import torch
+
+    from test_text_to_image import _tiny_pipeline
+
+    pipe = _tiny_pipeline()
+    model, cond = pipe.styled(["a red circle"], 3.0, None, None, "a blue square")
+    x, sigma = torch.randn(1, *pipe.latent_shape), torch.tensor([2.0])
+    with torch.no_grad():
+        d_neg = pipe.denoiser(x, sigma, **pipe.encode_prompts(["a blue square"]))
+        d_c = pipe.denoiser(x, sigma, **pipe.encode_prompts(["a red circle"]))
+        torch.testing.assert_close(model(x, sigma, **cond), d_neg + 3.0 * (d_c - d_neg), atol=1e-5, rtol=0)
+    for guidance in (1.0, 0.5):
+        with pytest.raises(ValueError, match="negative prompt acts through guidance"):
+            pipe(["a red circle"], steps=2, guidance=guidance, negative_prompt="a blue square")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import queue
 import threading
 from dataclasses import dataclass, field, fields
@@ -84,6 +85,10 @@ def check_request(req: Request, pipelines, limits: Limits = Limits()) -> None:
         raise ValueError(f"unknown pipeline {req.pipeline!r}; choose one of: {', '.join(pipelines)}")
     if req.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {req.sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    for name in ("steps", "n", "guidance", "stylize", "seed", "style_weight"):
+        value = getattr(req, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{'images' if name == 'n' else name.replace('_', ' ')} must be a finite number, got {value!r}")
     for name, value, low, high in (("steps", req.steps, 1, limits.steps), ("images", req.n, 1, limits.images)):
         if not isinstance(value, (int, float)) or int(value) != value or not low <= value <= high:
             raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value}")

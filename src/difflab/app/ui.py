@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_path
 from .generation import SAMPLERS, Limits, Request, check_request, generate_stream, png_bytes, read_parameters
 from .learn import FORWARD_T, QUESTIONS
 
@@ -45,9 +46,10 @@ class Models:
 
     @contextlib.contextmanager
     def holding(self, pipe):
-        """Hold ``pipe``'s lock while it works: a generation with a learned style changes the
-        pipeline's network until it ends, so with ``--concurrency`` > 1 an edit or a Learn-tab
-        run on the same pipeline waits for it."""
+        """Hold ``pipe``'s lock while it works. A generation with a learned style or a style
+        reference changes the pipeline's network until it ends, and Gradio queues each event
+        on its own (``--concurrency`` jobs per event, not in all), so an edit or a Learn-tab
+        run on the same pipeline must wait for it."""
         name = next(k for k, v in self._loaded.items() if v is pipe)
         with self.in_use[name]:
             yield pipe
@@ -149,7 +151,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         paths = []
         for i, image in enumerate(images):
             path = out_dir / f"difflab-{next(counter):06d}-seed{req.seed + i}.png"
-            path.write_bytes(png_bytes(image, req.parameters(i)))
+            with atomic_path(path) as tmp:  # a page never links a half-written file
+                Path(tmp).write_bytes(png_bytes(image, req.parameters(i)))
             paths.append(str(path))
         return paths
 

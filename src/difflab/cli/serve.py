@@ -31,7 +31,8 @@ def _cmd_serve(args) -> None:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: other machines can reach the app; it has no login")
     limits = Limits(images=args.max_images, steps=args.max_steps)
-    print(f"difflab app on http://{'127.0.0.1' if args.host == '127.0.0.1' else args.host}:{args.port} (Ctrl-C stops)")
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address in a URL is bracketed
+    print(f"difflab app on http://{host}:{args.port} (Ctrl-C stops)")
     serve(args.model, host=args.host, port=args.port, concurrency=args.concurrency, limits=limits)
 
 

@@ -60,7 +60,10 @@ def _targets(net: nn.Module, names) -> list[tuple[nn.Module, str, nn.Module]]:
 
 def add_lora(net: nn.Module, rank: int = 4, alpha: float | None = None, names=CROSS_ATTENTION) -> list[str]:
     """Freeze ``net`` and wrap each linear layer named in ``names`` in a :class:`LoRALinear`
-    (in place). Returns the adapted layers' qualified names; a one-line error if there are none."""
+    (in place). Returns the adapted layers' qualified names; a one-line error if there are none.
+    Which parameters required gradients is remembered, and :func:`remove_lora` restores it."""
+    if not hasattr(net, "_lora_requires_grad"):
+        net._lora_requires_grad = {n: p.requires_grad for n, p in net.named_parameters()}
     net.requires_grad_(False)
     adapted = []
     qualified = {id(m): n for n, m in net.named_modules()}
@@ -70,16 +73,22 @@ def add_lora(net: nn.Module, rank: int = 4, alpha: float | None = None, names=CR
         setattr(parent, attr, LoRALinear(child, rank, alpha))
         adapted.append(f"{qualified[id(parent)]}.{attr}".lstrip("."))
     if not adapted:
+        remove_lora(net)
         raise ValueError(f"the network has no linear layers named {list(names)} to adapt (no cross-attention?)")
     return adapted
 
 
 def remove_lora(net: nn.Module) -> None:
-    """Put every adapted layer's original back (in place); the network is then the original."""
+    """Put every adapted layer's original back (in place) and restore which parameters required
+    gradients before :func:`add_lora`: the network is then the original."""
     for parent in list(net.modules()):
         for attr, child in list(parent.named_children()):
             if isinstance(child, LoRALinear):
                 setattr(parent, attr, child.base)
+    remembered = net.__dict__.pop("_lora_requires_grad", None)
+    if remembered is not None:
+        for n, p in net.named_parameters():
+            p.requires_grad_(remembered.get(n, p.requires_grad))
 
 
 def lora_state(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -90,7 +99,12 @@ def lora_state(net: nn.Module) -> dict[str, torch.Tensor]:
 
 def load_lora_state(net: nn.Module, state: dict[str, torch.Tensor], rank: int, alpha: float) -> None:
     """Adapt ``net`` (:func:`add_lora` on the layers ``state`` names) and load ``state``; a
-    one-line error when the state does not fit this network."""
+    one-line error when the state does not fit this network. Only adapter weights are loaded:
+    a key whose last part is not ``down`` or ``up`` is refused before anything changes."""
+    odd = sorted(k for k in state if "." not in k or k.rsplit(".", 1)[1] not in ("down", "up"))
+    if odd:
+        raise ValueError(f"not an adapter weight: {odd[0]!r} (a learned style holds only <layer>.down and "
+                         f"<layer>.up weights)")
     layers = sorted({k.rsplit(".", 1)[0] for k in state})
     names = {name.rsplit(".", 1)[-1] for name in layers}
     adapted = add_lora(net, rank, alpha, names)

@@ -45,6 +45,8 @@ and each upsampling goes back to the exact size of its skip connection.
 
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import torch
@@ -158,8 +160,8 @@ class AttentionBlock(nn.Module):
             raise ValueError(f"shared attention needs 1 to {n - 1} references in a batch of {n}, got {r}")
 
         def adain(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-            mu, sd = x.mean(1, keepdim=True), x.std(1, keepdim=True) + 1e-6
-            return (x - mu) / sd * ref.std((0, 1), keepdim=True) + ref.mean((0, 1), keepdim=True)
+            mu, sd = x.mean(1, keepdim=True), x.std(1, keepdim=True, unbiased=False) + 1e-6
+            return (x - mu) / sd * ref.std((0, 1), keepdim=True, unbiased=False) + ref.mean((0, 1), keepdim=True)
 
         qr, kr, vr = q[:r], k[:r], v[:r]
         own = F.scaled_dot_product_attention(_heads(qr, self.heads), _heads(kr, self.heads), _heads(vr, self.heads))
@@ -179,8 +181,8 @@ class shared_attention:  # noqa: N801 (a context manager, used as a function)
     Hertz et al. 2024; :meth:`AttentionBlock._shared`); on leaving, the layers are as before."""
 
     def __init__(self, net: nn.Module, references: int, weight: float = 1.0) -> None:
-        if not weight > 0:
-            raise ValueError(f"the style weight must be > 0, got {weight}")
+        if not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"the style weight must be a finite number > 0, got {weight}")
         self.blocks = [m for m in net.modules() if isinstance(m, AttentionBlock)]
         if not self.blocks:
             raise ValueError("the network has no self-attention layers to share")

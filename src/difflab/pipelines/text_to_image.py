@@ -193,7 +193,9 @@ class TextToImagePipeline(Pipeline):
         ordinary guidance on the styled prompt; otherwise the style is a guidance term of its
         own of scale ``stylize * guidance`` beside the content's (:class:`~difflab.guidance.StyleGuidance`;
         0: the content alone, as if no style were named). ``negative_prompt``: guidance steers
-        away from it instead of from the empty prompt (its encoding replaces the null branch).
+        away from it instead of from the empty prompt (its encoding replaces the null branch),
+        so it needs guidance above 1 (at 1 guidance is the conditional model alone; below, it
+        would steer toward the negative prompt): refused otherwise.
         ``denoiser``: what guidance wraps (default the pipeline's; e.g. a
         :class:`~difflab.pipelines.style_reference.StyleReference` of it)."""
         from ..data.shapes import name_style
@@ -203,6 +205,8 @@ class TextToImagePipeline(Pipeline):
         denoiser = self.denoiser if denoiser is None else denoiser
         null = self.null_cond()
         if negative_prompt:
+            if not guidance > 1:
+                raise ValueError(f"a negative prompt acts through guidance: give a guidance above 1, not {guidance:g}")
             (negative_prompt,) = check_prompts([negative_prompt])
             null = {k: v[0] for k, v in self.encode_prompts([negative_prompt]).items()}
         if style is None:
@@ -267,6 +271,9 @@ class TextToImagePipeline(Pipeline):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         shape = self.frame(aspect)
+        if style_ref is not None and tuple(shape) != tuple(self.latent_shape):
+            raise ValueError(f"a style reference shares attention with its own square frame; it does not combine "
+                             f"with aspect {aspect!r} (use 1:1 or no aspect)")
         start = time.perf_counter()
         base = self.style_reference(style_ref, style_weight) if style_ref is not None else None
         model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base)

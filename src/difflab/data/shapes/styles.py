@@ -24,7 +24,7 @@ draw them without knowing where it is.
   grid of blocks and enlarged without smoothing. (The grid is fixed in blocks, not as a
   fraction of the image: an 8 x 8 grid at 64 x 64 leaves a small object about 1.4 blocks
   wide, where no shape survives; 16 blocks keep 3.) Block means keep every object's area
-  and centroid exactly.
+  exactly (its centroid within half a block).
 - ``glow``: before the objects, each paints a halo of its colour: its coverage blurred by a
   Gaussian of standard deviation :data:`GLOW_SIGMA`, scaled so that the halo at a straight
   edge is :data:`GLOW_EDGE` (of the colour over the background), then the objects flat.
