@@ -272,6 +272,19 @@ def test_serve_binds_this_machine_by_default_and_refuses_bad_options(capsys):
     assert stop.value.code == 2 and "port from 1 to 65535" in capsys.readouterr().err
 
 
+def test_every_event_that_runs_a_model_shares_one_queue():
+    """Gradio queues each event on its own unless events share a concurrency group: every
+    event that runs a model is in one (``--concurrency N`` is N jobs in all)."""
+    from difflab.app.ui import WORK, Models, build_app
+
+    demo = build_app(Models({"x": lambda: None}))
+    fns = {f.api_name: f for f in (demo.fns.values() if isinstance(demo.fns, dict) else demo.fns)}
+    for name in ("generate", "inpaint", "img2img", "upscale", "variations", "forward", "reverse", "compare",
+                 "playground"):
+        assert fns[name].concurrency_id == WORK, name
+    assert fns["restore"].concurrency_id != WORK  # reading a PNG's parameters runs no model
+
+
 def test_an_edit_waits_for_a_generation_on_the_same_pipeline():
     """A generation holds its pipeline (a learned style changes the network until it ends), and
     an edit or a Learn-tab run on that pipeline waits for it; another pipeline does not."""

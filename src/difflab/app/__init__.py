@@ -9,10 +9,11 @@
   at equal NFE, a 2-D playground, and the course's three questions answered by live
   demonstrations (:mod:`difflab.app.learn`).
 
-Serving (:func:`serve`): 127.0.0.1 by default; Gradio queues each event on its own, at most
-``concurrency`` jobs at a time per event, and the handlers that use one pipeline take turns
-on its lock (:meth:`~difflab.app.ui.Models.holding`: a learned style or a style reference
-changes the network while its generation runs); every request checked against :class:`~difflab.app.generation.Limits`
+Serving (:func:`serve`): 127.0.0.1 by default; every event that runs a model is in one
+concurrency group (:data:`~difflab.app.ui.WORK`), ``concurrency`` jobs at a time in all, and
+the handlers that use one pipeline take turns on its lock (:meth:`~difflab.app.ui.Models.holding`:
+a learned style or a style reference changes the network while its generation runs); every
+request checked against :class:`~difflab.app.generation.Limits`
 with a message in the page; inputs arrive as uploaded pixels, never as paths; uploads and
 outputs live in a fresh temporary folder; Gradio's analytics are off. Gradio is the extra
 ``difflab[app]``, imported only here.

@@ -21,6 +21,9 @@ __all__ = ["build_app", "Models"]
 
 TOY_SETS = ("moons", "8gaussians", "swiss-roll", "checkerboard")
 UPLOAD_PIXELS = 16 * 10**6  # an uploaded image's pixels at most
+#: the concurrency group of every event that runs a model: Gradio queues each event on its own
+#: unless events share a group, and ``difflab serve --concurrency N`` means N jobs in all
+WORK = "difflab-work"
 
 
 class Models:
@@ -47,9 +50,8 @@ class Models:
     @contextlib.contextmanager
     def holding(self, pipe):
         """Hold ``pipe``'s lock while it works. A generation with a learned style or a style
-        reference changes the pipeline's network until it ends, and Gradio queues each event
-        on its own (``--concurrency`` jobs per event, not in all), so an edit or a Learn-tab
-        run on the same pipeline must wait for it."""
+        reference changes the pipeline's network until it ends, so with ``--concurrency`` > 1
+        an edit or a Learn-tab run on the same pipeline must wait for it."""
         name = next(k for k, v in self._loaded.items() if v is pipe)
         with self.in_use[name]:
             yield pipe
@@ -360,7 +362,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     status = gr.Markdown(elem_id="status")
             controls = [prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize]
             event = go.click(generate, [*controls, style_image, style_weight], [previews, gallery, status],
-                             api_name="generate")
+                             api_name="generate", concurrency_id=WORK)
             stop.click(None, None, None, cancels=[event])
             dice.click(lambda: random.randrange(2**31), None, seed, api_name=False)
             restore_file.upload(restore, restore_file, controls, api_name="restore")
@@ -380,7 +382,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     ip_mask = gr.Image(label="mask", type="numpy", image_mode="L")
                 ip_note = gr.Markdown()
                 ip_go.click(inpaint, [editor, ip_prompt, ip_seed, ip_steps, ip_mask], [inpainted, ip_note],
-                            api_name="inpaint")
+                            api_name="inpaint", concurrency_id=WORK)
             with gr.Tab("Image to image"):
                 with gr.Row():
                     i2i_in = gr.Image(label="image", type="numpy")
@@ -393,12 +395,12 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     i2i_go = gr.Button("Transform", variant="primary")
                 i2i_note = gr.Markdown()
                 i2i_go.click(img2img, [i2i_in, i2i_prompt, strength, i2i_seed, i2i_steps], [i2i_out, i2i_note],
-                             api_name="img2img")
+                             api_name="img2img", concurrency_id=WORK)
             with gr.Tab("Upscale x4"):
                 up_in = gr.Image(label="image (up to 128 x 128)", type="numpy")
                 up_out = gr.ImageSlider(label="before / after", format="png")
                 up_go = gr.Button("Upscale", variant="primary")
-                up_go.click(upscale, up_in, up_out, api_name="upscale")
+                up_go.click(upscale, up_in, up_out, api_name="upscale", concurrency_id=WORK)
             with gr.Tab("Variations"):
                 var_in = gr.Image(label="image", type="numpy")
                 with gr.Row():
@@ -407,7 +409,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     var_go = gr.Button("Variations", variant="primary")
                 var_out = gr.Gallery(label="variations", columns=4, format="png")
                 var_note = gr.Markdown()
-                var_go.click(variations, [var_in, var_seed, var_n], [var_out, var_note], api_name="variations")
+                var_go.click(variations, [var_in, var_seed, var_n], [var_out, var_note],
+                             api_name="variations", concurrency_id=WORK)
 
         with gr.Tab("Learn"):
             with gr.Tab("Forward process"):
@@ -420,8 +423,10 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                 fw_step = gr.Slider(1, FORWARD_T, value=100, step=1, label="t", elem_id="forward_step")
                 fw_seed = gr.Number(value=0, precision=0, label="seed")
                 fw_note = gr.Markdown(elem_id="forward_note")
-                fw_step.release(forward, [fw_in, fw_step, fw_seed], [fw_closed, fw_chain, fw_note], api_name="forward")
-                fw_in.change(forward, [fw_in, fw_step, fw_seed], [fw_closed, fw_chain, fw_note], api_name=False)
+                fw_step.release(forward, [fw_in, fw_step, fw_seed], [fw_closed, fw_chain, fw_note],
+                                api_name="forward", concurrency_id=WORK)
+                fw_in.change(forward, [fw_in, fw_step, fw_seed], [fw_closed, fw_chain, fw_note],
+                             api_name=False, concurrency_id=WORK)
             with gr.Tab("Reverse process"):
                 with gr.Row():
                     rv_prompt = gr.Textbox(label="prompt", value="a red circle to the left of a blue square")
@@ -430,7 +435,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     rv_go = gr.Button("Show", variant="primary")
                 rv_out = gr.Image(label="reverse trajectory", format="png")
                 rv_note = gr.Markdown()
-                rv_go.click(reverse, [rv_prompt, rv_seed, rv_steps], [rv_out, rv_note], api_name="reverse")
+                rv_go.click(reverse, [rv_prompt, rv_seed, rv_steps], [rv_out, rv_note],
+                            api_name="reverse", concurrency_id=WORK)
             with gr.Tab("Samplers"):
                 with gr.Row():
                     cmp_prompt = gr.Textbox(label="prompt", value="a purple circle above an orange triangle")
@@ -440,7 +446,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                                               label="samplers")
                 cmp_go = gr.Button("Compare", variant="primary")
                 cmp_out = gr.Gallery(label="same seed, same NFE", columns=5, format="png")
-                cmp_go.click(compare, [cmp_prompt, cmp_seed, cmp_nfe, cmp_choice], cmp_out, api_name="compare")
+                cmp_go.click(compare, [cmp_prompt, cmp_seed, cmp_nfe, cmp_choice], cmp_out,
+                             api_name="compare", concurrency_id=WORK)
             with gr.Tab("2-D playground"):
                 with gr.Row():
                     pg_data = gr.Dropdown(list(TOY_SETS), value="moons", label="data")
@@ -449,7 +456,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                                                  label="samplers")
                 pg_go = gr.Button("Train, then sample", variant="primary")
                 pg_plot = gr.Plot(label="loss, then samples over the data with the learned score field")
-                pg_go.click(play, [pg_data, pg_seconds, pg_choice], pg_plot, api_name="playground")
+                pg_go.click(play, [pg_data, pg_seconds, pg_choice], pg_plot, api_name="playground", concurrency_id=WORK)
             with gr.Tab("Check yourself"):
                 def score_demo():
                     yield from play("8gaussians", 8, ["ddpm"])
@@ -461,12 +468,13 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                         if k == 0:
                             q_out, q_note = gr.Image(), gr.Markdown()
                             show.click(lambda: reverse("a red circle to the left of a blue square", 0, 8), None,
-                                       [q_out, q_note], api_name=False)
+                                       [q_out, q_note], api_name=False, concurrency_id=WORK)
                         elif k == 1:
                             q_a, q_b, q_note = gr.Image(label="closed form, t = 250"), gr.Image(label="chain, t = 250"), \
                                 gr.Markdown()
-                            show.click(lambda: forward(None, 250, 0), None, [q_a, q_b, q_note], api_name=False)
+                            show.click(lambda: forward(None, 250, 0), None, [q_a, q_b, q_note],
+                                       api_name=False, concurrency_id=WORK)
                         else:
                             q_plot = gr.Plot()
-                            show.click(score_demo, None, q_plot, api_name=False)
+                            show.click(score_demo, None, q_plot, api_name=False, concurrency_id=WORK)
     return demo
