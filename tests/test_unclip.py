@@ -104,6 +104,35 @@ def test_prior_network_shapes_and_padding():
         net(x, t, context=context, text_embed=text[:, :3])
 
 
+def test_prior_with_a_context_length_sees_the_positions_of_training():
+    """Trained on contexts of length 5, the network pads (masked) or cuts any context to 5, so
+    the same tokens give the same output whatever the padding; a prompt longer than 5 tokens
+    is a one-line error; without context_length the output would depend on the padding."""
+    torch.manual_seed(0)
+    net = PriorTransformer(embed_dim=6, text_dim=10, width=16, layers=1, heads=2, max_length=8, context_length=5)
+    net = net.eval()
+    assert net.config["context_length"] == 5
+    x, t, text = torch.randn(2, 6), torch.tensor([3, 500]), torch.randn(2, 6)
+    tokens = torch.randn(2, 3, 10)
+    short = torch.ones(2, 3, dtype=torch.bool)
+    y = net(x, t, context=tokens, context_mask=short, text_embed=text)
+    for length in (5, 8):
+        padded = torch.cat([tokens, torch.randn(2, length - 3, 10)], 1)
+        mask = torch.cat([short, torch.zeros(2, length - 3, dtype=torch.bool)], 1)
+        torch.testing.assert_close(net(x, t, context=padded, context_mask=mask, text_embed=text), y)
+    torch.testing.assert_close(net(x, t, context=tokens, text_embed=text), y)  # no mask: every token counts
+    with pytest.raises(ValueError, match="longer than the 5 tokens"):
+        net(x, t, context=torch.randn(2, 6, 10), text_embed=text)
+    plain = PriorTransformer(embed_dim=6, text_dim=10, width=16, layers=1, heads=2, max_length=8)
+    plain.load_state_dict(net.state_dict())
+    plain.eval()
+    padded = torch.cat([tokens, torch.zeros(2, 5, 10)], 1)
+    mask = torch.cat([short, torch.zeros(2, 5, dtype=torch.bool)], 1)
+    assert not torch.allclose(plain(x, t, context=padded, context_mask=mask, text_embed=text), y, atol=1e-4)
+    with pytest.raises(ValueError, match="context_length"):
+        PriorTransformer(max_length=8, context_length=9)
+
+
 def test_unet_embedding_conditioning():
     torch.manual_seed(0)
     plain = UNet(in_channels=2, channels=8, channel_mult=(1,), num_res_blocks=1, attention_resolutions=(4,),
@@ -146,6 +175,8 @@ def test_slerp_moves_along_the_great_circle_at_constant_speed():
         torch.testing.assert_close(m.norm(dim=1), torch.ones(4), atol=1e-6, rtol=0)
         torch.testing.assert_close(torch.arccos((a * m).sum(1).clamp(-1, 1)), t * theta, atol=1e-4, rtol=0)
     torch.testing.assert_close(slerp(a, a, 0.3), a, atol=1e-6, rtol=0)  # parallel: no division by sin 0
+    with pytest.raises(ValueError, match="opposite"):
+        slerp(a, -a, 0.5)
 
 
 def test_slerp_noise_keeps_the_ends_and_a_noise_like_length():
@@ -331,6 +362,12 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     for k, end in ((0, x[0]), (2, x[1])):
         own = pipe.variations(end, 1, invert=True, eta=0.0, guidance=1.0, output="tensor")
         torch.testing.assert_close(frames[k], own[0], atol=2e-3, rtol=0)
+    # with a stochastic sampler every frame draws the same step noise too: a path from an image
+    # to itself gives one image
+    frames, _ = pipe.interpolate(x[0], x[0], 3, sampler="ddim", eta=1.0, output="tensor")
+    torch.testing.assert_close(frames[0], frames[2], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="spacing"):
+        pipe.variations(x[0], 1, invert=True, spacing="karras")
     frames, path = pipe.text_diff(x[0], "a blue square", frames=3)
     assert frames.shape == (3, 32, 32, 3)
     with pytest.raises(ValueError, match="toward is empty"):
@@ -360,7 +397,7 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     report = json.loads((tmp_path / "r.json").read_text())
     assert 0 <= report["text_to_image"]["r@1"] <= 1 and report["zero_shot"]["n"] == 3
     assert main(["eval-unclip", "--model", model, "--prior-n", "3", "--variations-n", "2", "--pairs", "1",
-                 "--frames", "3", "--out", str(tmp_path / "u.json")]) == 0
+                 "--frames", "3", "--sampler", "unipc", "--out", str(tmp_path / "u.json")]) == 0
     report = json.loads((tmp_path / "u.json").read_text())
     assert report["prior"]["n"] == 3 and -1 <= report["prior"]["cosine_prior"] <= 1
     assert report["variations"]["kept"]["n"] == 4 and report["variations_inverted"]["invert"] is True
@@ -380,6 +417,8 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
         (["variations", str(png), "--model", str(tiny_unclip / "clip"), "--out", str(tmp_path / "x.png")],
          "not an unCLIP pipeline"),
         (["eval-clip", str(tiny_unclip / "prior")], "not a CLIP encoder"),
+        (["eval-unclip", "--model", model, "--prior-n", "10001", "--out", str(tmp_path / "x.json")],
+         "run into the range that starts at 10000"),
         (["generate", "a red circle", "--model", model, "--config", model, "--out", str(tmp_path / "g2")], "--config"),
     ):
         assert main(argv) == 2, argv

@@ -153,16 +153,20 @@ def _cmd_eval_unclip(args) -> None:
           f"(another image of the caption: {p['cosine_another_image']:.3f}); the mean of {p['draws']} draws "
           f"{p['cosine_prior_mean']:.3f} (of {p['draws']} other images: {p['cosine_other_images_mean']:.3f}); "
           f"the text embedding itself {p['cosine_text_embedding']:.3f}")
+    # the inverted runs sample with ddim on the inversion's grid at their own eta: of the decoder's
+    # settings they take the steps and the guidance only
+    inverted = {k: v for k, v in settings.items() if k in ("steps", "guidance")}
     for invert in (False, True):
         key = "variations_inverted" if invert else "variations"
-        report[key] = v = evaluate_variations(pipe, args.variations_n, seed=args.seed, invert=invert, **settings)
+        report[key] = v = evaluate_variations(pipe, args.variations_n, seed=args.seed, invert=invert,
+                                              **(inverted if invert else settings))
         print(f"{key.replace('_', ' ')}: objects kept {v['kept']['all']:.1%} (colour {v['kept']['colour']:.1%}, "
               f"shape {v['kept']['shape']:.1%}, count {v['kept']['count']:.1%}; the judge on the sources: "
               f"{v['sources_judged']['all']:.1%}); mean pixel difference {v['pixel_difference']:.1f} / 255")
     for invert in (False, True):
         key = "interpolation_inverted" if invert else "interpolation"
         report[key] = i = evaluate_interpolation(pipe, args.pairs, args.frames, seed=args.seed, invert=invert,
-                                                 **settings)
+                                                 **(inverted if invert else settings))
         print(f"{key.replace('_', ' ')}, {i['pairs']} pairs x {i['frames']} frames: monotone in CLIP similarity "
               f"{i['monotone']:.0%} (Spearman {i['spearman']:.2f}); end frames' cosine to their sources "
               f"{i['ends_cosine']:.3f}")

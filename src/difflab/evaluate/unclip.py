@@ -14,8 +14,15 @@ __all__ = ["evaluate_prior", "evaluate_variations", "evaluate_interpolation", "h
 
 
 def held_out_scenes(n: int, start: int = 0, seed: int | None = None, size: int = 64):
-    """Scenes ``start .. start + n - 1`` of the held-out stream and their renderings (N, 3, S, S) in [-1, 1]."""
+    """Scenes ``start .. start + n - 1`` of the held-out stream and their renderings (N, 3, S, S)
+    in [-1, 1]; a one-line error where they would run into another report's range (or the
+    tuning range)."""
     from ..data.shapes import EVAL_SEED, make_scene, render, to_tensor
+
+    crossed = [b for b in sorted({*REPORT_START.values(), TUNING_START}) if start < b < start + n]
+    if crossed:
+        raise ValueError(f"held-out scenes {start} to {start + n - 1} run into the range that starts at "
+                         f"{crossed[0]} (another report's or the tuning range); ask for fewer")
 
     seed = EVAL_SEED if seed is None else int(seed)
     scenes = [make_scene(seed, i) for i in range(start, start + n)]
@@ -38,7 +45,9 @@ def evaluate_prior(pipe, n: int = 500, seed: int = 0, batch_size: int = 100, sta
 
     A caption leaves much open (sizes, places, often the background), so a draw from even a
     perfect prior is only as close as another image of the same caption: that ceiling is
-    measured with a fresh scene drawn to fit the caption (:func:`~difflab.data.shapes.scenes.scene_for`).
+    measured with fresh scenes drawn to fit the caption (:func:`~difflab.data.shapes.scenes.scene_for`),
+    as many as the prior's ``candidates`` and the one nearest the text embedding kept, as the
+    prior's draws are chosen.
     The text embedding is a point estimate, not a draw, so it is also compared with the point
     estimates of the same kind: the normalised mean of ``draws`` prior draws (the prior's
     estimate of E[z_i | y]) and of ``draws`` fresh fitting scenes (a perfect prior's)."""
@@ -56,9 +65,16 @@ def evaluate_prior(pipe, n: int = 500, seed: int = 0, batch_size: int = 100, sta
         return torch.cat([pipe.prior_embeddings(captions[i:i + batch_size], seed=seed + k * n + i, text=c, **prior)
                           for i, c in zip(range(0, n, batch_size), conds)])
 
-    def fitting_scene(k: int) -> torch.Tensor:
-        twins = [scene_for(s.stated, np.random.default_rng([seed, k, start + i])) for i, s in enumerate(scenes)]
-        return pipe.clip.encode_image(to_tensor(np.stack([render(t, size) for t in twins])))
+    candidates = int(prior.get("candidates", pipe.config["defaults"]["candidates"]))
+
+    def fitting_scene(k: int) -> torch.Tensor:  # the best of `candidates` fitting scenes by the text embedding
+        best = None
+        for j in range(candidates):
+            twins = [scene_for(s.stated, np.random.default_rng([seed, k, start + i, *([j] if j else [])]))
+                     for i, s in enumerate(scenes)]
+            z = pipe.clip.encode_image(to_tensor(np.stack([render(t, size) for t in twins])))
+            best = z if best is None else torch.where(((z * text).sum(1) > (best * text).sum(1))[:, None], z, best)
+        return best
 
     drawn, twin = [prior_draw(k) for k in range(draws)], [fitting_scene(k) for k in range(draws)]
     mean = lambda zs: torch.nn.functional.normalize(torch.stack(zs).mean(0), dim=1)  # noqa: E731
@@ -127,7 +143,8 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
         path_margin = (path @ ends[1] - path @ ends[0]).cpu().numpy()
         monotone.append(bool((np.diff(margin) >= 0).all()))
         path_monotone.append(bool((np.diff(path_margin) >= -1e-6).all()))
-        rho.append(float(spearmanr(np.arange(frames), margin).correlation))
+        r = spearmanr(np.arange(frames), margin).correlation
+        rho.append(0.0 if np.isnan(r) else float(r))  # a constant margin (every frame alike): no trend
         ends_cosine.append(float((z[0] @ ends[0] + z[-1] @ ends[1]) / 2))
     return {"pairs": pairs, "frames": frames, "seed": seed, "invert": invert, "settings": settings,
             "ends_cosine": float(np.mean(ends_cosine)),

@@ -95,9 +95,11 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     them; the straight line where they are (nearly) parallel. Unit vectors stay unit vectors."""
     a, b = F.normalize(a.double(), dim=-1), F.normalize(b.double(), dim=-1)
     dot = (a * b).sum(-1, keepdim=True).clamp(-1, 1)
+    if (dot < -1 + 1e-12).any():
+        raise ValueError("slerp between opposite vectors: every great circle joins them, so there is no one path")
     theta = torch.arccos(dot)
     sin = torch.sin(theta)
-    near = sin.abs() < 1e-6
+    near = sin.abs() < 1e-6  # (nearly) parallel: opposite ones were refused above
     wa = torch.where(near, 1 - t, torch.sin((1 - t) * theta) / torch.where(near, 1.0, sin))
     wb = torch.where(near, t, torch.sin(t * theta) / torch.where(near, 1.0, sin))
     return (wa * a + wb * b).float()
@@ -111,6 +113,15 @@ def slerp_noise(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     fa, fb = a.flatten(1), b.flatten(1)
     length = (1 - t) * fa.norm(dim=1, keepdim=True) + t * fb.norm(dim=1, keepdim=True)
     return (slerp(fa, fb, t) * length).view_as(a)
+
+
+def _one_stream(seed: int, frames: int) -> list[torch.Generator]:
+    """The step noise of a stochastic sampler for every frame of a path: ``frames`` generators
+    of the one stream of ``seed`` (what frame 0 alone would draw), so that the frames differ by
+    their embeddings and not by their noise."""
+    from ..tensors import stream_generators
+
+    return [stream_generators(seed, 1, "steps")[0] for _ in range(frames)]
 
 
 @dataclass
@@ -274,7 +285,8 @@ class UnCLIPPipeline(Pipeline):
                        noise: torch.Tensor | None = None, sampler: str | None = None, steps: int | None = None,
                        guidance: float | None = None, sigmas=None, text: dict | None = None, **options):
         """Latents for image embeddings (N, D), from the noise of seeds ``seed + i`` (or
-        ``noise``); ``prompts`` and ``text`` as :meth:`decoder_cond` takes them; returns
+        ``noise``; ``seed`` may also be one generator per embedding, for a stochastic sampler's
+        step noise); ``prompts`` and ``text`` as :meth:`decoder_cond` takes them; returns
         (latents, NFE)."""
         from ..guidance import ClassifierFreeGuidance
         from ..samplers import sample
@@ -393,7 +405,8 @@ class UnCLIPPipeline(Pipeline):
         settings = dict(settings)
         if settings.pop("sampler", "ddim") != "ddim":
             raise ValueError("sampling from inverted noise uses ddim (the inverted sampler); do not give another")
-        settings.pop("spacing", None)
+        if settings.pop("spacing", None) is not None:
+            raise ValueError("sampling from inverted noise runs on the inversion's own grid; do not give a spacing")
         settings["guidance"] = float(settings.get("guidance", guidance))
         noise, sigmas = self.invert(x, steps=settings.pop("steps", None), guidance=settings["guidance"], embedding=z_i)
         return noise, sigmas, {**settings, "sampler": "ddim"}
@@ -418,7 +431,8 @@ class UnCLIPPipeline(Pipeline):
             return self._decode_path(path, seed, output, settings), path
         noise, sigmas, settings = self._inverted(x, z, settings, INVERT_GUIDANCE)
         noise = torch.cat([slerp_noise(noise[:1], noise[1:], t) for t in ts])
-        latents, _ = self.decode_latents(path, None, noise=noise, seed=seed, sigmas=sigmas, **settings)
+        latents, _ = self.decode_latents(path, None, noise=noise, seed=_one_stream(seed, frames), sigmas=sigmas,
+                                         **settings)
         return self._output(self.decode(latents), output), path
 
     @torch.no_grad()
@@ -445,12 +459,13 @@ class UnCLIPPipeline(Pipeline):
         return self._decode_path(path, seed, output, settings), path
 
     def _decode_path(self, path: torch.Tensor, seed: int, output: str, settings: dict):
-        """Images of a path of embeddings, every one from the same noise (seed ``seed``) and no caption."""
+        """Images of a path of embeddings, every one from the same noise (seed ``seed``, the step
+        noise of a stochastic sampler too) and no caption."""
         from ..tensors import randn
 
         frames = path.shape[0]
         noise = randn((1, *self.latent_shape), seed).expand(frames, *self.latent_shape)
-        latents, _ = self.decode_latents(path, None, noise=noise, seed=seed, **settings)
+        latents, _ = self.decode_latents(path, None, noise=noise, seed=_one_stream(seed, frames), **settings)
         return self._output(self.decode(latents), output)
 
     # -- folders ------------------------------------------------------------------

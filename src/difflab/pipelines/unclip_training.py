@@ -130,11 +130,6 @@ def train_prior(
     w = init_distributed()
     device = torch.device(device) if device is not None else w.device
     encoder = CLIPEncoder.load(clip, device)
-    torch.manual_seed(seed)
-    net = PriorTransformer(encoder.dim, encoder.text_encoder.dim, width, layers, heads,
-                           max_length=encoder.text_encoder.config.get("max_length", 64)).to(device)
-    schedule = DiscreteSchedule(kind="cosine", T=1000)
-    denoiser = Denoiser(net, schedule, "x0", "index")
     if w.is_main:
         out.mkdir(parents=True, exist_ok=True)
     with main_process_first(w):
@@ -142,6 +137,14 @@ def train_prior(
     mean, std = standardisation(data["image_embed"])
     x_all = ((data["image_embed"] - mean) / std).to(device)
     choices, tokens, mask, text_embed = (data[k].to(device) for k in ("choices", "tokens", "mask", "text_embed"))
+    torch.manual_seed(seed)
+    # the captions are cut to the longest one's length, and the network learns its fixed
+    # slots' positions at that length: it records it (PriorTransformer, context_length)
+    net = PriorTransformer(encoder.dim, encoder.text_encoder.dim, width, layers, heads,
+                           max_length=encoder.text_encoder.config.get("max_length", 64),
+                           context_length=int(tokens.shape[1])).to(device)
+    schedule = DiscreteSchedule(kind="cosine", T=1000)
+    denoiser = Denoiser(net, schedule, "x0", "index")
     null_cond = _null_text(encoder, tokens.shape[1], device)
 
     def draw(n: int, g: torch.Generator):
