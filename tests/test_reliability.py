@@ -402,3 +402,29 @@ def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again():
                 time.sleep(0.01)
             reached.append("never")
     assert reached == ["after the swallowed interrupt"]
+
+
+def test_atomic_folder_replaces_all_or_nothing(tmp_path):
+    """A model folder written through atomic_folder replaces the old one whole (no stale file
+    survives), and a failure half-way leaves the old one as it was and no temporary behind."""
+    from difflab.io.atomic import atomic_folder
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise RuntimeError("crash half-way")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (target / "old.txt").read_text() == "old"
+    with atomic_folder(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    with atomic_folder(tmp_path / "fresh" / "model") as tmp:  # a target that does not exist yet
+        (tmp / "a").write_text("a")
+    assert (tmp_path / "fresh" / "model" / "a").read_text() == "a"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        with atomic_folder(tmp_path / "file"):
+            pass

@@ -372,6 +372,16 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     assert frames.shape == (3, 32, 32, 3)
     with pytest.raises(ValueError, match="toward is empty"):
         pipe.text_diff(x[0], "  ")
+    # bad settings: one-line errors before any work
+    for call, message in ((lambda: pipe(["a red circle"], steps=2.7), "steps must be a positive whole number"),
+                          (lambda: pipe(["a red circle"], output="png"), "output must be"),
+                          (lambda: pipe.interpolate(x[0], x[1], 3, seed="1"), "seed must be an integer"),
+                          (lambda: pipe.text_diff(x[0], "a blue square", max_angle="0.5"), "max_angle"),
+                          (lambda: pipe.variations(torch.zeros(3, 32, 32)), r"shape \(N, 3, H, W\)"),
+                          (lambda: pipe.variations(torch.full((1, 3, 32, 32), 200.0)), r"values in \[-1, 1\]"),
+                          (lambda: pipe.clip.class_embeddings({"red": "a red circle"}), "list of strings")):
+        with pytest.raises(ValueError, match=message):
+            call()
 
 
 def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):

@@ -10,6 +10,9 @@
   folder must be writable, all checked before any work starts. A claimed file is then
   written without replacing anything that appeared meanwhile (a hard link, which fails
   on an existing name), and only the run that created it replaces it afterwards.
+- **Whole folders** that make one model (a pipeline of several parts) are written into a
+  fresh temporary folder beside the target and renamed into place (:func:`atomic_folder`),
+  so a crash never pairs new parts with old ones.
 - **One writer per run folder**: :func:`lock_folder` takes an OS advisory lock
   (``flock``) on ``FOLDER/.difflab.lock``; a second process fails at once. The OS
   drops the lock when the process ends, however it ends, so a killed run can resume.
@@ -20,11 +23,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_text_atomic", "claim_outputs", "release_outputs", "check_target", "lock_folder", "FolderInUse",
+__all__ = ["atomic_path", "atomic_folder", "write_text_atomic", "claim_outputs", "release_outputs", "check_target", "lock_folder", "FolderInUse",
            "LOCK_FILE"]
 
 LOCK_FILE = ".difflab.lock"
@@ -151,6 +155,32 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: str | os.PathLike):
+    """Yield a fresh empty folder beside ``folder``; when the block ends without an error it
+    replaces ``folder`` (the old one renamed aside first, removed after), else it is removed
+    and ``folder`` stays as it was. Between the two renames ``folder`` is briefly absent, never
+    a mixture of old and new files. The caller decides whether replacing is allowed."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder: difflab writes a model folder there")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+        os.replace(folder, old / folder.name)
+    os.replace(tmp, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

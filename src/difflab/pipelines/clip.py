@@ -111,6 +111,10 @@ class CLIPEncoder:
             x = to_tensor(np.stack([load_image(im, "RGB", self.net.image_size) for im in images]))
         if not x.is_floating_point():
             raise ValueError(f"an image tensor must be float in [-1, 1], got {x.dtype}")
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"an image tensor must have shape (N, 3, H, W), got {tuple(x.shape)}")
+        if x.numel() and (not torch.isfinite(x).all() or x.min() < -1.001 or x.max() > 1.001):
+            raise ValueError("an image tensor must hold values in [-1, 1] (uint8 images: pass arrays, not tensors)")
         return x.to(self.device, torch.float32)
 
     @torch.no_grad()
@@ -124,6 +128,8 @@ class CLIPEncoder:
         """(K, D): per class, the normalised mean embedding of its prompts (one prompt per class
         when ``classes`` is a list of str; prompt ensembling when a dict name -> prompts)."""
         groups = {c: [c] for c in classes} if not isinstance(classes, Mapping) else dict(classes)
+        if any(isinstance(p, str) for p in groups.values()):
+            raise ValueError("each class's prompts must be a list of strings, not one string")
         if not groups or any(not p for p in groups.values()):
             raise ValueError("classes must name at least one class, each with at least one prompt")
         rows = [torch.nn.functional.normalize(self.encode_text(list(p)).mean(0), dim=0) for p in groups.values()]

@@ -154,6 +154,21 @@ def _check_frames(frames) -> None:
         raise ValueError(f"frames must be an integer of at least 2, got {frames!r}")
 
 
+def _check_call(output: str, seed) -> None:
+    """The settings every generating call checks before any work: the output kind and the seed."""
+    if output not in ("uint8", "tensor"):
+        raise ValueError(f"output must be 'uint8' or 'tensor', got {output!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+
+
+def _whole(value, name: str) -> int:
+    """``value`` as a positive int; a one-line error for 2.7, "3", True, 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    return int(value)
+
+
 class UnCLIPPipeline(Pipeline):
     """CLIP encoder + diffusion prior + embedding-conditioned decoder (module docstring).
 
@@ -237,7 +252,7 @@ class UnCLIPPipeline(Pipeline):
 
         d = self.config["defaults"]
         sampler = d["prior_sampler"] if sampler is None else sampler
-        steps = d["prior_steps"] if steps is None else int(steps)
+        steps = d["prior_steps"] if steps is None else _whole(steps, "prior steps")
         guidance = d["prior_guidance"] if guidance is None else float(guidance)
         k = d["candidates"] if candidates is None else candidates
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -293,7 +308,7 @@ class UnCLIPPipeline(Pipeline):
 
         d = self.config["defaults"]
         sampler = d["sampler"] if sampler is None else sampler
-        steps = d["steps"] if steps is None else int(steps)
+        steps = d["steps"] if steps is None else _whole(steps, "steps")
         guidance = d["guidance"] if guidance is None else float(guidance)
         cond = self.decoder_cond(embeddings, prompts, text)
         n = embeddings.shape[0]
@@ -328,6 +343,7 @@ class UnCLIPPipeline(Pipeline):
         decoder the prompt (the paper's decoder sees both); False decodes the embedding
         alone. ``settings``: ``prior_sampler``, ``prior_steps``, ``prior_guidance``,
         ``candidates``, ``sampler``, ``steps``, ``guidance`` and decoder sampler options."""
+        _check_call(output, seed)
         from ..text import check_prompts
 
         if isinstance(prompts, str):
@@ -367,7 +383,7 @@ class UnCLIPPipeline(Pipeline):
 
         x = self.load_images(image)
         z_i = self.clip.encode_image(x) if embedding is None else embedding
-        steps = self.config["defaults"]["steps"] if steps is None else int(steps)
+        steps = self.config["defaults"]["steps"] if steps is None else _whole(steps, "steps")
         sigmas = make_grid(self.denoiser.schedule, steps)
         latents = self.autoencoder.encode_latents(x.to(self.device), mode=True)
         guidance = INVERT_GUIDANCE if guidance is None else float(guidance)
@@ -383,6 +399,7 @@ class UnCLIPPipeline(Pipeline):
         guidance), so layout and colours stay closer. The guidance stays the pipeline's: at
         eta 0.8 the decoder's faithfulness to the embedding matters more than an exact inversion
         (docs/unclip.md, sec. 4); ``guidance=1`` with ``eta=0`` gives the image back."""
+        _check_call(output, seed)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         x = self.load_images(image)
@@ -420,6 +437,7 @@ class UnCLIPPipeline(Pipeline):
         images' DDIM-inverted noises x_a, x_b (:meth:`invert`, guidance default
         :data:`INVERT_GUIDANCE`) along :func:`slerp_noise` (x_a, x_b, t), decoded by ``ddim``
         (eta = 0) at the inversion's guidance, so that the ends reconstruct the two images."""
+        _check_call(output, seed)
         _check_frames(frames)
         x = torch.cat([self.load_images(image_a), self.load_images(image_b)])
         if x.shape[0] != 2:
@@ -442,13 +460,14 @@ class UnCLIPPipeline(Pipeline):
         difference z_d = normalise(z_t(toward) - z_t(source)), decode slerp(z_i, z_d, t) for
         t from 0 to ``max_angle`` in ``frames`` steps, all from the same noise and no caption.
         ``source``: a caption of the image ("" if none is known)."""
+        _check_call(output, seed)
         from ..text import check_prompts
 
         check_prompts([toward, source])
         if not toward.strip():
             raise ValueError("toward is empty: give the caption to move the image toward")
         _check_frames(frames)
-        if not 0 < max_angle <= 1:
+        if isinstance(max_angle, bool) or not isinstance(max_angle, (int, float)) or not 0 < max_angle <= 1:
             raise ValueError(f"max_angle must be in (0, 1], got {max_angle}")
         z_i = self.clip.encode_image(self.load_images(image))
         if z_i.shape[0] != 1:

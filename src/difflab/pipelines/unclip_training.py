@@ -296,7 +296,7 @@ def assemble_unclip(clip: str | Path, prior: str | Path, decoder: str | Path, ou
     (their EMA weights), after loading all three together (a mismatch is a one-line error and
     writes nothing). ``dtype``: store the weights in that precision (e.g. ``torch.float16`` to
     ship). Returns ``out``."""
-    from ..io.atomic import lock_folder
+    from ..io.atomic import atomic_folder, lock_folder
     from ..io.folders import load_autoencoder, load_model
     from .clip import CLIPEncoder
     from .unclip import UnCLIPPipeline, embedding_statistics
@@ -317,6 +317,6 @@ def assemble_unclip(clip: str | Path, prior: str | Path, decoder: str | Path, ou
         "training": {"clip": encoder.config.get("training"), "prior": prior_config.get("training"),
                      "decoder": decoder_config.get("training")}})
     out.mkdir(parents=True, exist_ok=True)
-    with lock_folder(out):
-        pipe.save(out, dtype=dtype)
+    with lock_folder(out), atomic_folder(out) as tmp:  # all parts or none: never a new encoder with an old prior
+        pipe.save(tmp, dtype=dtype)
     return out
