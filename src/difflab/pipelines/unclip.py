@@ -43,6 +43,7 @@ A folder (:meth:`UnCLIPPipeline.save`)::
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ PRIOR_STREAM, CANDIDATE_STRIDE = 4_000_037, 1_000_003
 #: otherwise: 1, the conditional model alone. Euler inversion retraces the sampler only as its
 #: steps shrink; guidance s > 1 extrapolates past the conditional model and amplifies the error
 #: each step leaves, so guided inversion drifts (Mokady et al. 2023, sec. 3, invert at w = 1;
-#: measured in docs/unclip.md, sec. 6)
+#: measured in docs/unclip.md, sec. 4)
 INVERT_GUIDANCE = 1.0
 
 
@@ -164,7 +165,8 @@ def _check_call(output: str, seed) -> None:
 
 def _whole(value, name: str) -> int:
     """``value`` as a positive int; a one-line error for 2.7, "3", True, 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value != int(value) or value < 1):
         raise ValueError(f"{name} must be a positive whole number, got {value!r}")
     return int(value)
 
