@@ -170,7 +170,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
         if style_image is not None:
             req.style_ref, _ = _fit(style_image, pipe.config["image_size"], "the style reference")
         learned = learned_style(req.style)
-        with models.in_use[pipeline]:  # a learned style changes the pipeline for this request only
+        with models.holding(pipe):  # a learned style changes the pipeline for this request only
             if learned is not None:
                 from ..pipelines.learned_styles import apply_style
 

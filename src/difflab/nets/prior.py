@@ -124,9 +124,8 @@ class PriorTransformer(nn.Module):
             mask = torch.ones(n, length, dtype=torch.bool, device=context.device)
         mask = mask.bool()
         if length > target:
-            used = int(mask.sum(1).max()) if n else 0
             if mask[:, target:].any():
-                raise ValueError(f"a prompt of {used} tokens is longer than the {target} tokens this prior was "
+                raise ValueError(f"a prompt of {int(mask.sum(1).max())} tokens is longer than the {target} tokens this prior was "
                                  f"trained on; shorten it")
             return context[:, :target], mask[:, :target]
         if length < target:
