@@ -96,7 +96,7 @@ def _library_defaults():
           for task, fn in
           (("toy", train_toy), ("image", train_image), ("autoencoder", train_autoencoder), ("superres", train_superres),
            ("t2i", train_text_to_image))],
-        ("train image", train_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "seed", "weighting",
+        ("train image", train_image, same("steps", "batch_size", "lr", "channels", "p_uncond", "seed", "weighting", "t_sampling",
                                           "checkpoint_every")),
         ("train autoencoder", train_autoencoder, same("steps", "batch_size", "lr", "channels", "latent_channels",
                                                       "kl_weight", "reconstruction", "checkpoint_every", "seed")),

@@ -496,6 +496,8 @@ def test_train_image_digits_saves_and_resumes(tmp_path):
     den, cfg = load_model(tmp_path / "m")
     assert cfg["task"] == "image" and cfg["num_classes"] == 10 and cfg["data"]["name"] == "digits"
     assert cfg["data"]["shape"] == [1, 8, 8] and cfg["training"]["steps_done"] == 2
+    from difflab.precision import resolve_precision  # the recipe's default: bf16 where native, recorded resolved
+    assert cfg["training"]["precision"] == resolve_precision("auto") and cfg["training"]["t_sampling"] == "uniform"
     assert den.net.config["num_classes"] == 10 and den.schedule.kind == "cosine"
     x = den(torch.zeros(2, 1, 8, 8), 1.0, labels=torch.tensor([3, 10]))
     assert x.shape == (2, 1, 8, 8) and torch.isfinite(x).all()

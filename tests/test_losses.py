@@ -85,6 +85,31 @@ def test_likelihood_t_density_and_levels():
     assert len(set(lv.tolist())) == 10
 
 
+@pytest.mark.parametrize("sampling, mean, std", [("edm", 2.4, 2.4), ("logit-normal", 0.0, 2.0)])
+def test_log_snr_normal_times(sampling, mean, std):
+    """EDM's ln sigma ~ N(-1.2, 1.2) and SD3's logit-normal rectified-flow time are both
+    lambda ~ N(mean, std^2) in log-SNR; on a DDPM table the times are its entries."""
+    from scipy import stats
+
+    vp = VPSchedule()
+    lam = vp.log_snr(sample_t(vp, 100_000, torch.Generator().manual_seed(0), sampling=sampling))
+    inside = lam[(lam > vp.log_snr(torch.tensor(1.0))) & (lam < vp.log_snr(torch.tensor(vp.t_min)))]
+    assert inside.mean().item() == pytest.approx(mean, abs=0.03) and inside.std().item() == pytest.approx(std, rel=0.02)
+    # the rectified-flow reading of SD3's density: logit(t_rf) = -lambda / 2 ~ N(0, 1)
+    if sampling == "logit-normal":
+        assert stats.kstest((-lam / 2).numpy(), "norm").pvalue > 1e-3
+    table = DiscreteSchedule("cosine")
+    t = sample_t(table, 50_000, torch.Generator().manual_seed(1), sampling=sampling)
+    index = table.index_from_t(t)
+    assert torch.equal(index, index.round()) and index.min() >= 0 and index.max() <= table.T - 1
+    assert table.log_snr(t).median().item() == pytest.approx(mean, abs=0.15)
+
+
+def test_unknown_t_sampling_is_refused():
+    with pytest.raises(ValueError, match="unknown t sampling"):
+        sample_t(VPSchedule(), 4, sampling="lognormal")
+
+
 @pytest.mark.parametrize("kind", ["eps", "v", "x0"])
 def test_min_snr_weights_the_x0_error_by_min_snr_5(kind):
     """Hang et al. 2023, eq. 10: the loss is min(SNR, 5) ||x0_hat - x0||^2 whatever the

@@ -23,6 +23,17 @@ and whose gradients conflict with the rest, stop dominating. In the prediction's
 space the weight is min(SNR, gamma) |dx0/dpred|^2: min(SNR, gamma) / SNR for eps,
 min(SNR, gamma) / (SNR + 1) for v on a variance-preserving table.
 
+The training times need not be uniform. Two published densities put the training where
+samples are decided, both Gaussians in the log-SNR lambda = log(alpha^2 / sigma^2):
+
+- ``edm``: Karras et al. 2022 (EDM, Table 1) draw ln sigma ~ N(P_mean = -1.2, P_std = 1.2)
+  for data of standard deviation 0.5, i.e. lambda ~ N(2.4, 2.4^2);
+- ``logit-normal``: Esser et al. 2024 (Stable Diffusion 3, eq. 19) draw the rectified-flow
+  time t ~ logit-normal(0, 1), where sigma/alpha = t / (1 - t), i.e. lambda ~ N(0, 2^2).
+
+:func:`sample_t` maps a drawn lambda to the schedule's time (on a DDPM table: to the nearest
+entry, the integer indices the network knows); the weighting is applied on top, unchanged.
+
 The loss never asks which network it trains: the :class:`~difflab.Denoiser`
 knows its prediction type and :func:`difflab.predictions.target` builds the target.
 """
@@ -39,10 +50,12 @@ from .schedules import DiscreteSchedule, Schedule
 from .tensors import append_dims
 
 __all__ = ["sample_t", "denoising_loss", "WEIGHTINGS", "score_scale", "T_SAMPLING", "check_objective", "MIN_SNR_GAMMA",
-           "contrastive_loss"]
+           "contrastive_loss", "LOG_SNR_NORMAL"]
 
-#: how training times are drawn: uniform, or importance-sampled for the likelihood weighting
-T_SAMPLING = ("uniform", "likelihood")
+#: how training times are drawn: uniform, importance-sampled for the likelihood weighting, or
+#: Gaussian in log-SNR (mean, standard deviation; module docstring)
+T_SAMPLING = ("uniform", "likelihood", "edm", "logit-normal")
+LOG_SNR_NORMAL = {"edm": (2.4, 2.4), "logit-normal": (0.0, 2.0)}
 
 Weighting = Union[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
@@ -88,6 +101,8 @@ def sample_t(schedule: Schedule, n: int, generator: torch.Generator | None = Non
     equally spaced times, which on a VE schedule is NCSN's geometric set of noise levels
     (Song & Ermon 2019, sec. 4.2). ``likelihood``: density proportional to g(t)^2 / sigma(t)^2
     (Song, Durkan, Murray & Ermon 2021, sec. 5.1); pair it with ``weighting="likelihood"``.
+    ``edm`` / ``logit-normal``: lambda(t) ~ N(mean, std^2) of :data:`LOG_SNR_NORMAL` (module
+    docstring), clamped to the schedule's range; on a DDPM table, the nearest entry.
     """
     if sampling not in T_SAMPLING:
         raise ValueError(f"unknown t sampling {sampling!r}; expected one of: {', '.join(T_SAMPLING)}")
@@ -97,6 +112,14 @@ def sample_t(schedule: Schedule, n: int, generator: torch.Generator | None = Non
         i = torch.searchsorted(cdf, u).clamp(1, len(t) - 1)
         w = (u - cdf[i - 1]) / (cdf[i] - cdf[i - 1])
         return torch.lerp(t[i - 1], t[i], w)
+    if sampling in LOG_SNR_NORMAL:
+        mean, std = LOG_SNR_NORMAL[sampling]
+        lam = mean + std * torch.randn(n, generator=generator, dtype=torch.float64)
+        t = schedule.t_from_log_snr(lam).clamp(schedule.t_min, 1.0)
+        if isinstance(schedule, DiscreteSchedule):
+            index = schedule.index_from_t(t).round().clamp(0, schedule.T - 1)
+            return schedule.t_from_index(index)
+        return t
     if levels is not None:
         if levels < 1:
             raise ValueError(f"levels must be a positive integer, got {levels}")

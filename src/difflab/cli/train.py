@@ -37,7 +37,7 @@ def _cmd_train_image(args) -> None:
     folder = train_image(
         args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, channels=args.channels,
         schedule=args.schedule, prediction=args.prediction, weighting=args.weighting,
-        class_conditional=not args.unconditional,
+        t_sampling=args.t_sampling, class_conditional=not args.unconditional,
         p_uncond=args.p_uncond, checkpoint_every=args.checkpoint_every, resume=args.resume,
         seed=args.seed, progress=not args.quiet, folder=args.folder, size=args.size, overwrite=args.overwrite,
         device=args.device, compile=args.compile,
@@ -184,7 +184,8 @@ def _cmd_train_decoder(args) -> None:
     print(f"saved decoder folder {folder}")
 
 
-def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, out: str, out_default=None) -> None:
+def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, out: str, out_default=None,
+         precision: str = "fp32") -> None:
     """The options every trainer takes, spelled and checked alike (defaults: the trainer's own;
     ``out_default``: a trainer whose --out may be left out)."""
     p.add_argument("--out", required=out_default is None, default=out_default, help=out)
@@ -198,9 +199,9 @@ def _run(p, *, steps: int, batch_size: int, lr: float, checkpoint_every: int, ou
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (eager, with a warning, where this machine cannot compile)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=PRECISIONS, default=precision,
                    help="fp32, bf16 (bfloat16 autocast, float32 weights; emulated and slower where the hardware "
-                        "lacks it) or auto (bf16 where native) (default fp32)")
+                        f"lacks it) or auto (bf16 where native) (default {precision})")
     p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(p, "start afresh in --out, replacing the model or run there")
@@ -226,12 +227,14 @@ def register(sub) -> None:
 
     img = tsub.add_parser("image", help="an image model (U-Net): digits, mnist5k or an image folder")
     _run(img, steps=1600, batch_size=32, lr=1e-3, checkpoint_every=200,
-         out="model and run folder (checkpoint, loss log, loss curve)")
+         out="model and run folder (checkpoint, loss log, loss curve)", precision="auto")
     img.add_argument("--data", default="mnist5k", help="digits, mnist5k or folder (default mnist5k)")
     img.add_argument("--channels", type=positive_int, default=32, help="U-Net base width")
     img.add_argument("--schedule", default="cosine", help="a DDPM table: cosine (ddpm-cosine) or linear (ddpm)")
     img.add_argument("--prediction", default="v", help="eps, x0, v or score")
     img.add_argument("--weighting", default="min-snr", help=WEIGHTING_HELP + " (default min-snr)")
+    img.add_argument("--t-sampling", default="uniform",
+                     help="density of training times: uniform, likelihood, edm (EDM's lognormal) or logit-normal (SD3's)")
     img.add_argument("--unconditional", action="store_true", help="no class labels")
     img.add_argument("--p-uncond", type=number(0, 1), default=0.1, help="label dropout for classifier-free guidance")
     img.add_argument("--folder", default=None, help="image folder for --data folder")

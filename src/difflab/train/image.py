@@ -23,7 +23,10 @@ docs/benchmarks.md, "Time to quality").
   gradient norm clipped to 1, 1,600 steps (51 k images, 11 epochs); EMA half-life
   10 k images with the ramp-up of Karras et al. 2022 (app. C). On a CPU budget more,
   smaller steps beat fewer, larger ones: batch 32 trains to a better model than 64 in
-  the same minutes.
+  the same minutes;
+- precision: ``auto``, bfloat16 autocast with float32 master weights where the hardware
+  multiplies bfloat16 natively (Kalamkar et al. 2019; AMX / AVX512-BF16 CPUs and recent
+  GPUs), float32 elsewhere.
 
 Samples: ``ClassifierFreeGuidance(denoiser, scale=2)`` with DDIM, 50 steps
 (:mod:`difflab.guidance`, :func:`difflab.sample`).
@@ -43,6 +46,7 @@ from ..data.images import dataset_config, train_test
 from ..denoiser import Denoiser
 from ..losses import check_objective
 from ..nets import UNet
+from ..precision import resolve_precision
 from ..schedules import schedule_preset
 from .run_folder import model_exporter, trainer
 from .distributed import init_distributed
@@ -76,6 +80,8 @@ def train_image(
     schedule: str = "cosine",
     prediction: str = "v",
     weighting: str | None = "min-snr",
+    t_sampling: str = "uniform",
+    betas: Sequence[float] = (0.9, 0.999),
     class_conditional: bool = True,
     p_uncond: float = 0.1,
     ema_half_life: float = 10_000,
@@ -90,7 +96,7 @@ def train_image(
     progress: bool = True,
     device: str | torch.device | None = None,
     compile: bool = False,
-    precision: str = "fp32",
+    precision: str = "auto",
     folder: str | Path | None = None,
     size: int | None = None,
     mode: str = "RGB",
@@ -104,7 +110,11 @@ def train_image(
     training split. ``attention_resolutions`` defaults to the lowest level's size;
     ``groups`` to ``min(32, channels // 4)``. ``class_conditional`` needs a dataset
     with classes; ``p_uncond`` is the label-dropout rate for classifier-free guidance.
-    ``weighting``: the loss weighting (:func:`difflab.losses.denoising_loss`; None: simple).
+    ``weighting``: the loss weighting (:func:`difflab.losses.denoising_loss`; None: simple);
+    ``t_sampling``: the density of training times (:func:`difflab.losses.sample_t`);
+    ``betas``: AdamW's. ``precision``: ``"auto"`` trains in bfloat16 autocast where the
+    hardware multiplies it natively (AMX / AVX512-BF16 CPUs, recent GPUs), else in float32
+    (:func:`difflab.precision.resolve_precision`; docs/benchmarks.md measures both).
 
     ``out`` becomes the model folder (``config.json``, ``model.safetensors``,
     ``ema.safetensors``, rewritten at every checkpoint) and the run folder
@@ -112,7 +122,7 @@ def train_image(
     continues from its checkpoint. ``device``: where to train (default CUDA when available;
     under ``torchrun`` every process uses its own device). Returns ``out``.
     """
-    check_objective(weighting)
+    check_objective(weighting, t_sampling)
     sched = schedule_preset(schedule, discrete=True)  # the network takes DDPM table indices
     loader_args: dict = {}
     if data == "folder":
@@ -154,7 +164,8 @@ def train_image(
         return images[index], ({"labels": labels[index]} if num_classes else {})
 
     training = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup, "grad_clip": grad_clip,
-                "ema_half_life": ema_half_life, "p_uncond": p_uncond, "weighting": weighting, "precision": precision, "seed": seed,
+                "ema_half_life": ema_half_life, "p_uncond": p_uncond, "weighting": weighting, "t_sampling": t_sampling,
+                "betas": list(betas), "precision": resolve_precision(precision, next(net.parameters()).device), "seed": seed,
                 "train_images": len(images)}
     extra = {"task": "image", "data": data_cfg, "num_classes": num_classes, "training": training}
 
@@ -163,7 +174,7 @@ def train_image(
     fit(
         denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=ema_half_life,
         ema_rampup=0.05, grad_clip=grad_clip, accumulate=accumulate, precision=precision, p_uncond=p_uncond,
-        weighting=weighting,
+        weighting=weighting, t_sampling=t_sampling, betas=tuple(betas),
         out=out, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
         config={"net": net.config, "schedule": sched.to_config(), "prediction": denoiser.prediction.value,
                 "data": data_cfg}, on_checkpoint=export, seed=seed, progress=progress, desc=f"train {data}", compile=compile,
