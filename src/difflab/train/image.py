@@ -37,6 +37,7 @@ function; the global ``batch_size`` is split across them and rank 0 writes.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -163,9 +164,12 @@ def train_image(
         index = torch.randint(0, len(images), (n,), generator=g)
         return images[index], ({"labels": labels[index]} if num_classes else {})
 
+    with warnings.catch_warnings():  # emulated bf16 is warned about once, by fit
+        warnings.simplefilter("ignore")
+        recorded_precision = resolve_precision(precision, next(net.parameters()).device)
     training = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup, "grad_clip": grad_clip,
                 "ema_half_life": ema_half_life, "p_uncond": p_uncond, "weighting": weighting, "t_sampling": t_sampling,
-                "betas": list(betas), "precision": resolve_precision(precision, next(net.parameters()).device), "seed": seed,
+                "betas": list(betas), "precision": recorded_precision, "seed": seed,
                 "train_images": len(images)}
     extra = {"task": "image", "data": data_cfg, "num_classes": num_classes, "training": training}
 
