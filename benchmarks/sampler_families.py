@@ -137,19 +137,44 @@ def difflab_runs() -> dict:
     }
 
 
-def evaluate(seed: int, n: int, nfes, libraries: dict, draws: int = 1) -> dict:
+#: selection draws are seeds SELECT_BASE.. (noise, references), disjoint from the report draws 0..99
+SELECT_BASE = 100
+
+
+def _rows(p, runs: dict, nfes) -> dict:
+    return {label: {str(nfe): {k: e[k] for k in ("ratio", "nfe")} for nfe in nfes for e in [p.error(make(nfe))]}
+            for label, make in runs.items()}
+
+
+def evaluate(seed: int, n: int, nfes, libraries: dict, draws: int = 1, select_draws: int = 0) -> dict:
+    """One mixture. With ``select_draws`` S > 0 the peers' configurations are compared on S draws of their
+    own (seeds SELECT_BASE..), the best per NFE is kept, and only that one is scored on the report draws
+    (seeds 0..draws-1) beside difflab's fixed default: the best of some 60 noisy scores is not scored on
+    the draws it was picked on (no winner's curse)."""
+    if draws > SELECT_BASE:
+        raise ValueError(f"at most {SELECT_BASE} report draws")
     mix = random_mixture(seed)
     p = B.Problem(f"mixture {seed}", range(draws), n=n, mix=mix, n_proj=256)
     exact = p.error(exact_run)["ratio"]
     out = {"seed": seed, "dim": mix.dim, "components": mix.n_components, "sigma_data": mix.data_std,
            "draws": draws, "floor": p.floor, "true_draw": sum(p.true_draw) / draws, "exact": exact, "results": {}}
-    for lib, runs in libraries.items():
-        for label, make in runs.items():
-            row = {}
-            for nfe in nfes:
-                e = p.error(make(nfe))
-                row[str(nfe)] = {"ratio": e["ratio"], "nfe": e["nfe"]}
-            out["results"].setdefault(lib, {})[label] = row
+    peers = {lib: runs for lib, runs in libraries.items() if lib != "difflab"}
+    out["results"]["difflab"] = _rows(p, libraries["difflab"], nfes)
+    if not select_draws:
+        out["results"].update({lib: _rows(p, runs, nfes) for lib, runs in peers.items()})
+        return out
+    ps = B.Problem(f"mixture {seed} (selection)", range(SELECT_BASE, SELECT_BASE + select_draws), n=n, mix=mix, n_proj=256)
+    out["select_draws"] = select_draws
+    out["selection"] = {lib: _rows(ps, runs, nfes) for lib, runs in peers.items()}
+    flat = {f"{lib} {label}": (lib, label) for lib, rows in out["selection"].items() for label in rows}
+    out["selected"] = {}
+    for nfe in nfes:
+        chosen_ratio, chosen = best({k: out["selection"][lib][label] for k, (lib, label) in flat.items()}, nfe)
+        if chosen == "-":
+            continue
+        lib, label = flat[chosen]
+        e = p.error(peers[lib][label](nfe))
+        out["selected"][str(nfe)] = {"label": chosen, "selection_ratio": chosen_ratio, "ratio": e["ratio"], "nfe": e["nfe"]}
     return out
 
 
@@ -166,9 +191,13 @@ def table(records: list, nfes) -> tuple[str, dict]:
     for rec in records:
         res = rec["results"]
         for nfe in nfes:
-            peers = {**{f"diffusers {k}": v for k, v in res["diffusers"].items()},
-                     **{f"k-diffusion {k}": v for k, v in res["k-diffusion"].items()}}
-            peer, label = best(peers, nfe)
+            if "selected" in rec:  # chosen on draws of its own, scored on the report draws
+                pick = rec["selected"].get(str(nfe), {"ratio": math.inf, "label": "-"})
+                peer, label = pick["ratio"], pick["label"]
+            else:
+                peers = {**{f"diffusers {k}": v for k, v in res["diffusers"].items()},
+                         **{f"k-diffusion {k}": v for k, v in res["k-diffusion"].items()}}
+                peer, label = best(peers, nfe)
             d = res["difflab"]
             mine = d["default"][str(nfe)]["ratio"]
             ratios.append(mine / peer)
@@ -194,6 +223,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=4000, help="samples per mixture")
     ap.add_argument("--nfe", type=int, nargs="+", default=list(NFES))
     ap.add_argument("--seeds", type=int, default=1, help="noise and reference draws per mixture, averaged (default 1)")
+    ap.add_argument("--select-draws", type=int, default=0,
+                    help="choose each cell's best peer on this many draws of its own, then score it on the report "
+                         "draws (default 0: the best peer is picked on the report draws themselves)")
     ap.add_argument("--only-difflab", action="store_true", help="difflab's runs alone (tuning a rule)")
     ap.add_argument("--out", default=None, help="prefix of the .json and .md written (default: runs/sampler_families_<split>)")
     args = ap.parse_args(argv)
@@ -207,9 +239,10 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.with_suffix(".json")
     done = json.loads(path.read_text())["records"] if path.is_file() else []
-    other = sorted({r.get("draws", 1) for r in done} - {args.seeds})
+    other = sorted({(r.get("draws", 1), r.get("select_draws", 0)) for r in done} - {(args.seeds, args.select_draws)})
     if other:
-        ap.error(f"{path} holds records with --seeds {other[0]}; resume with that or choose another --out")
+        ap.error(f"{path} holds records with --seeds {other[0][0]} --select-draws {other[0][1]}; "
+                 "resume with those or choose another --out")
     have = {r["seed"] for r in done}
     seeds = [SPLITS[args.split] + i for i in range(args.first, args.first + args.count)]
     t0 = time.time()
@@ -217,7 +250,7 @@ def main(argv=None) -> int:
         if seed in have:
             continue
         t = time.time()
-        rec = evaluate(seed, args.n, args.nfe, libraries, args.seeds)
+        rec = evaluate(seed, args.n, args.nfe, libraries, args.seeds, 0 if args.only_difflab else args.select_draws)
         done.append(rec)
         done.sort(key=lambda r: r["seed"])
         write_text_atomic(path, json.dumps({"command": " ".join(sys.argv), "records": done}, indent=1))
@@ -227,7 +260,10 @@ def main(argv=None) -> int:
     records = [r for r in done if r["seed"] in seeds]
     if not args.only_difflab:
         md, summary = table(records, args.nfe)
-        text = (f"command: `{' '.join(sys.argv)}`\n\nsplit {args.split}, seeds {seeds[0]}-{seeds[-1]}, N = {args.n}\n\n{md}\n\n"
+        selection = (f"each cell's best peer chosen on {args.select_draws} draws of its own and scored on the report draws"
+                     if args.select_draws else "each cell's best peer picked on the report draws themselves")
+        text = (f"command: `{' '.join(sys.argv)}`\n\nsplit {args.split}, seeds {seeds[0]}-{seeds[-1]}, N = {args.n}, "
+                f"{args.seeds} report draws per cell; {selection}\n\n{md}\n\n"
                 f"cells {summary['cells']}; default within 1.05x of the best peer: {summary['within_1.05']:.0%}; "
                 f"worst {summary['worst']:.2f}x; geometric mean {summary['geomean']:.2f}x; the exact ODE solve within 1.05x "
                 f"of the best peer: {summary['exact_within_1.05']:.0%}; default within 1.05x of the exact solve: "
