@@ -80,6 +80,28 @@ def test_through_sample():
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("sampler,default", [("unipc", 3), ("deis", 3), ("lms", 4)])
+def test_guided_multistep_order_is_capped_at_2(sampler, default):
+    """Lu et al. 2022b: high-order multistep solvers are unstable under large guidance; on a
+    guided model sample() runs them at order 2 unless an order is passed."""
+    den = _model(num_classes=10)
+    run = lambda model, **kw: difflab.sample(model, (3, 1, 8, 8), sampler, steps=6, generator=0,  # noqa: E731
+                                             cond={"labels": LABELS}, return_info=True, **kw)
+    guided = ClassifierFreeGuidance(den, 3.0)
+    assert guided.max_solver_order == 2
+    x, info = run(guided)
+    assert info.order == 2 and torch.equal(x, run(guided, order=2)[0])
+    high, info_high = run(guided, order=default)  # passed explicitly: kept
+    assert info_high.order == default and (high - x).abs().max() > 1e-6
+    # no extrapolating guidance, no cap: scale 1 and the plain denoiser run the sampler's default
+    assert ClassifierFreeGuidance(den, 1.0).max_solver_order is None
+    plain, info_plain = run(den)
+    assert info_plain.order == default and torch.equal(plain, run(ClassifierFreeGuidance(den, 1.0))[0])
+    assert run(guided, order=1)[1].order == 1  # a lower order than the cap is kept
+    assert difflab.sample(guided, (3, 1, 8, 8), "ddim", steps=3, cond={"labels": LABELS}, return_info=True)[1].order is None
+
+
+@torch.no_grad()
 def test_text_null_via_mask_and_shared_concat():
     den = _model(context_dim=12, concat_channels=2)
     g = torch.Generator().manual_seed(2)

@@ -38,6 +38,10 @@ def null_labels(denoiser) -> dict:
     return {"labels": int(config["num_classes"])}
 
 
+#: multistep order a sampler gets by default under guidance (see ``ClassifierFreeGuidance.max_solver_order``)
+GUIDED_MAX_ORDER = 2
+
+
 class ClassifierFreeGuidance:
     """``denoiser`` guided with ``scale``: a callable ``(x, sigma, **cond) -> x0`` with a
     ``.schedule``, usable wherever a :class:`~difflab.Denoiser` is (e.g. :func:`difflab.sample`).
@@ -78,6 +82,19 @@ class ClassifierFreeGuidance:
     @property
     def net(self):
         return getattr(self.denoiser, "net", None)
+
+    @property
+    def max_solver_order(self) -> int | None:
+        """The highest multistep order :func:`difflab.sample` gives a sampler by default on this
+        model: 2 where guidance extrapolates (s other than 0 and 1), else no limit (None).
+
+        A guided D_s = D_u + s (D_c - D_u) changes faster along the trajectory than either
+        branch, and a multistep solver's polynomial through several past outputs extrapolates
+        that change: high orders are unstable at large guidance scales, which is why
+        DPM-Solver++ takes its second-order multistep method for guided sampling (Lu et al.
+        2022b, sec. 4-5) and UniPC recommends order 2 for guided, 3 for unconditional sampling
+        (Zhao et al. 2023). An ``order`` passed to the sampler is kept."""
+        return None if self.scale in (0.0, 1.0) else GUIDED_MAX_ORDER
 
     def train(self, mode: bool = True) -> "ClassifierFreeGuidance":
         if hasattr(self.denoiser, "train"):

@@ -34,6 +34,8 @@ class SampleInfo:
     sigma_data_source: str | None = field(default=None, kw_only=True)
     dim: float | None = field(default=None, kw_only=True)
     start_mean: torch.Tensor | None = field(default=None, kw_only=True)
+    #: a multistep sampler's order as run (its default, capped on a guided model), else None
+    order: int | None = field(default=None, kw_only=True)
 
 
 def _wrapped(model):
@@ -161,6 +163,10 @@ def sample(
                 if sigmas.ndim != 1 or len(sigmas) < 2 or sigmas[-1] != 0 or not (sigmas[:-1] > sigmas[1:]).all():
                     raise ValueError("sigmas must be a strictly decreasing 1-d grid that ends at 0")
                 x = noise.to(model_device(model)) * math.sqrt(1.0 + float(sigmas[0]) ** 2)
+            _limit_order(model, fn, options)  # after a stored grid's own options
+            order = inspect.signature(fn).parameters.get("order")
+            if order is not None:
+                scale["order"] = options.get("order", order.default)
             x = fn(denoiser, x, sigmas, cond=cond, generator=generator, callback=callback, **options)
     finally:
         if was_training:
@@ -168,6 +174,18 @@ def sample(
     if return_info:
         return x, SampleInfo(nfe=counted.nfe, sigmas=sigmas, sampler=sampler, **scale)
     return x
+
+
+def _limit_order(model, fn, options: dict) -> None:
+    """A multistep sampler's default ``order`` capped by the model's ``max_solver_order`` (2 for
+    a guided model, :attr:`difflab.guidance.ClassifierFreeGuidance.max_solver_order`: high orders
+    are unstable at large guidance scales, Lu et al. 2022b); an order passed explicitly is kept."""
+    param = inspect.signature(fn).parameters.get("order")
+    cap = model_attribute(model, "max_solver_order")
+    if param is None or "order" in options or cap is None or not isinstance(param.default, int):
+        return
+    if param.default > cap:
+        options["order"] = int(cap)
 
 
 def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, cond, options: dict, scale: dict):
