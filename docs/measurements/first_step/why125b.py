@@ -1,4 +1,4 @@
-import sys, math
+import sys
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[3] / "benchmarks"))
 import torch
 import samplers as B

@@ -1,5 +1,5 @@
 """Tuning prompts (seed 12345): which 10-step grid under the guided order-2 rule, beside 20 steps."""
-import json, sys, time
+import sys, time
 import torch
 from difflab.pipelines.text_to_image import TextToImagePipeline
 from difflab.data.shapes import eval_prompts

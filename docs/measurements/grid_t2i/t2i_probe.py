@@ -5,7 +5,6 @@ import torch
 from difflab.pipelines.text_to_image import TextToImagePipeline
 from difflab.data.shapes import eval_prompts
 from difflab.metrics.shapes_judge import judge_batch
-from difflab.grids import make_grid
 
 torch.set_num_threads(1)
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
