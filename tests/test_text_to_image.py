@@ -272,7 +272,7 @@ def test_shipped_model_generates_offline(tmp_path):
 
 @pytest.mark.slow
 def test_shipped_model_is_faithful_on_held_out_prompts():
-    """A smoke check of quality, not the measurement (docs/text-to-image.md: 97% / 68% on
+    """A smoke check of quality, not the measurement (docs/text-to-image.md: 96% / 67% on
     500 prompts each): on 24 held-out prompts of each kind at the defaults, the judge
     finds most single objects and more than a third of the pairs right. A model that
     ignores its prompt (the right colour, shape and position by chance: about 1 in 90)

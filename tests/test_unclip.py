@@ -301,7 +301,7 @@ def test_shipped_unclip_pipeline_generates_offline(tmp_path):
 @pytest.mark.slow
 @pytest.mark.once
 def test_shipped_unclip_pipeline_is_faithful_and_its_encoder_retrieves():
-    """A smoke check of quality, not the measurement (docs/unclip.md: single objects 90% on 100
+    """A smoke check of quality, not the measurement (docs/unclip.md: single objects 89% on 100
     held-out prompts, text->image R@1 94% among 100 scenes): on 24 held-out single-object
     prompts the judge finds most images right, and the encoder ranks the right scene first for
     most of 100 held-out captions. Chance is about 1 in 90 and 1 in 100; a broken folder, or
