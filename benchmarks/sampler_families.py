@@ -151,8 +151,9 @@ def evaluate(seed: int, n: int, nfes, libraries: dict, draws: int = 1, select_dr
     own (seeds SELECT_BASE..), the best per NFE is kept, and only that one is scored on the report draws
     (seeds 0..draws-1) beside difflab's fixed default: the best of some 60 noisy scores is not scored on
     the draws it was picked on (no winner's curse)."""
-    if draws > SELECT_BASE:
-        raise ValueError(f"at most {SELECT_BASE} report draws")
+    if draws > SELECT_BASE or select_draws > SELECT_BASE:
+        # seeds SELECT_BASE + S would reach other roles' seeds (noise 1000+, references 3000+, floor 4000+)
+        raise ValueError(f"at most {SELECT_BASE} report draws and {SELECT_BASE} selection draws")
     mix = random_mixture(seed)
     p = B.Problem(f"mixture {seed}", range(draws), n=n, mix=mix, n_proj=256)
     exact = p.error(exact_run)["ratio"]
@@ -200,7 +201,8 @@ def table(records: list, nfes) -> tuple[str, dict]:
                 peer, label = best(peers, nfe)
             d = res["difflab"]
             mine = d["default"][str(nfe)]["ratio"]
-            ratios.append(mine / peer)
+            # a chosen peer that fails on the report draws (inf) loses the cell; kept out of the mean
+            ratios.append(mine / peer if math.isfinite(peer) and peer > 0 else 0.0)
             exact = rec.get("exact", math.nan)
             exact_ratios.append(exact / peer)
             to_exact.append(mine / exact)
@@ -209,7 +211,8 @@ def table(records: list, nfes) -> tuple[str, dict]:
                          f"| {peer:.2f} ({label}) | **{mine / peer:.2f}** | {exact / peer:.2f} | {others} |")
     n = max(1, len(ratios))
     summary = {"cells": len(ratios), "within_1.05": sum(r <= 1.05 for r in ratios) / n,
-               "worst": max(ratios, default=math.nan), "geomean": math.exp(sum(map(math.log, ratios)) / n),
+               "worst": max(ratios, default=math.nan),
+               "geomean": math.exp(sum(math.log(r) for r in ratios if r > 0) / max(1, sum(r > 0 for r in ratios))),
                "exact_within_1.05": sum(r <= 1.05 for r in exact_ratios) / n,
                "default_within_1.05_of_exact": sum(r <= 1.05 for r in to_exact) / n}
     return "\n".join(lines), summary
@@ -229,6 +232,10 @@ def main(argv=None) -> int:
     ap.add_argument("--only-difflab", action="store_true", help="difflab's runs alone (tuning a rule)")
     ap.add_argument("--out", default=None, help="prefix of the .json and .md written (default: runs/sampler_families_<split>)")
     args = ap.parse_args(argv)
+    if args.only_difflab:
+        args.select_draws = 0  # no peers to choose
+    if not 0 <= args.select_draws <= SELECT_BASE or not 1 <= args.seeds <= SELECT_BASE:
+        ap.error(f"--seeds must be 1..{SELECT_BASE} and --select-draws 0..{SELECT_BASE} (their seeds must not meet)")
     torch.set_num_threads(1)
     B.check_oracle()
     libraries = {"difflab": difflab_runs()}
@@ -250,7 +257,7 @@ def main(argv=None) -> int:
         if seed in have:
             continue
         t = time.time()
-        rec = evaluate(seed, args.n, args.nfe, libraries, args.seeds, 0 if args.only_difflab else args.select_draws)
+        rec = evaluate(seed, args.n, args.nfe, libraries, args.seeds, args.select_draws)
         done.append(rec)
         done.sort(key=lambda r: r["seed"])
         write_text_atomic(path, json.dumps({"command": " ".join(sys.argv), "records": done}, indent=1))

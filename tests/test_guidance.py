@@ -98,7 +98,35 @@ def test_guided_multistep_order_is_capped_at_2(sampler, default):
     plain, info_plain = run(den)
     assert info_plain.order == default and torch.equal(plain, run(ClassifierFreeGuidance(den, 1.0))[0])
     assert run(guided, order=1)[1].order == 1  # a lower order than the cap is kept
+    # the cap follows extrapolation: a branch weight below 0 (s > 1 or s < 0), not 0 <= s <= 1
+    assert ClassifierFreeGuidance(den, 0.5).max_solver_order is None
+    assert ClassifierFreeGuidance(den, -0.5).max_solver_order == 2
     assert difflab.sample(guided, (3, 1, 8, 8), "ddim", steps=3, cond={"labels": LABELS}, return_info=True)[1].order is None
+
+
+def test_style_guidance_is_capped_when_any_term_extrapolates():
+    from difflab.guidance import StyleGuidance
+
+    den = _model(num_classes=10)
+    # D_u + s (D_c - D_u) + s_style (D_styled - D_c): branch weights (1 - s, s - s_style, s_style)
+    assert StyleGuidance(den, 1.0, 1.0).max_solver_order is None  # = D_styled alone
+    assert StyleGuidance(den, 1.0, 0.0).max_solver_order is None  # = D_c alone
+    assert StyleGuidance(den, 1.0, 2.0).max_solver_order == 2  # the style pushed past the content
+    assert StyleGuidance(den, 3.0, 3.0).max_solver_order == 2
+
+
+@torch.no_grad()
+def test_img2img_and_tune_grid_report_the_order():
+    from difflab.samplers import optimize_grid
+    from difflab.tasks.img2img import img2img
+
+    den = _model(num_classes=10)
+    guided = ClassifierFreeGuidance(den, 3.0)
+    x = torch.zeros(3, 1, 8, 8)
+    _, info = img2img(guided, x, 0.6, sampler="unipc", steps=5, generator=0, cond={"labels": LABELS}, return_info=True)
+    assert info.order == 2 and info.steps == 3
+    search = optimize_grid(guided, (3, 1, 8, 8), "unipc", 3, cond={"labels": LABELS}, reference_steps=12, sweeps=1)
+    assert search.order == 2 and search.to_json()["order"] == 2 and "order" not in search.options
 
 
 @torch.no_grad()

@@ -83,10 +83,16 @@ class ClassifierFreeGuidance:
     def net(self):
         return getattr(self.denoiser, "net", None)
 
+    def branch_weights(self) -> tuple[float, ...]:
+        """The guided output as a combination of the branches' outputs, sum_k c_k D_k with
+        sum_k c_k = 1: (1 - s, s) for (unconditional, conditional)."""
+        return (1.0 - self.scale, self.scale)
+
     @property
     def max_solver_order(self) -> int | None:
         """The highest multistep order :func:`difflab.sample` gives a sampler by default on this
-        model: 2 where guidance extrapolates (s other than 0 and 1), else no limit (None).
+        model: 2 where guidance extrapolates (a branch weight below 0, i.e. s > 1 or s < 0), else
+        no limit (None): 0 <= s <= 1 interpolates between the branches.
 
         A guided D_s = D_u + s (D_c - D_u) changes faster along the trajectory than either
         branch, and a multistep solver's polynomial through several past outputs extrapolates
@@ -94,7 +100,7 @@ class ClassifierFreeGuidance:
         DPM-Solver++ takes its second-order multistep method for guided sampling (Lu et al.
         2022b, sec. 4-5) and UniPC recommends order 2 for guided, 3 for unconditional sampling
         (Zhao et al. 2023). An ``order`` passed to the sampler is kept."""
-        return None if self.scale in (0.0, 1.0) else GUIDED_MAX_ORDER
+        return GUIDED_MAX_ORDER if min(self.branch_weights()) < 0 else None
 
     def train(self, mode: bool = True) -> "ClassifierFreeGuidance":
         if hasattr(self.denoiser, "train"):
@@ -177,6 +183,10 @@ class StyleGuidance(ClassifierFreeGuidance):
         if not math.isfinite(style_scale):
             raise ValueError(f"style_scale must be a finite number, got {style_scale}")
         self.style_scale = style_scale
+
+    def branch_weights(self) -> tuple[float, ...]:
+        """(1 - s, s - s_style, s_style) for (unconditional, content, styled prompt)."""
+        return (1.0 - self.scale, self.scale - self.style_scale, self.style_scale)
 
     def __call__(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
         styled = {k[len(STYLED):]: v for k, v in cond.items() if k.startswith(STYLED)}

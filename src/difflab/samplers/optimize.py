@@ -53,11 +53,14 @@ class GridSearch:
     nfe: int
     seconds: float
     history: list = field(default_factory=list)
+    #: the multistep order the search ran the sampler at (its default, capped under guidance), None if it has none
+    order: int | None = None
 
     def to_json(self) -> dict:
         return {"sigmas": self.sigmas.tolist(), "options": self.options, "error": self.error,
                 "start_error": self.start_error, "start_sigmas": self.start_sigmas.tolist(),
-                "reference_steps": self.reference_steps, "nfe": self.nfe, "seconds": self.seconds}
+                "reference_steps": self.reference_steps, "nfe": self.nfe, "seconds": self.seconds,
+                **({"order": self.order} if self.order is not None else {})}
 
 
 def optimize_grid(
@@ -159,7 +162,7 @@ def optimize_grid(
     sigmas = torch.tensor([math.exp(top), *[math.exp(v) for v in u], 0.0], dtype=torch.float64)
     return GridSearch(sampler=sampler, steps=steps, sigmas=sigmas, options=dict(options), error=best,
                       start_error=start_error, start_sigmas=start_sigmas, reference_steps=reference_steps, nfe=nfe,
-                      seconds=time.perf_counter() - start, history=history)
+                      seconds=time.perf_counter() - start, history=history, order=info.order)
 
 
 def _parameters(sampler: str):

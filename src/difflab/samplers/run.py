@@ -34,7 +34,8 @@ class SampleInfo:
     sigma_data_source: str | None = field(default=None, kw_only=True)
     dim: float | None = field(default=None, kw_only=True)
     start_mean: torch.Tensor | None = field(default=None, kw_only=True)
-    #: a multistep sampler's order as run (its default, capped on a guided model), else None
+    #: a multistep sampler's ``order`` setting (its default, capped on a guided model; the first and, with
+    #: ``lower_order_final``, the last steps use fewer points), else None
     order: int | None = field(default=None, kw_only=True)
 
 

@@ -27,7 +27,7 @@ logic lives here. Images (files, the codec of a latent model) are the pipelines'
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -109,5 +109,6 @@ def img2img(
         out, info = sample(denoiser, noise, sampler, k, generator=generator, sigmas=sub, cond=cond,
                            callback=callback, return_info=True, **options)
     if return_info:
-        return out, Img2ImgInfo(nfe=info.nfe, sigmas=sub, sampler=sampler, steps=k, strength=float(strength))
+        kept = {f.name: getattr(info, f.name) for f in fields(SampleInfo) if f.name not in ("nfe", "sigmas", "sampler")}
+        return out, Img2ImgInfo(nfe=info.nfe, sigmas=sub, sampler=sampler, steps=k, strength=float(strength), **kept)
     return out
