@@ -27,7 +27,7 @@ __all__ = ["Request", "Limits", "check_request", "generate_stream", "png_bytes",
            "SAMPLERS", "PNG_KEY"]
 
 #: samplers offered for text-to-image (deterministic and stochastic, first- to third-order)
-SAMPLERS = ("unipc", "dpmpp-2m", "ddim", "euler", "heun", "lms", "deis", "dpmpp-2m-sde", "ddpm")
+SAMPLERS = ("unipc", "dpmpp-2m", "ddim", "euler", "heun", "lms", "deis", "dpmpp-2m-sde", "dpmpp-3m-sde", "ddpm")
 PNG_KEY = "parameters"
 
 

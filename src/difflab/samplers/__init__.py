@@ -11,7 +11,8 @@ starting noise, counts network evaluations and dispatches by name.
 from __future__ import annotations
 
 from .ddpm import sample_ddim, sample_ddpm
-from .dpm_solver import sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_unipc
+from .dpm_solver import (sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_dpmpp_3m_sde,
+                         sample_unipc)
 from .edm import sample_euler, sample_heun
 from .langevin import sample_langevin
 from .lms import sample_lms
@@ -38,6 +39,7 @@ __all__ = [
     "sample_lms",
     "sample_dpmpp_2m",
     "sample_dpmpp_2m_sde",
+    "sample_dpmpp_3m_sde",
     "sample_deis",
     "sample_unipc",
     "sample_dpm_adaptive",

@@ -33,7 +33,7 @@ __all__ = ["optimize_grid", "GridSearch", "STOCHASTIC"]
 
 #: samplers that draw noise at every step: their samples do not follow the ODE map, so the
 #: distance to an ODE reference is not their error
-STOCHASTIC = ("ddpm", "euler-maruyama", "pc", "langevin", "dpmpp-2m-sde")
+STOCHASTIC = ("ddpm", "euler-maruyama", "pc", "langevin", "dpmpp-2m-sde", "dpmpp-3m-sde")
 
 
 @dataclass

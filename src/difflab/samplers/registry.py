@@ -7,7 +7,8 @@ import inspect
 import math
 
 from .ddpm import sample_ddim, sample_ddpm
-from .dpm_solver import sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_unipc
+from .dpm_solver import (sample_deis, sample_dpm_adaptive, sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_dpmpp_3m_sde,
+                         sample_unipc)
 from .edm import sample_euler, sample_heun
 from .langevin import sample_langevin
 from .lms import sample_lms
@@ -32,6 +33,7 @@ SAMPLERS = {
     "lms": sample_lms,
     "dpmpp-2m": sample_dpmpp_2m,
     "dpmpp-2m-sde": sample_dpmpp_2m_sde,
+    "dpmpp-3m-sde": sample_dpmpp_3m_sde,
     "deis": sample_deis,
     "unipc": sample_unipc,
     "dpm-adaptive": sample_dpm_adaptive,
@@ -41,7 +43,7 @@ SAMPLERS = {
 #: the grid each sampler gets when neither ``spacing`` nor ``sigmas`` is given (others: the
 #: schedule's default, see :func:`difflab.grids.make_grid`); chosen by the grid sweep of
 #: benchmarks/samplers.py, see docs/samplers.md
-DEFAULT_SPACING = {"dpmpp-2m": "tuned", "dpmpp-2m-sde": "tuned", "deis": "tuned", "unipc": "tuned", "lms": "karras"}
+DEFAULT_SPACING = {"dpmpp-2m": "tuned", "dpmpp-2m-sde": "tuned", "dpmpp-3m-sde": "tuned", "deis": "tuned", "unipc": "tuned", "lms": "karras"}
 
 
 def register(name: str, fn) -> None:
