@@ -437,3 +437,15 @@ def test_training_recipe_under_two_processes_equals_one(tmp_path):
     losses = [[rec["loss"] for rec in read_log(tmp_path / name / "train_log.jsonl")] for name in ("ddp", "one")]
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+
+
+def test_generation_records_the_order_that_ran(pipe):
+    """Guided sampling caps UniPC at order 2 (docs/samplers.md); the settings say so, and an explicit order is kept."""
+    _, info = pipe(["a red circle"], seed=0, output="tensor", return_info=True, sampler="unipc", steps=3, guidance=3.0)
+    assert info.settings["order"] == 2
+    _, info = pipe(["a red circle"], seed=0, output="tensor", return_info=True, sampler="unipc", steps=3, guidance=1.0)
+    assert info.settings["order"] == 3
+    _, info = pipe(["a red circle"], seed=0, output="tensor", return_info=True, sampler="unipc", steps=3, order=1)
+    assert info.settings["order"] == 1
+    _, info = pipe(["a red circle"], seed=0, output="tensor", return_info=True, sampler="ddim", steps=3)
+    assert "order" not in info.settings

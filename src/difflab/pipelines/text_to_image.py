@@ -286,6 +286,8 @@ class TextToImagePipeline(Pipeline):
                     **({"aspect": aspect} if aspect is not None else {}),
                     **({"negative_prompt": negative_prompt} if negative_prompt else {}),
                     **({"style_ref": True, "style_weight": float(style_weight)} if style_ref is not None else {})}
+        if info.order is not None:  # the multistep order that ran (capped under guidance), to reproduce the image
+            settings.setdefault("order", info.order)
         return z, GenerationInfo(list(prompts), [seed + i for i in range(n)], info.nfe,
                                  time.perf_counter() - start, settings)
 
