@@ -127,7 +127,10 @@ def sample(
         callback: called once per step (adaptive samplers: per accepted step) with a dict
             (``i``, ``x``, ``sigma``, ``sigma_next``, ``x0``).
         return_info: also return a :class:`SampleInfo` (NFE, grid).
-        **options: the sampler's own options (``eta`` for DDIM, ``variance`` for DDPM ...).
+        **options: the sampler's own options (``eta`` for DDIM, ``variance`` for DDPM ...). A
+            multistep sampler's ``order``, when not given, is its default capped by the model's
+            ``max_solver_order`` (2 under extrapolating guidance, see
+            :attr:`difflab.guidance.ClassifierFreeGuidance.max_solver_order`).
 
     Returns:
         the samples (in data coordinates), and the info if ``return_info``.
