@@ -137,9 +137,9 @@ def test_dpmpp_3m_sde_at_eta_0_is_deis_order_3():
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
 def test_dpmpp_3m_sde_integrates_a_quadratic_exactly(eta):
     """For D(lambda) a quadratic in lambda (independent of x) and no noise, a full-order step equals
-    x' = e^{-H} x + int (1+eta) e^{-(1+eta)(lambda' - u)} D(u) du exactly: run three steps with the
-    first two replaced by the exact solution (a denoiser that is constant on them gives the
-    history the solver needs), and compare the third with the integral by quadrature."""
+    x' = e^{-H} x + int (1+eta) e^{-(1+eta)(lambda' - u)} D(u) du exactly: the third step (the first
+    with three outputs), from the solver's own state there (read by the callback), against that
+    integral by quadrature (k-diffusion 0.1.1's halved quadratic term would miss it)."""
     quad = lambda lam: 0.7 - 0.4 * lam + 0.3 * lam * lam  # noqa: E731
     sig = torch.tensor([4.0, 2.5, 1.4, 0.8], dtype=torch.float64)
     lams = [-math.log(v) for v in sig.tolist()]

@@ -167,10 +167,7 @@ def sample(
                 if sigmas.ndim != 1 or len(sigmas) < 2 or sigmas[-1] != 0 or not (sigmas[:-1] > sigmas[1:]).all():
                     raise ValueError("sigmas must be a strictly decreasing 1-d grid that ends at 0")
                 x = noise.to(model_device(model)) * math.sqrt(1.0 + float(sigmas[0]) ** 2)
-            _limit_order(model, fn, options)  # after a stored grid's own options
-            order = inspect.signature(fn).parameters.get("order")
-            if order is not None:
-                scale["order"] = options.get("order", order.default)
+            scale["order"] = _limit_order(model, fn, options)  # after a stored grid's own options
             x = fn(denoiser, x, sigmas, cond=cond, generator=generator, callback=callback, **options)
     finally:
         if was_training:
@@ -180,16 +177,19 @@ def sample(
     return x
 
 
-def _limit_order(model, fn, options: dict) -> None:
+def _limit_order(model, fn, options: dict) -> int | None:
     """A multistep sampler's default ``order`` capped by the model's ``max_solver_order`` (2 for
     a guided model, :attr:`difflab.guidance.ClassifierFreeGuidance.max_solver_order`: high orders
-    are unstable at large guidance scales, Lu et al. 2022b); an order passed explicitly is kept."""
+    are unstable at large guidance scales, Lu et al. 2022b); an order passed explicitly is kept.
+    Returns the order the sampler runs at (None for a sampler without one)."""
     param = inspect.signature(fn).parameters.get("order")
-    cap = model_attribute(model, "max_solver_order")
-    if param is None or "order" in options or cap is None or not isinstance(param.default, int):
-        return
-    if param.default > cap:
-        options["order"] = int(cap)
+    if param is None:
+        return None
+    if "order" not in options:
+        cap = model_attribute(model, "max_solver_order")
+        if cap is not None and isinstance(param.default, int) and param.default > cap:
+            options["order"] = int(cap)
+    return options.get("order", param.default)
 
 
 def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, cond, options: dict, scale: dict):
