@@ -15,6 +15,7 @@ group itself): a plain ``python`` or ``difflab`` run is one process, rank 0.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import NamedTuple
 
@@ -70,7 +71,16 @@ def init_distributed(backend: str | None = None) -> World:
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
         dist.init_process_group(backend or ("nccl" if cuda else "gloo"))
+        # the group this call made is torn down before the interpreter's own teardown: left to
+        # it, gloo's threads can be destroyed while joinable and the rank aborts at exit (SIGABRT,
+        # "terminate called without an active exception") after a run that succeeded
+        atexit.register(_destroy_group)
     return world()
+
+
+def _destroy_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_gather_tensor(x: torch.Tensor, w: World) -> list[torch.Tensor]:
