@@ -45,7 +45,14 @@ def _sampling(args, pipe=None) -> dict:
     if style_ref is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style-ref applies to a text-to-image pipeline, not to --pipeline unclip")
-        settings.update({"style_ref": style_ref, "style_weight": args.style_weight})
+        settings.update({"style_ref": style_ref, "style_weight": args.style_weight,
+                         "style_method": getattr(args, "style_method", None)})
+        if getattr(args, "style_adapter", None) is not None:
+            from ..pipelines.style_adapter import load_style_adapter
+
+            pipe.style_adapter, _ = load_style_adapter(args.style_adapter, pipe.denoiser.net)
+    elif getattr(args, "style_method", None) is not None or getattr(args, "style_adapter", None) is not None:
+        raise ValueError("--style-method and --style-adapter choose how --style-ref borrows a style: give --style-ref")
     if style is not None or stylize is not None or aspect is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style, --stylize and --aspect apply to a text-to-image pipeline, not to --pipeline unclip")
@@ -88,6 +95,8 @@ def _cmd_generate(args) -> None:
         raise ValueError("--stylize sets the strength of a style: name one with --style")
     if args.style_ref is not None and not Path(args.style_ref).is_file():
         raise FileNotFoundError(f"no style reference image {args.style_ref}")
+    if args.style_adapter is not None and not Path(args.style_adapter).is_file():
+        raise FileNotFoundError(f"no style adapter file {args.style_adapter}")
     if args.aspect is not None:
         from ..pipelines.text_to_image import aspect_size
 
@@ -220,9 +229,16 @@ def register(sub) -> None:
                      help="style strength: 0 = content only, 1 = the styled prompt (default), higher = stronger style "
                           "(a guidance term of its own, S x guidance; one more network evaluation per step)")
     gen.add_argument("--style-ref", default=None, metavar="IMAGE",
-                     help="borrow the style of this image (shared attention, no training; the pipeline's size)")
+                     help="borrow the style of this image (the pipeline's size): by its trained style adapter where "
+                          "it has one, else by shared attention (no training)")
     gen.add_argument("--style-weight", type=number(0, above=True), default=1.0, metavar="W",
                      help="how strongly --style-ref's style is borrowed (default 1; more: stronger)")
+    gen.add_argument("--style-method", choices=("adapter", "shared"), default=None,
+                     help="how --style-ref borrows the style: the trained adapter (IP-Adapter) or shared attention "
+                          "(default: the adapter where the pipeline has one)")
+    gen.add_argument("--style-adapter", default=None, metavar="FILE",
+                     help="a style adapter file for --style-ref (difflab train style-adapter; default: the pipeline "
+                          "folder's style_adapter.safetensors)")
     gen.add_argument("--aspect", default=None, metavar="W:H",
                      help="frame aspect ratio, e.g. 3:2 (the shorter side stays the model's size; default square)")
     _add_common(gen)

@@ -127,6 +127,19 @@ def _cmd_train_superres(args) -> None:
     print(f"model folder {out}")
 
 
+def _cmd_train_style_adapter(args) -> None:
+    from ..pipelines.style_adapter_training import train_style_adapter
+    from ..pipelines.text_to_image import shipped_model_path
+
+    path = train_style_adapter(args.model or shipped_model_path(), out=args.out, styles=_styles(args.styles),
+                               scenes=args.scenes, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                               checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
+                               seed=args.seed, workers=args.workers, progress=not args.quiet, device=args.device,
+                               compile=args.compile, precision=args.precision)
+    print(f"saved style adapter {path} ({path.stat().st_size / 1024:.0f} KB); use it with: difflab generate PROMPT "
+          f"--style-ref IMAGE --style-adapter {path} (or copy it into the pipeline folder)")
+
+
 def _cmd_train_clip(args) -> None:
     from ..pipelines.clip_training import train_clip
 
@@ -291,6 +304,17 @@ def register(sub) -> None:
     st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
     st.add_argument("--rank", type=positive_int, default=4, help="LoRA rank (default 4)")
     st.set_defaults(handler=_cmd_train_style)
+
+    sa = tsub.add_parser("style-adapter", help="a style adapter for --style-ref (IP-Adapter: a style encoder whose "
+                                               "tokens enter the cross-attention)")
+    sa.add_argument("--model", default=None, help="text-to-image pipeline folder, frozen (default: the shipped one)")
+    _run(sa, steps=2000, batch_size=64, lr=5e-4, checkpoint_every=250,
+         out="run folder: checkpoint, log, loss curve and style_adapter.safetensors")
+    sa.add_argument("--styles", default=None, metavar="S1,S2,...",
+                    help="rendering styles of the training scenes and references (default: the pipeline's trained styles)")
+    sa.add_argument("--scenes", type=positive_int, default=8000, help="training scenes (default 8000)")
+    sa.add_argument("--workers", type=positive_int, default=1, help="processes that render the scenes")
+    sa.set_defaults(handler=_cmd_train_style_adapter)
 
     c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")
     _run(c, steps=1500, batch_size=256, lr=1e-3, checkpoint_every=250, out="CLIP encoder and run folder")

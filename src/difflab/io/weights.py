@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .atomic import atomic_path
 
-__all__ = ["save_weights", "load_weights", "weight_shapes"]
+__all__ = ["save_weights", "load_weights", "weight_shapes", "json_metadata"]
 
 
 def save_weights(path: Path, state: dict, metadata: dict[str, str] | None = None) -> None:
@@ -29,6 +29,21 @@ def load_weights(path: Path) -> dict:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def json_metadata(path: Path, key: str, what: str):
+    """The JSON value stored under ``key`` in the header metadata of safetensors file ``path``
+    (None where there is none); a one-line ValueError naming ``what`` the file should be where
+    it is not a readable safetensors file."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads((f.metadata() or {}).get(key, "null"))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"{path}: not {what} ({e})") from None
 
 
 def weight_shapes(path: Path) -> dict[str, tuple]:

@@ -13,10 +13,12 @@ Diffusion do.
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import nn
 
-__all__ = ["LoRALinear", "add_lora", "remove_lora", "lora_state", "load_lora_state", "CROSS_ATTENTION"]
+__all__ = ["LoRALinear", "add_lora", "remove_lora", "lora_state", "load_lora_state", "fingerprint", "CROSS_ATTENTION"]
 
 #: names of the cross-attention's linear layers in difflab's UNet (AttentionBlock)
 CROSS_ATTENTION = ("q_x", "kv_x", "proj_x")
@@ -122,3 +124,15 @@ def load_lora_state(net: nn.Module, state: dict[str, torch.Tensor], rank: int, a
                              f"{tuple(weight.shape)}: was it trained for another model?")
         with torch.no_grad():
             weight.copy_(value.to(weight.dtype))
+
+
+def fingerprint(net: torch.nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) of the base network's cross-attention weights (adapters
+    excluded): what an adapter trained on a network records, so that it is never applied to
+    another one silently."""
+    h = hashlib.sha256()
+    for name, p in sorted(net.state_dict().items()):
+        if any(f".{layer}." in f".{name}" for layer in CROSS_ATTENTION) and ".down." not in name and ".up." not in name:
+            h.update(name.replace(".base.", ".").encode())
+            h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]

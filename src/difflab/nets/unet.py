@@ -103,6 +103,8 @@ class AttentionBlock(nn.Module):
         super().__init__()
         self.heads = heads
         self.share: tuple[int, float] | None = None  # (references, weight) while shared_attention is on
+        # (keys, values, weights) of image-prompt tokens while nets.style_adapter.image_prompt is on
+        self.image_prompt: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.norm = nn.GroupNorm(groups, ch)
         self.qkv = nn.Linear(ch, 3 * ch)
         self.proj = _zero(nn.Linear(ch, ch))
@@ -141,12 +143,24 @@ class AttentionBlock(nn.Module):
                 mask = (context_mask | ~append_dims(keep, 2))[:, None, None, :]
             a = F.scaled_dot_product_attention(_heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads),
                                                attn_mask=mask)
+            if self.image_prompt is not None:
+                a = a + self._image_prompt(q)
             out = self.proj_x(self._merge(a, h))
             if context_mask is not None:
                 out = out * append_dims(keep, out.ndim).to(out.dtype)
             h = h + self._back(out, h)
         return h
 
+
+    def _image_prompt(self, q: torch.Tensor) -> torch.Tensor:
+        """The decoupled cross-attention of IP-Adapter (Ye et al. 2023, eq. 5): the same queries
+        attend to image-prompt tokens through keys and values of their own, and the result,
+        times each sample's weight, joins the text's before the output projection."""
+        k, v, w = self.image_prompt
+        n = q.shape[0]
+        k, v = (t.to(q.dtype).expand(n, -1, -1) if t.shape[0] == 1 else t.to(q.dtype) for t in (k, v))
+        a = F.scaled_dot_product_attention(_heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads))
+        return append_dims(w.to(a.dtype), a.ndim) * a
 
     def _shared(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Self-attention shared with the batch's first ``r`` items, the references (Hertz et al.

@@ -19,7 +19,6 @@ model silently.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from ..nets.lora import CROSS_ATTENTION, add_lora, load_lora_state, lora_state, remove_lora
+from ..nets.lora import add_lora, fingerprint, load_lora_state, lora_state, remove_lora
 from ..train.run_folder import trainer
 
 __all__ = ["train_style", "apply_style", "read_style", "style_path", "STYLES_DIR"]
@@ -45,16 +44,6 @@ def check_style_name(name: str) -> str:
     return name
 
 
-def fingerprint(net: torch.nn.Module) -> str:
-    """SHA-256 (first 16 hex digits) of the base network's cross-attention weights."""
-    h = hashlib.sha256()
-    for name, p in sorted(net.state_dict().items()):
-        if any(f".{layer}." in f".{name}" for layer in CROSS_ATTENTION) and ".down." not in name and ".up." not in name:
-            h.update(name.replace(".base.", ".").encode())
-            h.update(p.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def style_path(style: str) -> Path | None:
     """The learned-style file ``style`` stands for: itself if it is a ``.safetensors`` path,
     ``styles/STYLE.safetensors`` if that exists, else None (a style word)."""
@@ -68,16 +57,10 @@ def style_path(style: str) -> Path | None:
 
 def read_style(path) -> tuple[dict, dict[str, torch.Tensor]]:
     """(metadata, adapter weights) of a style file, with one-line errors."""
-    from safetensors import safe_open
-
-    from ..io.weights import load_weights
+    from ..io.weights import json_metadata, load_weights
 
     path = Path(path)
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = json.loads((f.metadata() or {}).get("difflab_style", "null"))
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{path}: not a learned style file ({e})") from None
+    meta = json_metadata(path, "difflab_style", "a learned style file")
     if not isinstance(meta, dict) or not {"name", "rank", "alpha", "fingerprint"} <= set(meta):
         raise ValueError(f"{path}: not a learned style file (no difflab_style metadata)")
     return meta, load_weights(path)

@@ -148,6 +148,9 @@ class TextToImagePipeline(Pipeline):
         self.config = {**config, "image_size": size, "defaults": {**DEFAULTS, **config.get("defaults", {})}}
         self.latent_shape = autoencoder.latent_shape((autoencoder.in_channels, size, size))
         self._null: dict | None = None  # the encoding of "", made on first use (null_cond)
+        #: a trained style adapter for ``style_ref`` (:mod:`~difflab.pipelines.style_adapter`), or the
+        #: file it loads from on first use (a folder's ``style_adapter.safetensors``), or None
+        self.style_adapter = None
 
     @property
     def trained_styles(self) -> tuple[str, ...] | None:
@@ -187,7 +190,7 @@ class TextToImagePipeline(Pipeline):
 
     # -- generation ---------------------------------------------------------------
     def styled(self, prompts: Sequence[str], guidance: float, style: str | None, stylize: float | None,
-               negative_prompt: str | None = None, denoiser=None) -> tuple:
+               negative_prompt: str | None = None, denoiser=None, null_extra: dict | None = None) -> tuple:
         """(model, cond) for ``prompts`` drawn in ``style`` (a style word, named as the training
         captions name styles: "PROMPT in STYLE style") with strength ``stylize``: None or 1 is
         ordinary guidance on the styled prompt; otherwise the style is a guidance term of its
@@ -197,7 +200,9 @@ class TextToImagePipeline(Pipeline):
         so it needs guidance above 1 (at 1 guidance is the conditional model alone; below, it
         would steer toward the negative prompt): refused otherwise.
         ``denoiser``: what guidance wraps (default the pipeline's; e.g. a
-        :class:`~difflab.pipelines.style_reference.StyleReference` of it)."""
+        :class:`~difflab.pipelines.style_reference.StyleReference` of it); ``null_extra``:
+        conditions of guidance's unconditional branch besides the prompt's (e.g. a style
+        adapter's weight 0)."""
         from ..data.shapes import name_style
         from ..guidance import STYLED, ClassifierFreeGuidance, StyleGuidance
         from ..text import check_prompts
@@ -209,6 +214,7 @@ class TextToImagePipeline(Pipeline):
                 raise ValueError(f"a negative prompt acts through guidance: give a guidance above 1, not {guidance:g}")
             (negative_prompt,) = check_prompts([negative_prompt])
             null = {k: v[0] for k, v in self.encode_prompts([negative_prompt]).items()}
+        null = {**null, **(null_extra or {})}
         if style is None:
             if stylize is not None:
                 raise ValueError("stylize sets the strength of a style: name one with style= (--style)")
@@ -237,30 +243,49 @@ class TextToImagePipeline(Pipeline):
         height, width = aspect_size(aspect, self.config["image_size"], multiple)
         return self.autoencoder.latent_shape((self.autoencoder.in_channels, height, width))
 
-    def style_reference(self, image, weight: float = 1.0):
-        """The pipeline's denoiser with its self-attention shared with the latent of ``image``
-        (:class:`~difflab.pipelines.style_reference.StyleReference`; the reference gets the
-        empty prompt)."""
-        from ..masks import load_image
-        from .style_reference import StyleReference
+    def style_reference(self, image, weight: float = 1.0, method: str | None = None) -> tuple:
+        """(denoiser, extra conditions, extra null conditions) that borrow the style of ``image``
+        with strength ``weight``, by ``method``:
 
-        pixels = load_image(image, "RGB", self.config["image_size"])
-        x = torch.tensor(pixels).permute(2, 0, 1)[None].float().to(self.device) / 127.5 - 1
-        return StyleReference(self.denoiser, self.autoencoder.encode_latents(x, mode=True), self.null_cond(), weight)
+        - ``"adapter"``: the pipeline's trained style adapter (IP-Adapter, :attr:`style_adapter`,
+          :mod:`~difflab.pipelines.style_adapter`): the reference's tokens enter every
+          cross-attention layer with weight w = ``weight``; guidance's unconditional branch has
+          w = 0, so the style is guided with the prompt;
+        - ``"shared"``: shared attention with the reference's latent, no training
+          (:class:`~difflab.pipelines.style_reference.StyleReference`; the reference gets the
+          empty prompt);
+        - None: the adapter where the pipeline has one, else shared attention."""
+        from .style_adapter import adapted, load_style_adapter, reference_pixels
+
+        if method not in (None, "adapter", "shared"):
+            raise ValueError(f"the style reference method must be 'adapter' or 'shared', got {method!r}")
+        if method == "adapter" and self.style_adapter is None:
+            raise ValueError("this pipeline has no style adapter (train one: difflab train style-adapter)")
+        pixels = reference_pixels(image, self.config["image_size"]).to(self.device)
+        if method == "shared" or (method is None and self.style_adapter is None):
+            from .style_reference import StyleReference
+
+            latent = self.autoencoder.encode_latents(pixels, mode=True)
+            return StyleReference(self.denoiser, latent, self.null_cond(), weight), {}, {}
+        if not isinstance(self.style_adapter, torch.nn.Module):  # a file named by the folder: load it now
+            self.style_adapter, _ = load_style_adapter(self.style_adapter, self.denoiser.net)
+        tokens = self.style_adapter.encoder(pixels)
+        return (adapted(self.denoiser, self.style_adapter), {"style_tokens": tokens},
+                {"style_weight": torch.zeros((), device=self.device)})
 
     @torch.no_grad()
     def latents(self, prompts: Sequence[str], *, seed: int = 0, sampler: str | None = None,
                 steps: int | None = None, guidance: float | None = None, spacing: str | None = None,
                 style: str | None = None, stylize: float | None = None, aspect: str | None = None,
                 negative_prompt: str | None = None, callback=None, style_ref=None, style_weight: float = 1.0,
-                **options) -> tuple[torch.Tensor, GenerationInfo]:
+                style_method: str | None = None, **options) -> tuple[torch.Tensor, GenerationInfo]:
         """Sample latents, one per prompt: prompt i starts from the noise of seed ``seed + i``
         (so a batch equals one call per prompt with its own seed). ``style``, ``stylize``,
         ``negative_prompt``: see :meth:`styled`; ``aspect``: the frame, see :meth:`frame`;
         ``callback``: called after every step with the sampler's dict (``i``, ``x``,
         ``sigma``, ``x0``: the latents and their current clean estimate). ``style_ref``: an
-        image (path, PIL image or uint8 array at the pipeline's size) whose style is borrowed by
-        shared attention, ``style_weight`` its strength (:mod:`~difflab.pipelines.style_reference`)."""
+        image (path, PIL image or uint8 array at the pipeline's size) whose style is borrowed,
+        ``style_weight`` its strength, ``style_method`` how (:meth:`style_reference`)."""
         from ..samplers import sample
 
         d = self.config["defaults"]
@@ -275,9 +300,12 @@ class TextToImagePipeline(Pipeline):
             raise ValueError(f"a style reference shares attention with its own square frame; it does not combine "
                              f"with aspect {aspect!r} (use 1:1 or no aspect)")
         start = time.perf_counter()
-        base = self.style_reference(style_ref, style_weight) if style_ref is not None else None
-        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base)
+        base, extra, null_extra = self.style_reference(style_ref, style_weight, style_method) \
+            if style_ref is not None else (None, {}, {})
+        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base, null_extra)
         n = cond["context"].shape[0]
+        if "style_tokens" in extra:
+            cond.update(extra, style_weight=torch.full((n,), float(style_weight), device=self.device))
         z, info = sample(model, (n, *shape), sampler, steps, generator=seed,
                          spacing=spacing, cond=cond, return_info=True, callback=callback, **options)
         settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options,
@@ -285,7 +313,8 @@ class TextToImagePipeline(Pipeline):
                     **({"stylize": float(stylize)} if stylize is not None else {}),
                     **({"aspect": aspect} if aspect is not None else {}),
                     **({"negative_prompt": negative_prompt} if negative_prompt else {}),
-                    **({"style_ref": True, "style_weight": float(style_weight)} if style_ref is not None else {})}
+                    **({"style_ref": True, "style_weight": float(style_weight),
+                        "style_method": "shared" if not extra else "adapter"} if style_ref is not None else {})}
         if info.order is not None:  # the multistep order that ran (capped under guidance), to reproduce the image
             settings.setdefault("order", info.order)
         return z, GenerationInfo(list(prompts), [seed + i for i in range(n)], info.nfe,
@@ -435,7 +464,12 @@ class TextToImagePipeline(Pipeline):
         autoencoder, _ = load_autoencoder(folder / "autoencoder", device)
         denoiser, _ = load_model(folder / "denoiser", ema=ema, device=device)
         text_encoder = text_encoder_from_config(config.pop("text_encoder"))
-        return cls(autoencoder, denoiser, text_encoder, config)
+        pipe = cls(autoencoder, denoiser, text_encoder, config)
+        from .style_adapter import ADAPTER_FILE
+
+        if (folder / ADAPTER_FILE).is_file():  # loaded (and checked against the denoiser) on first use
+            pipe.style_adapter = folder / ADAPTER_FILE
+        return pipe
 
     @classmethod
     def _load_diffusers(cls, folder: Path, device, single_file=None) -> "TextToImagePipeline":

@@ -1,0 +1,87 @@
+"""Style from a reference image through a trained adapter (IP-Adapter, Ye et al. 2023;
+:mod:`difflab.nets.style_adapter`): ``difflab train style-adapter``, then ``generate
+--style-ref IMAGE`` on a pipeline that has one. This module loads, saves and applies adapters;
+:mod:`~difflab.pipelines.style_adapter_training` trains them.
+
+Training (:func:`~difflab.pipelines.style_adapter_training.train_style_adapter`) keeps the text-to-image pipeline frozen and learns only
+the adapter, with the pipeline's own denoising loss, on scenes of the trained styles whose
+captions never name the style: the style can only come from the reference, and the reference
+is *another* scene drawn in the same style, so its content (objects, colours, places) says
+nothing about the target's and the adapter learns to pass the look alone. The reference is
+dropped (w = 0) for 10% of the samples and the caption for 10%, so that guidance can use the
+base model as its unconditional branch.
+
+The adapter file (safetensors; ``style_adapter.safetensors`` in a pipeline folder is used by
+default) holds the adapter's weights and, in its metadata, its config, its training and the
+fingerprint of the base network's cross-attention (:func:`~difflab.pipelines.learned_styles.fingerprint`),
+so it is never applied to another model silently.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+import torch
+
+from ..nets.style_adapter import StyleAdaptedNet, StyleAdapter
+
+__all__ = ["ADAPTER_FILE", "save_style_adapter", "load_style_adapter", "adapted", "reference_pixels"]
+
+#: the adapter a pipeline folder carries, used by ``--style-ref`` by default
+ADAPTER_FILE = "style_adapter.safetensors"
+_META = "difflab_style_adapter"
+
+
+def save_style_adapter(path, adapter: StyleAdapter, base_fingerprint: str, training: dict | None = None,
+                       dtype: torch.dtype | None = None) -> Path:
+    """Write ``adapter`` (weights in ``dtype``, default their own) to ``path`` atomically."""
+    from ..io.weights import save_weights
+
+    state = {k: (v.to(dtype) if dtype is not None else v) for k, v in adapter.state_dict().items()}
+    meta = {"config": adapter.config, "fingerprint": base_fingerprint, "training": training or {}}
+    save_weights(Path(path), state, metadata={_META: json.dumps(meta)})
+    return Path(path)
+
+
+def load_style_adapter(path, net: torch.nn.Module) -> tuple[StyleAdapter, dict]:
+    """(adapter, metadata) from ``path`` for the base network ``net``, with one-line errors:
+    not an adapter file, or one trained on another model."""
+    from ..io.weights import json_metadata, load_weights
+    from ..nets.lora import fingerprint
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no style adapter file {path}")
+    meta = json_metadata(path, _META, "a style adapter file")
+    if not isinstance(meta, dict) or not {"config", "fingerprint"} <= set(meta):
+        raise ValueError(f"{path}: not a style adapter file (no {_META} metadata)")
+    if fingerprint(net) != meta["fingerprint"]:
+        raise ValueError(f"{path}: the style adapter was trained on another model (fingerprint {meta['fingerprint']}, "
+                         f"this pipeline's {fingerprint(net)})")
+    c = meta["config"]
+    adapter = StyleAdapter(net, c["tokens"], c["widths"], c["hidden"])
+    state = load_weights(path)
+    try:
+        adapter.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as e:
+        raise ValueError(f"{path}: its weights do not fit the adapter its config describes ({str(e)[:120]})") from None
+    device = next(net.parameters()).device
+    return adapter.to(device).eval(), meta
+
+
+def adapted(denoiser, adapter: StyleAdapter):
+    """A copy of ``denoiser`` whose network is ``denoiser.net`` with ``adapter``
+    (:class:`~difflab.nets.style_adapter.StyleAdaptedNet`): it takes ``style_image`` or
+    ``style_tokens`` and ``style_weight`` among its conditions."""
+    out = copy.copy(denoiser)
+    out.net = StyleAdaptedNet(denoiser.net, adapter)
+    return out
+
+
+def reference_pixels(image, size: int) -> torch.Tensor:
+    """A reference image (path, PIL image or uint8 array) as (1, 3, size, size) in [-1, 1]."""
+    from ..masks import load_image
+
+    pixels = load_image(image, "RGB", size)
+    return torch.tensor(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1

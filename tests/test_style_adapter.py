@@ -1,0 +1,151 @@
+"""The style adapter (IP-Adapter's decoupled cross-attention, Ye et al. 2023) for --style-ref."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from difflab.data import shapes as S
+from difflab.nets.style_adapter import StyleAdapter, cross_attention_blocks, image_prompt
+from difflab.pipelines.style_adapter import adapted, load_style_adapter, save_style_adapter
+from difflab.pipelines.style_adapter_training import train_style_adapter
+from test_text_to_image import _tiny_pipeline as _tiny
+
+
+def _tiny_pipeline(seed: int = 0):
+    """The tests' tiny pipeline with a text encoder long enough for every training caption."""
+    from difflab.text import HashingTextEncoder
+
+    pipe = _tiny(seed)
+    pipe.text_encoder = HashingTextEncoder(dim=32, max_length=48)
+    return pipe
+
+
+def _reference(style="striped", size=32, index=2):
+    import dataclasses
+
+    return S.render(dataclasses.replace(S.make_scene(0, index), style=style), size)
+
+
+def test_an_adapter_starts_as_the_base_and_weight_zero_is_the_base():
+    """The head's last layer starts at zero, so the tokens, and with them the image prompt's keys
+    and values, are 0 and the branch adds exactly nothing; once trained, w = 0 is still the base."""
+    pipe = _tiny_pipeline()
+    adapter = StyleAdapter(pipe.denoiser.net)
+    model = adapted(pipe.denoiser, adapter)
+    cond = pipe.encode_prompts(["a red circle", "a blue square"])
+    x = torch.randn(2, *pipe.latent_shape, generator=torch.Generator().manual_seed(0))
+    sigma = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    ref = torch.tensor(np.stack([_reference(), _reference("glow")])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        base = pipe.denoiser(x, sigma, **cond)
+        assert torch.equal(model(x, sigma, **cond, style_image=ref), base)
+        for p in adapter.encoder.head[-1].parameters():  # as if trained
+            p.add_(0.1 * torch.randn_like(p))
+        styled = model(x, sigma, **cond, style_image=ref)
+        assert not torch.allclose(styled, base, atol=1e-4)
+        assert torch.equal(model(x, sigma, **cond, style_image=ref, style_weight=torch.zeros(2)), base)
+        # per-sample weights: sample 0 styled, sample 1 the base
+        mixed = model(x, sigma, **cond, style_image=ref, style_weight=torch.tensor([1.0, 0.0]))
+        torch.testing.assert_close(mixed[0], styled[0], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(mixed[1], base[1], atol=1e-6, rtol=1e-5)
+    assert all(b.image_prompt is None for b in cross_attention_blocks(pipe.denoiser.net))  # left as it was
+
+
+def test_decoupled_attention_is_text_attention_plus_w_times_image_attention():
+    """IP-Adapter's eq. 5 in one layer: with image-prompt keys and values equal to the text's
+    (unmasked), the image branch equals the text branch, so the layer computes
+    proj(Attention(Q, K, V) (1 + w)) where the plain layer computes proj(Attention(Q, K, V))."""
+    torch.manual_seed(0)
+    pipe = _tiny_pipeline()
+    (block, *_) = cross_attention_blocks(pipe.denoiser.net)
+    ch = block.q_x.in_features
+    h = torch.randn(2, ch, 4, 4)
+    context = torch.randn(2, 5, block.kv_x.in_features)
+    k, v = block.kv_x(context).chunk(2, dim=-1)
+    w = torch.tensor([0.5, 2.0])
+    with torch.no_grad():
+        plain = block(h, context)
+        with image_prompt([block], [(k, v)], w):
+            both = block(h, context)
+        own = block(h, None)  # the self-attention branch alone
+    # the cross branch adds proj(z) = W z + b with z = a (plain) or (1 + w) a (both)
+    b = block.proj_x.bias[None, :, None, None]
+    expected = own + b + (1 + w)[:, None, None, None] * (plain - own - b)
+    torch.testing.assert_close(both, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_train_a_style_adapter_save_load_and_generate(tmp_path):
+    pipe = _tiny_pipeline()
+    file = train_style_adapter(pipe, out=tmp_path / "run", styles=["flat", "outline", "striped"], scenes=24, steps=3,
+                               batch_size=6, checkpoint_every=3, progress=False)
+    assert file.name == "style_adapter.safetensors" and file.stat().st_size < 8 * 2**20
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in log if "loss" in r)
+    adapter, meta = load_style_adapter(file, pipe.denoiser.net)
+    assert meta["training"]["steps_done"] == 3 and meta["training"]["styles"] == ["flat", "outline", "striped"]
+    assert adapter.encoder.head[-1].weight.abs().sum() > 0  # the gradient reached the encoder
+    assert all(p.requires_grad for p in pipe.denoiser.net.parameters())  # the base is as it was
+    # a folder carrying the adapter uses it for --style-ref by default; shared attention on request
+    folder = pipe.save(tmp_path / "pipe")
+    (folder / "style_adapter.safetensors").write_bytes(file.read_bytes())
+    from difflab.pipelines.text_to_image import TextToImagePipeline
+
+    again = TextToImagePipeline.load(folder)
+    plain = again(["a red circle"], seed=1, output="tensor")
+    styled, info = again(["a red circle"], seed=1, output="tensor", style_ref=_reference(), return_info=True)
+    assert info.settings["style_method"] == "adapter" and not torch.allclose(plain, styled)
+    _, info = again(["a red circle"], seed=1, style_ref=_reference(), style_method="shared", return_info=True)
+    assert info.settings["style_method"] == "shared"
+    # another model refuses it
+    other = _tiny_pipeline(seed=1)
+    with pytest.raises(ValueError, match="trained on another model"):
+        load_style_adapter(file, other.denoiser.net)
+    with pytest.raises(ValueError, match="no style adapter"):
+        other(["a red circle"], style_ref=_reference(), style_method="adapter")
+
+
+def test_style_adapter_files_and_bad_input(tmp_path):
+    pipe = _tiny_pipeline()
+    from difflab.nets.lora import fingerprint
+
+    path = save_style_adapter(tmp_path / "a.safetensors", StyleAdapter(pipe.denoiser.net),
+                              fingerprint(pipe.denoiser.net), dtype=torch.float16)
+    adapter, _ = load_style_adapter(path, pipe.denoiser.net)
+    assert adapter.kv[0].weight.dtype == torch.float32
+    (tmp_path / "junk.safetensors").write_bytes(b"not a file")
+    with pytest.raises(ValueError, match="not a style adapter file"):
+        load_style_adapter(tmp_path / "junk.safetensors", pipe.denoiser.net)
+    with pytest.raises(ValueError, match="two or more styles"):
+        train_style_adapter(pipe, out=tmp_path / "r1", styles=["flat"], scenes=8, steps=1)
+    with pytest.raises(ValueError, match="p_reference"):
+        train_style_adapter(pipe, out=tmp_path / "r2", styles=["flat", "glow"], p_reference=1.0)
+    assert not (tmp_path / "r1" / "style_adapter.safetensors").exists()
+
+
+def test_style_adapter_cli(tmp_path, capsys):
+    from difflab.cli import main
+    from PIL import Image
+
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    assert main(["train", "style-adapter", "--model", str(folder), "--out", str(tmp_path / "run"), "--styles",
+                 "flat,glow", "--scenes", "12", "--steps", "2", "--batch-size", "4", "--quiet"]) == 0
+    file = tmp_path / "run" / "style_adapter.safetensors"
+    assert "saved style adapter" in capsys.readouterr().out and file.is_file()
+    ref = tmp_path / "ref.png"
+    Image.fromarray(_reference("glow")).save(ref)
+    assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style-ref", str(ref),
+                 "--style-adapter", str(file), "--out", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    capsys.readouterr()
+    # one-line refusals that write nothing
+    for extra, message in ((["--style-ref", str(ref), "--style-method", "adapter"], "no style adapter"),
+                           (["--style-method", "shared"], "give --style-ref"),
+                           (["--style-ref", str(ref), "--style-adapter", str(tmp_path / "none.safetensors")],
+                            "no style adapter file")):
+        out = tmp_path / f"bad{len(message)}"
+        assert main(["generate", "a red circle", "--model", str(folder), "--steps", "2", *extra, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not list(out.glob("*.png")) if out.exists() else True
