@@ -126,3 +126,15 @@ def test_fingerprint_ignores_the_adapters():
     add_lora(pipe.denoiser.net)
     assert fingerprint(pipe.denoiser.net) == before
     assert json.dumps(before)
+
+
+def test_a_file_that_is_not_a_learned_style_is_a_one_line_error(tmp_path):
+    from difflab.io.weights import save_weights
+    from difflab.pipelines.learned_styles import read_style
+
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match="not a learned style file"):
+        read_style(tmp_path / "junk.safetensors")
+    save_weights(tmp_path / "plain.safetensors", {"w": torch.zeros(2)})  # readable, but no style metadata
+    with pytest.raises(ValueError, match="no difflab_style metadata"):
+        read_style(tmp_path / "plain.safetensors")
