@@ -404,3 +404,37 @@ def test_negative_prompt_replaces_the_null_branch():
     for guidance in (1.0, 0.5):
         with pytest.raises(ValueError, match="negative prompt acts through guidance"):
             pipe(["a red circle"], steps=2, guidance=guidance, negative_prompt="a blue square")
+
+
+def test_eval_t2i_with_style_reference_images(tmp_path, monkeypatch):
+    """--style-refs: the unstyled prompts, each chunk of prompts with a new held-out reference
+    scene drawn in the style; judged for that style and for the content."""
+    import json
+
+    from difflab.cli import main
+    from difflab.evaluate import text_to_image as E
+    from test_text_to_image import _tiny_pipeline
+
+    seen = []
+    original = _tiny_pipeline().__class__.__call__
+
+    def spy(self, prompts, *a, **k):
+        if "style_ref" in k:
+            seen.append((len(prompts), k["style_ref"].tobytes()))
+        return original(self, prompts, *a, **k)
+
+    monkeypatch.setattr(_tiny_pipeline().__class__, "__call__", spy)
+    report = E.evaluate_text_to_image(_tiny_pipeline(), n=3, guidances=(3.0,), steps=2, progress=False,
+                                      style_refs=["glow"], prompts_per_reference=2)
+    per = report["results"]["3"]["style_refs"]["glow"]
+    assert per["single"]["n"] == 3 and {"style", "content"} <= set(per["single"])
+    assert [n for n, _ in seen] == [2, 1, 2, 1] and seen[0][1] != seen[1][1]  # a new reference per chunk
+    assert "style_ref" not in report["results"]["3"]["settings"]  # no image in the JSON
+    monkeypatch.undo()
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    out = tmp_path / "eval.json"
+    assert main(["eval-t2i", "--model", str(folder), "--n", "2", "--guidance", "3", "--steps", "2", "--style-refs",
+                 "glow", "--style-weight", "2", "--out", str(out), "--quiet"]) == 0
+    row = json.loads(out.read_text())["results"]["3"]
+    assert row["style_refs"]["glow"]["pair"]["n"] == 2 and row["settings"]["style_weight"] == 2.0
+    assert row["settings"]["style_method"] == "shared"

@@ -156,19 +156,20 @@ def _cmd_eval(args) -> None:
     from ..pipelines.text_to_image import shipped_model_path
 
     count(2 * args.n * len(args.guidance), "images", f"--n {args.n} x 2 kinds x {len(args.guidance)} guidances")
-    if args.styles is not None and args.pipeline == "unclip":
-        raise ValueError("--styles applies to a text-to-image pipeline, not to --pipeline unclip")
+    if (args.styles is not None or args.style_refs is not None) and args.pipeline == "unclip":
+        raise ValueError("--styles and --style-refs apply to a text-to-image pipeline, not to --pipeline unclip")
     claim(args, args.out)
     pipe = _load(args.model, args.config, args.pipeline)
     sampling = _sampling(args, pipe)
     sampling.pop("guidance", None)
-    styles = None
-    if args.styles is not None:
-        from ..data.shapes import RENDER_STYLES, check_styles
+    from ..data.shapes import RENDER_STYLES, check_styles
 
-        styles = RENDER_STYLES if args.styles == "all" else check_styles(s.strip() for s in args.styles.split(","))
+    styles, style_refs = (None if text is None else RENDER_STYLES if text == "all" else
+                          check_styles(s.strip() for s in text.split(",")) for text in (args.styles, args.style_refs))
+    if style_refs is not None:
+        sampling.update(style_weight=args.style_weight, style_method=args.style_method)
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, prompt_seed=args.prompt_seed,
-                                    progress=not args.quiet, styles=styles, **sampling)
+                                    progress=not args.quiet, styles=styles, style_refs=style_refs, **sampling)
     from ..pipelines.unclip import UnCLIPPipeline, shipped_unclip_path
 
     shipped = shipped_unclip_path() if isinstance(pipe, UnCLIPPipeline) else shipped_model_path()
@@ -184,6 +185,13 @@ def _cmd_eval(args) -> None:
                   f"{row['single']['all']:15.1%} {row['pair']['all']:13.1%}")
             for style, r in row["styles"].items():
                 print(f"{g:>8} {style:>8} {(r['single']['style'] + r['pair']['style']) / 2:9.1%} "
+                      f"{r['single']['content']:15.1%} {r['pair']['content']:13.1%}")
+    if style_refs:
+        print(f"\n{'guidance':>8} {'ref style':>9} {'style ok':>9} {'content single':>15} {'content pair':>13}"
+              f"   (unstyled prompts with a reference image; {report['results'][next(iter(report['results']))]['settings'].get('style_method')})")
+        for g, row in report["results"].items():
+            for style, r in row["style_refs"].items():
+                print(f"{g:>8} {style:>9} {(r['single']['style'] + r['pair']['style']) / 2:9.1%} "
                       f"{r['single']['content']:15.1%} {r['pair']['content']:13.1%}")
     if args.out:
         write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
@@ -252,6 +260,14 @@ def register(sub) -> None:
                          "for choosing settings without looking at the reported prompts")
     ev.add_argument("--styles", default=None, metavar="S1,S2,...|all",
                     help="also judge the same prompts naming each rendering style: style and content accuracy per style")
+    ev.add_argument("--style-refs", default=None, metavar="S1,S2,...|all",
+                    help="also judge the unstyled prompts with a reference image in each rendering style (--style-ref): "
+                         "style and content accuracy per style")
+    ev.add_argument("--style-weight", type=number(0, above=True), default=1.0, metavar="W",
+                    help="with --style-refs: how strongly the reference's style is borrowed (default 1)")
+    ev.add_argument("--style-method", choices=("adapter", "shared"), default=None,
+                    help="with --style-refs: the trained adapter or shared attention (default: the adapter where the "
+                         "pipeline has one)")
     ev.add_argument("--out", default=None, help="write the report as JSON here")
     ev.add_argument("--quiet", action="store_true")
     _add_common(ev)

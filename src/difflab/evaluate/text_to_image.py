@@ -12,8 +12,14 @@ from ..metrics.frechet import frechet_distance
 __all__ = ["evaluate_text_to_image"]
 
 
+#: where style references are drawn from: scenes REFERENCE_OFFSET + k of the prompts' stream (disjoint
+#: from its evaluation images, 0 .. 4n, and prompts, from EVAL_PROMPT_OFFSET = 10^6)
+REFERENCE_OFFSET = 2 * 10**6
+
+
 def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: int = 0, batch_size: int = 100,
-                           progress: bool = True, prompt_seed: int | None = None, styles=None, **sampling) -> dict:
+                           progress: bool = True, prompt_seed: int | None = None, styles=None, style_refs=None,
+                           prompts_per_reference: int = 10, **sampling) -> dict:
     """Faithfulness of ``pipe`` on the held-out prompts (:func:`~difflab.data.shapes.eval_prompts`,
     ``n`` single-object and ``n`` two-object prompts, one image each, seed ``seed + i``)
     at each guidance scale, judged by :func:`~difflab.metrics.shapes_judge.judge_batch`,
@@ -27,7 +33,15 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     (``eval_prompts(..., style=)``), the same seeds; ``results[g]["styles"][style][kind]``
     holds the judge's accuracies with ``style`` (the style judge agrees) and ``content``
     (every content check right), and the unstyled rows gain ``flat`` (the share of their
-    images the style judge calls flat: an unstyled prompt should keep the flat look)."""
+    images the style judge calls flat: an unstyled prompt should keep the flat look).
+
+    ``style_refs`` (rendering style names): also the unstyled prompts with a style reference
+    image (``style_ref``; ``sampling`` may give ``style_method`` and ``style_weight``): a held-out
+    scene drawn in that style, a new one (scene ``REFERENCE_OFFSET + k`` of the prompts' stream)
+    for every ``prompts_per_reference`` prompts; ``results[g]["style_refs"][style][kind]`` holds
+    the accuracies of ``style`` (the style judge finds the reference's style) and ``content``."""
+    import dataclasses
+
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -36,6 +50,9 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     from ..metrics.style_judge import judge_styles
 
     styles = list(check_styles(styles)) if styles is not None else []
+    style_refs = list(check_styles(style_refs)) if style_refs is not None else []
+    if isinstance(prompts_per_reference, bool) or not isinstance(prompts_per_reference, int) or prompts_per_reference < 1:
+        raise ValueError(f"prompts_per_reference must be a positive integer, got {prompts_per_reference!r}")
 
     size = pipe.config["image_size"]
 
@@ -50,15 +67,21 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     kinds = {kind: eval_prompts(n, kind, prompt_seed) for kind in ("single", "pair")}
     report = {"n": n, "seed": seed, "prompt_seed": prompt_seed, "image_size": size, "results": {},
               **({"styles": styles} if styles else {})}
-    bar = tqdm(total=len(guidances) * 2 * n * (1 + len(styles)), desc="eval-t2i", disable=not progress, unit="img")
+    bar = tqdm(total=len(guidances) * 2 * n * (1 + len(styles) + len(style_refs)), desc="eval-t2i",
+               disable=not progress, unit="img")
 
     last = {}  # the settings the pipeline reports
 
-    def generate(items, g: float) -> torch.Tensor:
+    def generate(items, g: float, reference_style: str | None = None) -> torch.Tensor:
         prompts, images = [p for p, _ in items], []
-        for i in range(0, n, batch_size):
-            x, info = pipe(prompts[i:i + batch_size], seed=seed + i, output="tensor", return_info=True,
-                           guidance=g, **sampling)
+        step = batch_size if reference_style is None else min(batch_size, prompts_per_reference)
+        for i in range(0, n, step):
+            extra = {}
+            if reference_style is not None:
+                scene = dataclasses.replace(make_scene(prompt_seed, REFERENCE_OFFSET + i // step), style=reference_style)
+                extra = {"style_ref": render(scene, size)}
+            x, info = pipe(prompts[i:i + step], seed=seed + i, output="tensor", return_info=True,
+                           guidance=g, **sampling, **extra)
             images.append(x)
             bar.update(len(x))
             last["settings"] = info.settings
@@ -77,7 +100,11 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
             row.setdefault("styles", {})[style] = {
                 kind: judge_batch(generate(items, g), [a for _, a in items])
                 for kind in kinds for items in [eval_prompts(n, kind, prompt_seed, style=style)]}
-        row["settings"] = last["settings"]
+        for style in style_refs:
+            row.setdefault("style_refs", {})[style] = {
+                kind: judge_batch(generate(items, g, style), [dataclasses.replace(a, style=style) for _, a in items])
+                for kind, items in kinds.items()}
+        row["settings"] = {k: v for k, v in last["settings"].items() if k != "style_ref"}
         report["results"][f"{g:g}"] = row
     bar.close()
     return report
