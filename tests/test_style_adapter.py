@@ -138,7 +138,13 @@ def test_style_adapter_cli(tmp_path, capsys):
     assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style-ref", str(ref),
                  "--style-adapter", str(file), "--out", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    report = tmp_path / "eval.json"
+    assert main(["eval-t2i", "--model", str(folder), "--n", "1", "--guidance", "3", "--steps", "2", "--style-refs",
+                 "glow", "--style-adapter", str(file), "--out", str(report), "--quiet"]) == 0
+    assert json.loads(report.read_text())["results"]["3"]["settings"]["style_method"] == "adapter"
     capsys.readouterr()
+    assert main(["eval-t2i", "--model", str(folder), "--n", "1", "--style-method", "shared"]) == 2
+    assert "give --style-ref" in capsys.readouterr().err
     # one-line refusals that write nothing
     for extra, message in ((["--style-ref", str(ref), "--style-method", "adapter"], "no style adapter"),
                            (["--style-method", "shared"], "give --style-ref"),

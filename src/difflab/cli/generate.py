@@ -30,6 +30,21 @@ def _load(path, config=None, pipeline: str | None = None):
     return TextToImagePipeline.load(Path(str(path if path is not None else shipped_model_path())), config=config)
 
 
+def _style_ref_settings(args, pipe, given: str | None) -> dict:
+    """``style_weight`` and ``style_method`` for a style reference (``given``: the option that
+    gives it; None: none given, and then --style-method and --style-adapter are refused), with
+    the adapter of --style-adapter loaded into ``pipe``."""
+    if given is None:
+        if args.style_method is not None or args.style_adapter is not None:
+            raise ValueError("--style-method and --style-adapter choose how --style-ref borrows a style: give --style-ref")
+        return {}
+    if args.style_adapter is not None:
+        from ..pipelines.style_adapter import load_style_adapter
+
+        pipe.style_adapter, _ = load_style_adapter(args.style_adapter, pipe.denoiser.net)
+    return {"style_weight": args.style_weight, "style_method": args.style_method}
+
+
 def _sampling(args, pipe=None) -> dict:
     settings = {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance, "spacing": args.spacing,
                 **sampler_options(args)}
@@ -45,14 +60,9 @@ def _sampling(args, pipe=None) -> dict:
     if style_ref is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style-ref applies to a text-to-image pipeline, not to --pipeline unclip")
-        settings.update({"style_ref": style_ref, "style_weight": args.style_weight,
-                         "style_method": getattr(args, "style_method", None)})
-        if getattr(args, "style_adapter", None) is not None:
-            from ..pipelines.style_adapter import load_style_adapter
-
-            pipe.style_adapter, _ = load_style_adapter(args.style_adapter, pipe.denoiser.net)
-    elif getattr(args, "style_method", None) is not None or getattr(args, "style_adapter", None) is not None:
-        raise ValueError("--style-method and --style-adapter choose how --style-ref borrows a style: give --style-ref")
+        settings.update(style_ref=style_ref, **_style_ref_settings(args, pipe, "--style-ref"))
+    elif hasattr(args, "style_ref"):
+        _style_ref_settings(args, pipe, None)
     if style is not None or stylize is not None or aspect is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style, --stylize and --aspect apply to a text-to-image pipeline, not to --pipeline unclip")
@@ -166,8 +176,7 @@ def _cmd_eval(args) -> None:
 
     styles, style_refs = (None if text is None else RENDER_STYLES if text == "all" else
                           check_styles(s.strip() for s in text.split(",")) for text in (args.styles, args.style_refs))
-    if style_refs is not None:
-        sampling.update(style_weight=args.style_weight, style_method=args.style_method)
+    sampling.update(_style_ref_settings(args, pipe, "--style-refs" if style_refs is not None else None))
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, prompt_seed=args.prompt_seed,
                                     progress=not args.quiet, styles=styles, style_refs=style_refs, **sampling)
     from ..pipelines.unclip import UnCLIPPipeline, shipped_unclip_path
@@ -196,6 +205,18 @@ def _cmd_eval(args) -> None:
     if args.out:
         write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}")
+
+
+def _add_style_ref_options(p, option: str) -> None:
+    """How a style reference image (``option``) borrows its style."""
+    p.add_argument("--style-weight", type=number(0, above=True), default=1.0, metavar="W",
+                   help=f"how strongly {option}'s style is borrowed (default 1; more: stronger)")
+    p.add_argument("--style-method", choices=("adapter", "shared"), default=None,
+                   help=f"how {option} borrows the style: the trained style adapter (IP-Adapter) or shared attention "
+                        "(default: the adapter where the pipeline has one)")
+    p.add_argument("--style-adapter", default=None, metavar="FILE",
+                   help=f"a style adapter file for {option} (difflab train style-adapter; default: the pipeline "
+                        "folder's style_adapter.safetensors)")
 
 
 def _add_common(p) -> None:
@@ -239,14 +260,7 @@ def register(sub) -> None:
     gen.add_argument("--style-ref", default=None, metavar="IMAGE",
                      help="borrow the style of this image (the pipeline's size): by its trained style adapter where "
                           "it has one, else by shared attention (no training)")
-    gen.add_argument("--style-weight", type=number(0, above=True), default=1.0, metavar="W",
-                     help="how strongly --style-ref's style is borrowed (default 1; more: stronger)")
-    gen.add_argument("--style-method", choices=("adapter", "shared"), default=None,
-                     help="how --style-ref borrows the style: the trained adapter (IP-Adapter) or shared attention "
-                          "(default: the adapter where the pipeline has one)")
-    gen.add_argument("--style-adapter", default=None, metavar="FILE",
-                     help="a style adapter file for --style-ref (difflab train style-adapter; default: the pipeline "
-                          "folder's style_adapter.safetensors)")
+    _add_style_ref_options(gen, "--style-ref")
     gen.add_argument("--aspect", default=None, metavar="W:H",
                      help="frame aspect ratio, e.g. 3:2 (the shorter side stays the model's size; default square)")
     _add_common(gen)
@@ -263,11 +277,7 @@ def register(sub) -> None:
     ev.add_argument("--style-refs", default=None, metavar="S1,S2,...|all",
                     help="also judge the unstyled prompts with a reference image in each rendering style (--style-ref): "
                          "style and content accuracy per style")
-    ev.add_argument("--style-weight", type=number(0, above=True), default=1.0, metavar="W",
-                    help="with --style-refs: how strongly the reference's style is borrowed (default 1)")
-    ev.add_argument("--style-method", choices=("adapter", "shared"), default=None,
-                    help="with --style-refs: the trained adapter or shared attention (default: the adapter where the "
-                         "pipeline has one)")
+    _add_style_ref_options(ev, "--style-refs")
     ev.add_argument("--out", default=None, help="write the report as JSON here")
     ev.add_argument("--quiet", action="store_true")
     _add_common(ev)
