@@ -78,12 +78,14 @@ def test_decoupled_attention_is_text_attention_plus_w_times_image_attention():
 
 def test_train_a_style_adapter_save_load_and_generate(tmp_path):
     pipe = _tiny_pipeline()
+    assert not pipe.denoiser.net.training
     file = train_style_adapter(pipe, out=tmp_path / "run", styles=["flat", "outline", "striped"], scenes=24, steps=3,
                                batch_size=6, checkpoint_every=3, progress=False)
     assert file.name == "style_adapter.safetensors" and file.stat().st_size < 8 * 2**20
     log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in log if "loss" in r)
     adapter, meta = load_style_adapter(file, pipe.denoiser.net)
+    assert not pipe.denoiser.net.training  # in eval mode, as before the training
     assert meta["training"]["steps_done"] == 3 and meta["training"]["styles"] == ["flat", "outline", "striped"]
     assert adapter.encoder.head[-1].weight.abs().sum() > 0  # the gradient reached the encoder
     assert all(p.requires_grad for p in pipe.denoiser.net.parameters())  # the base is as it was
@@ -119,9 +121,59 @@ def test_style_adapter_files_and_bad_input(tmp_path):
         load_style_adapter(tmp_path / "junk.safetensors", pipe.denoiser.net)
     with pytest.raises(ValueError, match="two or more styles"):
         train_style_adapter(pipe, out=tmp_path / "r1", styles=["flat"], scenes=8, steps=1)
-    with pytest.raises(ValueError, match="p_reference"):
-        train_style_adapter(pipe, out=tmp_path / "r2", styles=["flat", "glow"], p_reference=1.0)
-    assert not (tmp_path / "r1" / "style_adapter.safetensors").exists()
+    with pytest.raises(ValueError, match="p_uncond"):
+        train_style_adapter(pipe, out=tmp_path / "r2", styles=["flat", "glow"], p_uncond=1.0)
+    # a readable file whose metadata does not describe an adapter of this network: one line, not a KeyError
+    from difflab.io.weights import save_weights
+
+    save_weights(tmp_path / "odd.safetensors", {"w": torch.zeros(1)}, metadata={
+        "difflab_style_adapter": json.dumps({"config": {"tokens": 4}, "fingerprint": fingerprint(pipe.denoiser.net)})})
+    with pytest.raises(ValueError, match="do not fit the adapter"):
+        load_style_adapter(tmp_path / "odd.safetensors", pipe.denoiser.net)
+    with pytest.raises(ValueError, match="style weight must be a finite number >= 0"):
+        pipe.style_adapter = StyleAdapter(pipe.denoiser.net)
+        pipe(["a red circle"], steps=1, style_ref=_reference(), style_weight=float("nan"))
+
+
+def test_the_fingerprint_of_a_pipeline_and_its_float16_copy_agree(tmp_path):
+    from difflab.nets.lora import fingerprint
+    from difflab.pipelines.text_to_image import TextToImagePipeline
+
+    pipe = _tiny_pipeline()
+    half = TextToImagePipeline.load(pipe.save(tmp_path / "half", dtype=torch.float16))
+    assert fingerprint(half.denoiser.net) == fingerprint(pipe.denoiser.net)
+    assert fingerprint(_tiny_pipeline(seed=1).denoiser.net) != fingerprint(pipe.denoiser.net)
+
+
+def test_the_adapter_with_style_words_stylize_learned_styles_frames_and_batches():
+    """The reference reaches every branch but guidance's unconditional one: under plain guidance
+    (2N), under --stylize's three branches (3N), with a LoRA style applied, in a wide frame, and
+    image i of a batch is the image of a batch of one with seed + i."""
+    from difflab.nets.lora import add_lora, remove_lora
+
+    pipe = _tiny_pipeline()
+    pipe.style_adapter = StyleAdapter(pipe.denoiser.net)
+    with torch.no_grad():
+        for p in pipe.style_adapter.encoder.head[-1].parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    ref = _reference()
+    prompts = ["a red circle", "a blue square on the left"]
+    batch = pipe(prompts, seed=4, output="tensor", style_ref=ref)
+    for i, prompt in enumerate(prompts):
+        torch.testing.assert_close(pipe([prompt], seed=4 + i, output="tensor", style_ref=ref)[0], batch[i],
+                                   atol=2e-5, rtol=1e-4)
+    plain = pipe(prompts, seed=4, output="tensor", style="glow", stylize=2.0)
+    styled, info = pipe(prompts, seed=4, output="tensor", style="glow", stylize=2.0, style_ref=ref, return_info=True)
+    assert not torch.allclose(plain, styled) and info.settings["style_method"] == "adapter"
+    wide = pipe(["a red circle"], seed=1, aspect="3:2", style_ref=ref)
+    assert wide.shape == (1, 32, 48, 3)
+    add_lora(pipe.denoiser.net)  # a learned style's adapters on the same cross-attention layers
+    try:
+        assert pipe(["a red circle"], seed=1, steps=2, style_ref=ref).shape == (1, 32, 32, 3)
+    finally:
+        remove_lora(pipe.denoiser.net)
+    pipe.to("cpu")  # the adapter moves with the pipeline
+    assert next(pipe.style_adapter.parameters()).device.type == "cpu"
 
 
 def test_style_adapter_cli(tmp_path, capsys):
@@ -145,6 +197,9 @@ def test_style_adapter_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval-t2i", "--model", str(folder), "--n", "1", "--style-method", "shared"]) == 2
     assert "give --style-ref" in capsys.readouterr().err
+    assert main(["generate", "a red circle", "--model", str(folder), "--style-ref", str(ref), "--style-adapter",
+                 str(file), "--style-method", "shared", "--out", str(tmp_path / "both")]) == 2
+    assert "give one of them" in capsys.readouterr().err and not (tmp_path / "both").exists()
     # one-line refusals that write nothing
     for extra, message in ((["--style-ref", str(ref), "--style-method", "adapter"], "no style adapter"),
                            (["--style-method", "shared"], "give --style-ref"),

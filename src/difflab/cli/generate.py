@@ -7,6 +7,7 @@ Without ``--model`` both use the pipeline shipped inside the package
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ._common import add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed, text
 
@@ -30,16 +31,27 @@ def _load(path, config=None, pipeline: str | None = None):
     return TextToImagePipeline.load(Path(str(path if path is not None else shipped_model_path())), config=config)
 
 
+def _check_style_ref_options(args, given: str | None) -> None:
+    """One-line refusals, before anything is written: --style-method and --style-adapter without
+    a style reference (``given``: the option that gives one, None where none is given), or
+    both an adapter and shared attention."""
+    if given is None and (args.style_method is not None or args.style_adapter is not None):
+        raise ValueError("--style-method and --style-adapter choose how --style-ref borrows a style: give --style-ref")
+    if args.style_adapter is not None:
+        if args.style_method == "shared":
+            raise ValueError("--style-adapter gives an adapter, --style-method shared asks for none: give one of them")
+        if not Path(args.style_adapter).is_file():
+            raise FileNotFoundError(f"no style adapter file {args.style_adapter}")
+
+
 def _style_ref_settings(args, pipe, given: str | None) -> dict:
     """``style_weight`` and ``style_method`` for a style reference (``given``: the option that
-    gives it; None: none given, and then --style-method and --style-adapter are refused), with
-    the adapter of --style-adapter loaded into ``pipe``."""
+    gives it; None: none), with the adapter of --style-adapter loaded into ``pipe``."""
     if given is None:
-        if args.style_method is not None or args.style_adapter is not None:
-            raise ValueError("--style-method and --style-adapter choose how --style-ref borrows a style: give --style-ref")
         return {}
     if args.style_adapter is not None:
         from ..pipelines.style_adapter import load_style_adapter
+
 
         pipe.style_adapter, _ = load_style_adapter(args.style_adapter, pipe.denoiser.net)
     return {"style_weight": args.style_weight, "style_method": args.style_method}
@@ -61,8 +73,6 @@ def _sampling(args, pipe=None) -> dict:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style-ref applies to a text-to-image pipeline, not to --pipeline unclip")
         settings.update(style_ref=style_ref, **_style_ref_settings(args, pipe, "--style-ref"))
-    elif hasattr(args, "style_ref"):
-        _style_ref_settings(args, pipe, None)
     if style is not None or stylize is not None or aspect is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style, --stylize and --aspect apply to a text-to-image pipeline, not to --pipeline unclip")
@@ -105,8 +115,7 @@ def _cmd_generate(args) -> None:
         raise ValueError("--stylize sets the strength of a style: name one with --style")
     if args.style_ref is not None and not Path(args.style_ref).is_file():
         raise FileNotFoundError(f"no style reference image {args.style_ref}")
-    if args.style_adapter is not None and not Path(args.style_adapter).is_file():
-        raise FileNotFoundError(f"no style adapter file {args.style_adapter}")
+    _check_style_ref_options(args, "--style-ref" if args.style_ref is not None else None)
     if args.aspect is not None:
         from ..pipelines.text_to_image import aspect_size
 
@@ -168,6 +177,7 @@ def _cmd_eval(args) -> None:
     count(2 * args.n * len(args.guidance), "images", f"--n {args.n} x 2 kinds x {len(args.guidance)} guidances")
     if (args.styles is not None or args.style_refs is not None) and args.pipeline == "unclip":
         raise ValueError("--styles and --style-refs apply to a text-to-image pipeline, not to --pipeline unclip")
+    _check_style_ref_options(args, "--style-refs" if args.style_refs is not None else None)
     claim(args, args.out)
     pipe = _load(args.model, args.config, args.pipeline)
     sampling = _sampling(args, pipe)

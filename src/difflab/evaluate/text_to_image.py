@@ -74,17 +74,18 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
 
     def generate(items, g: float, reference_style: str | None = None) -> torch.Tensor:
         prompts, images = [p for p, _ in items], []
-        step = batch_size if reference_style is None else min(batch_size, prompts_per_reference)
-        for i in range(0, n, step):
+        chunk = n if reference_style is None else prompts_per_reference  # prompts that share a reference
+        for k, start in enumerate(range(0, n, chunk)):
             extra = {}
             if reference_style is not None:
-                scene = dataclasses.replace(make_scene(prompt_seed, REFERENCE_OFFSET + i // step), style=reference_style)
+                scene = dataclasses.replace(make_scene(prompt_seed, REFERENCE_OFFSET + k), style=reference_style)
                 extra = {"style_ref": render(scene, size)}
-            x, info = pipe(prompts[i:i + step], seed=seed + i, output="tensor", return_info=True,
-                           guidance=g, **sampling, **extra)
-            images.append(x)
-            bar.update(len(x))
-            last["settings"] = info.settings
+            for i in range(start, min(start + chunk, n), batch_size):
+                x, info = pipe(prompts[i:min(i + batch_size, start + chunk)], seed=seed + i, output="tensor",
+                               return_info=True, guidance=g, **sampling, **extra)
+                images.append(x)
+                bar.update(len(x))
+                last["settings"] = info.settings
         return torch.cat(images)
 
     for g in guidances:

@@ -46,6 +46,14 @@ class LoRALinear(nn.Module):
     def weight(self) -> torch.Tensor:  # what callers of the base layer read (e.g. its dtype)
         return self.base.weight
 
+    @property
+    def in_features(self) -> int:
+        return self.base.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.base.out_features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (self.alpha / self.rank) * self.up(self.down(x))
 
@@ -128,11 +136,11 @@ def load_lora_state(net: nn.Module, state: dict[str, torch.Tensor], rank: int, a
 
 def fingerprint(net: torch.nn.Module) -> str:
     """SHA-256 (first 16 hex digits) of the base network's cross-attention weights (adapters
-    excluded): what an adapter trained on a network records, so that it is never applied to
-    another one silently."""
+    excluded), rounded to float16 so that a pipeline and its float16 copy agree: what an adapter
+    trained on a network records, so that it is never applied to another one silently."""
     h = hashlib.sha256()
     for name, p in sorted(net.state_dict().items()):
         if any(f".{layer}." in f".{name}" for layer in CROSS_ATTENTION) and ".down." not in name and ".up." not in name:
             h.update(name.replace(".base.", ".").encode())
-            h.update(p.detach().float().cpu().numpy().tobytes())
+            h.update(p.detach().half().cpu().numpy().tobytes())
     return h.hexdigest()[:16]

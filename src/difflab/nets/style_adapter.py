@@ -10,7 +10,7 @@ in every cross-attention layer, Q the layer's own queries and Z what its output 
 receives. E is a small CNN; ``stats`` are the per-channel means and standard deviations of its
 feature maps at every depth: the statistics that carry style (Gatys et al. 2016; AdaIN, Huang &
 Belongie 2017) and none of the layout. W_k, W_v start as copies of the layer's text keys and
-values, as IP-Adapter initialises them; the head's last layer starts at zero, so the adapted
+values (without their bias), as IP-Adapter initialises them; the head's last layer starts at zero, so the adapted
 network starts exactly as the base one. ``w`` is the style weight of each sample: 0 is the base
 network (classifier-free guidance's unconditional branch), 1 what training used.
 """
@@ -82,7 +82,8 @@ class StyleEncoder(nn.Module):
 class StyleAdapter(nn.Module):
     """The trained part: a :class:`StyleEncoder` and, for each cross-attention layer of the base
     network ``net``, the image prompt's key and value projection (initialised from the layer's
-    text ones). ``config`` rebuilds it (with a network of the same shape)."""
+    text one, without its bias, so that zero tokens give zero keys and values). ``config``
+    rebuilds it (with a network of the same shape)."""
 
     def __init__(self, net: nn.Module, tokens: int = 4, widths: Sequence[int] = (32, 64, 128, 128),
                  hidden: int = 256) -> None:

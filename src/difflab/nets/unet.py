@@ -155,7 +155,8 @@ class AttentionBlock(nn.Module):
     def _image_prompt(self, q: torch.Tensor) -> torch.Tensor:
         """The decoupled cross-attention of IP-Adapter (Ye et al. 2023, eq. 5): the same queries
         attend to image-prompt tokens through keys and values of their own, and the result,
-        times each sample's weight, joins the text's before the output projection."""
+        times each sample's weight, joins the text's before the output projection (a sample
+        whose prompt tokens are all masked gets neither: its whole cross branch is 0)."""
         k, v, w = self.image_prompt
         n = q.shape[0]
         k, v = (t.to(q.dtype).expand(n, -1, -1) if t.shape[0] == 1 else t.to(q.dtype) for t in (k, v))

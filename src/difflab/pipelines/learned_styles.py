@@ -84,12 +84,12 @@ def apply_style(pipe, path) -> str:
 def _examples(images: Sequence, size: int) -> tuple[torch.Tensor, list[str]]:
     """Example images as (N, 3, size, size) in [-1, 1] and their captions (``image.txt`` beside
     each image file, else "")."""
-    from ..masks import load_image
+    from .style_adapter import reference_pixels
     from ..text import check_prompts
 
     pixels, captions = [], []
     for image in images:
-        pixels.append(torch.tensor(load_image(image, "RGB", size)).permute(2, 0, 1).float() / 127.5 - 1)
+        pixels.append(reference_pixels(image, size)[0])
         sidecar = Path(image).with_suffix(".txt") if isinstance(image, (str, Path)) else None
         captions.append(sidecar.read_text().strip() if sidecar is not None and sidecar.is_file() else "")
     return torch.stack(pixels), check_prompts(captions)

@@ -7,13 +7,13 @@ Training (:func:`~difflab.pipelines.style_adapter_training.train_style_adapter`)
 the adapter, with the pipeline's own denoising loss, on scenes of the trained styles whose
 captions never name the style: the style can only come from the reference, and the reference
 is *another* scene drawn in the same style, so its content (objects, colours, places) says
-nothing about the target's and the adapter learns to pass the look alone. The reference is
-dropped (w = 0) for 10% of the samples and the caption for 10%, so that guidance can use the
-base model as its unconditional branch.
+nothing about the target's and the adapter learns to pass the look alone. The caption is
+dropped for 10% of the samples, as the base model was trained. No reference is dropped: w = 0
+is the base model exactly, so guidance's unconditional branch needs no training.
 
 The adapter file (safetensors; ``style_adapter.safetensors`` in a pipeline folder is used by
 default) holds the adapter's weights and, in its metadata, its config, its training and the
-fingerprint of the base network's cross-attention (:func:`~difflab.pipelines.learned_styles.fingerprint`),
+fingerprint of the base network's cross-attention (:func:`~difflab.nets.lora.fingerprint`),
 so it is never applied to another model silently.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+import numpy as np
 import torch
 
 from ..nets.style_adapter import StyleAdaptedNet, StyleAdapter
@@ -59,13 +60,14 @@ def load_style_adapter(path, net: torch.nn.Module) -> tuple[StyleAdapter, dict]:
     if fingerprint(net) != meta["fingerprint"]:
         raise ValueError(f"{path}: the style adapter was trained on another model (fingerprint {meta['fingerprint']}, "
                          f"this pipeline's {fingerprint(net)})")
-    c = meta["config"]
-    adapter = StyleAdapter(net, c["tokens"], c["widths"], c["hidden"])
     state = load_weights(path)
     try:
+        c = meta["config"]
+        adapter = StyleAdapter(net, c["tokens"], c["widths"], c["hidden"])
         adapter.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as e:
-        raise ValueError(f"{path}: its weights do not fit the adapter its config describes ({str(e)[:120]})") from None
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: its weights do not fit the adapter its config describes "
+                         f"({type(e).__name__}: {str(e)[:120]})") from None
     device = next(net.parameters()).device
     return adapter.to(device).eval(), meta
 
@@ -81,7 +83,7 @@ def adapted(denoiser, adapter: StyleAdapter):
 
 def reference_pixels(image, size: int) -> torch.Tensor:
     """A reference image (path, PIL image or uint8 array) as (1, 3, size, size) in [-1, 1]."""
+    from ..data.shapes import to_tensor
     from ..masks import load_image
 
-    pixels = load_image(image, "RGB", size)
-    return torch.tensor(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return to_tensor(np.array(load_image(image, "RGB", size))[None])

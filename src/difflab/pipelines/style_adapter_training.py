@@ -28,7 +28,6 @@ def train_style_adapter(
     batch_size: int = 64,
     lr: float = 5e-4,
     tokens: int = 4,
-    p_reference: float = 0.1,
     p_uncond: float = 0.1,
     warmup: int = 100,
     checkpoint_every: int = 250,
@@ -45,20 +44,19 @@ def train_style_adapter(
     """Train a style adapter for ``pipeline`` (a :class:`~difflab.pipelines.text_to_image.TextToImagePipeline`
     or its folder; frozen) on ``scenes`` training scenes in ``styles`` (default: the styles the
     pipeline was trained on, at least two), captioned without their style, each with a reference
-    drawn from the other scenes of its style. ``p_reference`` / ``p_uncond``: how often the
-    reference / the caption is dropped. ``out``: the run folder (checkpoint, log, loss curve;
+    drawn from the other scenes of its style. ``p_uncond``: how often the caption is dropped.
+    ``out``: the run folder (checkpoint, log, loss curve;
     ``resume`` continues it); the adapter is written to ``out/style_adapter.safetensors`` at
     every checkpoint. The rest as every trainer's (:func:`difflab.train.fit`). Returns the
     adapter file's path."""
-    from ..data.shapes import TRAIN_SEED, check_styles, make_scene
+    from ..data.shapes import TRAIN_SEED, check_styles, make_scene, to_tensor
     from ..train.loop import fit
     from .data import encode_captions, render_scenes
     from ..nets.lora import fingerprint
     from .text_to_image import TextToImagePipeline
 
-    for name, p in (("p_reference", p_reference), ("p_uncond", p_uncond)):
-        if not 0 <= p < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {p}")
+    if not 0 <= p_uncond < 1:
+        raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")
     pipe = pipeline if isinstance(pipeline, TextToImagePipeline) else TextToImagePipeline.load(pipeline)
     if device is not None:
         pipe.to(device)
@@ -78,9 +76,11 @@ def train_style_adapter(
     images, _ = render_scenes(range(scenes), size, TRAIN_SEED, workers, styles=styles)
     scene_style = np.array([make_scene(TRAIN_SEED, i, styles).style for i in range(scenes)])
     captions = [make_scene(TRAIN_SEED, i).caption for i in range(scenes)]  # the same content, no style word
+    def pixels(index) -> torch.Tensor:  # scenes of the pool, (N, 3, S, S) in [-1, 1]
+        return to_tensor(images[np.asarray(index)])
+
     with torch.no_grad():
-        x = torch.from_numpy(images).permute(0, 3, 1, 2)
-        latents = torch.cat([pipe.autoencoder.encode_latents(x[i:i + 256].float().div(127.5).sub(1).to(pipe.device),
+        latents = torch.cat([pipe.autoencoder.encode_latents(pixels(range(i, min(i + 256, scenes))).to(pipe.device),
                                                              mode=True).cpu() for i in range(0, scenes, 256)])
     distinct = sorted(set(captions))
     rows = {c: k for k, c in enumerate(distinct)}
@@ -105,17 +105,16 @@ def train_style_adapter(
         s = style_of[index]
         j = (torch.rand(n, generator=g) * (sizes[s] - 1)).long()  # one of the style's other scenes
         ref = flat[start[s] + j + (j >= position[index]).long()]
-        weight = (torch.rand(n, generator=g) >= p_reference).float()
         r = row[index]
         return latents[index], {"context": text_tokens[r].float(), "context_mask": text_mask[r],
-                                "style_image": x[ref].float().div(127.5).sub(1), "style_weight": weight}
+                                "style_image": pixels(ref)}
 
     model = adapted(pipe.denoiser, adapter)
-    requires = {n: p.requires_grad for n, p in net.named_parameters()}
+    requires, mode = {n: p.requires_grad for n, p in net.named_parameters()}, net.training
     net.requires_grad_(False)
     file = out / ADAPTER_FILE
     training = {"styles": list(styles), "scenes": scenes, "steps": steps, "batch_size": batch_size, "lr": lr,
-                "p_reference": p_reference, "p_uncond": p_uncond, "seed": seed,
+                "p_uncond": p_uncond, "seed": seed,
                 "params": sum(p.numel() for p in adapter.parameters())}
 
     def export(step: int, ema) -> None:
@@ -131,4 +130,5 @@ def train_style_adapter(
     finally:
         for n, p in net.named_parameters():
             p.requires_grad_(requires.get(n, p.requires_grad))
+        net.train(mode)
     return file

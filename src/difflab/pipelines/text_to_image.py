@@ -173,6 +173,8 @@ class TextToImagePipeline(Pipeline):
         it is; its outputs follow the denoiser). Returns ``self``."""
         self.autoencoder.to(device)
         self.denoiser.net.to(device)
+        if isinstance(self.style_adapter, torch.nn.Module):
+            self.style_adapter.to(device)
         return self
 
     def null_cond(self) -> dict:
@@ -243,6 +245,15 @@ class TextToImagePipeline(Pipeline):
         height, width = aspect_size(aspect, self.config["image_size"], multiple)
         return self.autoencoder.latent_shape((self.autoencoder.in_channels, height, width))
 
+    def style_method(self, method: str | None = None) -> str:
+        """The way a style reference is borrowed: ``method`` ("adapter" or "shared") checked, or
+        for None the adapter where the pipeline has one, else shared attention."""
+        if method not in (None, "adapter", "shared"):
+            raise ValueError(f"the style reference method must be 'adapter' or 'shared', got {method!r}")
+        if method == "adapter" and self.style_adapter is None:
+            raise ValueError("this pipeline has no style adapter (train one: difflab train style-adapter)")
+        return method or ("shared" if self.style_adapter is None else "adapter")
+
     def style_reference(self, image, weight: float = 1.0, method: str | None = None) -> tuple:
         """(denoiser, extra conditions, extra null conditions) that borrow the style of ``image``
         with strength ``weight``, by ``method``:
@@ -257,16 +268,15 @@ class TextToImagePipeline(Pipeline):
         - None: the adapter where the pipeline has one, else shared attention."""
         from .style_adapter import adapted, load_style_adapter, reference_pixels
 
-        if method not in (None, "adapter", "shared"):
-            raise ValueError(f"the style reference method must be 'adapter' or 'shared', got {method!r}")
-        if method == "adapter" and self.style_adapter is None:
-            raise ValueError("this pipeline has no style adapter (train one: difflab train style-adapter)")
+        method = self.style_method(method)
         pixels = reference_pixels(image, self.config["image_size"]).to(self.device)
-        if method == "shared" or (method is None and self.style_adapter is None):
+        if method == "shared":
             from .style_reference import StyleReference
 
             latent = self.autoencoder.encode_latents(pixels, mode=True)
             return StyleReference(self.denoiser, latent, self.null_cond(), weight), {}, {}
+        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"the style weight must be a finite number >= 0, got {weight}")
         if not isinstance(self.style_adapter, torch.nn.Module):  # a file named by the folder: load it now
             self.style_adapter, _ = load_style_adapter(self.style_adapter, self.denoiser.net)
         tokens = self.style_adapter.encoder(pixels)
@@ -296,16 +306,19 @@ class TextToImagePipeline(Pipeline):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         shape = self.frame(aspect)
-        if style_ref is not None and tuple(shape) != tuple(self.latent_shape):
-            raise ValueError(f"a style reference shares attention with its own square frame; it does not combine "
-                             f"with aspect {aspect!r} (use 1:1 or no aspect)")
+        if style_ref is not None and self.style_method(style_method) == "shared" and tuple(shape) != tuple(self.latent_shape):
+            raise ValueError(f"a style reference by shared attention shares attention with its own square frame; it "
+                             f"does not combine with aspect {aspect!r} (use 1:1, no aspect, or a style adapter)")
         start = time.perf_counter()
         base, extra, null_extra = self.style_reference(style_ref, style_weight, style_method) \
             if style_ref is not None else (None, {}, {})
         model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base, null_extra)
         n = cond["context"].shape[0]
-        if "style_tokens" in extra:
-            cond.update(extra, style_weight=torch.full((n,), float(style_weight), device=self.device))
+        if "style_tokens" in extra:  # every branch but the unconditional one sees the reference
+            from ..guidance import STYLED
+
+            w = torch.full((n,), float(style_weight), device=self.device)
+            cond.update(extra, style_weight=w, **({STYLED + "style_weight": w} if STYLED + "context" in cond else {}))
         z, info = sample(model, (n, *shape), sampler, steps, generator=seed,
                          spacing=spacing, cond=cond, return_info=True, callback=callback, **options)
         settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options,
