@@ -5,7 +5,7 @@ of consecutive seeds), and for comparison the share if the pick were by the judg
 
     .venv/bin/python docs/measurements/unclip/rerank_tuning.py N K [GUIDANCE]
 """
-import json, sys, time
+import sys, time
 import numpy as np, torch
 from difflab.pipelines.unclip import UnCLIPPipeline
 from difflab.evaluate.unclip import held_out_scenes, TUNING_START, _objects
