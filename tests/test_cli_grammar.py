@@ -126,7 +126,7 @@ def test_every_trainer_takes_the_same_run_options():
     run = {"out", "steps", "batch_size", "lr", "seed", "device", "checkpoint_every", "resume", "quiet", "overwrite",
            "compile", "precision"}
     trainers = [name for name in COMMANDS if name.startswith("train ")]
-    assert len(trainers) == 9, trainers
+    assert len(trainers) == 10, trainers
     for name in trainers:
         missing = run - set(_actions(COMMANDS[name]))
         assert not missing, (name, missing)
