@@ -130,8 +130,8 @@ def test_style_adapter_files_and_bad_input(tmp_path):
         "difflab_style_adapter": json.dumps({"config": {"tokens": 4}, "fingerprint": fingerprint(pipe.denoiser.net)})})
     with pytest.raises(ValueError, match="do not fit the adapter"):
         load_style_adapter(tmp_path / "odd.safetensors", pipe.denoiser.net)
+    pipe.style_adapter = StyleAdapter(pipe.denoiser.net)
     with pytest.raises(ValueError, match="style weight must be a finite number >= 0"):
-        pipe.style_adapter = StyleAdapter(pipe.denoiser.net)
         pipe(["a red circle"], steps=1, style_ref=_reference(), style_weight=float("nan"))
 
 

@@ -76,6 +76,7 @@ def train_style_adapter(
     images, _ = render_scenes(range(scenes), size, TRAIN_SEED, workers, styles=styles)
     scene_style = np.array([make_scene(TRAIN_SEED, i, styles).style for i in range(scenes)])
     captions = [make_scene(TRAIN_SEED, i).caption for i in range(scenes)]  # the same content, no style word
+
     def pixels(index) -> torch.Tensor:  # scenes of the pool, (N, 3, S, S) in [-1, 1]
         return to_tensor(images[np.asarray(index)])
 
