@@ -4,10 +4,13 @@
 - ``styles_rendered.png``: held-out scenes (rows) rendered in each of the six rendering styles
   (columns: flat, outline, striped, dotted, pixel, glow): the ground truth;
 - ``styles_generated.png`` (with ``--model``): a text-to-image pipeline's images for a few
-  prompts (rows) with no style word and with each style it was trained on (columns), seed 0,
-  its default settings.
+  prompts (rows) with no style word and with each style it was trained on (columns), then,
+  with ``--learned FILE``, the learned style in FILE (``difflab train style``), and with
+  ``--style-refs S1,S2``, the unstyled prompt with a held-out rendered scene of each style S as
+  its style reference (``--style-ref``, the pipeline's default method); seed 0, its default
+  settings.
 
-    .venv/bin/python scripts/styles_figures.py [--model DIR] [--out-dir docs/images]
+    .venv/bin/python scripts/styles_figures.py [--model DIR [--learned FILE] [--style-refs S1,S2]] [--out-dir docs/images]
 """
 import argparse
 import dataclasses
@@ -21,6 +24,8 @@ PROMPTS = ["a red circle to the left of a blue square", "a small green triangle 
            "a large yellow square on a black background", "a purple circle above an orange triangle"]
 #: held-out scenes (stream EVAL_SEED), far from the evaluation's indices
 SCENES = [30_001, 30_002, 30_005, 30_007]
+#: the held-out scene drawn in each style as the --style-refs column's reference
+REFERENCE_SCENE = 30_011
 
 
 def _grid(images, out: Path, ncol: int, labels) -> None:
@@ -31,6 +36,8 @@ def _grid(images, out: Path, ncol: int, labels) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="text-to-image pipeline folder trained with --styles")
+    parser.add_argument("--learned", default=None, help="a learned style file for --model (difflab train style)")
+    parser.add_argument("--style-refs", default="", help="styles whose rendered scenes serve as --style-ref")
     parser.add_argument("--out-dir", default="docs/images")
     args = parser.parse_args()
     out = Path(args.out_dir)
@@ -43,10 +50,18 @@ def main() -> None:
     from difflab.pipelines.text_to_image import TextToImagePipeline
 
     pipe = TextToImagePipeline.load(args.model)
-    styles = [None, *pipe.config.get("training", {}).get("styles", [])]
-    images = [pipe([p], seed=0, style=st)[0] for p in PROMPTS for st in styles]
-    _grid(images, out / "styles_generated.png", len(styles), PROMPTS)
-    print("columns:", ", ".join(st or "(no style word)" for st in styles))
+    columns = [((st or "(no style word)"), {"style": st}) for st in [None, *pipe.config.get("training", {}).get("styles", [])]]
+    if args.learned:
+        from difflab.pipelines.learned_styles import apply_style
+
+        word = apply_style(pipe, args.learned)
+        columns.append((f"learned {word!r}", {"style": word}))
+    for st in filter(None, args.style_refs.split(",")):
+        reference = render(dataclasses.replace(make_scene(EVAL_SEED, REFERENCE_SCENE), style=st), 64)
+        columns.append((f"--style-ref ({st})", {"style_ref": reference}))
+    images = [pipe([p], seed=0, **options)[0] for p in PROMPTS for _, options in columns]
+    _grid(images, out / "styles_generated.png", len(columns), PROMPTS)
+    print("columns:", ", ".join(label for label, _ in columns))
 
 
 if __name__ == "__main__":
