@@ -51,16 +51,19 @@ def main() -> None:
 
     pipe = TextToImagePipeline.load(args.model)
     columns = [((st or "(no style word)"), {"style": st}) for st in [None, *pipe.config.get("training", {}).get("styles", [])]]
-    if args.learned:
-        from difflab.pipelines.learned_styles import apply_style
-
-        word = apply_style(pipe, args.learned)
-        columns.append((f"learned {word!r}", {"style": word}))
     for st in filter(None, args.style_refs.split(",")):
         reference = render(dataclasses.replace(make_scene(EVAL_SEED, REFERENCE_SCENE), style=st), 64)
         columns.append((f"--style-ref ({st})", {"style_ref": reference}))
-    images = [pipe([p], seed=0, **options)[0] for p in PROMPTS for _, options in columns]
-    _grid(images, out / "styles_generated.png", len(columns), PROMPTS)
+    images = {(p, label): pipe([p], seed=0, **options)[0] for p in PROMPTS for label, options in columns}
+    if args.learned:  # last: the learned style's adapters change the network for every prompt
+        from difflab.nets.lora import remove_lora
+        from difflab.pipelines.learned_styles import apply_style
+
+        word = apply_style(pipe, args.learned)
+        columns.append((f"learned {word!r}", {}))
+        images.update({(p, columns[-1][0]): pipe([p], seed=0, style=word)[0] for p in PROMPTS})
+        remove_lora(pipe.denoiser.net)
+    _grid([images[p, label] for p in PROMPTS for label, _ in columns], out / "styles_generated.png", len(columns), PROMPTS)
     print("columns:", ", ".join(label for label, _ in columns))
 
 
