@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from typing import NamedTuple
 
 import torch
@@ -75,11 +76,26 @@ def init_distributed(backend: str | None = None) -> World:
         # it, gloo's threads can be destroyed while joinable and the rank aborts at exit (SIGABRT,
         # "terminate called without an active exception") after a run that succeeded
         atexit.register(_destroy_group)
+        previous = sys.excepthook
+
+        def failed(*exc_info):  # an uncaught exception: no barrier at exit (a peer may sit in a collective)
+            _exit_state["failed"] = True
+            previous(*exc_info)
+
+        sys.excepthook = failed
     return world()
+
+
+_exit_state = {"failed": False}
 
 
 def _destroy_group() -> None:
     if dist.is_available() and dist.is_initialized():
+        if not _exit_state["failed"]:
+            try:  # on a clean exit every rank waits for the others (rank 0 may still be saving) before any tears down
+                dist.barrier()
+            except RuntimeError:
+                pass
         dist.destroy_process_group()
 
 
