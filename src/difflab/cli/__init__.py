@@ -98,8 +98,24 @@ def _interrupts():
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _interrupts() as interrupts:
-        return _main(argv, interrupts)
+    try:
+        with _interrupts() as interrupts:
+            status = _main(argv, interrupts)
+    except SystemExit as e:  # argparse's usage errors
+        if e.code not in (None, 0):
+            _leaving_after_failure()
+        raise
+    if status:
+        _leaving_after_failure()
+    return status
+
+
+def _leaving_after_failure() -> None:
+    # a rank of a torchrun job that fails must not wait at the clean-exit barrier (a peer
+    # may sit in a collective it will never join); only where a process group was made
+    distributed = sys.modules.get("difflab.train.distributed")
+    if distributed is not None:
+        distributed.leaving_after_failure()
 
 
 def _main(argv: list[str] | None, interrupts: dict) -> int:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
-__all__ = ["World", "init_distributed", "world", "all_gather_tensor"]
+__all__ = ["World", "init_distributed", "world", "all_gather_tensor", "leaving_after_failure"]
 
 
 class World(NamedTuple):
@@ -79,7 +79,7 @@ def init_distributed(backend: str | None = None) -> World:
         previous = sys.excepthook
 
         def failed(*exc_info):  # an uncaught exception: no barrier at exit (a peer may sit in a collective)
-            _exit_state["failed"] = True
+            leaving_after_failure()
             previous(*exc_info)
 
         sys.excepthook = failed
@@ -87,6 +87,17 @@ def init_distributed(backend: str | None = None) -> World:
 
 
 _exit_state = {"failed": False}
+
+
+def leaving_after_failure() -> None:
+    """Say that this process is about to exit after a failure, so that it skips the exit barrier.
+
+    On a clean exit every rank waits at a barrier before tearing its process group down;
+    a rank that leaves after a failure must not, since a peer may be waiting in a collective
+    that this rank will never join. An uncaught exception is recognised by itself; a caller
+    that turns a failure into an exit status (the CLI's one-line errors) calls this first.
+    """
+    _exit_state["failed"] = True
 
 
 def _destroy_group() -> None:
