@@ -138,3 +138,53 @@ def test_a_file_that_is_not_a_learned_style_is_a_one_line_error(tmp_path):
     save_weights(tmp_path / "plain.safetensors", {"w": torch.zeros(2)})  # readable, but no style metadata
     with pytest.raises(ValueError, match="no difflab_style metadata"):
         read_style(tmp_path / "plain.safetensors")
+
+
+def test_prior_preservation_trains_beside_the_base_models_own_images(tmp_path):
+    """DreamBooth's prior preservation: the prior images are the base pipeline's own latents for
+    the prior prompts (kept for resume), each batch holds round(B lambda / (1 + lambda)) of them,
+    and they hold the adapted model closer to the base on those prompts than training without them."""
+    from difflab.io.weights import load_weights
+    from difflab.pipelines.learned_styles import _prior_count
+
+    assert [_prior_count(8, 10, w) for w in (1.0, 3.0, 1 / 3, 100.0, 0.01)] == [4, 6, 2, 7, 1]
+    assert _prior_count(8, 0, 1.0) == 0
+    with pytest.raises(ValueError, match="batch of 2"):
+        _prior_count(1, 10, 1.0)
+    with pytest.raises(ValueError, match="prior_weight"):
+        _prior_count(8, 10, 0.0)
+
+    pipe = _tiny_pipeline()
+    folder = pipe.save(tmp_path / "pipe")
+    examples = _examples(tmp_path)
+    prompts = ["a blue square on the left", "a green triangle", "a red circle above a yellow square"]
+    kw = {"steps": 30, "batch_size": 8, "lr": 3e-2, "checkpoint_every": 30, "progress": False}
+    with_prior = train_style(folder, examples, name="inky", out=tmp_path / "prior", prior_images=6,
+                             prior_prompts=prompts, prior_weight=3.0, **kw)
+    without = train_style(folder, examples, name="inky", out=tmp_path / "plain", **kw)
+    assert read_style(with_prior)[0]["training"]["prior_per_batch"] == 6
+    expected = _tiny_pipeline().latents([prompts[i % 3] for i in range(6)], seed=10**6)[0]
+    stored = load_weights(tmp_path / "prior" / "prior.safetensors")["latents"]
+    assert torch.allclose(stored, expected, atol=1e-6)
+
+    # the denoising error on the prior images (noised afresh): the prior term fits them
+    base = _tiny_pipeline()
+    cond = base.encode_prompts([prompts[i % 3] for i in range(6)] * 20)
+    z = stored.repeat(20, 1, 1, 1)
+    g = torch.Generator().manual_seed(0)
+    sigma = torch.exp(torch.randn(len(z), generator=g) * 1.2 - 0.5)
+    x = z + sigma[:, None, None, None] * torch.randn(z.shape, generator=g)
+    error = {"base": (base.denoiser(x, sigma, **cond) - z).square().mean().item()}
+    for key, path in (("prior", with_prior), ("plain", without)):
+        apply_style(base, path)
+        error[key] = (base.denoiser(x, sigma, **cond) - z).square().mean().item()
+        remove_lora(base.denoiser.net)
+    assert error["prior"] < min(error["base"], error["plain"]), error
+
+    # resume reads the prior images back; another count is refused
+    train_style(folder, examples, name="inky", out=tmp_path / "prior", prior_images=6, prior_prompts=prompts,
+                prior_weight=3.0, resume=True, **{**kw, "steps": 32})
+    assert torch.equal(load_weights(tmp_path / "prior" / "prior.safetensors")["latents"], stored)
+    with pytest.raises(ValueError, match="resume with the same"):
+        train_style(folder, examples, name="inky", out=tmp_path / "prior", prior_images=5, prior_prompts=prompts,
+                    resume=True, **{**kw, "steps": 34})

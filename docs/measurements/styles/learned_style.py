@@ -1,12 +1,16 @@
 """A learned style: learn a rendering style under a new name from K training-stream images (scenes
 900,000 + i of the training stream, with their captions beside them, as `difflab train style` reads
 them), then judge the generations for held-out prompts (prompt seed PROMPT_SEED) with the style applied
-against the same prompts and seeds without it.
+against the same prompts and seeds without it, and with the style file applied to the prompts
+that do not name it ("unnamed_*": how far the style leaks into them).
 
     .venv/bin/python docs/measurements/styles/learned_style.py STYLE NAME K STEPS N PROMPT_SEED \
         [--model DIR] [--options '{"lr": 1e-4}'] [--out FILE.json]
 
---model: the text-to-image pipeline folder (default: the shipped one). Prompt seeds: 7 and 12345 are
+--model: the text-to-image pipeline folder (default: the shipped one). --options: train_style's
+keyword arguments as JSON, and "captions": false (examples without captions), "prior_stream": P (prior
+preservation's prompts: the captions of P training-stream scenes, e.g. '{"prior_images": 100,
+"prior_stream": 100}'). Prompt seeds: 7 and 12345 are
 tuning sets; the reported set is EVAL_SEED (`difflab.data.shapes.EVAL_SEED`). The examples, the run
 folder and picture grids (rows 1: without the style, 2: with it) go to /tmp/learned_style/.
 """
@@ -36,6 +40,10 @@ args = parser.parse_args()
 torch.set_num_threads(2)
 extra = json.loads(args.options)
 captions = extra.pop("captions", True)
+# prior preservation's prompts: the captions of P training-stream scenes 800,000 + i (unstyled, flat)
+prior_stream = extra.pop("prior_stream", 0)
+if prior_stream:
+    extra["prior_prompts"] = [S.make_scene(S.TRAIN_SEED, 800_000 + i).caption for i in range(prior_stream)]
 work = Path("/tmp/learned_style") / f"{args.name}-{args.k}-{args.steps}"
 work.mkdir(parents=True, exist_ok=True)
 files = []
@@ -65,13 +73,16 @@ for kind in ("single", "pair"):
     base = pipe(prompts, seed=0, output="tensor")
     word = apply_style(pipe, path)
     styled = pipe(prompts, seed=0, output="tensor", style=word)
+    leaked = pipe(prompts, seed=0, output="tensor")  # the style applied, the prompt not naming it
     remove_lora(pipe.denoiser.net)
     rows = [np.concatenate(list(S.to_uint8(x[:8])), 1) for x in (base, styled)]
     Image.fromarray(np.concatenate(rows, 0)).resize((1024, 256), Image.NEAREST).save(work / f"grid_{kind}.png")
     rb = judge_batch(base, [a for _, a in items])
     rs = judge_batch(styled, [dataclasses.replace(a, style=args.style) for _, a in items])
+    rl = judge_batch(leaked, [dataclasses.replace(a, style=args.style) for _, a in items])
     report[kind] = {"n": args.n, "base_all": rb["all"], "styled_style": rs.get("style"),
-                    "styled_content": rs.get("content"), "styled_all": rs["all"]}
+                    "styled_content": rs.get("content"), "styled_all": rs["all"],
+                    "unnamed_style": rl.get("style"), "unnamed_content": rl.get("content")}
     print(kind, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in report[kind].items()}), flush=True)
 if args.out:
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

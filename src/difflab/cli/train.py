@@ -6,7 +6,7 @@ import argparse
 
 import math
 
-from ._common import TOY_DATA, add_overwrite, claim, device, number, positive_int, seed
+from ._common import TOY_DATA, add_overwrite, claim, device, nonnegative_int, number, positive_int, seed
 
 OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
 #: difflab.precision.PRECISIONS, spelled here so that the parser does not import torch (a test checks)
@@ -165,11 +165,19 @@ def _cmd_train_style(args) -> None:
     for image in args.images:
         if not Path(image).is_file():
             raise FileNotFoundError(f"no image file {image}")
+    prior_prompts = None
+    if args.prior_prompts is not None:
+        if not Path(args.prior_prompts).is_file():
+            raise FileNotFoundError(f"no prompt file {args.prior_prompts}")
+        prior_prompts = [line.strip() for line in Path(args.prior_prompts).read_text().splitlines() if line.strip()]
+        if not prior_prompts:
+            raise ValueError(f"{args.prior_prompts} holds no prompts (one per line)")
     path = train_style(args.model or shipped_model_path(), args.images, name=name, out=out, style_file=style_file,
                        steps=args.steps, batch_size=args.batch_size, lr=args.lr, rank=args.rank,
                        checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
                        seed=args.seed, progress=not args.quiet, device=args.device, compile=args.compile,
-                       precision=args.precision)
+                       precision=args.precision, prior_images=args.prior_images, prior_prompts=prior_prompts,
+                       prior_weight=args.prior_weight)
     print(f"saved style {name!r} to {path} ({path.stat().st_size / 1024:.0f} KB); "
           f"use it with: difflab generate PROMPT --style {name if path.parent == STYLES_DIR else path}")
 
@@ -303,6 +311,13 @@ def register(sub) -> None:
          out="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
     st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
     st.add_argument("--rank", type=positive_int, default=4, help="LoRA rank (default 4)")
+    st.add_argument("--prior-images", type=nonnegative_int, default=0, metavar="K",
+                    help="prior preservation (DreamBooth): train beside K images the model generates itself for "
+                         "prompts that do not name the style (default 0: none)")
+    st.add_argument("--prior-prompts", default=None, metavar="FILE",
+                    help="the prior images' prompts, one per line (default: the examples' captions)")
+    st.add_argument("--prior-weight", type=number(0, above=True), default=1.0, metavar="LAMBDA",
+                    help="weight of the prior images' loss against the examples' (default 1)")
     st.set_defaults(handler=_cmd_train_style)
 
     sa = tsub.add_parser("style-adapter", help="a style adapter for --style-ref (IP-Adapter: a style encoder whose "

@@ -11,6 +11,17 @@ The style word NAME is new to the text encoder only as a word; what it comes to 
 learned in the adapters, which see it in every training caption: DreamBooth's rare-word
 recipe (Ruiz et al. 2023) applied to cross-attention LoRA.
 
+Prior preservation (DreamBooth's eq. 2, Ruiz et al. 2023): with ``prior_images`` K > 0, the
+base pipeline first generates K images of its own (latents, at its default sampler, steps and
+guidance) for prompts that do not name the style (``prior_prompts``, default: the examples'
+captions), and every batch holds round(B lambda / (1 + lambda)) of them beside the examples,
+each with its own prompt. The batch mean is then proportional to
+
+    L = E ||v_theta(z_t, "CAPTION in NAME style") - v||^2 + lambda E ||v_theta(z'_t, c') - v'||^2,
+
+the second term holding the adapted model to the base's own images on other prompts, so that
+the adapters learn what the style word adds and not the examples' layouts.
+
 The style file (safetensors) holds the adapters' weights (``<layer>.down``, ``<layer>.up``)
 and, in its metadata, the style's name, rank, alpha, the adapted layers, and a fingerprint of
 the base pipeline's cross-attention weights, so that a style is never applied to another
@@ -117,6 +128,9 @@ def train_style(
     device: str | None = None,
     compile: bool = False,
     precision: str = "fp32",
+    prior_images: int = 0,
+    prior_prompts: Sequence[str] | None = None,
+    prior_weight: float = 1.0,
 ) -> Path:
     """Learn the style of ``images`` (paths, PIL images or uint8 arrays at the pipeline's size;
     2 or more) as a LoRA adapter of rank ``rank`` on ``pipeline``'s cross-attention (a
@@ -124,6 +138,8 @@ def train_style(
     ``name``. ``out``: the run folder (checkpoint, log, loss curve; ``resume`` continues it);
     the style file is written to ``style_file`` (default ``out/NAME.safetensors``) at every
     checkpoint. ``device``, ``compile``, ``precision``: as every trainer's (:func:`difflab.train.fit`).
+    ``prior_images``, ``prior_prompts``, ``prior_weight``: prior preservation (module docstring;
+    0 images: none); the base's images are kept in ``out/prior.safetensors`` for ``resume``.
     Returns the style file's path."""
     from ..data.shapes import name_style
     from ..io.weights import save_weights
@@ -139,9 +155,11 @@ def train_style(
     out = Path(out)
     style_file = Path(style_file) if style_file is not None else out / f"{name}.safetensors"
     x, captions = _examples(images, pipe.config["image_size"])
+    n_prior = _prior_count(batch_size, prior_images, prior_weight)
     net = pipe.denoiser.net
     remove_lora(net)
     base = fingerprint(net)
+    prior = _prior(pipe, out, prior_images, prior_prompts or captions, seed, resume) if n_prior else None
     torch.manual_seed(seed)
     layers = add_lora(net, rank, alpha)
     alpha = float(alpha if alpha is not None else rank)
@@ -149,13 +167,23 @@ def train_style(
         latents = pipe.autoencoder.encode_latents(x.to(pipe.device), mode=True)
         cond = pipe.encode_prompts([name_style(c, name) for c in captions])
 
+    def pick(z: torch.Tensor, c: dict, n: int, g: torch.Generator):
+        index = torch.randint(0, len(z), (n,), generator=g).to(z.device)
+        return z[index], {k: v[index] for k, v in c.items()}
+
     def draw(n: int, g: torch.Generator):
-        index = torch.randint(0, len(latents), (n,), generator=g).to(latents.device)
-        return latents[index], {k: v[index] for k, v in cond.items()}
+        k = _prior_count(n, prior_images, prior_weight) if prior is not None else 0
+        z, c = pick(latents, cond, n - k, g)
+        if not k:
+            return z, c
+        z_prior, c_prior = pick(*prior, k, g)
+        return torch.cat([z, z_prior]), {key: torch.cat([c[key], c_prior[key]]) for key in c}
 
     meta = {"name": name, "rank": rank, "alpha": alpha, "layers": layers, "fingerprint": base,
             "training": {"images": len(images), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-                         "captions": sum(bool(c) for c in captions)}}
+                         "captions": sum(bool(c) for c in captions),
+                         **({"prior_images": prior_images, "prior_weight": prior_weight,
+                             "prior_per_batch": n_prior} if n_prior else {})}}
 
     def export(step: int, ema) -> None:
         save_weights(style_file, lora_state(net),
@@ -169,3 +197,42 @@ def train_style(
     finally:
         remove_lora(net)
     return style_file
+
+
+def _prior_count(batch_size: int, images: int, weight: float) -> int:
+    """How many of a batch of ``batch_size`` are the base's own images: round(B lambda / (1 + lambda)),
+    at least 1 and at most B - 1 (0 without prior images)."""
+    if isinstance(images, bool) or not isinstance(images, int) or images < 0:
+        raise ValueError(f"prior_images must be a non-negative integer, got {images!r}")
+    if not (isinstance(weight, (int, float)) and weight > 0 and weight < float("inf")):
+        raise ValueError(f"prior_weight must be a positive number, got {weight!r}")
+    if images == 0:
+        return 0
+    if batch_size < 2:
+        raise ValueError(f"prior preservation needs a batch of 2 or more (examples and prior images), got {batch_size}")
+    return min(batch_size - 1, max(1, round(batch_size * weight / (1 + weight))))
+
+
+def _prior(pipe, out: Path, n: int, prompts: Sequence[str], seed: int, resume: bool) -> tuple[torch.Tensor, dict]:
+    """(latents, cond) of ``n`` images the base pipeline generates for ``prompts`` (cycled), from
+    the noise of seeds 10^6 * (seed + 1) + i; kept in ``out/prior.safetensors`` and read back on resume."""
+    from ..io.weights import load_weights, save_weights
+    from ..text import check_prompts
+
+    prompts = check_prompts(list(prompts))
+    prompts = [prompts[i % len(prompts)] for i in range(n)]
+    path = out / "prior.safetensors"
+    z = None
+    if resume and path.is_file():
+        z = load_weights(path)["latents"].to(pipe.device)
+        if len(z) != n:
+            raise ValueError(f"{path} holds {len(z)} prior images, not the {n} asked for: resume with the same "
+                             f"prior_images")
+    if z is None:
+        with torch.no_grad():
+            z = torch.cat([pipe.latents(prompts[i:i + 64], seed=10**6 * (seed + 1) + i)[0]
+                           for i in range(0, n, 64)])
+        out.mkdir(parents=True, exist_ok=True)
+        save_weights(path, {"latents": z}, metadata={"prompts": json.dumps(prompts)})
+    with torch.no_grad():
+        return z, pipe.encode_prompts(prompts)
