@@ -118,6 +118,18 @@ def test_train_style_cli_and_generate_by_name(tmp_path, monkeypatch, capsys):
     assert "missing.safetensors" in capsys.readouterr().err
     assert main(["train", "style", "nope.png", "x.png", "--name", "inky2", "--model", str(folder)]) == 2
     assert "nope.png" in capsys.readouterr().err
+    # prior preservation from the command line: prompts from a file; a missing or empty file is a one-line error
+    (tmp_path / "prompts.txt").write_text("a blue square\n\na green triangle on the left\n")
+    prior = ["train", "style", *map(str, examples), "--name", "inky3", "--model", str(folder), "--steps", "2",
+             "--batch-size", "4", "--prior-images", "3", "--quiet"]
+    assert main([*prior, "--prior-prompts", "prompts.txt"]) == 0
+    meta, _ = read_style(tmp_path / "styles" / "inky3.safetensors")
+    assert meta["training"]["prior_images"] == 3 and meta["training"]["prior_per_batch"] == 2
+    (tmp_path / "empty.txt").write_text("\n")
+    for bad, message in (("missing.txt", "no prompt file"), ("empty.txt", "holds no prompts")):
+        assert main([*prior, "--name", "inky4", "--prior-prompts", bad]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "styles" / "inky4.safetensors").exists()
 
 
 def test_fingerprint_ignores_the_adapters():
