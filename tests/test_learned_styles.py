@@ -175,6 +175,17 @@ def test_prior_preservation_trains_beside_the_base_models_own_images(tmp_path):
                              prior_prompts=prompts, prior_weight=3.0, **kw)
     without = train_style(folder, examples, name="inky", out=tmp_path / "plain", **kw)
     assert read_style(with_prior)[0]["training"]["prior_per_batch"] == 6
+    # the keys and values alone (Custom Diffusion): a file of those layers only, applied as any other
+    kv = train_style(folder, examples, name="inky", out=tmp_path / "kv", layers="kv", **{**kw, "steps": 2})
+    meta, state = read_style(kv)
+    assert meta["layers"] and all(name.endswith(".kv_x") for name in meta["layers"])
+    assert {k.rsplit(".", 1)[0] for k in state} == set(meta["layers"])
+    fresh = _tiny_pipeline()
+    apply_style(fresh, kv)
+    assert sorted(n for n, m in fresh.denoiser.net.named_modules() if type(m).__name__ == "LoRALinear") == \
+        sorted(meta["layers"])
+    with pytest.raises(ValueError, match="layers must be"):
+        train_style(folder, examples, name="inky", out=tmp_path / "bad", layers="q", **kw)
     expected = _tiny_pipeline().latents([prompts[i % 3] for i in range(6)], seed=10**6)[0]
     stored = load_weights(tmp_path / "prior" / "prior.safetensors")["latents"]
     assert torch.allclose(stored, expected, atol=1e-6)

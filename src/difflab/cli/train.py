@@ -177,7 +177,7 @@ def _cmd_train_style(args) -> None:
                        checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
                        seed=args.seed, progress=not args.quiet, device=args.device, compile=args.compile,
                        precision=args.precision, prior_images=args.prior_images, prior_prompts=prior_prompts,
-                       prior_weight=args.prior_weight)
+                       prior_weight=args.prior_weight, layers=args.layers)
     print(f"saved style {name!r} to {path} ({path.stat().st_size / 1024:.0f} KB); "
           f"use it with: difflab generate PROMPT --style {name if path.parent == STYLES_DIR else path}")
 
@@ -311,6 +311,9 @@ def register(sub) -> None:
          out="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
     st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
     st.add_argument("--rank", type=positive_int, default=4, help="LoRA rank (default 4)")
+    st.add_argument("--layers", choices=("all", "kv"), default="all",
+                    help="cross-attention layers to adapt: all (queries, keys/values, output; default) or kv "
+                         "(the text's keys and values only, as Custom Diffusion)")
     st.add_argument("--prior-images", type=nonnegative_int, default=0, metavar="K",
                     help="prior preservation (DreamBooth): train beside K images the model generates itself for "
                          "prompts that do not name the style (default 0: none)")

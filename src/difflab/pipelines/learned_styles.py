@@ -37,13 +37,16 @@ from typing import Sequence
 
 import torch
 
-from ..nets.lora import add_lora, fingerprint, load_lora_state, lora_state, remove_lora
+from ..nets.lora import CROSS_ATTENTION, add_lora, fingerprint, load_lora_state, lora_state, remove_lora
 from ..train.run_folder import trainer
 
 __all__ = ["train_style", "apply_style", "read_style", "style_path", "STYLES_DIR"]
 
 #: where ``generate --style NAME`` looks for ``NAME.safetensors`` (relative to the working directory)
 STYLES_DIR = Path("styles")
+#: which of the cross-attention's layers a style adapts: "all" (queries, keys / values, output), or
+#: "kv" (only the keys and values computed from the text, as Custom Diffusion, Kumari et al. 2023)
+LAYERS = {"all": CROSS_ATTENTION, "kv": ("kv_x",)}
 _NAME = re.compile(r"[a-z][a-z0-9_-]{1,31}")
 
 
@@ -131,6 +134,7 @@ def train_style(
     prior_images: int = 0,
     prior_prompts: Sequence[str] | None = None,
     prior_weight: float = 1.0,
+    layers: str = "all",
 ) -> Path:
     """Learn the style of ``images`` (paths, PIL images or uint8 arrays at the pipeline's size;
     2 or more) as a LoRA adapter of rank ``rank`` on ``pipeline``'s cross-attention (a
@@ -140,6 +144,7 @@ def train_style(
     checkpoint. ``device``, ``compile``, ``precision``: as every trainer's (:func:`difflab.train.fit`).
     ``prior_images``, ``prior_prompts``, ``prior_weight``: prior preservation (module docstring;
     0 images: none); the base's images are kept in ``out/prior.safetensors`` for ``resume``.
+    ``layers``: which cross-attention layers to adapt (:data:`LAYERS`).
     Returns the style file's path."""
     from ..data.shapes import name_style
     from ..io.weights import save_weights
@@ -155,13 +160,15 @@ def train_style(
     out = Path(out)
     style_file = Path(style_file) if style_file is not None else out / f"{name}.safetensors"
     x, captions = _examples(images, pipe.config["image_size"])
+    if layers not in LAYERS:
+        raise ValueError(f"layers must be one of {sorted(LAYERS)}, got {layers!r}")
     n_prior = _prior_count(batch_size, prior_images, prior_weight)
     net = pipe.denoiser.net
     remove_lora(net)
     base = fingerprint(net)
     prior = _prior(pipe, out, prior_images, prior_prompts or captions, seed, resume) if n_prior else None
     torch.manual_seed(seed)
-    layers = add_lora(net, rank, alpha)
+    adapted = add_lora(net, rank, alpha, LAYERS[layers])
     alpha = float(alpha if alpha is not None else rank)
     with torch.no_grad():
         latents = pipe.autoencoder.encode_latents(x.to(pipe.device), mode=True)
@@ -179,7 +186,7 @@ def train_style(
         z_prior, c_prior = pick(*prior, k, g)
         return torch.cat([z, z_prior]), {key: torch.cat([c[key], c_prior[key]]) for key in c}
 
-    meta = {"name": name, "rank": rank, "alpha": alpha, "layers": layers, "fingerprint": base,
+    meta = {"name": name, "rank": rank, "alpha": alpha, "layers": adapted, "fingerprint": base,
             "training": {"images": len(images), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
                          "captions": sum(bool(c) for c in captions),
                          **({"prior_images": prior_images, "prior_weight": prior_weight,
