@@ -211,3 +211,6 @@ def test_prior_preservation_trains_beside_the_base_models_own_images(tmp_path):
     with pytest.raises(ValueError, match="resume with the same"):
         train_style(folder, examples, name="inky", out=tmp_path / "prior", prior_images=5, prior_prompts=prompts,
                     resume=True, **{**kw, "steps": 34})
+    with pytest.raises(ValueError, match="resume with the same"):  # the latents belong to their prompts
+        train_style(folder, examples, name="inky", out=tmp_path / "prior", prior_images=6, prior_prompts=prompts[::-1],
+                    resume=True, **{**kw, "steps": 34})

@@ -223,7 +223,7 @@ def _prior_count(batch_size: int, images: int, weight: float) -> int:
 def _prior(pipe, out: Path, n: int, prompts: Sequence[str], seed: int, resume: bool) -> tuple[torch.Tensor, dict]:
     """(latents, cond) of ``n`` images the base pipeline generates for ``prompts`` (cycled), from
     the noise of seeds 10^6 * (seed + 1) + i; kept in ``out/prior.safetensors`` and read back on resume."""
-    from ..io.weights import load_weights, save_weights
+    from ..io.weights import json_metadata, load_weights, save_weights
     from ..text import check_prompts
 
     prompts = check_prompts(list(prompts))
@@ -232,9 +232,9 @@ def _prior(pipe, out: Path, n: int, prompts: Sequence[str], seed: int, resume: b
     z = None
     if resume and path.is_file():
         z = load_weights(path)["latents"].to(pipe.device)
-        if len(z) != n:
-            raise ValueError(f"{path} holds {len(z)} prior images, not the {n} asked for: resume with the same "
-                             f"prior_images")
+        if len(z) != n or json_metadata(path, "prompts", "a prior-image file") != prompts:
+            raise ValueError(f"{path} holds {len(z)} prior images of other prompts or another count than the {n} "
+                             f"asked for: resume with the same prior_images and prior_prompts")
     if z is None:
         with torch.no_grad():
             z = torch.cat([pipe.latents(prompts[i:i + 64], seed=10**6 * (seed + 1) + i)[0]
