@@ -212,6 +212,45 @@ def test_object_weights_reweight_scenes_by_their_object_count():
     assert {counts[i] for i in drawn.tolist()} == {2}
 
 
+def test_style_weights_reweight_scenes_by_their_style():
+    from difflab.data.shapes import TRAIN_SEED, make_scene, scene_style
+
+    styles = ("flat", "outline", "glow")
+    drawn_styles = [make_scene(TRAIN_SEED, i, styles).style for i in range(300)]
+    assert [scene_style(TRAIN_SEED, i, styles) for i in range(300)] == drawn_styles
+    assert set(drawn_styles) == set(styles)
+    counts = [len(make_scene(TRAIN_SEED, i).objects) for i in range(300)]
+    w = scene_weights(300, (1, 3, 1), {"glow": 2, "outline": 0.5}, styles).tolist()
+    assert w == [(1, 3, 1)[k - 1] * {"flat": 1, "outline": 0.5, "glow": 2}[s] for k, s in zip(counts, drawn_styles)]
+    # a weight of 0 never draws that style
+    g = torch.Generator().manual_seed(0)
+    drawn = torch.multinomial(scene_weights(300, None, {"flat": 0, "outline": 0}, styles), 500, replacement=True, generator=g)
+    assert {drawn_styles[i] for i in drawn.tolist()} == {"glow"}
+    for bad in [{"dotted": 2}, {"glow": -1}, {"glow": float("inf")}]:
+        with pytest.raises(ValueError, match="style_weights"):
+            scene_weights(10, None, bad, styles)
+    with pytest.raises(ValueError, match="weight 0"):
+        scene_weights(10, None, {s: 0 for s in styles}, styles)
+    with pytest.raises(ValueError, match="styles"):
+        scene_weights(10, None, {"glow": 2})
+
+
+def test_train_t2i_cli_style_weights(tmp_path, capsys):
+    torch.manual_seed(0)
+    save_autoencoder(tmp_path / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
+                     {"data": {"name": "shapes", "shape": [3, 32, 32]}})
+    common = ["train", "t2i", "--autoencoder", str(tmp_path / "ae"), "--text-encoder", "hashing", "--scenes", "8",
+              "--batch-size", "4", "--channels", "8", "--quiet", "--device", "cpu", "--steps", "1",
+              "--styles", "flat,glow"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--style-weights", "glow=3"]) == 0
+    assert TextToImagePipeline.load(tmp_path / "a").config["training"]["style_weights"] == {"glow": 3.0}
+    for bad in ["glow", "glow=x", "dotted=2", "glow=-1"]:
+        capsys.readouterr()
+        assert main([*common, "--out", str(tmp_path / "b"), "--style-weights", bad]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "b").exists()
+
+
 def test_train_t2i_cli_fine_tunes_with_object_weights(tmp_path, capsys):
     torch.manual_seed(0)
     save_autoencoder(tmp_path / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),

@@ -75,6 +75,19 @@ def _styles(text: str | None) -> tuple[str, ...] | None:
     return check_styles([s.strip() for s in text.split(",") if s.strip()])
 
 
+def _style_weights(text: str | None) -> dict[str, float] | None:
+    """--style-weights: comma-separated STYLE=W pairs such as outline=2,glow=2 (None: uniform)."""
+    if text is None:
+        return None
+    pairs = [item.split("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"expected comma-separated STYLE=WEIGHT pairs such as outline=2,glow=2, got {text!r}")
+    from ..data.shapes import check_styles
+
+    names = check_styles([name.strip() for name, _ in pairs])
+    return dict(zip(names, _floats(",".join(w for _, w in pairs))))
+
+
 def _cmd_train_autoencoder(args) -> None:
     from ..pipelines.data import shapes_image_draw
     from ..train.autoencoder import train_autoencoder
@@ -107,6 +120,7 @@ def _cmd_train_t2i(args) -> None:
         device=args.device, workers=args.workers, init=args.init,
         object_weights=_floats(args.object_weights) if args.object_weights else None, overwrite=args.overwrite,
         compile=args.compile, precision=args.precision, styles=_styles(args.styles),
+        style_weights=_style_weights(args.style_weights),
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -298,6 +312,8 @@ def register(sub) -> None:
                      help="fine-tune: start from this pipeline folder's denoiser (its network replaces --channels ...)")
     t2i.add_argument("--object-weights", default=None, metavar="W1,W2,W3",
                      help="relative chance of drawing a scene of 1, 2, 3 objects (default: the dataset's mixture)")
+    t2i.add_argument("--style-weights", default=None, metavar="STYLE=W,...",
+                     help="relative chance of drawing a scene of these --styles, e.g. outline=2,glow=2 (default 1 each)")
     t2i.add_argument("--styles", default=None, metavar="S1,S2,...",
                      help="rendering styles of the training scenes, named in their captions (default: flat only)")
     t2i.set_defaults(handler=_cmd_train_t2i)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -153,20 +153,40 @@ def _training_of(folder) -> dict | None:
         return None
 
 
-def scene_weights(scenes: int, object_weights: Sequence[float]) -> torch.Tensor:
-    """Sampling weight of each training scene 0 .. scenes-1: ``object_weights[k - 1]``
-    for a scene of k objects (:func:`~difflab.data.shapes.object_count`)."""
+def scene_weights(scenes: int, object_weights: Sequence[float] | None = None,
+                  style_weights: Mapping[str, float] | None = None,
+                  styles: Sequence[str] | None = None) -> torch.Tensor:
+    """Sampling weight of each training scene 0 .. scenes-1: ``object_weights[k - 1]`` for a
+    scene of k objects (:func:`~difflab.data.shapes.object_count`), times
+    ``style_weights[style]`` for a scene drawn in that rendering style
+    (:func:`~difflab.data.shapes.scene_style`; a style of ``styles`` not named weighs 1).
+    Drawing scenes in proportion to it is importance weighting of the data distribution, so
+    the loss (Ho et al. 2020, eq. 14) is spent more on the kinds of scene weighted up."""
     import math
 
-    w = [float(v) for v in object_weights]
-    if len(w) != 3 or not all(math.isfinite(v) and v >= 0 for v in w) or not any(w):
-        raise ValueError(f"object_weights must be 3 non-negative numbers (scenes of 1, 2, 3 objects), not all 0; "
-                         f"got {list(object_weights)}")
-    from ..data.shapes import object_count
+    from ..data.shapes import check_styles, object_count, scene_style
 
-    weights = torch.tensor([w[object_count(TRAIN_SEED, i) - 1] for i in range(scenes)], dtype=torch.float64)
+    weights = torch.ones(scenes, dtype=torch.float64)
+    if object_weights is not None:
+        w = [float(v) for v in object_weights]
+        if len(w) != 3 or not all(math.isfinite(v) and v >= 0 for v in w) or not any(w):
+            raise ValueError(f"object_weights must be 3 non-negative numbers (scenes of 1, 2, 3 objects), not all 0; "
+                             f"got {list(object_weights)}")
+        weights *= torch.tensor([w[object_count(TRAIN_SEED, i) - 1] for i in range(scenes)], dtype=torch.float64)
+    if style_weights is not None:
+        if styles is None:
+            raise ValueError("style_weights need the training styles (styles=...)")
+        styles = check_styles(styles)
+        unknown = sorted(set(style_weights) - set(styles))
+        bad = {k: v for k, v in style_weights.items() if not (math.isfinite(float(v)) and float(v) >= 0)}
+        if unknown or bad:
+            raise ValueError(f"style_weights must give non-negative numbers to training styles {list(styles)}; "
+                             f"got {dict(style_weights)}")
+        weights *= torch.tensor([float(style_weights.get(scene_style(TRAIN_SEED, i, styles), 1.0))
+                                 for i in range(scenes)], dtype=torch.float64)
     if not weights.sum() > 0:
-        raise ValueError(f"object_weights {w} give weight 0 to all {scenes} training scenes")
+        raise ValueError(f"object_weights {list(object_weights or ())} and style_weights {dict(style_weights or {})} "
+                         f"give weight 0 to all {scenes} training scenes")
     return weights
 
 
@@ -201,6 +221,7 @@ def train_text_to_image(
     init: str | Path | None = None,
     object_weights: Sequence[float] | None = None,
     styles: Sequence[str] | None = None,
+    style_weights: Mapping[str, float] | None = None,
 ) -> Path:
     """Train the denoiser of a text-to-image pipeline on the latents of ``autoencoder``
     (a folder from ``difflab train autoencoder``) and save the pipeline folder ``out``.
@@ -220,7 +241,9 @@ def train_text_to_image(
     dataset's own mixture :data:`~difflab.data.shapes.N_OBJECTS_P`); e.g. ``(1, 3, 1)``
     spends more of a fine-tune on two-object relations. ``styles``: train on scenes in these
     rendering styles (:func:`~difflab.data.shapes.make_scene`; captions name them, so the
-    pipeline learns style words) instead of the flat stream. Returns ``out``.
+    pipeline learns style words) instead of the flat stream. ``style_weights``: relative
+    chance of drawing a scene of each of those styles (default 1 each), multiplied with
+    ``object_weights`` (:func:`scene_weights`). Returns ``out``.
     """
     from ..denoiser import Denoiser
     from ..io.folders import load_autoencoder
@@ -247,11 +270,12 @@ def train_text_to_image(
     latent_shape = ae.latent_shape((ae.in_channels, image_size, image_size))
 
     # every argument is checked (and the network built) before minutes go into the caches
-    weights = scene_weights(scenes, object_weights) if object_weights is not None else None
     if styles is not None:
         from ..data.shapes import check_styles
 
         styles = list(check_styles(styles))
+    weights = (scene_weights(scenes, object_weights, style_weights, styles)
+               if object_weights is not None or style_weights is not None else None)
     torch.manual_seed(seed)
     schedule = DiscreteSchedule(kind="cosine", T=1000)
     if init is not None:
@@ -298,7 +322,8 @@ def train_text_to_image(
                 "params": sum(p.numel() for p in net.parameters()), **({"init": str(init)} if init else {}),
                 **({"init_training": _training_of(init)} if init else {}),
                 **({"object_weights": [float(w) for w in object_weights]} if object_weights is not None else {}),
-                **({"styles": styles} if styles is not None else {})}
+                **({"styles": styles} if styles is not None else {}),
+                **({"style_weights": {k: float(v) for k, v in style_weights.items()}} if style_weights else {})}
     pipeline = TextToImagePipeline(ae, denoiser, encoder, {
         "image_size": image_size, "defaults": defaults or {}, "null": "the encoding of the empty prompt",
         "data": {"name": "shapes", "range": [-1.0, 1.0]}})

@@ -151,6 +151,11 @@ def object_count(seed: int, index: int) -> int:
     return _scene_start(seed, index)[1]
 
 
+def scene_style(seed: int, index: int, styles: Sequence[str]) -> str:
+    """``make_scene(seed, index, styles).style``, without drawing the rest of the scene."""
+    return _draw_style(seed, index, check_styles(styles))[0]
+
+
 def _as_rng(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
