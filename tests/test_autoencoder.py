@@ -305,3 +305,26 @@ def test_trainer_under_two_processes_equals_one(tmp_path):
             if a.get(key) is not None:
                 assert a[key] == pytest.approx(b[key], rel=1e-3), key
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+
+
+def test_decoder_only_fine_tune_keeps_the_latent_space(tmp_path):
+    """--decoder-only: the encoder's weights and the latent scale are the init's, bit for bit, so a
+    denoiser trained on the init's latents still fits; the decoder alone learns (its loss falls)."""
+    torch.set_num_threads(1)
+    held_out = blobs(32, torch.Generator().manual_seed(123))
+    kw = dict(batch_size=8, lr=2e-3, channels=8, channel_mult=(1, 2), groups=4, warmup=5, eval_images=32,
+              scale_images=32, log_every=20, progress=False)
+    train_autoencoder(blobs, out=tmp_path / "a", steps=60, checkpoint_every=60, **kw)
+    start, start_cfg = load_autoencoder(tmp_path / "a")
+    with pytest.raises(ValueError, match="give init"):
+        train_autoencoder(blobs, out=tmp_path / "x", steps=1, decoder_only=True, **kw)
+    train_autoencoder(blobs, out=tmp_path / "b", steps=80, checkpoint_every=40, init=tmp_path / "a",
+                      decoder_only=True, **kw)
+    ae, cfg = load_autoencoder(tmp_path / "b")
+    old, new = start.state_dict(), ae.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith("enc_"))
+    assert not all(torch.equal(old[k], new[k]) for k in old if k.startswith("dec_"))
+    assert cfg["net"]["scale_factor"] == start_cfg["net"]["scale_factor"] and cfg["training"]["decoder_only"]
+    with torch.no_grad():
+        assert torch.equal(ae.encode_latents(held_out, mode=True), start.encode_latents(held_out, mode=True))
+    assert cfg["training"]["psnr"] > start_cfg["training"]["psnr"]

@@ -267,6 +267,16 @@ def test_styled_training_caches_and_cli(tmp_path, capsys):
     config = json.loads((tmp_path / "ae2" / "config.json").read_text())
     assert config["training"]["init"] == str(tmp_path / "ae") and config["data"]["styles"] == ["pixel"]
     assert config["net"]["channels"] == 8
+    # the decoder alone: the latent scale is the init's; without --init, a one-line error and no folder
+    assert main(["train", "autoencoder", "--size", "32", "--styles", "glow", "--init", str(tmp_path / "ae"),
+                 "--decoder-only", "--steps", "1", "--batch-size", "2", "--out", str(tmp_path / "ae3"), "--quiet"]) == 0
+    config3 = json.loads((tmp_path / "ae3" / "config.json").read_text())
+    assert config3["training"]["decoder_only"] and config3["net"]["scale_factor"] == json.loads(
+        (tmp_path / "ae" / "config.json").read_text())["net"]["scale_factor"]
+    capsys.readouterr()
+    assert main(["train", "autoencoder", "--size", "32", "--decoder-only", "--steps", "1",
+                 "--out", str(tmp_path / "ae4"), "--quiet"]) == 2
+    assert "--init" in capsys.readouterr().err and not (tmp_path / "ae4").exists()
 
 
 def test_eval_t2i_reports_style_and_content_per_style(tmp_path):

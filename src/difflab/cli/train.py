@@ -94,6 +94,8 @@ def _cmd_train_autoencoder(args) -> None:
 
     if args.data != "shapes":
         raise ValueError(f"--data must be 'shapes' (the only image stream with unlimited draws), got {args.data!r}")
+    if args.decoder_only and not args.init:
+        raise ValueError("--decoder-only fine-tunes the decoder of a trained autoencoder: give --init DIR")
     styles = _styles(args.styles)
     data = {"name": "shapes", "size": args.size, **({"pool": args.pool} if args.pool else {}),
             **({"styles": list(styles)} if styles else {})}
@@ -104,7 +106,7 @@ def _cmd_train_autoencoder(args) -> None:
         latent_channels=args.latent_channels, kl_weight=args.kl_weight, reconstruction=args.reconstruction, crop=args.crop,
         checkpoint_every=args.checkpoint_every, resume=args.resume, data=data, seed=args.seed,
         device=args.device, progress=not args.quiet, overwrite=args.overwrite, compile=args.compile,
-        precision=args.precision, init=args.init,
+        precision=args.precision, init=args.init, decoder_only=args.decoder_only,
     )
     print(f"saved autoencoder folder {folder}")
 
@@ -294,6 +296,9 @@ def register(sub) -> None:
                     help="rendering styles of the scenes (flat, outline, striped, dotted, pixel, glow; default: flat only)")
     ae.add_argument("--init", default=None, metavar="DIR",
                     help="fine-tune: start from this autoencoder folder (its network replaces --channels ...)")
+    ae.add_argument("--decoder-only", action="store_true",
+                    help="with --init: train the decoder alone; the encoder and the latent scale stay, so denoisers "
+                         "trained on the latents still fit")
     ae.set_defaults(handler=_cmd_train_autoencoder)
 
     t2i = tsub.add_parser("t2i", help="a latent text-to-image diffusion pipeline on captioned shapes")

@@ -177,6 +177,7 @@ def train_autoencoder(
     precision: str = "fp32",
     progress: bool = True,
     init: str | Path | None = None,
+    decoder_only: bool = False,
 ) -> Path:
     """Train an :class:`~difflab.nets.autoencoder.AutoencoderKL` on images from ``draw``
     and save it as a folder at ``out``.
@@ -215,6 +216,10 @@ def train_autoencoder(
         init: fine-tune: start from the weights of this autoencoder folder, whose network
             config replaces ``channels`` ... ``mid_attention`` (a fresh optimizer and
             warm-up); e.g. to teach a trained autoencoder new kinds of images.
+        decoder_only: with ``init``, train the decoder alone: the encoder's weights and
+            the init's ``scale_factor`` stay as they are, so the latent space (and every
+            denoiser trained on it) is unchanged while the decoder learns to draw it
+            better, as Stable Diffusion's decoder fine-tunes do.
         device: where to train (default: CUDA if available, else CPU). Under ``torchrun``
             the training is data-parallel over the processes (:func:`~difflab.train.fit`),
             each on its own GPU (or the CPU); ``batch_size`` is the global batch.
@@ -231,6 +236,8 @@ def train_autoencoder(
         raise ValueError(f"checkpoint_every and log_every must be positive, got {checkpoint_every}, {log_every}")
     if kl_weight < 0:
         raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+    if decoder_only and init is None:
+        raise ValueError("decoder_only fine-tunes the decoder of a trained autoencoder: give init")
     if reconstruction not in RECONSTRUCTION:
         raise ValueError(f"unknown reconstruction loss {reconstruction!r}; expected one of: {', '.join(RECONSTRUCTION)}")
     out = Path(out)
@@ -253,6 +260,11 @@ def train_autoencoder(
         if ae.in_channels != image_shape[0]:
             raise ValueError(f"{init}: its autoencoder takes {ae.in_channels}-channel images, the data have {image_shape[0]}")
         ae.train()
+        if decoder_only:
+            if ae.scale_factor is None:
+                raise ValueError(f"{init}: its autoencoder has no scale_factor; decoder_only keeps the init's latent scale")
+            for name, p in ae.named_parameters():
+                p.requires_grad_(not name.startswith("enc_"))
     else:
         ae = AutoencoderKL(in_channels=image_shape[0], latent_channels=latent_channels, channels=channels,
                            channel_mult=channel_mult, num_res_blocks=num_res_blocks, groups=groups,
@@ -266,7 +278,8 @@ def train_autoencoder(
     data_cfg = {**(data or {}), "shape": image_shape, "range": [-1.0, 1.0]}
     fit_cfg = {"steps": int(steps), "batch_size": batch_size, "lr": lr, "warmup": warmup, "grad_clip": grad_clip,
                "kl_weight": kl_weight, "reconstruction": reconstruction, "crop": crop, "eval_images": eval_images,
-               "scale_images": scale_images, "seed": seed, **({"init": str(init)} if init is not None else {})}
+               "scale_images": scale_images, "seed": seed, **({"init": str(init)} if init is not None else {}),
+               **({"decoder_only": True} if decoder_only else {})}
 
     def draw_batch(n: int, g: torch.Generator) -> torch.Tensor:
         x = _check_images(draw(n, g), n, "draw")
@@ -274,7 +287,8 @@ def train_autoencoder(
 
     def export(step: int, ema) -> None:
         ae.eval()
-        scale = ae.estimate_scale_factor(scale_set.to(device), torch.Generator().manual_seed(stream_seed(seed, "z")))
+        scale = (ae.scale_factor if decoder_only else
+                 ae.estimate_scale_factor(scale_set.to(device), torch.Generator().manual_seed(stream_seed(seed, "z"))))
         psnr = reconstruction_psnr(ae, eval_set)
         last = next((r for r in reversed(read_log(out / LOG)) if r.get("rec") is not None), {})
         info = {**fit_cfg, "steps_done": step, "psnr": round(psnr, 3), "scale_factor": scale,
