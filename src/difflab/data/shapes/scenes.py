@@ -83,7 +83,9 @@ FLAT_NAMED_P = 0.25  # in a styled stream, P(a flat scene's caption names its st
 
 
 def check_styles(styles: Sequence[str]) -> tuple[str, ...]:
-    """``styles`` as a tuple of known rendering style names, or a one-line error."""
+    """``styles`` as a tuple of known rendering style names, or a one-line error. A name may
+    repeat: a styled stream draws its style uniformly from the tuple, so a style named k times
+    is drawn k times as often (``flat,glow,glow``: glow 2/3 of the scenes)."""
     styles = tuple(styles)
     unknown = [s for s in styles if s not in RENDER_STYLES]
     if unknown or not styles:
@@ -137,8 +139,9 @@ def _scene_start(seed: int, index: int) -> tuple[np.random.Generator, int]:
 
 def make_scene(seed: int, index: int, styles: Sequence[str] | None = None) -> Scene:
     """Scene ``index`` of stream ``seed``: a function of (seed, index) only. With ``styles``
-    (rendering style names), the scene's style is drawn uniformly from them on a generator of
-    its own, so the content is that of the unstyled scene; its caption names the style, except
+    (rendering style names; one named k times is drawn k times as often), the scene's style is
+    drawn uniformly from them on a generator of its own, so the content is that of the
+    unstyled scene; its caption names the style, except
     that a flat scene's names it only with probability :data:`FLAT_NAMED_P` (so a caption
     without a style word always shows a flat scene)."""
     if styles is None:
