@@ -160,8 +160,8 @@ def scene_weights(scenes: int, object_weights: Sequence[float] | None = None,
     scene of k objects (:func:`~difflab.data.shapes.object_count`), times
     ``style_weights[style]`` for a scene drawn in that rendering style
     (:func:`~difflab.data.shapes.scene_style`; a style of ``styles`` not named weighs 1).
-    Drawing scenes in proportion to it is importance weighting of the data distribution, so
-    the loss (Ho et al. 2020, eq. 14) is spent more on the kinds of scene weighted up."""
+    Drawing scenes in proportion to it changes the training distribution (nothing corrects
+    for it), so the loss (Ho et al. 2020, eq. 14) is spent more on the kinds of scene weighted up."""
     import math
 
     from ..data.shapes import check_styles, object_count, scene_style
