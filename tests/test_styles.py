@@ -451,3 +451,42 @@ def test_eval_t2i_with_style_reference_images(tmp_path, monkeypatch):
     row = json.loads(out.read_text())["results"]["3"]
     assert row["style_refs"]["glow"]["pair"]["n"] == 2 and row["settings"]["style_weight"] == 2.0
     assert row["settings"]["style_method"] == "shared"
+
+
+def test_eval_t2i_stylize_names_the_style_through_the_pipeline(tmp_path, monkeypatch, capsys):
+    """--stylize S: the styled rows are the unstyled prompts with style= and stylize= (what
+    generate --style --stylize runs), judged for that style; refused without --styles."""
+    import json
+
+    from difflab.cli import main
+    from difflab.data.shapes import eval_prompts
+    from difflab.evaluate import text_to_image as E
+    from test_text_to_image import _tiny_pipeline
+
+    calls = []
+    cls = _tiny_pipeline().__class__
+    original = cls.__call__
+
+    def spy(self, prompts, *a, **k):
+        calls.append((list(prompts), k.get("style"), k.get("stylize")))
+        return original(self, prompts, *a, **k)
+
+    monkeypatch.setattr(cls, "__call__", spy)
+    report = E.evaluate_text_to_image(_tiny_pipeline(), n=2, guidances=(3.0,), steps=2, progress=False,
+                                      styles=["pixel"], stylize=2.5)
+    unstyled = [p for kind in ("single", "pair") for p, _ in eval_prompts(2, kind)]
+    assert [c[0] for c in calls] == [unstyled[:2], unstyled[2:]] * 2
+    assert [c[1:] for c in calls] == [(None, None)] * 2 + [("pixel", 2.5)] * 2
+    per = report["results"]["3"]["styles"]["pixel"]
+    assert report["stylize"] == 2.5 and per["single"]["n"] == 2 and {"style", "content"} <= set(per["single"])
+    assert "style" not in report["results"]["3"]["settings"]
+    with pytest.raises(ValueError, match="give styles"):
+        E.evaluate_text_to_image(_tiny_pipeline(), n=1, guidances=(3.0,), steps=2, progress=False, stylize=2.0)
+    monkeypatch.undo()
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    out = tmp_path / "eval.json"
+    assert main(["eval-t2i", "--model", str(folder), "--n", "1", "--stylize", "2", "--out", str(out)]) == 2
+    assert "give --styles" in capsys.readouterr().err and not out.exists()
+    assert main(["eval-t2i", "--model", str(folder), "--n", "1", "--guidance", "3", "--steps", "2", "--styles",
+                 "glow", "--stylize", "0", "--out", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["stylize"] == 0.0

@@ -178,6 +178,8 @@ def _cmd_eval(args) -> None:
     if (args.styles is not None or args.style_refs is not None) and args.pipeline == "unclip":
         raise ValueError("--styles and --style-refs apply to a text-to-image pipeline, not to --pipeline unclip")
     _check_style_ref_options(args, "--style-refs" if args.style_refs is not None else None)
+    if args.eval_stylize is not None and args.styles is None:
+        raise ValueError("--stylize sets the strength of the styled rows' style: give --styles")
     claim(args, args.out)
     pipe = _load(args.model, args.config, args.pipeline)
     sampling = _sampling(args, pipe)
@@ -188,7 +190,8 @@ def _cmd_eval(args) -> None:
                           check_styles(s.strip() for s in text.split(",")) for text in (args.styles, args.style_refs))
     sampling.update(_style_ref_settings(args, pipe, "--style-refs" if style_refs is not None else None))
     report = evaluate_text_to_image(pipe, args.n, args.guidance, seed=args.seed, prompt_seed=args.prompt_seed,
-                                    progress=not args.quiet, styles=styles, style_refs=style_refs, **sampling)
+                                    progress=not args.quiet, styles=styles, style_refs=style_refs,
+                                    stylize=args.eval_stylize, **sampling)
     from ..pipelines.unclip import UnCLIPPipeline, shipped_unclip_path
 
     shipped = shipped_unclip_path() if isinstance(pipe, UnCLIPPipeline) else shipped_model_path()
@@ -284,6 +287,9 @@ def register(sub) -> None:
                          "for choosing settings without looking at the reported prompts")
     ev.add_argument("--styles", default=None, metavar="S1,S2,...|all",
                     help="also judge the same prompts naming each rendering style: style and content accuracy per style")
+    ev.add_argument("--stylize", type=number(0), default=None, metavar="S", dest="eval_stylize",
+                    help="with --styles: name each style as generate --style STYLE --stylize S does (the pipeline's "
+                         "phrasing, the style a guidance term of strength S) instead of in the prompts' words")
     ev.add_argument("--style-refs", default=None, metavar="S1,S2,...|all",
                     help="also judge the unstyled prompts with a reference image in each rendering style (--style-ref): "
                          "style and content accuracy per style")

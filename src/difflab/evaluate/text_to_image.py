@@ -19,7 +19,7 @@ REFERENCE_OFFSET = 2 * 10**6
 
 def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: int = 0, batch_size: int = 100,
                            progress: bool = True, prompt_seed: int | None = None, styles=None, style_refs=None,
-                           prompts_per_reference: int = 10, **sampling) -> dict:
+                           prompts_per_reference: int = 10, stylize: float | None = None, **sampling) -> dict:
     """Faithfulness of ``pipe`` on the held-out prompts (:func:`~difflab.data.shapes.eval_prompts`,
     ``n`` single-object and ``n`` two-object prompts, one image each, seed ``seed + i``)
     at each guidance scale, judged by :func:`~difflab.metrics.shapes_judge.judge_batch`,
@@ -34,6 +34,9 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     holds the judge's accuracies with ``style`` (the style judge agrees) and ``content``
     (every content check right), and the unstyled rows gain ``flat`` (the share of their
     images the style judge calls flat: an unstyled prompt should keep the flat look).
+    ``stylize``: the styled rows name the style as ``generate --style STYLE --stylize S`` does
+    (the unstyled prompts with ``style=``, ``stylize=``: the pipeline's own phrasing "PROMPT in
+    STYLE style" and the style as a guidance term of strength S) instead of in the prompts' words.
 
     ``style_refs`` (rendering style names): also the unstyled prompts with a style reference
     image (``style_ref``; ``sampling`` may give ``style_method`` and ``style_weight``): a held-out
@@ -50,6 +53,8 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     from ..metrics.style_judge import judge_styles
 
     styles = list(check_styles(styles)) if styles is not None else []
+    if stylize is not None and not styles:
+        raise ValueError("stylize sets the strength of the styled rows' style: give styles")
     style_refs = list(check_styles(style_refs)) if style_refs is not None else []
     if isinstance(prompts_per_reference, bool) or not isinstance(prompts_per_reference, int) or prompts_per_reference < 1:
         raise ValueError(f"prompts_per_reference must be a positive integer, got {prompts_per_reference!r}")
@@ -66,13 +71,13 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
     prompt_seed = EVAL_SEED if prompt_seed is None else int(prompt_seed)
     kinds = {kind: eval_prompts(n, kind, prompt_seed) for kind in ("single", "pair")}
     report = {"n": n, "seed": seed, "prompt_seed": prompt_seed, "image_size": size, "results": {},
-              **({"styles": styles} if styles else {})}
+              **({"styles": styles} if styles else {}), **({"stylize": float(stylize)} if stylize is not None else {})}
     bar = tqdm(total=len(guidances) * 2 * n * (1 + len(styles) + len(style_refs)), desc="eval-t2i",
                disable=not progress, unit="img")
 
     last = {}  # the settings the pipeline reports
 
-    def generate(items, g: float, reference_style: str | None = None) -> torch.Tensor:
+    def generate(items, g: float, reference_style: str | None = None, **styled) -> torch.Tensor:
         prompts, images = [p for p, _ in items], []
         chunk = n if reference_style is None else prompts_per_reference  # prompts that share a reference
         for k, start in enumerate(range(0, n, chunk)):
@@ -82,7 +87,7 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
                 extra = {"style_ref": render(scene, size)}
             for i in range(start, min(start + chunk, n), batch_size):
                 x, info = pipe(prompts[i:min(i + batch_size, start + chunk)], seed=seed + i, output="tensor",
-                               return_info=True, guidance=g, **sampling, **extra)
+                               return_info=True, guidance=g, **sampling, **styled, **extra)
                 images.append(x)
                 bar.update(len(x))
                 last["settings"] = info.settings
@@ -98,14 +103,20 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
                 row[kind]["flat"] = judge_styles(images, ["flat"] * len(images))["style"]
         row["fd_latent"] = frechet_distance(features(torch.cat(generated)), reference)
         for style in styles:
-            row.setdefault("styles", {})[style] = {
-                kind: judge_batch(generate(items, g), [a for _, a in items])
-                for kind in kinds for items in [eval_prompts(n, kind, prompt_seed, style=style)]}
+            if stylize is None:  # the style in the prompts' words
+                row.setdefault("styles", {})[style] = {
+                    kind: judge_batch(generate(items, g), [a for _, a in items])
+                    for kind in kinds for items in [eval_prompts(n, kind, prompt_seed, style=style)]}
+            else:  # the style through the pipeline's style= and stylize=
+                row.setdefault("styles", {})[style] = {
+                    kind: judge_batch(generate(items, g, style=style, stylize=stylize),
+                                      [dataclasses.replace(a, style=style) for _, a in items])
+                    for kind, items in kinds.items()}
         for style in style_refs:
             row.setdefault("style_refs", {})[style] = {
                 kind: judge_batch(generate(items, g, style), [dataclasses.replace(a, style=style) for _, a in items])
                 for kind, items in kinds.items()}
-        row["settings"] = {k: v for k, v in last["settings"].items() if k != "style_ref"}
+        row["settings"] = {k: v for k, v in last["settings"].items() if k not in ("style_ref", "style")}
         report["results"][f"{g:g}"] = row
     bar.close()
     return report
