@@ -214,3 +214,33 @@ def test_prior_preservation_trains_beside_the_base_models_own_images(tmp_path):
     with pytest.raises(ValueError, match="resume with the same"):  # the latents belong to their prompts
         train_style(folder, examples, name="inky", out=tmp_path / "prior", prior_images=6, prior_prompts=prompts[::-1],
                     resume=True, **{**kw, "steps": 34})
+
+
+def test_a_learned_style_acts_below_its_noise_level_with_the_base_above(tmp_path):
+    """By default a learned style acts at sigma <= LEARNED_STYLE_SIGMA, the base model (adapters
+    off) laying out the content above; style_sigma=0 is the base model's unstyled image, inf the
+    adapted model at every step; lora_disabled is the base network exactly."""
+    from difflab.nets.lora import has_lora, lora_disabled
+    from difflab.pipelines.learned_styles import LEARNED_STYLE_SIGMA
+
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    path = train_style(folder, _examples(tmp_path), name="inky", out=tmp_path / "run", steps=6, batch_size=2,
+                       lr=1e-2, checkpoint_every=6, progress=False)
+    pipe = _tiny_pipeline()
+    prompt = "a red circle"
+    base = pipe([prompt], seed=1, output="tensor")
+    x = torch.randn(2, *pipe.latent_shape)
+    sigma = torch.full((2,), 0.7)
+    cond = pipe.encode_prompts([prompt, "a blue square"])
+    before = pipe.denoiser(x, sigma, **cond)
+    assert apply_style(pipe, path) == "inky" and has_lora(pipe.denoiser.net)
+    assert not torch.allclose(pipe.denoiser(x, sigma, **cond), before)
+    with lora_disabled(pipe.denoiser.net):
+        assert torch.equal(pipe.denoiser(x, sigma, **cond), before)
+    assert not torch.allclose(pipe.denoiser(x, sigma, **cond), before)  # back on after the block
+    styled, info = pipe([prompt], seed=1, output="tensor", style="inky", return_info=True)
+    assert info.settings["style_sigma"] == LEARNED_STYLE_SIGMA
+    torch.testing.assert_close(pipe([prompt], seed=1, output="tensor", style="inky", style_sigma=0.0), base,
+                               atol=1e-5, rtol=0)
+    every = pipe([prompt], seed=1, output="tensor", style="inky", style_sigma=float("inf"))
+    assert not torch.allclose(every, styled)

@@ -332,6 +332,14 @@ def test_generate_cli_style_and_aspect(tmp_path, capsys):
     assert "style" in capsys.readouterr().err and not (tmp_path / "o2").exists()
     assert main(["generate", "a red circle", "--model", str(folder), "--aspect", "9:1", "--out", str(tmp_path / "o3")]) == 2
     assert "aspect" in capsys.readouterr().err
+    assert main(["generate", "a red circle", "--model", str(folder), "--style-sigma", "1", "--out", str(tmp_path / "o4")]) == 2
+    assert "--style" in capsys.readouterr().err and not (tmp_path / "o4").exists()
+    with pytest.raises(SystemExit):
+        main(["generate", "a red circle", "--model", str(folder), "--style", "glow", "--style-sigma", "-1",
+              "--out", str(tmp_path / "o5")])
+    assert "noise level" in capsys.readouterr().err and not (tmp_path / "o5").exists()
+    assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style", "glow",
+                 "--style-sigma", "inf", "--out", str(tmp_path / "o6.png")]) == 0
     # a style word the model's captions never named (and no learned style of that name): a note, then the words
     import json
 
@@ -490,3 +498,66 @@ def test_eval_t2i_stylize_names_the_style_through_the_pipeline(tmp_path, monkeyp
     assert main(["eval-t2i", "--model", str(folder), "--n", "1", "--guidance", "3", "--steps", "2", "--styles",
                  "glow", "--stylize", "0", "--out", str(out), "--quiet"]) == 0
     assert json.loads(out.read_text())["stylize"] == 0.0
+
+
+def test_style_guidance_acts_only_below_style_sigma():
+    """style_sigma: above it the content's guidance on the content denoiser, below it the styled
+    guidance, per sample; inf is every level, as None."""
+    import torch
+
+    from difflab.guidance import STYLED, ClassifierFreeGuidance, StyleGuidance
+    from difflab.schedules import DiscreteSchedule
+
+    class Toy:  # D(x; sigma, c) = x * c * k + sigma
+        schedule = DiscreteSchedule(kind="cosine", T=10)
+
+        def __init__(self, k):
+            self.k = k
+
+        def __call__(self, x, sigma, context):
+            return self.k * x * context[:, :1] + sigma.view(-1, 1).to(x.dtype)
+
+    x = torch.randn(4, 3, dtype=torch.float64)
+    c, cs, null = torch.rand(4, 2, dtype=torch.float64), torch.rand(4, 2, dtype=torch.float64), torch.zeros(2)
+    styled_net, base_net = Toy(1.0), Toy(2.0)
+    cond = {"context": c, STYLED + "context": cs}
+    for style_scale in (3.0, 5.0):
+        plain = StyleGuidance(styled_net, 3.0, style_scale, {"context": null})
+        late = StyleGuidance(styled_net, 3.0, style_scale, {"context": null}, style_sigma=0.5, content_denoiser=base_net)
+        low, high = torch.tensor(0.5, dtype=torch.float64), torch.tensor(0.9, dtype=torch.float64)
+        torch.testing.assert_close(late(x, low, **cond), plain(x, low, **cond))
+        content = ClassifierFreeGuidance(base_net, 3.0, {"context": null})(x, high, context=c)
+        torch.testing.assert_close(late(x, high, **cond), content)
+        mixed = torch.tensor([0.2, 0.9, 0.5, 2.0], dtype=torch.float64)
+        expected = torch.where(torch.tensor([[True], [False], [True], [False]]), plain(x, mixed, **cond),
+                               ClassifierFreeGuidance(base_net, 3.0, {"context": null})(x, mixed, context=c))
+        torch.testing.assert_close(late(x, mixed, **cond), expected)
+        every = StyleGuidance(styled_net, 3.0, style_scale, {"context": null}, style_sigma=float("inf"),
+                              content_denoiser=base_net)
+        assert every.style_sigma is None
+        torch.testing.assert_close(every(x, high, **cond), plain(x, high, **cond))
+    with pytest.raises(ValueError, match="style_sigma"):
+        StyleGuidance(styled_net, 3.0, 3.0, {"context": null}, style_sigma=-1.0)
+
+
+def test_pipeline_style_sigma():
+    """A trained style word acts at every level unless style_sigma is given; style_sigma 0 is the
+    content alone, the unstyled prompt's image."""
+    import torch
+
+    from test_text_to_image import _tiny_pipeline
+
+    pipe = _tiny_pipeline()
+    prompt = "a red circle on the left"
+    styled, info = pipe([prompt], seed=3, output="tensor", style="outline", return_info=True)
+    assert "style_sigma" not in info.settings
+    torch.testing.assert_close(pipe([prompt], seed=3, output="tensor", style="outline", style_sigma=float("inf")),
+                               styled)
+    torch.testing.assert_close(pipe([prompt], seed=3, output="tensor", style="outline", style_sigma=0.0),
+                               pipe([prompt], seed=3, output="tensor"), atol=1e-5, rtol=0)
+    half, info = pipe([prompt], seed=3, output="tensor", style="outline", style_sigma=1.0, return_info=True)
+    assert info.settings["style_sigma"] == 1.0 and not torch.allclose(half, styled)
+    with pytest.raises(ValueError, match="name one with style"):
+        pipe([prompt], style_sigma=1.0)
+    with pytest.raises(ValueError, match="style_sigma must be"):
+        pipe([prompt], style="outline", style_sigma=-1.0)

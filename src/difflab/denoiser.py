@@ -23,7 +23,7 @@ from . import predictions as P
 from .schedules import DiscreteSchedule, Schedule
 from .tensors import append_dims
 
-__all__ = ["Denoiser", "TIME_INPUTS"]
+__all__ = ["Denoiser", "DenoiserWrapper", "TIME_INPUTS"]
 
 #: What a network may receive as its noise-level input.
 TIME_INPUTS = {
@@ -188,3 +188,20 @@ class Denoiser:
             f"Denoiser(net={type(self.net).__name__}, schedule={self.schedule!r}, "
             f"prediction={self.prediction.value!r}, time_input={self.time_input!r})"
         )
+
+
+class DenoiserWrapper:
+    """Base of a denoiser that changes how ``self.denoiser`` is called (a style reference, a
+    learned style switched off): what samplers and guidance look at, its ``schedule`` and
+    ``net``, is the wrapped denoiser's."""
+
+    def __init__(self, denoiser) -> None:
+        self.denoiser = denoiser
+
+    @property
+    def schedule(self):
+        return self.denoiser.schedule
+
+    @property
+    def net(self):
+        return self.denoiser.net

@@ -5,9 +5,11 @@ against the same prompts and seeds without it, and with the style file applied t
 that do not name it ("unnamed_*": how far the style leaks into them).
 
     .venv/bin/python docs/measurements/styles/learned_style.py STYLE NAME K STEPS N PROMPT_SEED \
-        [--model DIR] [--options '{"lr": 1e-4}'] [--out FILE.json]
+        [--model DIR] [--options '{"lr": 1e-4}'] [--style-sigma S] [--out FILE.json]
 
---model: the text-to-image pipeline folder (default: the shipped one). --options: train_style's
+--model: the text-to-image pipeline folder (default: the shipped one). --style-sigma: the noise level
+below which the style acts (pipe(..., style_sigma=); default the pipeline's, LEARNED_STYLE_SIGMA;
+inf: every step). --options: train_style's
 keyword arguments as JSON, and "captions": false (examples without captions), "prior_stream": P (prior
 preservation's prompts: the captions of P training-stream scenes, e.g. '{"prior_images": 100,
 "prior_stream": 100}'). Prompt seeds: 7 and 12345 are
@@ -35,6 +37,7 @@ for name, kind in (("style", str), ("name", str), ("k", int), ("steps", int), ("
     parser.add_argument(name, type=kind)
 parser.add_argument("--model", default=None)
 parser.add_argument("--options", default="{}", help="train_style's keyword arguments as JSON")
+parser.add_argument("--style-sigma", type=float, default=None)
 parser.add_argument("--out", default=None)
 args = parser.parse_args()
 torch.set_num_threads(2)
@@ -65,14 +68,15 @@ train_s = time.time() - t0
 size_kb = path.stat().st_size / 1e3
 print(f"trained {args.steps} steps on {args.k} images in {train_s:.0f} s; file {size_kb:.0f} KB", flush=True)
 report = {"style": args.style, "k": args.k, "steps": args.steps, "train_s": round(train_s, 1),
-          "file_kb": round(size_kb, 1), "prompt_seed": args.prompt_seed, "options": extra}
+          "file_kb": round(size_kb, 1), "prompt_seed": args.prompt_seed, "options": extra,
+          "style_sigma": args.style_sigma}
 for kind in ("single", "pair"):
     items = S.eval_prompts(args.n, kind, args.prompt_seed)
     prompts = [p for p, _ in items]
     remove_lora(pipe.denoiser.net)
     base = pipe(prompts, seed=0, output="tensor")
     word = apply_style(pipe, path)
-    styled = pipe(prompts, seed=0, output="tensor", style=word)
+    styled = pipe(prompts, seed=0, output="tensor", style=word, style_sigma=args.style_sigma)
     leaked = pipe(prompts, seed=0, output="tensor")  # the style applied, the prompt not naming it
     remove_lora(pipe.denoiser.net)
     rows = [np.concatenate(list(S.to_uint8(x[:8])), 1) for x in (base, styled)]

@@ -57,6 +57,20 @@ def _style_ref_settings(args, pipe, given: str | None) -> dict:
     return {"style_weight": args.style_weight, "style_method": args.style_method}
 
 
+def _noise_level(text: str) -> float:
+    """argparse type: a noise level >= 0, or inf."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a noise level (a number >= 0, or inf), got {text!r}") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a noise level (a number >= 0, or inf), got {text!r}")
+    return value
+
+
 def _sampling(args, pipe=None) -> dict:
     settings = {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance, "spacing": args.spacing,
                 **sampler_options(args)}
@@ -68,7 +82,8 @@ def _sampling(args, pipe=None) -> dict:
                          if v is not None})
     elif args.prior_guidance is not None or args.candidates is not None:
         raise ValueError("--prior-guidance and --candidates apply to an unCLIP pipeline (--pipeline unclip)")
-    style, stylize, aspect, style_ref = (getattr(args, k, None) for k in ("style", "stylize", "aspect", "style_ref"))
+    style, stylize, aspect, style_ref, style_sigma = (getattr(args, k, None) for k in
+                                                      ("style", "stylize", "aspect", "style_ref", "style_sigma"))
     if style_ref is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style-ref applies to a text-to-image pipeline, not to --pipeline unclip")
@@ -85,7 +100,7 @@ def _sampling(args, pipe=None) -> dict:
                       f"({', '.join(pipe.trained_styles)}) nor a learned style in styles/; it goes into the prompt "
                       f"as words", file=sys.stderr)
             style = apply_style(pipe, learned) if learned is not None else style
-        settings.update({"style": style, "stylize": stylize, "aspect": aspect})
+        settings.update({"style": style, "stylize": stylize, "aspect": aspect, "style_sigma": style_sigma})
     return settings
 
 
@@ -111,8 +126,8 @@ def _cmd_generate(args) -> None:
     from ..limits import check_pixels
 
     count(args.n * len(args.prompts), "images", f"-n {args.n} x {len(args.prompts)} prompts")
-    if args.stylize is not None and args.style is None:  # checked before anything is written
-        raise ValueError("--stylize sets the strength of a style: name one with --style")
+    if (args.stylize is not None or args.style_sigma is not None) and args.style is None:  # before anything is written
+        raise ValueError("--stylize and --style-sigma set how a style acts: name one with --style")
     if args.style_ref is not None and not Path(args.style_ref).is_file():
         raise FileNotFoundError(f"no style reference image {args.style_ref}")
     _check_style_ref_options(args, "--style-ref" if args.style_ref is not None else None)
@@ -270,6 +285,9 @@ def register(sub) -> None:
     gen.add_argument("--stylize", type=number(0), default=None, metavar="S",
                      help="style strength: 0 = content only, 1 = the styled prompt (default), higher = stronger style "
                           "(a guidance term of its own, S x guidance; one more network evaluation per step)")
+    gen.add_argument("--style-sigma", type=_noise_level, default=None, metavar="SIGMA",
+                     help="the style acts only at noise levels <= SIGMA, the content alone above it (default: every "
+                          "level for a style word, 0.5 for a learned style; inf: every level)")
     gen.add_argument("--style-ref", default=None, metavar="IMAGE",
                      help="borrow the style of this image (the pipeline's size): by its trained style adapter where "
                           "it has one, else by shared attention (no training)")

@@ -13,12 +13,13 @@ Diffusion do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import torch
 from torch import nn
 
-__all__ = ["LoRALinear", "add_lora", "remove_lora", "lora_state", "load_lora_state", "fingerprint", "CROSS_ATTENTION"]
+__all__ = ["LoRALinear", "add_lora", "remove_lora", "has_lora", "lora_disabled", "lora_state", "load_lora_state", "fingerprint", "CROSS_ATTENTION"]
 
 #: names of the cross-attention's linear layers in difflab's UNet (AttentionBlock)
 CROSS_ATTENTION = ("q_x", "kv_x", "proj_x")
@@ -41,6 +42,7 @@ class LoRALinear(nn.Module):
         nn.init.normal_(self.down.weight, std=1.0 / self.rank)
         nn.init.zeros_(self.up.weight)
         base.requires_grad_(False)
+        self.enabled = True  # False: the base layer alone (lora_disabled)
 
     @property
     def weight(self) -> torch.Tensor:  # what callers of the base layer read (e.g. its dtype)
@@ -55,7 +57,29 @@ class LoRALinear(nn.Module):
         return self.base.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return self.base(x)
         return self.base(x) + (self.alpha / self.rank) * self.up(self.down(x))
+
+
+def has_lora(net: nn.Module) -> bool:
+    """Whether ``net`` has LoRA adapters."""
+    return any(isinstance(m, LoRALinear) for m in net.modules())
+
+
+@contextlib.contextmanager
+def lora_disabled(net: nn.Module):
+    """Within the block, ``net``'s adapted layers compute their base layers alone: the network is
+    the original, exactly."""
+    layers = [m for m in net.modules() if isinstance(m, LoRALinear)]
+    before = [m.enabled for m in layers]
+    try:
+        for m in layers:
+            m.enabled = False
+        yield
+    finally:
+        for m, on in zip(layers, before):
+            m.enabled = on
 
 
 def _targets(net: nn.Module, names) -> list[tuple[nn.Module, str, nn.Module]]:

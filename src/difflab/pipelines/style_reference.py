@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import torch
 
+from ..denoiser import DenoiserWrapper
 from ..nets.unet import shared_attention
 
 __all__ = ["StyleReference"]
 
 
-class StyleReference:
+class StyleReference(DenoiserWrapper):
     """``denoiser`` with self-attention shared with the reference latents ``reference``
     ((R, C, h, w), clean, in the denoiser's coordinates); a callable ``(x, sigma, **cond) ->
     x0`` with a ``.schedule``, usable wherever a Denoiser is (under guidance too).
@@ -38,14 +39,6 @@ class StyleReference:
         g = torch.Generator().manual_seed(int(seed))
         self.noise = torch.randn(reference.shape, generator=g, dtype=torch.float32).to(reference.device, reference.dtype)
         shared_attention(denoiser.net, reference.shape[0], weight)  # checked now, before any sampling
-
-    @property
-    def schedule(self):
-        return self.denoiser.schedule
-
-    @property
-    def net(self):
-        return self.denoiser.net
 
     def __call__(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
         r, n = self.reference.shape[0], x.shape[0]

@@ -192,7 +192,8 @@ class TextToImagePipeline(Pipeline):
 
     # -- generation ---------------------------------------------------------------
     def styled(self, prompts: Sequence[str], guidance: float, style: str | None, stylize: float | None,
-               negative_prompt: str | None = None, denoiser=None, null_extra: dict | None = None) -> tuple:
+               negative_prompt: str | None = None, denoiser=None, null_extra: dict | None = None,
+               style_sigma: float | None = None) -> tuple:
         """(model, cond) for ``prompts`` drawn in ``style`` (a style word, named as the training
         captions name styles: "PROMPT in STYLE style") with strength ``stylize``: None or 1 is
         ordinary guidance on the styled prompt; otherwise the style is a guidance term of its
@@ -204,9 +205,15 @@ class TextToImagePipeline(Pipeline):
         ``denoiser``: what guidance wraps (default the pipeline's; e.g. a
         :class:`~difflab.pipelines.style_reference.StyleReference` of it); ``null_extra``:
         conditions of guidance's unconditional branch besides the prompt's (e.g. a style
-        adapter's weight 0)."""
+        adapter's weight 0). ``style_sigma``: the style acts only at noise levels sigma <=
+        style_sigma, the content alone above (:class:`~difflab.guidance.StyleGuidance`); None:
+        every level for a trained style word, ``LEARNED_STYLE_SIGMA`` for the learned style
+        applied (:func:`~difflab.pipelines.learned_styles.apply_style`), whose adapters are then
+        off above it; inf: every level."""
         from ..data.shapes import name_style
         from ..guidance import STYLED, ClassifierFreeGuidance, StyleGuidance
+        from ..nets.lora import has_lora
+        from .learned_styles import LEARNED_STYLE_SIGMA, WithoutStyle
         from ..text import check_prompts
 
         denoiser = self.denoiser if denoiser is None else denoiser
@@ -218,20 +225,26 @@ class TextToImagePipeline(Pipeline):
             null = {k: v[0] for k, v in self.encode_prompts([negative_prompt]).items()}
         null = {**null, **(null_extra or {})}
         if style is None:
-            if stylize is not None:
-                raise ValueError("stylize sets the strength of a style: name one with style= (--style)")
+            if stylize is not None or style_sigma is not None:
+                raise ValueError("stylize and style_sigma set how a style acts: name one with style= (--style)")
             return ClassifierFreeGuidance(denoiser, guidance, null), self.encode_prompts(prompts)
         if not isinstance(style, str) or not style.strip():
             raise ValueError(f"style must be a non-empty style word, got {style!r}")
+        learned = style.strip() == getattr(self, "learned_style", None) and has_lora(self.denoiser.net)
+        if style_sigma is None:
+            style_sigma = LEARNED_STYLE_SIGMA if learned else math.inf
+        if not float(style_sigma) >= 0:
+            raise ValueError(f"style_sigma must be a noise level >= 0 (inf: every level), got {style_sigma}")
         styled = check_prompts([name_style(p, style.strip()) for p in prompts])
-        if stylize is None or float(stylize) == 1.0:
-            return ClassifierFreeGuidance(denoiser, guidance, null), self.encode_prompts(styled)
-        stylize = float(stylize)
+        stylize = 1.0 if stylize is None else float(stylize)
         if not (math.isfinite(stylize) and stylize >= 0):
             raise ValueError(f"stylize must be a number >= 0, got {stylize}")
+        if stylize == 1.0 and math.isinf(float(style_sigma)):
+            return ClassifierFreeGuidance(denoiser, guidance, null), self.encode_prompts(styled)
         cond = self.encode_prompts(prompts)
         cond.update({STYLED + k: v for k, v in self.encode_prompts(styled).items()})
-        return StyleGuidance(denoiser, guidance, stylize * guidance, null), cond
+        content = WithoutStyle(denoiser) if learned else denoiser
+        return StyleGuidance(denoiser, guidance, stylize * guidance, null, style_sigma, content), cond
 
     def frame(self, aspect: str | None) -> tuple[int, int, int]:
         """The latent shape of a frame of aspect ratio ``aspect`` ("W:H", :func:`aspect_size`;
@@ -288,10 +301,11 @@ class TextToImagePipeline(Pipeline):
                 steps: int | None = None, guidance: float | None = None, spacing: str | None = None,
                 style: str | None = None, stylize: float | None = None, aspect: str | None = None,
                 negative_prompt: str | None = None, callback=None, style_ref=None, style_weight: float = 1.0,
-                style_method: str | None = None, **options) -> tuple[torch.Tensor, GenerationInfo]:
+                style_method: str | None = None, style_sigma: float | None = None,
+                **options) -> tuple[torch.Tensor, GenerationInfo]:
         """Sample latents, one per prompt: prompt i starts from the noise of seed ``seed + i``
         (so a batch equals one call per prompt with its own seed). ``style``, ``stylize``,
-        ``negative_prompt``: see :meth:`styled`; ``aspect``: the frame, see :meth:`frame`;
+        ``style_sigma``, ``negative_prompt``: see :meth:`styled`; ``aspect``: the frame, see :meth:`frame`;
         ``callback``: called after every step with the sampler's dict (``i``, ``x``,
         ``sigma``, ``x0``: the latents and their current clean estimate). ``style_ref``: an
         image (path, PIL image or uint8 array at the pipeline's size) whose style is borrowed,
@@ -312,7 +326,7 @@ class TextToImagePipeline(Pipeline):
         start = time.perf_counter()
         base, extra, null_extra = self.style_reference(style_ref, style_weight, style_method) \
             if style_ref is not None else (None, {}, {})
-        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base, null_extra)
+        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base, null_extra, style_sigma)
         n = cond["context"].shape[0]
         if "style_tokens" in extra:  # every branch but the unconditional one sees the reference
             from ..guidance import STYLED
@@ -324,6 +338,7 @@ class TextToImagePipeline(Pipeline):
         settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options,
                     **({"style": style} if style is not None else {}),
                     **({"stylize": float(stylize)} if stylize is not None else {}),
+                    **({"style_sigma": float(model.style_sigma)} if getattr(model, "style_sigma", None) is not None else {}),
                     **({"aspect": aspect} if aspect is not None else {}),
                     **({"negative_prompt": negative_prompt} if negative_prompt else {}),
                     **({"style_ref": True, "style_weight": float(style_weight),
