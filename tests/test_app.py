@@ -245,8 +245,9 @@ def test_a_learned_style_applies_by_name_for_one_request_only(server, tmp_path, 
         examples.append(path)
     train_style(pipe, examples, name="inky", out=tmp_path / "run", style_file=tmp_path / "styles" / "inky.safetensors",
                 steps=4, batch_size=2, lr=5e-2, progress=False)
-    _, styled, _ = _gen(client, n=1, style="inky")
-    _, plain, _ = _gen(client, n=1, style="")
+    # enough steps to reach the noise levels where a learned style acts (LEARNED_STYLE_SIGMA)
+    _, styled, _ = _gen(client, n=1, style="inky", steps=12)
+    _, plain, _ = _gen(client, n=1, style="", steps=12)
     assert not np.array_equal(np.asarray(Image.open(styled[0]["image"])), np.asarray(Image.open(plain[0]["image"])))
     assert not any(isinstance(m, LoRALinear) for m in pipe.denoiser.net.modules())  # removed after the request
     # a style word that names no learned file is a plain word; a path is never opened

@@ -221,7 +221,7 @@ def test_a_learned_style_acts_below_its_noise_level_with_the_base_above(tmp_path
     off) laying out the content above; style_sigma=0 is the base model's unstyled image, inf the
     adapted model at every step; lora_disabled is the base network exactly."""
     from difflab.nets.lora import has_lora, lora_disabled
-    from difflab.pipelines.learned_styles import LEARNED_STYLE_SIGMA
+    from difflab.pipelines.text_to_image import LEARNED_STYLE_SIGMA
 
     folder = _tiny_pipeline().save(tmp_path / "pipe")
     path = train_style(folder, _examples(tmp_path), name="inky", out=tmp_path / "run", steps=6, batch_size=2,

@@ -37,11 +37,10 @@ from typing import Sequence
 
 import torch
 
-from ..denoiser import DenoiserWrapper
 from ..nets.lora import CROSS_ATTENTION, add_lora, fingerprint, load_lora_state, lora_state, remove_lora
 from ..train.run_folder import trainer
 
-__all__ = ["train_style", "apply_style", "read_style", "style_path", "STYLES_DIR", "LEARNED_STYLE_SIGMA", "WithoutStyle"]
+__all__ = ["train_style", "apply_style", "read_style", "style_path", "STYLES_DIR"]
 
 #: where ``generate --style NAME`` looks for ``NAME.safetensors`` (relative to the working directory)
 STYLES_DIR = Path("styles")
@@ -79,22 +78,6 @@ def read_style(path) -> tuple[dict, dict[str, torch.Tensor]]:
     if not isinstance(meta, dict) or not {"name", "rank", "alpha", "fingerprint"} <= set(meta):
         raise ValueError(f"{path}: not a learned style file (no difflab_style metadata)")
     return meta, load_weights(path)
-
-
-#: noise level below which a learned style acts by default (``pipe(..., style_sigma=)``): above it the
-#: base model alone lays out the content. Chosen on the tuning prompts (docs/styles.md, section 6).
-LEARNED_STYLE_SIGMA = 0.5
-
-
-class WithoutStyle(DenoiserWrapper):
-    """``denoiser`` with its learned style's adapters off (:func:`~difflab.nets.lora.lora_disabled`):
-    the base model, for the steps a style does not act in."""
-
-    def __call__(self, x, sigma, **cond):
-        from ..nets.lora import lora_disabled
-
-        with lora_disabled(self.denoiser.net):
-            return self.denoiser(x, sigma, **cond)
 
 
 def apply_style(pipe, path) -> str:

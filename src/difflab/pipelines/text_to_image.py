@@ -52,11 +52,13 @@ from typing import Sequence
 
 import torch
 
+from ..denoiser import DenoiserWrapper
 from ..io.folders import PIPELINE_CONFIG
+from ..nets.lora import has_lora, lora_disabled
 from .base import Pipeline
 
 __all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug", "is_text_to_image_folder",
-           "shipped_model_path"]
+           "shipped_model_path", "LEARNED_STYLE_SIGMA", "WithoutStyle"]
 
 #: the prompt stream grids are optimized on (:meth:`TextToImagePipeline.calibration`); the evaluation's
 #: prompts come from another (``difflab.data.shapes.EVAL_SEED``)
@@ -117,6 +119,20 @@ def aspect_size(aspect: str, size: int, multiple: int) -> tuple[int, int]:
         raise ValueError(f"aspect must be W:H with a ratio from 1:4 to 4:1, e.g. 3:2; got {aspect!r}")
     long = max(multiple, round(size * max(w / h, h / w) / multiple) * multiple)
     return (size, long) if w >= h else (long, size)
+
+
+#: noise level below which a learned style acts by default (``pipe(..., style_sigma=)``): above it the
+#: base model alone lays out the content. Chosen on the tuning prompts (docs/styles.md, section 6).
+LEARNED_STYLE_SIGMA = 0.5
+
+
+class WithoutStyle(DenoiserWrapper):
+    """``denoiser`` with its learned style's adapters off (:func:`~difflab.nets.lora.lora_disabled`):
+    the base model, for the steps a style does not act in."""
+
+    def __call__(self, x, sigma, **cond):
+        with lora_disabled(self.denoiser.net):
+            return self.denoiser(x, sigma, **cond)
 
 
 class TextToImagePipeline(Pipeline):
@@ -212,8 +228,6 @@ class TextToImagePipeline(Pipeline):
         off above it; inf: every level."""
         from ..data.shapes import name_style
         from ..guidance import STYLED, ClassifierFreeGuidance, StyleGuidance
-        from ..nets.lora import has_lora
-        from .learned_styles import LEARNED_STYLE_SIGMA, WithoutStyle
         from ..text import check_prompts
 
         denoiser = self.denoiser if denoiser is None else denoiser
