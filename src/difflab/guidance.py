@@ -219,14 +219,13 @@ class StyleGuidance(ClassifierFreeGuidance):
 
     def _styled(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
         styled = {k[len(STYLED):]: v for k, v in cond.items() if k.startswith(STYLED)}
-        if self.style_scale == self.scale and self.style_sigma is not None:  # plain guidance on the styled prompt
-            content = {k: v for k, v in cond.items() if not k.startswith(STYLED)}
-            return ClassifierFreeGuidance.__call__(self, x, sigma, **{**content, **styled})
         content = {k: v for k, v in cond.items() if not k.startswith(STYLED)}
         missing = [k for k in self.null_cond if k not in styled]
         if missing:
             raise ValueError(f"style guidance needs the styled prompt's conditioning: cond has no "
                              f"{', '.join(STYLED + k for k in missing)}")
+        if self.style_scale == self.scale:  # the content branch's weight is 0: plain guidance on the styled prompt
+            return ClassifierFreeGuidance.__call__(self, x, sigma, **{**content, **styled})
         n = x.shape[0]
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
         sigma = sigma.expand(n) if sigma.ndim == 0 else sigma

@@ -103,15 +103,15 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
                 row[kind]["flat"] = judge_styles(images, ["flat"] * len(images))["style"]
         row["fd_latent"] = frechet_distance(features(torch.cat(generated)), reference)
         for style in styles:
-            if stylize is None:  # the style in the prompts' words
-                row.setdefault("styles", {})[style] = {
-                    kind: judge_batch(generate(items, g), [a for _, a in items])
-                    for kind in kinds for items in [eval_prompts(n, kind, prompt_seed, style=style)]}
-            else:  # the style through the pipeline's style= and stylize=
-                row.setdefault("styles", {})[style] = {
-                    kind: judge_batch(generate(items, g, style=style, stylize=stylize),
-                                      [dataclasses.replace(a, style=style) for _, a in items])
-                    for kind, items in kinds.items()}
+            named = {} if stylize is None else {"style": style, "stylize": stylize}
+            per = {}
+            for kind, items in kinds.items():
+                if stylize is None:  # the style in the prompts' words
+                    items = eval_prompts(n, kind, prompt_seed, style=style)
+                else:  # the unstyled prompts; the style through the pipeline's style= and stylize=
+                    items = [(p, dataclasses.replace(a, style=style)) for p, a in items]
+                per[kind] = judge_batch(generate(items, g, **named), [a for _, a in items])
+            row.setdefault("styles", {})[style] = per
         for style in style_refs:
             row.setdefault("style_refs", {})[style] = {
                 kind: judge_batch(generate(items, g, style), [dataclasses.replace(a, style=style) for _, a in items])

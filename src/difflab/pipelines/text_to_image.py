@@ -149,6 +149,10 @@ class TextToImagePipeline(Pipeline):
             (training notes), written to ``pipeline.json``.
     """
 
+    #: the name of the learned style whose adapters the denoiser carries (set by
+    #: :func:`~difflab.pipelines.learned_styles.apply_style`)
+    learned_style: str | None = None
+
     def __init__(self, autoencoder, denoiser, text_encoder, config: dict | None = None) -> None:
         config = dict(config or {})
         net_config = getattr(denoiser.net, "config", {}) or {}
@@ -244,7 +248,7 @@ class TextToImagePipeline(Pipeline):
             return ClassifierFreeGuidance(denoiser, guidance, null), self.encode_prompts(prompts)
         if not isinstance(style, str) or not style.strip():
             raise ValueError(f"style must be a non-empty style word, got {style!r}")
-        learned = style.strip() == getattr(self, "learned_style", None) and has_lora(self.denoiser.net)
+        learned = style.strip() == self.learned_style and has_lora(self.denoiser.net)
         if style_sigma is None:
             style_sigma = LEARNED_STYLE_SIGMA if learned else math.inf
         if not float(style_sigma) >= 0:
