@@ -132,10 +132,13 @@ def test_every_trainer_takes_the_same_run_options():
         assert not missing, (name, missing)
 
 
-def test_precision_choices_are_the_librarys():
-    from difflab.cli.train import PRECISIONS as SPELLED
+def test_spelled_choices_are_the_librarys():
+    from difflab.cli.train import ATTENTION as SPELLED_ATTENTION, PRECISIONS as SPELLED, TARGETS as SPELLED_TARGETS
+    from difflab.nets.style_adapter import ATTENTION
+    from difflab.pipelines.style_adapter_training import TARGETS
     from difflab.precision import PRECISIONS
 
     assert SPELLED == PRECISIONS
+    assert SPELLED_ATTENTION == ATTENTION and SPELLED_TARGETS == TARGETS
     for name in (n for n in COMMANDS if n.startswith("train ")):
         assert tuple(_actions(COMMANDS[name])["precision"].choices) == PRECISIONS, name

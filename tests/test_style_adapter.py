@@ -76,6 +76,102 @@ def test_decoupled_attention_is_text_attention_plus_w_times_image_attention():
     torch.testing.assert_close(both, expected, atol=1e-4, rtol=1e-4)
 
 
+def test_joint_attention_is_the_text_attention_over_the_tokens_appended():
+    """Tokens that join the text's cross-attention (``attention="joint"``) are extra words: at w = 1
+    the layer equals the plain layer given the context with the tokens appended (through the
+    layer's own key and value projection), at w = 2 the tokens appended twice (a logit raised by
+    log 2 is a key counted twice), at w = 0 the text alone; masked text tokens stay hidden."""
+    torch.manual_seed(0)
+    pipe = _tiny_pipeline()
+    (block, *_) = cross_attention_blocks(pipe.denoiser.net)
+    h = torch.randn(3, block.q_x.in_features, 4, 4)
+    context = torch.randn(3, 5, block.kv_x.in_features)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False], [True] * 5])
+    tokens = torch.randn(3, 2, block.kv_x.in_features)
+    k, v = block.kv_x(tokens).chunk(2, dim=-1)
+    ones = torch.ones(3, 2, dtype=torch.bool)
+    with torch.no_grad():
+        with image_prompt([block], [(k, v)], torch.tensor([1.0, 2.0, 0.0]), joint=True):
+            joint = block(h, context, mask)
+        once = block(h, torch.cat([context, tokens], 1), torch.cat([mask, ones], 1))
+        twice = block(h, torch.cat([context, tokens, tokens], 1), torch.cat([mask, ones, ones], 1))
+        alone = block(h, context, mask)
+    torch.testing.assert_close(joint[0], once[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(joint[1], twice[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(joint[2], alone[2], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(once[0], alone[0], atol=1e-3)
+
+
+def test_a_joint_adapter_trains_saves_and_loads(tmp_path):
+    """``attention="joint"``: no projections of its own, the encoder's tokens through the layers'
+    own; w = 0 is the base; saved and loaded with its mode."""
+    pipe = _tiny_pipeline()
+    path = train_style_adapter(pipe, out=tmp_path / "run", styles=["flat", "striped"], scenes=16, steps=2,
+                               batch_size=4, checkpoint_every=2, progress=False, attention="joint")
+    adapter, meta = load_style_adapter(path, pipe.denoiser.net)
+    assert adapter.joint and len(adapter.kv) == 0 and meta["config"]["attention"] == "joint"
+    assert meta["training"]["attention"] == "joint"
+    model = adapted(pipe.denoiser, adapter)
+    cond = pipe.encode_prompts(["a red circle", "a blue square"])
+    x = torch.randn(2, *pipe.latent_shape, generator=torch.Generator().manual_seed(0))
+    sigma = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    ref = torch.tensor(np.stack([_reference(), _reference("glow")])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        base = pipe.denoiser(x, sigma, **cond)
+        torch.testing.assert_close(model(x, sigma, **cond, style_image=ref, style_weight=0.0), base,
+                                   atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(model(x, sigma, **cond, style_image=ref), base, atol=1e-4)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        StyleAdapter(pipe.denoiser.net, attention="shared")
+
+
+def test_the_style_word_target_is_the_teachers_prediction():
+    """The "style-word" loss is the mean squared error between the adapted network and the frozen
+    pipeline given the teacher's caption, at the same x_t and t: 0 for an adapter that starts as
+    the base when the teacher reads the content caption itself; otherwise the error computed by
+    hand."""
+    from difflab.pipelines.style_adapter_training import TEACHER, StyleWordTarget
+
+    pipe = _tiny_pipeline()
+    model = adapted(pipe.denoiser, StyleAdapter(pipe.denoiser.net))
+    content = pipe.encode_prompts(["a red circle", "a blue square"])
+    named = pipe.encode_prompts(["a red circle in glow style", "a blue square in striped style"])
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(2, *pipe.latent_shape, generator=g)
+    ref = torch.tensor(np.stack([_reference("glow"), _reference()])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    loss = StyleWordTarget(pipe.denoiser)
+    _, noise = loss.draw(x0, content, g)
+    same = {**content, "style_image": ref, **{TEACHER + k: v for k, v in content.items()}}
+    other = {**content, "style_image": ref, **{TEACHER + k: v for k, v in named.items()}}
+    with torch.no_grad():
+        assert float(loss(model.net, x0, same, noise)) == 0.0
+        t = noise["t"]
+        alpha, sigma = (f(t).view(-1, 1, 1, 1).float() for f in (pipe.denoiser.schedule.alpha, pipe.denoiser.schedule.sigma))
+        x_t = alpha * x0 + sigma * noise["noise"]
+        by_hand = (model.net_output(x_t, t, **content, style_image=ref) - pipe.denoiser.net_output(x_t, t, **named)).pow(2).mean()
+        torch.testing.assert_close(loss(model.net, x0, other, noise), by_hand, atol=1e-6, rtol=1e-5)
+
+
+def test_train_with_the_style_word_target(tmp_path):
+    """The distillation trains (finite loss, the encoder moves) on a pipeline whose captions named
+    the styles; refused where they did not, and with caption dropout."""
+    pipe = _tiny_pipeline()
+    with pytest.raises(ValueError, match="trained to name"):
+        train_style_adapter(pipe, out=tmp_path / "no", styles=["flat", "glow"], scenes=16, steps=1, batch_size=4,
+                            progress=False, target="style-word")
+    pipe.config = {**pipe.config, "data": {"name": "shapes"}, "training": {"styles": ["flat", "glow"]}}
+    with pytest.raises(ValueError, match="p_uncond must be 0"):
+        train_style_adapter(pipe, out=tmp_path / "no", styles=["flat", "glow"], scenes=16, steps=1, batch_size=4,
+                            progress=False, target="style-word", p_uncond=0.1)
+    file = train_style_adapter(pipe, out=tmp_path / "run", styles=["flat", "glow"], scenes=16, steps=2, batch_size=4,
+                               checkpoint_every=2, progress=False, target="style-word", attention="joint")
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert any("loss" in r for r in log) and all(np.isfinite(r["loss"]) for r in log if "loss" in r)
+    adapter, meta = load_style_adapter(file, pipe.denoiser.net)
+    assert meta["training"]["target"] == "style-word" and meta["training"]["p_uncond"] == 0.0
+    assert adapter.encoder.head[-1].weight.abs().sum() > 0
+
+
 def test_train_a_style_adapter_save_load_and_generate(tmp_path):
     pipe = _tiny_pipeline()
     assert not pipe.denoiser.net.training

@@ -39,7 +39,26 @@ parser.add_argument("--model", default=None)
 parser.add_argument("--options", default="{}", help="train_style's keyword arguments as JSON")
 parser.add_argument("--style-sigma", type=float, default=None)
 parser.add_argument("--out", default=None)
+parser.add_argument("--difference", action="store_true",
+                    help="below style_sigma: the base's content guidance plus the adapted network's style difference")
 args = parser.parse_args()
+if args.difference:
+    import difflab.guidance as G
+
+    class Difference(G.StyleGuidance):
+        def _styled(self, x, sigma, **cond):
+            if self.content.denoiser is self.denoiser:
+                return super()._styled(x, sigma, **cond)
+            styled = {k[len(G.STYLED):]: v for k, v in cond.items() if k.startswith(G.STYLED)}
+            content = {k: v for k, v in cond.items() if not k.startswith(G.STYLED)}
+            n = x.shape[0]
+            s = torch.as_tensor(sigma, dtype=torch.float64)
+            s = s.expand(n) if s.ndim == 0 else s
+            batch = {k: torch.cat([content[k], styled[k]]) for k in content}
+            x0 = self.denoiser(torch.cat([x, x]), torch.cat([s, s]), **batch)
+            return self.content(x, sigma, **content) + self.style_scale * (x0[n:] - x0[:n])
+
+    G.StyleGuidance = Difference
 torch.set_num_threads(2)
 extra = json.loads(args.options)
 captions = extra.pop("captions", True)
@@ -69,7 +88,7 @@ size_kb = path.stat().st_size / 1e3
 print(f"trained {args.steps} steps on {args.k} images in {train_s:.0f} s; file {size_kb:.0f} KB", flush=True)
 report = {"style": args.style, "k": args.k, "steps": args.steps, "train_s": round(train_s, 1),
           "file_kb": round(size_kb, 1), "prompt_seed": args.prompt_seed, "options": extra,
-          "style_sigma": args.style_sigma}
+          "style_sigma": args.style_sigma, "difference": args.difference}
 for kind in ("single", "pair"):
     items = S.eval_prompts(args.n, kind, args.prompt_seed)
     prompts = [p for p, _ in items]

@@ -11,6 +11,10 @@ from ._common import TOY_DATA, add_overwrite, claim, device, nonnegative_int, nu
 OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
 #: difflab.precision.PRECISIONS, spelled here so that the parser does not import torch (a test checks)
 PRECISIONS = ("fp32", "bf16", "auto")
+#: difflab.nets.style_adapter.ATTENTION, spelled here for the same reason
+ATTENTION = ("decoupled", "joint")
+#: difflab.pipelines.style_adapter_training.TARGETS, spelled here for the same reason
+TARGETS = ("data", "style-word")
 WEIGHTING_HELP = "loss weighting: simple, min-snr (min(SNR, 5) on the x0 error, Hang et al. 2023)"
 
 
@@ -149,6 +153,7 @@ def _cmd_train_style_adapter(args) -> None:
 
     path = train_style_adapter(args.model or shipped_model_path(), out=args.out, styles=_styles(args.styles),
                                scenes=args.scenes, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                               tokens=args.tokens, attention=args.attention, target=args.target,
                                checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
                                seed=args.seed, workers=args.workers, progress=not args.quiet, device=args.device,
                                compile=args.compile, precision=args.precision)
@@ -353,6 +358,13 @@ def register(sub) -> None:
                     help="rendering styles of the training scenes and references (default: the pipeline's trained styles)")
     sa.add_argument("--scenes", type=positive_int, default=8000, help="training scenes (default 8000)")
     sa.add_argument("--workers", type=positive_int, default=1, help="processes that render the scenes")
+    sa.add_argument("--tokens", type=positive_int, default=4, help="the reference's tokens (default 4)")
+    sa.add_argument("--attention", choices=ATTENTION, default="decoupled",
+                    help="decoupled: cross-attention of their own (IP-Adapter); joint: the tokens join the "
+                         "text's own cross-attention, as a learned word (default decoupled)")
+    sa.add_argument("--target", choices=TARGETS, default="data",
+                    help="data: the denoising loss; style-word: the pipeline's own prediction for the caption "
+                         "naming the reference's style (a distillation; styles the pipeline was trained on)")
     sa.set_defaults(handler=_cmd_train_style_adapter)
 
     c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")

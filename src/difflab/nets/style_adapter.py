@@ -4,10 +4,17 @@ their own ("decoupled cross-attention", the paper's eq. 5), trained to carry the
 reference image while the prompt sets the content.
 
     tokens = head(stats(E(x_ref)))                                   (N, T, context_dim)
-    Z = Attention(Q, K_text, V_text) + w Attention(Q, tokens W_k, tokens W_v)
+    Z = Attention(Q, K_text, V_text) + w Attention(Q, tokens W_k, tokens W_v)      ("decoupled")
 
 in every cross-attention layer, Q the layer's own queries and Z what its output projection
-receives. E is a small CNN; ``stats`` are the per-channel means and standard deviations of its
+receives. With ``attention="joint"`` the tokens instead join the text tokens in the layer's own
+cross-attention, through its own (frozen) key and value projection, as a learned word would
+(textual inversion, Gal et al. 2023, with the word read from an image):
+
+    Z = Attention(Q, [K_text; tokens W_k^text], [V_text; tokens W_v^text], logits of the tokens + log w)
+
+so the encoder only has to find, in the text encoder's space, what the network already draws
+(a style it was trained to name), and w = 0 is the text's attention alone. E is a small CNN; ``stats`` are the per-channel means and standard deviations of its
 feature maps at every depth: the statistics that carry style (Gatys et al. 2016; AdaIN, Huang &
 Belongie 2017) and none of the layout. W_k, W_v start as copies of the layer's text keys and
 values (without their bias), as IP-Adapter initialises them; the head's last layer starts at zero, so the adapted
@@ -26,7 +33,7 @@ from torch import nn
 
 from .unet import AttentionBlock
 
-__all__ = ["StyleEncoder", "StyleAdapter", "StyleAdaptedNet", "cross_attention_blocks", "image_prompt"]
+__all__ = ["ATTENTION", "StyleEncoder", "StyleAdapter", "StyleAdaptedNet", "cross_attention_blocks", "image_prompt"]
 
 
 def cross_attention_blocks(net: nn.Module) -> list[AttentionBlock]:
@@ -36,14 +43,15 @@ def cross_attention_blocks(net: nn.Module) -> list[AttentionBlock]:
 
 @contextlib.contextmanager
 def image_prompt(blocks: Sequence[AttentionBlock], keys_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                 weights: torch.Tensor):
+                 weights: torch.Tensor, joint: bool = False):
     """Within the block, each of ``blocks`` also attends to its image-prompt keys and values
-    (:meth:`AttentionBlock._image_prompt`), weighted per sample by ``weights`` (N,)."""
+    (:meth:`AttentionBlock._image_prompt`), weighted per sample by ``weights`` (N,); ``joint``:
+    in the text's own softmax (:meth:`AttentionBlock._joint_image_prompt`)."""
     if len(blocks) != len(keys_values):
         raise ValueError(f"{len(keys_values)} keys/values for {len(blocks)} cross-attention layers")
     try:
         for block, (k, v) in zip(blocks, keys_values):
-            block.image_prompt = (k, v, weights)
+            block.image_prompt = (k, v, weights, bool(joint))
         yield
     finally:
         for block in blocks:
@@ -79,32 +87,43 @@ class StyleEncoder(nn.Module):
         return self.head(torch.cat(stats, 1)).view(x.shape[0], self.tokens, self.context_dim)
 
 
+#: how the reference's tokens reach the network (module docstring)
+ATTENTION = ("decoupled", "joint")
+
+
 class StyleAdapter(nn.Module):
-    """The trained part: a :class:`StyleEncoder` and, for each cross-attention layer of the base
-    network ``net``, the image prompt's key and value projection (initialised from the layer's
-    text one, without its bias, so that zero tokens give zero keys and values). ``config``
+    """The trained part: a :class:`StyleEncoder` and, with ``attention="decoupled"``, for each
+    cross-attention layer of the base network ``net``, the image prompt's key and value projection
+    (initialised from the layer's text one, without its bias, so that zero tokens give zero keys
+    and values); with ``"joint"`` the encoder alone (the layers' own projections serve). ``config``
     rebuilds it (with a network of the same shape)."""
 
     def __init__(self, net: nn.Module, tokens: int = 4, widths: Sequence[int] = (32, 64, 128, 128),
-                 hidden: int = 256) -> None:
+                 hidden: int = 256, attention: str = "decoupled") -> None:
         super().__init__()
+        if attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {list(ATTENTION)}, got {attention!r}")
         blocks = cross_attention_blocks(net)
         if not blocks:
             raise ValueError("the network has no cross-attention layers for a style adapter")
         context_dim = blocks[0].kv_x.in_features
         self.encoder = StyleEncoder(context_dim, tokens, widths, hidden)
+        self.joint = attention == "joint"
         self.kv = nn.ModuleList()
-        for block in blocks:
+        for block in blocks if not self.joint else ():
             layer = nn.Linear(context_dim, block.kv_x.out_features, bias=False)
             with torch.no_grad():
                 layer.weight.copy_(block.kv_x.weight.float())
             self.kv.append(layer)
         self.config = {"tokens": int(tokens), "widths": [int(w) for w in widths], "hidden": int(hidden),
-                       "context_dim": int(context_dim), "layers": [layer.out_features // 2 for layer in self.kv]}
+                       "context_dim": int(context_dim), "layers": [b.kv_x.out_features // 2 for b in blocks],
+                       "attention": attention}
 
-    def keys_values(self, tokens: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each layer's (keys, values) of the tokens (N, T, context_dim)."""
-        return [tuple(layer(tokens.to(layer.weight.dtype)).chunk(2, dim=-1)) for layer in self.kv]
+    def keys_values(self, tokens: torch.Tensor, blocks: Sequence[AttentionBlock]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each layer's (keys, values) of the tokens (N, T, context_dim): through the adapter's
+        projections, or (joint) through each of ``blocks``' own."""
+        layers = [b.kv_x for b in blocks] if self.joint else self.kv
+        return [tuple(layer(tokens.to(layer.weight.dtype)).chunk(2, dim=-1)) for layer in layers]
 
 
 class StyleAdaptedNet(nn.Module):
@@ -135,5 +154,5 @@ class StyleAdaptedNet(nn.Module):
         w = w.to(x.device).expand(n) if w.ndim == 0 else w.to(x.device)
         if w.shape != (n,):
             raise ValueError(f"style_weight must be a number or have shape ({n},), got {tuple(w.shape)}")
-        with image_prompt(self._blocks, self.adapter.keys_values(tokens), w):
+        with image_prompt(self._blocks, self.adapter.keys_values(tokens, self._blocks), w, self.adapter.joint):
             return self.net(x, noise_input, **cond)

@@ -63,7 +63,7 @@ def load_style_adapter(path, net: torch.nn.Module) -> tuple[StyleAdapter, dict]:
     state = load_weights(path)
     try:
         c = meta["config"]
-        adapter = StyleAdapter(net, c["tokens"], c["widths"], c["hidden"])
+        adapter = StyleAdapter(net, c["tokens"], c["widths"], c["hidden"], c.get("attention", "decoupled"))
         adapter.load_state_dict({k: v.float() for k, v in state.items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: its weights do not fit the adapter its config describes "

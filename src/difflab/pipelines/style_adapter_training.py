@@ -1,9 +1,22 @@
 """Training a style adapter (IP-Adapter, Ye et al. 2023) for a frozen text-to-image pipeline:
 ``difflab train style-adapter`` (:mod:`~difflab.pipelines.style_adapter` explains the recipe and
-applies the result)."""
+applies the result).
+
+Two targets. ``"data"``: the pipeline's own denoising loss on the scene, whose target v = alpha
+eps - sigma x_0 carries the whole noise of one draw, so the part the reference can explain (the
+style) is a small signal in it. ``"style-word"``, for styles the pipeline was trained to name:
+the frozen pipeline's own prediction for the scene's caption *naming* its style,
+
+    L = E_{t, eps} || v_phi(x_t, t; c, x_ref) - v_theta(x_t, t; c + style) ||^2,
+
+a distillation (Hinton et al. 2015; as in guided-diffusion distillation, Meng et al. 2023): the
+target is the model's conditional expectation, with no draw's noise in it, and the adapter learns
+to read from an image what the caption would have said.
+"""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Sequence
 
@@ -11,10 +24,43 @@ import numpy as np
 import torch
 
 from ..nets.style_adapter import StyleAdapter
+from ..train.loop import DenoisingLoss
 from ..train.run_folder import trainer
 from .style_adapter import ADAPTER_FILE, adapted, save_style_adapter
 
-__all__ = ["train_style_adapter"]
+__all__ = ["train_style_adapter", "TARGETS"]
+
+#: what the adapter's prediction is fit to (module docstring)
+TARGETS = ("data", "style-word")
+#: the conditions of the teacher's caption in a batch: TEACHER + "context", TEACHER + "context_mask"
+TEACHER = "teacher_"
+
+
+class StyleWordTarget(DenoisingLoss):
+    """The ``"style-word"`` target (module docstring): the mean squared error, in the denoiser's
+    own prediction space, between the adapted network given the content caption and the
+    reference, and the frozen ``teacher`` denoiser given the caption naming the style (the
+    batch's ``TEACHER + key`` conditions), at the same x_t and t, times drawn as the denoising
+    loss draws them."""
+
+    def __init__(self, teacher) -> None:
+        super().__init__(teacher)
+        self.config = {**self.config, "target": "style-word"}
+
+    def __call__(self, net, x0, cond, noise):
+        from ..tensors import append_dims
+
+        t = torch.as_tensor(noise["t"], dtype=torch.float64).cpu()
+        alpha = append_dims(self.denoiser.schedule.alpha(t), x0.ndim).to(x0)
+        sigma = append_dims(self.denoiser.schedule.sigma(t), x0.ndim).to(x0)
+        x_t = alpha * x0 + sigma * noise["noise"].to(x0)
+        teacher = {k[len(TEACHER):]: v for k, v in cond.items() if k.startswith(TEACHER)}
+        with torch.no_grad():
+            target = self.denoiser.net_output(x_t, t, **teacher).float()
+        student = copy.copy(self.denoiser)
+        student.net = net
+        out = student.net_output(x_t, t, **{k: v for k, v in cond.items() if not k.startswith(TEACHER)})
+        return (out.float() - target).pow(2).mean()
 
 
 @trainer
@@ -28,7 +74,9 @@ def train_style_adapter(
     batch_size: int = 64,
     lr: float = 5e-4,
     tokens: int = 4,
-    p_uncond: float = 0.1,
+    attention: str = "decoupled",
+    target: str = "data",
+    p_uncond: float | None = None,
     warmup: int = 100,
     checkpoint_every: int = 250,
     log_every: int = 50,
@@ -44,7 +92,13 @@ def train_style_adapter(
     """Train a style adapter for ``pipeline`` (a :class:`~difflab.pipelines.text_to_image.TextToImagePipeline`
     or its folder; frozen) on ``scenes`` training scenes in ``styles`` (default: the styles the
     pipeline was trained on, at least two), captioned without their style, each with a reference
-    drawn from the other scenes of its style. ``p_uncond``: how often the caption is dropped.
+    drawn from the other scenes of its style. ``tokens``: the reference's tokens; ``attention``:
+    how they reach the network, "decoupled" (IP-Adapter's cross-attention of their own) or "joint"
+    (in the text's own cross-attention; :mod:`difflab.nets.style_adapter`). ``target``: "data"
+    (the denoising loss) or "style-word" (the pipeline's own prediction for the caption naming the
+    style; needs styles the pipeline was trained on; module docstring). ``p_uncond``: how often the
+    caption is dropped (default 0.1 for "data"; 0, and only 0, for "style-word", whose teacher
+    needs the caption).
     ``out``: the run folder (checkpoint, log, loss curve;
     ``resume`` continues it); the adapter is written to ``out/style_adapter.safetensors`` at
     every checkpoint. The rest as every trainer's (:func:`difflab.train.fit`). Returns the
@@ -55,14 +109,25 @@ def train_style_adapter(
     from ..nets.lora import fingerprint
     from .text_to_image import TextToImagePipeline
 
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}")
+    if p_uncond is None:
+        p_uncond = 0.1 if target == "data" else 0.0
     if not 0 <= p_uncond < 1:
         raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")
+    if target == "style-word" and p_uncond:
+        raise ValueError(f"target 'style-word' keeps every caption (its teacher reads it): p_uncond must be 0, "
+                         f"got {p_uncond}")
     pipe = pipeline if isinstance(pipeline, TextToImagePipeline) else TextToImagePipeline.load(pipeline)
     if device is not None:
         pipe.to(device)
     styles = check_styles(styles if styles is not None else (pipe.trained_styles or ()))
     if len(styles) < 2:
         raise ValueError(f"a style adapter learns to tell styles apart: give two or more styles, got {list(styles)}")
+    unnamed = [s for s in styles if s not in (pipe.trained_styles or ())]
+    if target == "style-word" and unnamed:
+        raise ValueError(f"target 'style-word' needs styles the pipeline was trained to name; it was not trained "
+                         f"on {unnamed} (its styles: {list(pipe.trained_styles or ())})")
     if isinstance(scenes, bool) or not isinstance(scenes, int) or scenes < 2 * len(styles):
         raise ValueError(f"scenes must be an integer of at least {2 * len(styles)}, got {scenes!r}")
     out = Path(out)
@@ -70,12 +135,13 @@ def train_style_adapter(
     net = pipe.denoiser.net
     base = fingerprint(net)
     torch.manual_seed(seed)
-    adapter = StyleAdapter(net, tokens).to(pipe.device)
+    adapter = StyleAdapter(net, tokens, attention=attention).to(pipe.device)
 
     # the pool: every scene's latents, its content-only caption, its style; references are other scenes' pixels
     images, _ = render_scenes(range(scenes), size, TRAIN_SEED, workers, styles=styles)
     scene_style = np.array([make_scene(TRAIN_SEED, i, styles).style for i in range(scenes)])
     captions = [make_scene(TRAIN_SEED, i).caption for i in range(scenes)]  # the same content, no style word
+    named = [make_scene(TRAIN_SEED, i, styles).caption for i in range(scenes)] if target == "style-word" else []
 
     def pixels(index) -> torch.Tensor:  # scenes of the pool, (N, 3, S, S) in [-1, 1]
         return to_tensor(images[np.asarray(index)])
@@ -87,6 +153,8 @@ def train_style_adapter(
     rows = {c: k for k, c in enumerate(distinct)}
     row = torch.tensor([rows[c] for c in captions])
     text_tokens, text_mask = encode_captions(pipe.text_encoder, distinct, progress=False)
+    if named:  # the teacher's captions, naming each scene's style
+        named_tokens, named_mask = encode_captions(pipe.text_encoder, named, progress=False)
     # scenes grouped by style: a reference is one of the other scenes of the target's style
     style_of = torch.tensor([styles.index(s) for s in scene_style])
     pools = [torch.from_numpy(np.flatnonzero(scene_style == s)) for s in styles]
@@ -107,23 +175,27 @@ def train_style_adapter(
         j = (torch.rand(n, generator=g) * (sizes[s] - 1)).long()  # one of the style's other scenes
         ref = flat[start[s] + j + (j >= position[index]).long()]
         r = row[index]
-        return latents[index], {"context": text_tokens[r].float(), "context_mask": text_mask[r],
-                                "style_image": pixels(ref)}
+        cond = {"context": text_tokens[r].float(), "context_mask": text_mask[r], "style_image": pixels(ref)}
+        if named:
+            cond.update({TEACHER + "context": named_tokens[index].float(), TEACHER + "context_mask": named_mask[index]})
+        return latents[index], cond
 
     model = adapted(pipe.denoiser, adapter)
     requires, mode = {n: p.requires_grad for n, p in net.named_parameters()}, net.training
     net.requires_grad_(False)
     file = out / ADAPTER_FILE
-    training = {"styles": list(styles), "scenes": scenes, "steps": steps, "batch_size": batch_size, "lr": lr,
-                "p_uncond": p_uncond, "seed": seed,
+    training = {"styles": list(styles), "scenes": scenes, "attention": attention, "target": target,
+                "steps": steps, "batch_size": batch_size, "lr": lr, "p_uncond": p_uncond, "seed": seed,
                 "params": sum(p.numel() for p in adapter.parameters())}
 
     def export(step: int, ema) -> None:
         save_style_adapter(file, adapter, base, {**training, "steps_done": step})
 
     try:
+        objective = ({"loss": StyleWordTarget(pipe.denoiser)} if named else
+                     {"p_uncond": p_uncond, "null_cond": null_cond})
         fit(model, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=None,
-            weight_decay=0.0, grad_clip=1.0, p_uncond=p_uncond, null_cond=null_cond, out=out,
+            weight_decay=0.0, grad_clip=1.0, out=out, **objective,
             checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, on_checkpoint=export, seed=seed,
             progress=progress, config={"style_adapter": {**adapter.config, **training, "steps": None,
                                                           "fingerprint": base}},
