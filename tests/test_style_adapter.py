@@ -28,16 +28,22 @@ def _reference(style="striped", size=32, index=2):
     return S.render(dataclasses.replace(S.make_scene(0, index), style=style), size)
 
 
+def _inputs(pipe):
+    """(cond, x, sigma, references) of two samples for one call of an adapted network."""
+    cond = pipe.encode_prompts(["a red circle", "a blue square"])
+    x = torch.randn(2, *pipe.latent_shape, generator=torch.Generator().manual_seed(0))
+    sigma = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    ref = torch.tensor(np.stack([_reference(), _reference("glow")])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return cond, x, sigma, ref
+
+
 def test_an_adapter_starts_as_the_base_and_weight_zero_is_the_base():
     """The head's last layer starts at zero, so the tokens, and with them the image prompt's keys
     and values, are 0 and the branch adds exactly nothing; once trained, w = 0 is still the base."""
     pipe = _tiny_pipeline()
     adapter = StyleAdapter(pipe.denoiser.net)
     model = adapted(pipe.denoiser, adapter)
-    cond = pipe.encode_prompts(["a red circle", "a blue square"])
-    x = torch.randn(2, *pipe.latent_shape, generator=torch.Generator().manual_seed(0))
-    sigma = torch.tensor([3.0, 0.5], dtype=torch.float64)
-    ref = torch.tensor(np.stack([_reference(), _reference("glow")])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    cond, x, sigma, ref = _inputs(pipe)
     with torch.no_grad():
         base = pipe.denoiser(x, sigma, **cond)
         assert torch.equal(model(x, sigma, **cond, style_image=ref), base)
@@ -112,10 +118,7 @@ def test_a_joint_adapter_trains_saves_and_loads(tmp_path):
     assert adapter.joint and len(adapter.kv) == 0 and meta["config"]["attention"] == "joint"
     assert meta["training"]["attention"] == "joint"
     model = adapted(pipe.denoiser, adapter)
-    cond = pipe.encode_prompts(["a red circle", "a blue square"])
-    x = torch.randn(2, *pipe.latent_shape, generator=torch.Generator().manual_seed(0))
-    sigma = torch.tensor([3.0, 0.5], dtype=torch.float64)
-    ref = torch.tensor(np.stack([_reference(), _reference("glow")])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    cond, x, sigma, ref = _inputs(pipe)
     with torch.no_grad():
         base = pipe.denoiser(x, sigma, **cond)
         torch.testing.assert_close(model(x, sigma, **cond, style_image=ref, style_weight=0.0), base,
