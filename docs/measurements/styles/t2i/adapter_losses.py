@@ -3,7 +3,8 @@ On N training-stream scenes of the five trained styles (scenes 100,000 + i, not 
 8,000), with one fixed draw of t and noise per scene, the pipeline's v-loss per style for: the
 content-only caption (what an adapter starts from), the caption naming the style (the style word:
 what a perfect reference would give), and each adapter given a reference, another scene of the
-same style.
+same style. Then each adapter's squared distance to the caption naming the style (the
+"style-word" target's loss), per style.
 
     .venv/bin/python docs/measurements/styles/t2i/adapter_losses.py N ADAPTER [ADAPTER ...]
 """
@@ -47,17 +48,37 @@ def losses(model, cond, extra=None):
     return np.array(out)
 
 
+def outputs(model, cond, extra=None):
+    alpha = pipe.denoiser.schedule.alpha(t).view(-1, 1, 1, 1).float()
+    sigma = pipe.denoiser.schedule.sigma(t).view(-1, 1, 1, 1).float()
+    x_t = alpha * z + sigma * eps
+    out = []
+    for i in range(n):
+        c = {k: v[i:i + 1] for k, v in cond.items()}
+        if extra is not None:
+            c.update(extra(i))
+        out.append(model.net_output(x_t[i:i + 1], t[i:i + 1], **c))
+    return torch.cat(out)
+
+
 with torch.no_grad():
     rows = {"content caption": losses(pipe.denoiser, pipe.encode_prompts(content_caps)),
             "caption naming the style": losses(pipe.denoiser, pipe.encode_prompts(styled_caps))}
     cc = pipe.encode_prompts(content_caps)
+    teacher = outputs(pipe.denoiser, pipe.encode_prompts(styled_caps))
+    distance = {"content caption": (outputs(pipe.denoiser, cc) - teacher).pow(2).flatten(1).mean(1).numpy()}
     for f in files:
         adapter, meta = load_style_adapter(f, pipe.denoiser.net)
         model = adapted(pipe.denoiser, adapter)
         tokens = adapter.encoder(images[refs])
-        rows[f"{meta['config'].get('attention', 'decoupled')}: {f}"] = losses(
-            model, cc, lambda i: {"style_tokens": tokens[i:i + 1]})
+        name = f"{meta['config'].get('attention', 'decoupled')}: {f}"
+        rows[name] = losses(model, cc, lambda i: {"style_tokens": tokens[i:i + 1]})
+        distance[name] = (outputs(model, cc, lambda i: {"style_tokens": tokens[i:i + 1]}) - teacher
+                          ).pow(2).flatten(1).mean(1).numpy()
 print(f"{n} scenes; v-loss per style (mean)")
 print(f"{'':60s}" + "".join(f"{s:>9s}" for s in styles) + f"{'all':>9s}")
 for name, v in rows.items():
+    print(f"{name[:60]:60s}" + "".join(f"{v[style[:n] == s].mean():9.4f}" for s in styles) + f"{v.mean():9.4f}")
+print("squared distance to the prediction for the caption naming the style (mean)")
+for name, v in distance.items():
     print(f"{name[:60]:60s}" + "".join(f"{v[style[:n] == s].mean():9.4f}" for s in styles) + f"{v.mean():9.4f}")
