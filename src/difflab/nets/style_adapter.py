@@ -14,7 +14,9 @@ cross-attention, through its own (frozen) key and value projection, as a learned
     Z = Attention(Q, [K_text; tokens W_k^text], [V_text; tokens W_v^text], logits of the tokens + log w)
 
 so the encoder only has to find, in the text encoder's space, what the network already draws
-(a style it was trained to name), and w = 0 is the text's attention alone. E is a small CNN; ``stats`` are the per-channel means and standard deviations of its
+(a style it was trained to name), and w = 0 is the text's attention alone.
+
+E is a small CNN; ``stats`` are the per-channel means and standard deviations of its
 feature maps at every depth: the statistics that carry style (Gatys et al. 2016; AdaIN, Huang &
 Belongie 2017) and none of the layout. W_k, W_v start as copies of the layer's text keys and
 values (without their bias), as IP-Adapter initialises them; the head's last layer starts at zero, so the adapted

@@ -48,12 +48,10 @@ class StyleWordTarget(DenoisingLoss):
         self.config = {**self.config, "target": "style-word"}
 
     def __call__(self, net, x0, cond, noise):
-        from ..tensors import append_dims
+        from ..processes import q_sample
 
         t = torch.as_tensor(noise["t"], dtype=torch.float64).cpu()
-        alpha = append_dims(self.denoiser.schedule.alpha(t), x0.ndim).to(x0)
-        sigma = append_dims(self.denoiser.schedule.sigma(t), x0.ndim).to(x0)
-        x_t = alpha * x0 + sigma * noise["noise"].to(x0)
+        x_t = q_sample(self.denoiser.schedule, x0, t, noise["noise"].to(x0))
         teacher = {k[len(TEACHER):]: v for k, v in cond.items() if k.startswith(TEACHER)}
         with torch.no_grad():
             target = self.denoiser.net_output(x_t, t, **teacher).float()
@@ -139,9 +137,9 @@ def train_style_adapter(
 
     # the pool: every scene's latents, its content-only caption, its style; references are other scenes' pixels
     images, _ = render_scenes(range(scenes), size, TRAIN_SEED, workers, styles=styles)
-    scene_style = np.array([make_scene(TRAIN_SEED, i, styles).style for i in range(scenes)])
+    styled = [make_scene(TRAIN_SEED, i, styles) for i in range(scenes)]
+    scene_style = np.array([scene.style for scene in styled])
     captions = [make_scene(TRAIN_SEED, i).caption for i in range(scenes)]  # the same content, no style word
-    named = [make_scene(TRAIN_SEED, i, styles).caption for i in range(scenes)] if target == "style-word" else []
 
     def pixels(index) -> torch.Tensor:  # scenes of the pool, (N, 3, S, S) in [-1, 1]
         return to_tensor(images[np.asarray(index)])
@@ -149,12 +147,16 @@ def train_style_adapter(
     with torch.no_grad():
         latents = torch.cat([pipe.autoencoder.encode_latents(pixels(range(i, min(i + 256, scenes))).to(pipe.device),
                                                              mode=True).cpu() for i in range(0, scenes, 256)])
-    distinct = sorted(set(captions))
-    rows = {c: k for k, c in enumerate(distinct)}
-    row = torch.tensor([rows[c] for c in captions])
-    text_tokens, text_mask = encode_captions(pipe.text_encoder, distinct, progress=False)
-    if named:  # the teacher's captions, naming each scene's style
-        named_tokens, named_mask = encode_captions(pipe.text_encoder, named, progress=False)
+
+    def encoded(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(tokens, mask) of the distinct ``texts``, encoded once, and each text's row in them."""
+        distinct = sorted(set(texts))
+        rows = {c: k for k, c in enumerate(distinct)}
+        return (*encode_captions(pipe.text_encoder, distinct, progress=False), torch.tensor([rows[c] for c in texts]))
+
+    text_tokens, text_mask, row = encoded(captions)
+    # the teacher's captions name each scene's style
+    named = encoded([scene.caption for scene in styled]) if target == "style-word" else None
     # scenes grouped by style: a reference is one of the other scenes of the target's style
     style_of = torch.tensor([styles.index(s) for s in scene_style])
     pools = [torch.from_numpy(np.flatnonzero(scene_style == s)) for s in styles]
@@ -176,8 +178,10 @@ def train_style_adapter(
         ref = flat[start[s] + j + (j >= position[index]).long()]
         r = row[index]
         cond = {"context": text_tokens[r].float(), "context_mask": text_mask[r], "style_image": pixels(ref)}
-        if named:
-            cond.update({TEACHER + "context": named_tokens[index].float(), TEACHER + "context_mask": named_mask[index]})
+        if named is not None:
+            named_tokens, named_mask, named_row = named
+            cond.update({TEACHER + "context": named_tokens[named_row[index]].float(),
+                         TEACHER + "context_mask": named_mask[named_row[index]]})
         return latents[index], cond
 
     model = adapted(pipe.denoiser, adapter)
@@ -192,7 +196,7 @@ def train_style_adapter(
         save_style_adapter(file, adapter, base, {**training, "steps_done": step})
 
     try:
-        objective = ({"loss": StyleWordTarget(pipe.denoiser)} if named else
+        objective = ({"loss": StyleWordTarget(pipe.denoiser)} if named is not None else
                      {"p_uncond": p_uncond, "null_cond": null_cond})
         fit(model, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=None,
             weight_decay=0.0, grad_clip=1.0, out=out, **objective,
