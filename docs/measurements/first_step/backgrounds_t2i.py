@@ -17,7 +17,8 @@ from difflab.pipelines.text_to_image import TextToImagePipeline, shipped_model_p
 torch.set_num_threads(2)
 pipe = TextToImagePipeline.load(shipped_model_path())
 prompts = [p for kind in ("single", "pair") for p, _ in eval_prompts(50, kind, 12345)]
-for kw in ({"sampler": "unipc", "steps": 20}, {"sampler": "unipc", "steps": 100},
+for kw in ({"sampler": "unipc", "steps": 10}, {"sampler": "unipc", "steps": 20}, {"sampler": "unipc", "steps": 100},
+           {"sampler": "dpmpp-2m", "steps": 20},
            {"sampler": "unipc", "steps": 20, "spacing": "trailing"}, {"sampler": "unipc", "steps": 100, "spacing": "trailing"},
            {"sampler": "ddim", "steps": 100, "spacing": "trailing"}, {"sampler": "euler", "steps": 200, "spacing": "karras"},
            {"sampler": "ddpm", "steps": 250}):
