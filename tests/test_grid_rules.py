@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import difflab
-from difflab.grids import data_scale_from_evaluation, make_grid
+from difflab.grids import data_scale_from_evaluation, data_scale_from_samples, make_grid
 from difflab.models import GaussianMixture, random_mixture
 from difflab.samplers import optimize_grid, sample
 from difflab.schedules import DiscreteSchedule
@@ -118,6 +118,37 @@ def test_default_grid_falls_back_to_unit_scale_where_the_read_fails():
     torch.testing.assert_close(info.sigmas, make_grid(LINEAR, 8, "tuned"), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("n", [40, 400])  # the Gram matrix of the samples, then of the coordinates
+def test_data_scale_from_samples_matches_the_covariance(n):
+    # covariance diag(lambda): sigma_data^2 = mean lambda, effective dimension (sum lambda)^2 / sum lambda^2
+    lam = torch.tensor([25.0, 9.0] + [0.25] * 98, dtype=F64)
+    x = torch.randn(n, 100, generator=torch.Generator().manual_seed(0), dtype=F64) * lam.sqrt() + 3.0
+    got = data_scale_from_samples(x.reshape(n, 4, 25))
+    xc = x - x.mean(0)
+    c = xc.T @ xc / (n - 1)  # the sample covariance, directly
+    assert got.sigma_data == pytest.approx(math.sqrt(float(c.trace()) / 100), rel=1e-9)
+    assert got.dim == pytest.approx(float(c.trace()) ** 2 / float((c * c).sum()), rel=1e-9)
+    if n == 400:  # and near the population's: 5.1, 2.3
+        assert got.sigma_data == pytest.approx(math.sqrt(float(lam.mean())), rel=0.1)
+        assert got.dim == pytest.approx(float(lam.sum()) ** 2 / float((lam * lam).sum()), rel=0.2)
+    assert got.mean.shape == (4, 25)
+    with pytest.raises(ValueError, match="do not vary"):
+        data_scale_from_samples(torch.ones(5, 3))
+
+
+def test_declared_data_dim_places_the_first_level_above_the_widest_directions():
+    mix = random_mixture(2)  # the read fails (as in the test above): only the declaration counts
+    noise = torch.randn(64, mix.dim, generator=torch.Generator().manual_seed(1), dtype=F64)
+    model = Bare(mix, noise=0.05)
+    model.data_dim = 2.0
+    _, info = sample(model, noise, "dpmpp-2m", 8, return_info=True)
+    assert info.dim == 2.0 and info.sigma_data_source == "assumed"
+    grid = make_grid(LINEAR, 8, "tuned", sigma_data=1.0, dim=2.0, size=mix.dim)
+    torch.testing.assert_close(info.sigmas, grid, rtol=0, atol=0)
+    # two wide directions share the data's variance: the first level is 2 sqrt(size / 2), not 4
+    assert float(grid[1]) == pytest.approx(2 * math.sqrt(mix.dim / 2.0))
+
+
 @pytest.mark.once
 def test_optimize_grid_lowers_the_error_on_fresh_noise():
     mix = random_mixture(8)  # 90-d, 8 modes
@@ -135,6 +166,24 @@ def test_optimize_grid_lowers_the_error_on_fresh_noise():
     default = sample(den, noise, "unipc", 4)
     tuned = sample(den, noise, "unipc", 4, sigmas=s, **res.options)
     assert err(tuned) < 0.8 * err(default)
+
+
+def test_optimize_grid_starts_from_the_better_of_the_rule_and_the_stored_grid():
+    mix = random_mixture(8)
+    den = mix.denoiser(LINEAR)
+    rule = optimize_grid(den, (64, mix.dim), "unipc", 4, seed=0, sweeps=2)
+    assert rule.error < 0.8 * rule.start_error
+    # a stored grid that jumps to just above 0 in one step is far worse: the search ignores it
+    den.grids = {("unipc", 4): {"sigmas": [float(LINEAR.ve_sigma_max), 1e-2, 7e-3, 5e-3, 0.0], "options": {}}}
+    res = optimize_grid(den, (64, mix.dim), "unipc", 4, seed=0, sweeps=2)
+    assert res.start_error == pytest.approx(rule.start_error) and res.error == pytest.approx(rule.error)
+    torch.testing.assert_close(res.start_sigmas, rule.start_sigmas)
+    # a stored grid closer to the reference than the rule is where the search starts
+    den.grids = {("unipc", 4): {"sigmas": rule.sigmas.tolist(), "options": {}}}
+    again = optimize_grid(den, (64, mix.dim), "unipc", 4, seed=0, sweeps=1)
+    # (its run starts from x_T uncentred, the rule's from x_T + mu: close to, not exactly, rule.error)
+    assert again.start_error == pytest.approx(rule.error, rel=0.05) and again.start_error < 0.9 * rule.start_error
+    torch.testing.assert_close(again.start_sigmas, rule.sigmas)
 
 
 def test_optimize_grid_refuses_what_it_cannot_do():

@@ -23,6 +23,16 @@ def test_round_trip(tmp_path):
     x = torch.randn(4, 2)
     torch.testing.assert_close(back.x0(x, 0.3), den.x0(x, 0.3))
     assert back.schedule.to_config() == den.schedule.to_config()
+    assert back.sigma_data is None and back.data_dim is None and "data_dim" not in cfg
+
+
+def test_declared_data_scale_round_trips(tmp_path):
+    den = _model()
+    den.sigma_data, den.data_dim = 0.8, 3.5
+    back, cfg = load_model(save_model(tmp_path / "m", den))
+    assert (back.sigma_data, back.data_dim) == (0.8, 3.5) == (cfg["sigma_data"], cfg["data_dim"])
+    with pytest.raises(ValueError, match="data_dim must be a number >= 1"):
+        difflab.Denoiser(den.net, den.schedule, "v", data_dim=0.5)
 
 
 def test_mismatch_and_corruption_errors(tmp_path):

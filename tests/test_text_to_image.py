@@ -184,6 +184,12 @@ def test_training_recipe_writes_a_pipeline_and_resumes(tmp_path):
     pipe = TextToImagePipeline.load(tmp_path / "t2i")
     assert pipe.config["training"]["steps_done"] == 3
     assert pipe([PROMPT], steps=2).shape == (1, 32, 32, 3)
+    # the denoiser declares its training latents' scale and effective dimension (the default grid's)
+    from difflab.grids import data_scale_from_samples
+    from difflab.pipelines.training import latent_cache
+
+    scale = data_scale_from_samples(latent_cache(tmp_path / "t2i", ae, 32, 8))
+    assert (pipe.denoiser.sigma_data, pipe.denoiser.data_dim) == pytest.approx((scale.sigma_data, scale.dim))
     # the pipeline's own autoencoder folder records its image size, so it can train again
     assert json.loads((tmp_path / "t2i" / "autoencoder" / "config.json").read_text())["data"]["shape"] == [3, 32, 32]
     # fine-tuning starts from the pipeline's (EMA) denoiser weights

@@ -47,6 +47,10 @@ class Denoiser:
         sigma_data: the data's scale sqrt(tr Cov[x_0] / D) where it is known (EDM's
             sigma_data, Karras et al. 2022, sec. 5); samplers' default grids scale with it
             (None: read from the model's first evaluation, see :func:`difflab.samplers.sample`).
+        data_dim: the data's effective dimension (tr C)^2 / tr(C^2) where it is known
+            (:func:`difflab.grids.data_scale_from_samples` on the training data); the default
+            grid's first level stays above the directions the data mostly extends in (None: read
+            with sigma_data, else assumed 1 with the first level at 4 sigma_data).
 
     ``grids`` maps (sampler, steps) to a step grid optimized for this model, ``{"sigmas": grid,
     "options": the sampler options it was optimized with}`` (:func:`difflab.samplers.optimize_grid`,
@@ -60,6 +64,7 @@ class Denoiser:
         prediction: str | P.Prediction = "eps",
         time_input: str | None = None,
         sigma_data: float | None = None,
+        data_dim: float | None = None,
     ) -> None:
         if not callable(net):
             raise TypeError(f"net must be callable, got {type(net).__name__}")
@@ -78,6 +83,9 @@ class Denoiser:
         if sigma_data is not None and not (isinstance(sigma_data, (int, float)) and math.isfinite(sigma_data) and sigma_data > 0):
             raise ValueError(f"sigma_data must be a positive number, got {sigma_data!r}")
         self.sigma_data = None if sigma_data is None else float(sigma_data)
+        if data_dim is not None and not (isinstance(data_dim, (int, float)) and math.isfinite(data_dim) and data_dim >= 1):
+            raise ValueError(f"data_dim must be a number >= 1, got {data_dim!r}")
+        self.data_dim = None if data_dim is None else float(data_dim)
         self.grids: dict[tuple[str, int], dict] = {}
         self._compiled = None  # (net, its compiled forward), set by compile()
 

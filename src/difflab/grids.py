@@ -36,6 +36,7 @@ __all__ = [
     "TUNED_DECAY",
     "make_grid",
     "data_scale_from_evaluation",
+    "data_scale_from_samples",
     "DataScale",
     "SPACINGS",
 ]
@@ -234,3 +235,25 @@ def data_scale_from_evaluation(x: torch.Tensor, d: torch.Tensor, sigma: float, *
     # D - mu = beta (x - mu) on the batch means: mu = (mean d - beta mean x) / (1 - beta)
     mean = (d.mean(0) - beta * x.mean(0)) / (1.0 - beta)
     return DataScale(float(sigma) * math.sqrt(beta / (1.0 - beta)), effective, mean, beta)
+
+
+def data_scale_from_samples(x: torch.Tensor) -> DataScale:
+    """The data's :class:`DataScale` measured on samples ``x`` (N, ...) of it, as a model that knows
+    its training data declares it (``Denoiser(sigma_data=..., data_dim=...)``): sigma_data =
+    sqrt(tr C / D) and the effective dimension (tr C)^2 / tr(C^2) of the sample covariance C
+    (tr C^2 from the smaller of the two Gram matrices, so D may be large). Where a network's
+    first evaluation is too noisy to read them (:func:`data_scale_from_evaluation`), these
+    place the ``tuned`` grid's first level above the data's widest directions."""
+    shape = tuple(x.shape[1:])
+    x = x.detach().reshape(x.shape[0], -1).to(torch.float64)
+    n, dim = x.shape
+    if n < 2:
+        raise ValueError(f"need at least 2 samples to measure the data's scale, got {n}")
+    xc = x - x.mean(0)
+    gram = xc @ xc.T if n <= dim else xc.T @ xc
+    trace = float(torch.diagonal(gram).sum()) / (n - 1)
+    trace2 = float((gram * gram).sum()) / (n - 1) ** 2
+    if not (trace > 0 and math.isfinite(trace2)):
+        raise ValueError("the samples do not vary: no data scale to measure")
+    effective = min(max(trace * trace / trace2, 1.0), float(dim))
+    return DataScale(math.sqrt(trace / dim), effective, x.mean(0).reshape(shape), 0.0)

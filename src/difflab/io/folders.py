@@ -93,6 +93,7 @@ def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state:
         "schedule": denoiser.schedule.to_config(),
         "prediction": denoiser.prediction.value,
         "time_input": denoiser.time_input,
+        **{k: getattr(denoiser, k) for k in ("sigma_data", "data_dim") if getattr(denoiser, k, None) is not None},
         **(extra or {}),
     }
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,7 +140,7 @@ def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> 
     net = load_network(lambda: net_from_config(config["net"]), wpath, folder / CONFIG)
     net.to(device).eval()
     denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"),
-                        sigma_data=config.get("sigma_data"))
+                        sigma_data=config.get("sigma_data"), data_dim=config.get("data_dim"))
     denoiser.grids = load_grids(folder)
     return denoiser, config
 

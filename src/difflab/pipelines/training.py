@@ -34,6 +34,7 @@ from typing import Mapping, Sequence
 import torch
 
 from ..data.shapes import TRAIN_SEED
+from ..grids import data_scale_from_samples
 from ..train.run_folder import trainer
 from .text_to_image import TextToImagePipeline
 
@@ -41,6 +42,9 @@ __all__ = ["train_text_to_image", "text_unet", "caption_cache", "latent_cache", 
            "cached_tensors", "main_process_first", "pick_phrasing"]
 
 #: ``text_encoder=`` names and the configs they stand for
+#: training latents the data's scale and effective dimension are measured on (the first ones)
+DATA_SCALE_SAMPLES = 4096
+
 TEXT_ENCODERS_BY_NAME = {
     "minilm": {"type": "minilm", "max_length": 64},
     "hashing": {"type": "hashing", "dim": 32, "max_length": 64},
@@ -299,6 +303,9 @@ def train_text_to_image(
         captions = caption_cache(out, cache_encoder, scenes, progress and w.is_main, workers, styles)
         del cache_encoder
         latents = latent_cache(out, ae, image_size, scenes, seed, workers, styles)
+    # declared with the model: where the default grid's first step may land (difflab.grids.tuned_grid)
+    scale = data_scale_from_samples(latents[:DATA_SCALE_SAMPLES])
+    denoiser.sigma_data, denoiser.data_dim = scale.sigma_data, scale.dim
     choices, tokens, mask = captions["choices"], captions["tokens"], captions["mask"]
     null = encoder.encode([""])
     length = tokens.shape[1]

@@ -201,7 +201,8 @@ def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, 
     sigma_data and effective dimension, read from the first evaluation D(x_T; sigma_max), which
     every sampler makes anyway (:func:`difflab.grids.data_scale_from_evaluation`; that
     evaluation is handed to the sampler, not made twice). A sigma_data the model declares
-    (``sigma_data`` of the Denoiser, exact for a mixture) comes first; where the read is not
+    (``sigma_data`` of the Denoiser, exact for a mixture) comes first, and so does a declared
+    effective dimension (``data_dim``, measured on the training data); where the read is not
     precise, sigma_data is 1 (data standardised to unit variance, DDPM's convention) and the
     dimension 1. A sampler with its own ``sigma_data`` option (UniPC's interpolation variable)
     gets the same value unless it is passed."""
@@ -235,7 +236,11 @@ def _default_grid(counted, model, noise, sampler: str, fn, steps: int, spacing, 
     sigma_data, source = model_attribute(model, "sigma_data"), "model"
     if sigma_data is None:
         sigma_data, source = (read.sigma_data, "read") if read is not None else (1.0, "assumed")
-    dim, size = (read.dim, float(math.prod(noise.shape[1:]))) if read is not None else (1.0, 1.0)
+    declared = model_attribute(model, "data_dim")
+    if declared is not None or read is not None:
+        dim, size = (declared if declared is not None else read.dim), float(math.prod(noise.shape[1:]))
+    else:
+        dim, size = 1.0, 1.0
     scale.update(sigma_data=sigma_data, sigma_data_source=source, dim=dim)
     if "sigma_data" in inspect.signature(fn).parameters and "sigma_data" not in options:
         options["sigma_data"] = sigma_data

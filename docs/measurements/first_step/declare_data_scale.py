@@ -1,0 +1,39 @@
+"""Declare a text-to-image folder's data scale: sigma_data and the effective dimension of its
+training latents (difflab.grids.data_scale_from_samples), written into denoiser/config.json as
+``sigma_data`` and ``data_dim``. New folders get them from `difflab train text-to-image`; this
+adds them to the folders trained before (the shipped one and the styled one):
+
+    .venv/bin/python docs/measurements/first_step/declare_data_scale.py src/difflab/assets/shapes-t2i
+    .venv/bin/python docs/measurements/first_step/declare_data_scale.py checkpoints/styles/t2i
+
+The latents are the first DATA_SCALE_SAMPLES training scenes (the training stream, in the folder's
+training styles) encoded as the trainer encodes them (a posterior draw, generator seed 0).
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from difflab.data.shapes import TRAIN_SEED
+from difflab.grids import data_scale_from_samples
+from difflab.io.atomic import write_text_atomic
+from difflab.pipelines.data import render_training_set
+from difflab.pipelines.text_to_image import TextToImagePipeline
+from difflab.pipelines.training import DATA_SCALE_SAMPLES
+
+torch.set_num_threads(2)
+folder = Path(sys.argv[1])
+pipe = TextToImagePipeline.load(folder)
+training = pipe.config.get("training", {})
+images, _ = render_training_set(DATA_SCALE_SAMPLES, pipe.config["image_size"], TRAIN_SEED, 2, training.get("styles"))
+g = torch.Generator().manual_seed(training.get("seed", 0))
+with torch.no_grad():
+    latents = torch.cat([pipe.autoencoder.encode_latents(images[i:i + 256], g) for i in range(0, len(images), 256)])
+scale = data_scale_from_samples(latents)
+path = folder / "denoiser" / "config.json"
+config = json.loads(path.read_text())
+config.update(sigma_data=round(scale.sigma_data, 4), data_dim=round(scale.dim, 3))
+write_text_atomic(path, json.dumps(config, indent=2) + "\n")
+print(f"{folder}: sigma_data {scale.sigma_data:.4f}, data_dim {scale.dim:.3f} ({len(latents)} latents of shape "
+      f"{tuple(latents.shape[1:])})")
