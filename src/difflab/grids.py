@@ -35,6 +35,7 @@ __all__ = [
     "TUNED_BOTTOM",
     "TUNED_DECAY",
     "make_grid",
+    "default_spacing",
     "data_scale_from_evaluation",
     "data_scale_from_samples",
     "DataScale",
@@ -158,6 +159,12 @@ def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data:
     return _with_zero(torch.cat([torch.tensor([float(sigma_max)], dtype=torch.float64), inner]))
 
 
+def default_spacing(schedule: Schedule) -> str:
+    """The spacing :func:`make_grid` takes when none is given: ``"trailing"`` on a DDPM table,
+    ``"uniform-t"`` on a continuous schedule."""
+    return "trailing" if isinstance(schedule, DiscreteSchedule) else "uniform-t"
+
+
 def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwargs) -> torch.Tensor:
     """A grid of ``steps`` noise levels for ``schedule`` (plus the final 0).
 
@@ -168,7 +175,7 @@ def make_grid(schedule: Schedule, steps: int, spacing: str | None = None, **kwar
     """
     check_limit("steps", steps, "steps")
     if spacing is None:
-        spacing = "trailing" if isinstance(schedule, DiscreteSchedule) else "uniform-t"
+        spacing = default_spacing(schedule)
     if spacing in ("trailing", "leading", "linspace"):
         if not isinstance(schedule, DiscreteSchedule):
             raise ValueError(f"spacing {spacing!r} needs a DDPM table schedule; use one of uniform-t, karras, log-snr")

@@ -7,29 +7,27 @@ adds them to the folders trained before (the shipped one and the styled one):
     .venv/bin/python docs/measurements/first_step/declare_data_scale.py checkpoints/styles/t2i
 
 The latents are the first DATA_SCALE_SAMPLES training scenes (the training stream, in the folder's
-training styles) encoded as the trainer encodes them (a posterior draw, generator seed 0).
+training styles) encoded by the trainer's own `latent_cache` (a posterior draw from the training seed).
 """
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
-from difflab.data.shapes import TRAIN_SEED
 from difflab.grids import data_scale_from_samples
 from difflab.io.atomic import write_text_atomic
-from difflab.pipelines.data import render_training_set
 from difflab.pipelines.text_to_image import TextToImagePipeline
-from difflab.pipelines.training import DATA_SCALE_SAMPLES
+from difflab.pipelines.training import DATA_SCALE_SAMPLES, latent_cache
 
 torch.set_num_threads(2)
 folder = Path(sys.argv[1])
 pipe = TextToImagePipeline.load(folder)
 training = pipe.config.get("training", {})
-images, _ = render_training_set(DATA_SCALE_SAMPLES, pipe.config["image_size"], TRAIN_SEED, 2, training.get("styles"))
-g = torch.Generator().manual_seed(training.get("seed", 0))
-with torch.no_grad():
-    latents = torch.cat([pipe.autoencoder.encode_latents(images[i:i + 256], g) for i in range(0, len(images), 256)])
+with tempfile.TemporaryDirectory() as cache:  # the trainer's own encoding, not kept
+    latents = latent_cache(Path(cache), pipe.autoencoder, pipe.config["image_size"], DATA_SCALE_SAMPLES,
+                           training.get("seed", 0), 2, training.get("styles"))
 scale = data_scale_from_samples(latents)
 path = folder / "denoiser" / "config.json"
 config = json.loads(path.read_text())

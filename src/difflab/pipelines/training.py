@@ -41,10 +41,10 @@ from .text_to_image import TextToImagePipeline
 __all__ = ["train_text_to_image", "text_unet", "caption_cache", "latent_cache", "TEXT_ENCODERS_BY_NAME",
            "cached_tensors", "main_process_first", "pick_phrasing"]
 
-#: ``text_encoder=`` names and the configs they stand for
 #: training latents the data's scale and effective dimension are measured on (the first ones)
 DATA_SCALE_SAMPLES = 4096
 
+#: ``text_encoder=`` names and the configs they stand for
 TEXT_ENCODERS_BY_NAME = {
     "minilm": {"type": "minilm", "max_length": 64},
     "hashing": {"type": "hashing", "dim": 32, "max_length": 64},

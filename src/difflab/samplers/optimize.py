@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..tensors import randn
-from ..schedules import DiscreteSchedule
+from ..grids import default_spacing
 from .registry import DEFAULT_SPACING, SAMPLERS
 from .run import model_attribute, sample
 
@@ -181,9 +181,7 @@ def _distance(x: torch.Tensor, reference: torch.Tensor) -> float:
 
 def _rule(model, sampler: str) -> str:
     """The grid rule ``sample`` falls back to for ``sampler`` when no grid is stored."""
-    if sampler in DEFAULT_SPACING:
-        return DEFAULT_SPACING[sampler]
-    return "trailing" if isinstance(model.schedule, DiscreteSchedule) else "uniform-t"
+    return DEFAULT_SPACING.get(sampler) or default_spacing(model.schedule)
 
 
 def _parameters(sampler: str):
