@@ -241,6 +241,29 @@ def test_style_weights_reweight_scenes_by_their_style():
         scene_weights(10, None, {"glow": 2})
 
 
+def test_background_weights_reweight_scenes_by_their_background():
+    from difflab.data.shapes import TRAIN_SEED, make_scene, scene_background
+
+    styles = ("flat", "glow")
+    backgrounds = [make_scene(TRAIN_SEED, i, styles).background for i in range(300)]
+    # the background is the content's: the same with or without styles, and every one is drawn
+    assert [scene_background(TRAIN_SEED, i) for i in range(300)] == backgrounds
+    assert [make_scene(TRAIN_SEED, i).background for i in range(300)] == backgrounds
+    assert set(backgrounds) == {"black", "gray", "white"}
+    counts = [len(make_scene(TRAIN_SEED, i).objects) for i in range(300)]
+    w = scene_weights(300, (1, 3, 1), None, None, {"white": 2, "black": 0.5}).tolist()
+    assert w == [(1, 3, 1)[k - 1] * {"black": 0.5, "gray": 1, "white": 2}[b] for k, b in zip(counts, backgrounds)]
+    g = torch.Generator().manual_seed(0)
+    drawn = torch.multinomial(scene_weights(300, None, None, None, {"gray": 0, "black": 0}), 500, replacement=True,
+                              generator=g)
+    assert {backgrounds[i] for i in drawn.tolist()} == {"white"}
+    for bad in [{"blue": 2}, {"white": -1}, {"white": float("nan")}]:
+        with pytest.raises(ValueError, match="background_weights"):
+            scene_weights(10, None, None, None, bad)
+    with pytest.raises(ValueError, match="weight 0"):
+        scene_weights(10, None, None, None, {"black": 0, "gray": 0, "white": 0})
+
+
 def test_train_t2i_cli_style_weights(tmp_path, capsys):
     torch.manual_seed(0)
     save_autoencoder(tmp_path / "ae", AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5),
@@ -255,6 +278,14 @@ def test_train_t2i_cli_style_weights(tmp_path, capsys):
         assert main([*common, "--out", str(tmp_path / "b"), "--style-weights", bad]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and not (tmp_path / "b").exists()
+    assert main([*common, "--out", str(tmp_path / "c"), "--background-weights", "white=2,black=1.5"]) == 0
+    assert TextToImagePipeline.load(tmp_path / "c").config["training"]["background_weights"] == {"white": 2.0,
+                                                                                                   "black": 1.5}
+    for bad in ["white", "blue=2", "white=x", "white=-1", "white=0,black=0,gray=0"]:
+        capsys.readouterr()
+        assert main([*common, "--out", str(tmp_path / "d"), "--background-weights", bad]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
 
 
 def test_train_t2i_cli_fine_tunes_with_object_weights(tmp_path, capsys):

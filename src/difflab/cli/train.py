@@ -92,6 +92,19 @@ def _style_weights(text: str | None) -> dict[str, float] | None:
     return dict(zip(names, _floats(",".join(w for _, w in pairs))))
 
 
+def _background_weights(text: str | None) -> dict[str, float] | None:
+    """--background-weights: comma-separated BACKGROUND=W pairs such as white=2 (None: uniform)."""
+    if text is None:
+        return None
+    from ..data.shapes import BACKGROUNDS
+
+    pairs = [item.split("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(len(p) != 2 or p[0].strip() not in BACKGROUNDS for p in pairs):
+        raise ValueError(f"expected comma-separated BACKGROUND=WEIGHT pairs with backgrounds {list(BACKGROUNDS)}, "
+                         f"such as white=2, got {text!r}")
+    return dict(zip((name.strip() for name, _ in pairs), _floats(",".join(w for _, w in pairs))))
+
+
 def _cmd_train_autoencoder(args) -> None:
     from ..pipelines.data import shapes_image_draw
     from ..train.autoencoder import train_autoencoder
@@ -126,7 +139,7 @@ def _cmd_train_t2i(args) -> None:
         device=args.device, workers=args.workers, init=args.init,
         object_weights=_floats(args.object_weights) if args.object_weights else None, overwrite=args.overwrite,
         compile=args.compile, precision=args.precision, styles=_styles(args.styles),
-        style_weights=_style_weights(args.style_weights),
+        style_weights=_style_weights(args.style_weights), background_weights=_background_weights(args.background_weights),
     )
     print(f"saved text-to-image pipeline folder {folder}")
 
@@ -324,6 +337,9 @@ def register(sub) -> None:
                      help="relative chance of drawing a scene of 1, 2, 3 objects (default: the dataset's mixture)")
     t2i.add_argument("--style-weights", default=None, metavar="STYLE=W,...",
                      help="relative chance of drawing a scene of these --styles, e.g. outline=2,glow=2 (default 1 each)")
+    t2i.add_argument("--background-weights", default=None, metavar="BG=W,...",
+                     help="relative chance of drawing a scene on this background (black, gray, white), e.g. white=2 "
+                          "(default 1 each)")
     t2i.add_argument("--styles", default=None, metavar="S1,S2,...",
                      help="rendering styles of the training scenes, named in their captions (default: flat only)")
     t2i.set_defaults(handler=_cmd_train_t2i)

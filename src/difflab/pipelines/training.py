@@ -159,16 +159,19 @@ def _training_of(folder) -> dict | None:
 
 def scene_weights(scenes: int, object_weights: Sequence[float] | None = None,
                   style_weights: Mapping[str, float] | None = None,
-                  styles: Sequence[str] | None = None) -> torch.Tensor:
+                  styles: Sequence[str] | None = None,
+                  background_weights: Mapping[str, float] | None = None) -> torch.Tensor:
     """Sampling weight of each training scene 0 .. scenes-1: ``object_weights[k - 1]`` for a
     scene of k objects (:func:`~difflab.data.shapes.object_count`), times
     ``style_weights[style]`` for a scene drawn in that rendering style
-    (:func:`~difflab.data.shapes.scene_style`; a style of ``styles`` not named weighs 1).
+    (:func:`~difflab.data.shapes.scene_style`; a style of ``styles`` not named weighs 1), times
+    ``background_weights[background]`` for a scene on that background
+    (:func:`~difflab.data.shapes.scene_background`; a background not named weighs 1).
     Drawing scenes in proportion to it changes the training distribution (nothing corrects
     for it), so the loss (Ho et al. 2020, eq. 14) is spent more on the kinds of scene weighted up."""
     import math
 
-    from ..data.shapes import check_styles, object_count, scene_style
+    from ..data.shapes import BACKGROUNDS, check_styles, object_count, scene_background, scene_style
 
     weights = torch.ones(scenes, dtype=torch.float64)
     if object_weights is not None:
@@ -188,9 +191,17 @@ def scene_weights(scenes: int, object_weights: Sequence[float] | None = None,
                              f"got {dict(style_weights)}")
         weights *= torch.tensor([float(style_weights.get(scene_style(TRAIN_SEED, i, styles), 1.0))
                                  for i in range(scenes)], dtype=torch.float64)
+    if background_weights is not None:
+        unknown = sorted(set(background_weights) - set(BACKGROUNDS))
+        bad = {k: v for k, v in background_weights.items() if not (math.isfinite(float(v)) and float(v) >= 0)}
+        if unknown or bad:
+            raise ValueError(f"background_weights must give non-negative numbers to backgrounds {list(BACKGROUNDS)}; "
+                             f"got {dict(background_weights)}")
+        weights *= torch.tensor([float(background_weights.get(scene_background(TRAIN_SEED, i), 1.0))
+                                 for i in range(scenes)], dtype=torch.float64)
     if not weights.sum() > 0:
-        raise ValueError(f"object_weights {list(object_weights or ())} and style_weights {dict(style_weights or {})} "
-                         f"give weight 0 to all {scenes} training scenes")
+        raise ValueError(f"object_weights {list(object_weights or ())}, style_weights {dict(style_weights or {})} and "
+                         f"background_weights {dict(background_weights or {})} give weight 0 to all {scenes} training scenes")
     return weights
 
 
@@ -226,6 +237,7 @@ def train_text_to_image(
     object_weights: Sequence[float] | None = None,
     styles: Sequence[str] | None = None,
     style_weights: Mapping[str, float] | None = None,
+    background_weights: Mapping[str, float] | None = None,
 ) -> Path:
     """Train the denoiser of a text-to-image pipeline on the latents of ``autoencoder``
     (a folder from ``difflab train autoencoder``) and save the pipeline folder ``out``.
@@ -247,7 +259,8 @@ def train_text_to_image(
     rendering styles (:func:`~difflab.data.shapes.make_scene`; captions name them, so the
     pipeline learns style words) instead of the flat stream. ``style_weights``: relative
     chance of drawing a scene of each of those styles (default 1 each), multiplied with
-    ``object_weights`` (:func:`scene_weights`). Returns ``out``.
+    ``object_weights`` (:func:`scene_weights`); ``background_weights``: the same per background
+    (black, gray, white; default 1 each). Returns ``out``.
     """
     from ..denoiser import Denoiser
     from ..io.folders import load_autoencoder
@@ -278,8 +291,8 @@ def train_text_to_image(
         from ..data.shapes import check_styles
 
         styles = list(check_styles(styles))
-    weights = (scene_weights(scenes, object_weights, style_weights, styles)
-               if object_weights is not None or style_weights is not None else None)
+    weights = (scene_weights(scenes, object_weights, style_weights, styles, background_weights)
+               if (object_weights, style_weights, background_weights) != (None, None, None) else None)
     torch.manual_seed(seed)
     schedule = DiscreteSchedule(kind="cosine", T=1000)
     if init is not None:
@@ -330,7 +343,9 @@ def train_text_to_image(
                 **({"init_training": _training_of(init)} if init else {}),
                 **({"object_weights": [float(w) for w in object_weights]} if object_weights is not None else {}),
                 **({"styles": styles} if styles is not None else {}),
-                **({"style_weights": {k: float(v) for k, v in style_weights.items()}} if style_weights else {})}
+                **({"style_weights": {k: float(v) for k, v in style_weights.items()}} if style_weights else {}),
+                **({"background_weights": {k: float(v) for k, v in background_weights.items()}}
+                   if background_weights else {})}
     pipeline = TextToImagePipeline(ae, denoiser, encoder, {
         "image_size": image_size, "defaults": defaults or {}, "null": "the encoding of the empty prompt",
         "data": {"name": "shapes", "range": [-1.0, 1.0]}})

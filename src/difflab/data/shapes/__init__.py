@@ -96,7 +96,7 @@ from __future__ import annotations
 
 from .world import BACKGROUNDS, COLOURS, SHAPES, SIZES, POSITIONS, RELATIONS, INVERSE, MARGIN, GAP, CELL_MARGIN, RELATION_MIN, RELATION_SLOPE, N_OBJECTS_P, TRAIN_SEED, EVAL_SEED, Thing, Attributes, Obj, Scene, ShapesBatch, position_of, relation_of, apart
 from .captions import SINGLE_STYLES, PAIR_STYLES, TRIPLE_STYLES, STYLE_PHRASINGS, parse_prompt, describe, all_captions, name_style
-from .scenes import make_scene, object_count, scene_style, sample_prompt, eval_prompts, check_styles
+from .scenes import make_scene, object_count, scene_background, scene_style, sample_prompt, eval_prompts, check_styles
 from .styles import RENDER_STYLES
 from .render import ShapesStream, coverage, render, render_batch, shapes_batch, to_tensor, to_uint8
 
@@ -130,6 +130,7 @@ __all__ = [
     'make_scene',
     'object_count',
     'scene_style',
+    'scene_background',
     'coverage',
     'render',
     'render_batch',

@@ -159,6 +159,12 @@ def scene_style(seed: int, index: int, styles: Sequence[str]) -> str:
     return _draw_style(seed, index, check_styles(styles))[0]
 
 
+def scene_background(seed: int, index: int) -> str:
+    """``make_scene(seed, index).background`` (whatever the styles: a style is drawn on a
+    generator of its own), without rendering the scene."""
+    return _draw_truth(*_scene_start(seed, index))[0]
+
+
 def _as_rng(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
