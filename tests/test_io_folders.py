@@ -33,6 +33,16 @@ def test_declared_data_scale_round_trips(tmp_path):
     assert (back.sigma_data, back.data_dim) == (0.8, 3.5) == (cfg["sigma_data"], cfg["data_dim"])
     with pytest.raises(ValueError, match="data_dim must be a number >= 1"):
         difflab.Denoiser(den.net, den.schedule, "v", data_dim=0.5)
+    # a bad figure in the file is a one-line error that names the file
+    folder = tmp_path / "m"
+    for key, bad in [("data_dim", 0.5), ("sigma_data", -1), ("prediction", "noise")]:
+        cfg = json.loads((folder / "config.json").read_text())
+        good = cfg[key]
+        (folder / "config.json").write_text(json.dumps({**cfg, key: bad}))
+        with pytest.raises(ValueError, match=r"config\.json: .*" + ("prediction" if key == "prediction" else key)) as info:
+            load_model(folder)
+        assert len(str(info.value).splitlines()) == 1
+        (folder / "config.json").write_text(json.dumps({**cfg, key: good}))
 
 
 def test_mismatch_and_corruption_errors(tmp_path):

@@ -139,8 +139,11 @@ def load_model(folder, ema: bool = True, device: str | torch.device = "cpu") -> 
     wpath = folder / EMA_WEIGHTS if ema and (folder / EMA_WEIGHTS).is_file() else folder / WEIGHTS
     net = load_network(lambda: net_from_config(config["net"]), wpath, folder / CONFIG)
     net.to(device).eval()
-    denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"),
-                        sigma_data=config.get("sigma_data"), data_dim=config.get("data_dim"))
+    try:
+        denoiser = Denoiser(net, schedule_from_config(config["schedule"]), config["prediction"], config.get("time_input"),
+                            sigma_data=config.get("sigma_data"), data_dim=config.get("data_dim"))
+    except ValueError as e:  # a bad value in the file: say which file
+        raise ValueError(f"{folder / CONFIG}: {e}") from None
     denoiser.grids = load_grids(folder)
     return denoiser, config
 
