@@ -309,3 +309,28 @@ def test_style_adapter_cli(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
         assert not list(out.glob("*.png")) if out.exists() else True
+
+
+def test_an_adapter_follows_its_base_when_the_base_is_trained_further(tmp_path):
+    """``init``: a fine-tune starts from an adapter trained on an earlier state of the base (whose
+    fingerprint no longer matches), keeps its tokens and attention, and records where it began;
+    without ``init`` the old file is refused on the new base."""
+    from difflab.nets.lora import fingerprint
+
+    pipe, later = _tiny_pipeline(), _tiny_pipeline(seed=1)
+    first = train_style_adapter(pipe, out=tmp_path / "a", styles=["flat", "striped"], scenes=16, steps=2,
+                                batch_size=4, checkpoint_every=2, progress=False, tokens=2)
+    with pytest.raises(ValueError, match="trained on another model"):
+        load_style_adapter(first, later.denoiser.net)
+    moved = train_style_adapter(later, out=tmp_path / "b", styles=["flat", "striped"], scenes=16, steps=1,
+                                batch_size=4, checkpoint_every=1, progress=False, lr=1e-12, init=first)
+    adapter, meta = load_style_adapter(moved, later.denoiser.net)
+    assert meta["fingerprint"] == fingerprint(later.denoiser.net) and meta["config"]["tokens"] == 2
+    assert meta["training"]["init"] == str(first) and meta["training"]["init_training"]["steps_done"] == 2
+    start, _ = load_style_adapter(first, pipe.denoiser.net)
+    for a, b in zip(adapter.state_dict().values(), start.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    with pytest.raises(FileNotFoundError, match="no style adapter file"):
+        train_style_adapter(later, out=tmp_path / "c", styles=["flat", "striped"], scenes=16, steps=1,
+                            init=tmp_path / "none.safetensors")
+    assert not (tmp_path / "c").exists()

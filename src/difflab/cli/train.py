@@ -169,7 +169,7 @@ def _cmd_train_style_adapter(args) -> None:
                                tokens=args.tokens, attention=args.attention, target=args.target,
                                checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
                                seed=args.seed, workers=args.workers, progress=not args.quiet, device=args.device,
-                               compile=args.compile, precision=args.precision)
+                               compile=args.compile, precision=args.precision, init=args.init)
     print(f"saved style adapter {path} ({path.stat().st_size / 1024:.0f} KB); use it with: difflab generate PROMPT "
           f"--style-ref IMAGE --style-adapter {path} (or copy it into the pipeline folder)")
 
@@ -381,6 +381,9 @@ def register(sub) -> None:
     sa.add_argument("--target", choices=TARGETS, default="data",
                     help="data: the denoising loss; style-word: the pipeline's own prediction for the caption "
                          "naming the reference's style (a distillation; styles the pipeline was trained on)")
+    sa.add_argument("--init", default=None, metavar="FILE",
+                    help="start from this style adapter file's weights, e.g. one trained on this pipeline before its "
+                         "denoiser was fine-tuned further (its --tokens and --attention are kept)")
     sa.set_defaults(handler=_cmd_train_style_adapter)
 
     c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")

@@ -45,9 +45,10 @@ def save_style_adapter(path, adapter: StyleAdapter, base_fingerprint: str, train
     return Path(path)
 
 
-def load_style_adapter(path, net: torch.nn.Module) -> tuple[StyleAdapter, dict]:
+def load_style_adapter(path, net: torch.nn.Module, same_base: bool = True) -> tuple[StyleAdapter, dict]:
     """(adapter, metadata) from ``path`` for the base network ``net``, with one-line errors:
-    not an adapter file, or one trained on another model."""
+    not an adapter file, or (``same_base``) one trained on another model. ``same_base=False``
+    only asks that the adapter's layers fit ``net``: a fine-tune's start on a continued base."""
     from ..io.weights import json_metadata, load_weights
     from ..nets.lora import fingerprint
 
@@ -57,7 +58,7 @@ def load_style_adapter(path, net: torch.nn.Module) -> tuple[StyleAdapter, dict]:
     meta = json_metadata(path, _META, "a style adapter file")
     if not isinstance(meta, dict) or not {"config", "fingerprint"} <= set(meta):
         raise ValueError(f"{path}: not a style adapter file (no {_META} metadata)")
-    if fingerprint(net) != meta["fingerprint"]:
+    if same_base and fingerprint(net) != meta["fingerprint"]:
         raise ValueError(f"{path}: the style adapter was trained on another model (fingerprint {meta['fingerprint']}, "
                          f"this pipeline's {fingerprint(net)})")
     state = load_weights(path)

@@ -26,7 +26,7 @@ import torch
 from ..nets.style_adapter import StyleAdapter
 from ..train.loop import DenoisingLoss
 from ..train.run_folder import trainer
-from .style_adapter import ADAPTER_FILE, adapted, save_style_adapter
+from .style_adapter import ADAPTER_FILE, adapted, load_style_adapter, save_style_adapter
 
 __all__ = ["train_style_adapter", "TARGETS"]
 
@@ -86,6 +86,7 @@ def train_style_adapter(
     device: str | None = None,
     compile: bool = False,
     precision: str = "fp32",
+    init: str | Path | None = None,
 ) -> Path:
     """Train a style adapter for ``pipeline`` (a :class:`~difflab.pipelines.text_to_image.TextToImagePipeline`
     or its folder; frozen) on ``scenes`` training scenes in ``styles`` (default: the styles the
@@ -99,8 +100,11 @@ def train_style_adapter(
     needs the caption).
     ``out``: the run folder (checkpoint, log, loss curve;
     ``resume`` continues it); the adapter is written to ``out/style_adapter.safetensors`` at
-    every checkpoint. The rest as every trainer's (:func:`difflab.train.fit`). Returns the
-    adapter file's path."""
+    every checkpoint. ``init``: start from the weights of this adapter file, trained on this
+    pipeline's network or an earlier state of it (a base fine-tuned further changes the
+    fingerprint an adapter is checked against, and the adapter has to follow it); its
+    ``tokens`` and ``attention`` replace the arguments. The rest as every trainer's
+    (:func:`difflab.train.fit`). Returns the adapter file's path."""
     from ..data.shapes import TRAIN_SEED, check_styles, make_scene, to_tensor
     from ..train.loop import fit
     from .data import encode_captions, render_scenes
@@ -133,7 +137,12 @@ def train_style_adapter(
     net = pipe.denoiser.net
     base = fingerprint(net)
     torch.manual_seed(seed)
-    adapter = StyleAdapter(net, tokens, attention=attention).to(pipe.device)
+    if init is not None:
+        adapter, init_meta = load_style_adapter(init, net, same_base=False)
+        adapter.train()
+        tokens, attention = adapter.config["tokens"], adapter.config.get("attention", "decoupled")
+    else:
+        adapter = StyleAdapter(net, tokens, attention=attention).to(pipe.device)
 
     # the pool: every scene's latents, its content-only caption, its style; references are other scenes' pixels
     images, _ = render_scenes(range(scenes), size, TRAIN_SEED, workers, styles=styles)
@@ -190,7 +199,8 @@ def train_style_adapter(
     file = out / ADAPTER_FILE
     training = {"styles": list(styles), "scenes": scenes, "attention": attention, "target": target,
                 "steps": steps, "batch_size": batch_size, "lr": lr, "p_uncond": p_uncond, "seed": seed,
-                "params": sum(p.numel() for p in adapter.parameters())}
+                "params": sum(p.numel() for p in adapter.parameters()),
+                **({"init": str(init), "init_training": init_meta.get("training", {})} if init is not None else {})}
 
     def export(step: int, ema) -> None:
         save_style_adapter(file, adapter, base, {**training, "steps_done": step})
