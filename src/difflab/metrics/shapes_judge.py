@@ -20,7 +20,9 @@ states, as GenEval does for real text-to-image models:
 5. **Coverage** ``alpha`` in [0, 1]: each pixel's opponent vector projected on the
    component's hue over the component's 90th percentile, on the component and the
    pixels within 1.5 px of it that are nearer to it than to any other object (its soft
-   edge). Its sum is the object's area in pixels, its mean position the centroid;
+   edge; in the pixel style, the ring of whole blocks around it, so that a faint edge
+   block counts wholly whether or not its chroma reaches the threshold). Its sum is the
+   object's area in pixels, its mean position the centroid;
    both survive blur, which moves coverage without creating or destroying it.
 6. **Shape**: template fitting. For each shape, the dataset's renderer draws that
    shape with the object's centroid and area; the template is blurred by the Gaussian
@@ -113,11 +115,17 @@ def _components(mask: np.ndarray, colour_index: np.ndarray, min_area: float) -> 
     return out, n
 
 
-def _territories(labels: np.ndarray, reach: float = 1.5) -> np.ndarray:
+def _territories(labels: np.ndarray, reach: float = 1.5, block: int = 1) -> np.ndarray:
     """Each object's component plus the pixels within ``reach`` of it that are nearer
-    to it than to any other object (its soft edge); 0 elsewhere."""
+    to it than to any other object (its soft edge); 0 elsewhere. With ``block`` > 1 (the
+    pixel style's blocks) the soft edge is the ring of whole blocks around the component
+    (chessboard distance <= ``block``): a block's coverage is its mean, so a faint edge block
+    counts wholly, whether or not its chroma reaches :data:`CHROMA_MIN`."""
     from scipy import ndimage
 
+    if block > 1:
+        dist, (iy, ix) = ndimage.distance_transform_cdt(labels == 0, metric="chessboard", return_indices=True)
+        return np.where(dist <= block, labels[iy, ix], 0)
     dist, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
     return np.where(dist <= reach, labels[iy, ix], 0)
 
@@ -224,7 +232,8 @@ def detect(image, min_area: float = MIN_AREA, style: str | None = None) -> tuple
         _, (iy, ix) = ndimage.distance_transform_edt(interior | ~mask, return_indices=True)
         colour_index = np.where(interior, colour_index[iy, ix], colour_index)
     labels, n = _components(mask, colour_index, min_area * img.shape[0] * img.shape[1])
-    territory = _territories(labels)
+    pixel_blocks = style == "pixel" and img.shape[1] % PIXEL_GRID == 0
+    territory = _territories(labels, block=img.shape[1] // PIXEL_GRID if pixel_blocks else 1)
     found = [_measure(opp, labels == k, territory == k, style, interior) for k in range(1, n + 1)]
     return bg_name, sorted(found, key=lambda d: -d.area)
 
