@@ -11,7 +11,7 @@ import pytest
 import difflab.data.shapes as S
 from difflab.data.shapes import styles as ST
 from difflab.data.shapes.coverage import coverage
-from difflab.metrics.shapes_judge import judge
+from difflab.metrics.shapes_judge import detect, judge
 from difflab.metrics.style_judge import judge_style, judge_styles
 
 
@@ -574,3 +574,27 @@ def test_pipeline_style_sigma():
         pipe([prompt], style_sigma=1.0)
     with pytest.raises(ValueError, match="style_sigma must be"):
         pipe([prompt], style="outline", style_sigma=-1.0)
+
+
+def _outline_scene(objects, background="black"):
+    attrs = S.Attributes(tuple(o.thing for o in objects), None, None, background, "outline")
+    return S.Scene(background, tuple(objects), None, None, "", attrs, "outline")
+
+
+def test_an_outline_whose_hue_drifts_is_one_object_and_touching_outlines_two():
+    """A decoder's stroke drifts between neighbouring hues (orange into red along the ring); a
+    stroke around one hole is one object, read in the hue of most of it. Two outlines that
+    touch enclose two holes and are still two objects, split by colour."""
+    ring = _outline_scene([S.Obj("circle", "orange", "large", 0.5, 0.5, 0.34)])
+    image = S.render(ring, 64).astype(float)
+    bg = np.array(S.BACKGROUNDS["black"], float)
+    orange, red = (np.array(S.COLOURS[c], float) for c in ("orange", "red"))
+    alpha = np.linalg.norm(image - bg, axis=-1) / np.linalg.norm(orange - bg)
+    drift = bg + alpha[..., None] * (red - bg)  # the same stroke in red
+    image[:, 35:] = drift[:, 35:]  # the right part of the ring turns red
+    verdict = judge(np.clip(np.rint(image), 0, 255).astype(np.uint8), ring.attributes())
+    assert verdict["count"] and verdict["shape"] and verdict["colour"], verdict
+    pair = _outline_scene([S.Obj("square", "green", "large", 0.33, 0.5, 0.34),
+                           S.Obj("square", "blue", "large", 0.67, 0.5, 0.34)])
+    _, found = detect(S.render(pair, 64), style="outline")
+    assert sorted(d.colour for d in found) == ["blue", "green"] and all(d.shape == "square" for d in found)

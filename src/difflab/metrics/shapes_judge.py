@@ -15,7 +15,8 @@ states, as GenEval does for real text-to-image models:
 3. **Objects**: connected components (scipy.ndimage.label) of the object pixels after
    a 2 x 2 opening (which removes isolated noise), speckles below ``min_area`` (0.3% of
    the image) dropped; a component holding two palette colours, each at least a
-   quarter of it, is split by colour (touching objects).
+   quarter of it, is split by colour (touching objects), except an outline around a
+   single hole (one stroke whose hue drifts).
 4. **Colour**: the angle of the component's summed opponent vector, nearest palette hue.
 5. **Coverage** ``alpha`` in [0, 1]: each pixel's opponent vector projected on the
    component's hue over the component's 90th percentile, on the component and the
@@ -94,18 +95,23 @@ class Detection:
 # ---------------------------------------------------------------------- segmenting
 
 
-def _components(mask: np.ndarray, colour_index: np.ndarray, min_area: float) -> tuple[np.ndarray, int]:
+def _components(mask: np.ndarray, colour_index: np.ndarray, min_area: float,
+                interior: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Label image 1..n of the connected object regions at least ``min_area`` pixels,
-    a region holding two colours of a quarter or more each split by colour."""
+    a region holding two colours of a quarter or more each split by colour, unless it is
+    one outline: a filled region around a single hole of ``interior`` (an outline's
+    enclosed background) is one stroke, whatever the hue drift along it."""
     from scipy import ndimage
 
     labels, _ = ndimage.label(mask)
+    holes = ndimage.label(interior)[0] if interior is not None else None
     out, n = np.zeros_like(labels), 0
     for i, box in enumerate(ndimage.find_objects(labels), 1):
         part = labels[box] == i
         counts = np.bincount(colour_index[box][part], minlength=len(PALETTE))
         major = np.flatnonzero(counts >= max(min_area, 0.25 * part.sum()))
-        pieces = [part & (colour_index[box] == c) for c in major] if len(major) > 1 else [part]
+        one_outline = holes is not None and len(np.setdiff1d(np.unique(holes[box][part]), [0])) == 1
+        pieces = [part & (colour_index[box] == c) for c in major] if len(major) > 1 and not one_outline else [part]
         for piece in pieces:
             sub, m = ndimage.label(piece)
             for j in range(1, m + 1):
@@ -231,7 +237,7 @@ def detect(image, min_area: float = MIN_AREA, style: str | None = None) -> tuple
     if interior is not None:  # an outline's interior takes the colour of the nearest stroke pixel
         _, (iy, ix) = ndimage.distance_transform_edt(interior | ~mask, return_indices=True)
         colour_index = np.where(interior, colour_index[iy, ix], colour_index)
-    labels, n = _components(mask, colour_index, min_area * img.shape[0] * img.shape[1])
+    labels, n = _components(mask, colour_index, min_area * img.shape[0] * img.shape[1], interior)
     pixel_blocks = style == "pixel" and img.shape[1] % PIXEL_GRID == 0
     territory = _territories(labels, block=img.shape[1] // PIXEL_GRID if pixel_blocks else 1)
     found = [_measure(opp, labels == k, territory == k, style, interior) for k in range(1, n + 1)]
