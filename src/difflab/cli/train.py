@@ -79,30 +79,27 @@ def _styles(text: str | None) -> tuple[str, ...] | None:
     return check_styles([s.strip() for s in text.split(",") if s.strip()])
 
 
+def _named_weights(text: str, names, example: str) -> dict[str, float]:
+    """Comma-separated NAME=W pairs, such as ``example``, with NAME among ``names``."""
+    pairs = [[part.strip() for part in item.split("=")] for item in text.split(",") if item.strip()]
+    if not pairs or any(len(p) != 2 or p[0] not in names for p in pairs):
+        raise ValueError(f"expected comma-separated NAME=WEIGHT pairs with names among {list(names)}, such as "
+                         f"{example}, got {text!r}")
+    return dict(zip((name for name, _ in pairs), _floats(",".join(w for _, w in pairs))))
+
+
 def _style_weights(text: str | None) -> dict[str, float] | None:
     """--style-weights: comma-separated STYLE=W pairs such as outline=2,glow=2 (None: uniform)."""
-    if text is None:
-        return None
-    pairs = [item.split("=") for item in text.split(",") if item.strip()]
-    if not pairs or any(len(p) != 2 for p in pairs):
-        raise ValueError(f"expected comma-separated STYLE=WEIGHT pairs such as outline=2,glow=2, got {text!r}")
-    from ..data.shapes import check_styles
+    from ..data.shapes import RENDER_STYLES
 
-    names = check_styles([name.strip() for name, _ in pairs])
-    return dict(zip(names, _floats(",".join(w for _, w in pairs))))
+    return None if text is None else _named_weights(text, RENDER_STYLES, "outline=2,glow=2")
 
 
 def _background_weights(text: str | None) -> dict[str, float] | None:
     """--background-weights: comma-separated BACKGROUND=W pairs such as white=2 (None: uniform)."""
-    if text is None:
-        return None
     from ..data.shapes import BACKGROUNDS
 
-    pairs = [item.split("=") for item in text.split(",") if item.strip()]
-    if not pairs or any(len(p) != 2 or p[0].strip() not in BACKGROUNDS for p in pairs):
-        raise ValueError(f"expected comma-separated BACKGROUND=WEIGHT pairs with backgrounds {list(BACKGROUNDS)}, "
-                         f"such as white=2, got {text!r}")
-    return dict(zip((name.strip() for name, _ in pairs), _floats(",".join(w for _, w in pairs))))
+    return None if text is None else _named_weights(text, BACKGROUNDS, "white=2")
 
 
 def _cmd_train_autoencoder(args) -> None:

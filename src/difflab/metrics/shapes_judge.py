@@ -110,8 +110,8 @@ def _components(mask: np.ndarray, colour_index: np.ndarray, min_area: float,
         part = labels[box] == i
         counts = np.bincount(colour_index[box][part], minlength=len(PALETTE))
         major = np.flatnonzero(counts >= max(min_area, 0.25 * part.sum()))
-        one_outline = holes is not None and len(np.setdiff1d(np.unique(holes[box][part]), [0])) == 1
-        pieces = [part & (colour_index[box] == c) for c in major] if len(major) > 1 and not one_outline else [part]
+        split = len(major) > 1 and (holes is None or len(np.setdiff1d(np.unique(holes[box][part]), [0])) != 1)
+        pieces = [part & (colour_index[box] == c) for c in major] if split else [part]
         for piece in pieces:
             sub, m = ndimage.label(piece)
             for j in range(1, m + 1):

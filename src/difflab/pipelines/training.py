@@ -184,25 +184,27 @@ def scene_weights(scenes: int, object_weights: Sequence[float] | None = None,
         if styles is None:
             raise ValueError("style_weights need the training styles (styles=...)")
         styles = check_styles(styles)
-        unknown = sorted(set(style_weights) - set(styles))
-        bad = {k: v for k, v in style_weights.items() if not (math.isfinite(float(v)) and float(v) >= 0)}
-        if unknown or bad:
-            raise ValueError(f"style_weights must give non-negative numbers to training styles {list(styles)}; "
-                             f"got {dict(style_weights)}")
-        weights *= torch.tensor([float(style_weights.get(scene_style(TRAIN_SEED, i, styles), 1.0))
-                                 for i in range(scenes)], dtype=torch.float64)
+        weights *= _factor("style_weights", style_weights, styles, [scene_style(TRAIN_SEED, i, styles)
+                                                                     for i in range(scenes)])
     if background_weights is not None:
-        unknown = sorted(set(background_weights) - set(BACKGROUNDS))
-        bad = {k: v for k, v in background_weights.items() if not (math.isfinite(float(v)) and float(v) >= 0)}
-        if unknown or bad:
-            raise ValueError(f"background_weights must give non-negative numbers to backgrounds {list(BACKGROUNDS)}; "
-                             f"got {dict(background_weights)}")
-        weights *= torch.tensor([float(background_weights.get(scene_background(TRAIN_SEED, i), 1.0))
-                                 for i in range(scenes)], dtype=torch.float64)
+        weights *= _factor("background_weights", background_weights, list(BACKGROUNDS),
+                           [scene_background(TRAIN_SEED, i) for i in range(scenes)])
     if not weights.sum() > 0:
         raise ValueError(f"object_weights {list(object_weights or ())}, style_weights {dict(style_weights or {})} and "
                          f"background_weights {dict(background_weights or {})} give weight 0 to all {scenes} training scenes")
     return weights
+
+
+def _factor(what: str, weights: Mapping[str, float], names: Sequence[str], kinds: Sequence[str]) -> torch.Tensor:
+    """Each scene's weight ``weights[kind]`` (1 for a kind not named), after checking that
+    ``weights`` gives non-negative numbers to some of ``names``."""
+    import math
+
+    unknown = sorted(set(weights) - set(names))
+    bad = {k: v for k, v in weights.items() if not (math.isfinite(float(v)) and float(v) >= 0)}
+    if unknown or bad:
+        raise ValueError(f"{what} must give non-negative numbers to {list(names)}; got {dict(weights)}")
+    return torch.tensor([float(weights.get(kind, 1.0)) for kind in kinds], dtype=torch.float64)
 
 
 @trainer
@@ -292,7 +294,7 @@ def train_text_to_image(
 
         styles = list(check_styles(styles))
     weights = (scene_weights(scenes, object_weights, style_weights, styles, background_weights)
-               if (object_weights, style_weights, background_weights) != (None, None, None) else None)
+               if any(w is not None for w in (object_weights, style_weights, background_weights)) else None)
     torch.manual_seed(seed)
     schedule = DiscreteSchedule(kind="cosine", T=1000)
     if init is not None:
