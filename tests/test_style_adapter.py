@@ -281,9 +281,10 @@ def test_style_adapter_cli(tmp_path, capsys):
 
     folder = _tiny_pipeline().save(tmp_path / "pipe")
     assert main(["train", "style-adapter", "--model", str(folder), "--out", str(tmp_path / "run"), "--styles",
-                 "flat,glow", "--scenes", "12", "--steps", "2", "--batch-size", "4", "--quiet"]) == 0
+                 "flat,glow", "--scenes", "12", "--steps", "2", "--batch-size", "4", "--style-sigma", "3", "--quiet"]) == 0
     file = tmp_path / "run" / "style_adapter.safetensors"
     assert "saved style adapter" in capsys.readouterr().out and file.is_file()
+    assert load_style_adapter(file, _tiny_pipeline().denoiser.net)[1]["training"]["style_sigma"] == 3.0
     ref = tmp_path / "ref.png"
     Image.fromarray(_reference("glow")).save(ref)
     assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style-ref", str(ref),
@@ -334,3 +335,95 @@ def test_an_adapter_follows_its_base_when_the_base_is_trained_further(tmp_path):
         train_style_adapter(later, out=tmp_path / "c", styles=["flat", "striped"], scenes=16, steps=1,
                             init=tmp_path / "none.safetensors")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_reference_acts_only_at_noise_levels_up_to_style_sigma(tmp_path, capsys):
+    """LateReference: above style_sigma each sample is the base network, at or below it the adapted
+    one, per sample; the pipeline's default is REFERENCE_STYLE_SIGMA, style_sigma=0 is the image
+    without a reference, inf the reference at every level; the CLI takes --style-sigma with
+    --style-ref and refuses it, in one line, where no style or no adapter is given."""
+    from difflab.pipelines.style_adapter import LateReference
+    from difflab.pipelines.text_to_image import REFERENCE_STYLE_SIGMA
+
+    pipe = _tiny_pipeline()
+    adapter = StyleAdapter(pipe.denoiser.net)
+    with torch.no_grad():
+        for p in adapter.encoder.head[-1].parameters():  # as if trained
+            p.add_(0.1 * torch.randn_like(p))
+    model = adapted(pipe.denoiser, adapter)
+    cond, x, sigma, ref = _inputs(pipe)  # sigma = (3.0, 0.5)
+    with torch.no_grad():
+        base, styled = pipe.denoiser(x, sigma, **cond), model(x, sigma, **cond, style_image=ref)
+        late = LateReference(model, 1.0)(x, sigma, **cond, style_image=ref, style_weight=torch.ones(2))
+    torch.testing.assert_close(late[0], base[0], atol=1e-6, rtol=1e-5)  # sigma 3 > 1: the base
+    torch.testing.assert_close(late[1], styled[1], atol=1e-6, rtol=1e-5)  # sigma 0.5 <= 1: the reference
+    assert LateReference(model, 1.0).schedule is pipe.denoiser.schedule
+    with pytest.raises(ValueError, match="noise level >= 0"):
+        LateReference(model, -1.0)
+
+    pipe.style_adapter = adapter
+    image = _reference()
+    plain = pipe(["a red circle"], seed=3, steps=4, output="tensor")
+    default, info = pipe(["a red circle"], seed=3, steps=4, output="tensor", style_ref=image, return_info=True)
+    assert info.settings["style_sigma"] == REFERENCE_STYLE_SIGMA and not torch.allclose(default, plain, atol=1e-3)
+    assert not torch.allclose(pipe(["a red circle"], seed=3, steps=3, output="tensor", style_ref=image),
+                              pipe(["a red circle"], seed=3, steps=3, output="tensor"), atol=1e-2)  # the CLI's below
+    every, info = pipe(["a red circle"], seed=3, steps=4, output="tensor", style_ref=image, style_sigma=float("inf"),
+                       return_info=True)
+    assert info.settings["style_sigma"] == float("inf") and not torch.allclose(every, plain, atol=1e-4)
+    none = pipe(["a red circle"], seed=3, steps=4, output="tensor", style_ref=image, style_sigma=0.0)
+    torch.testing.assert_close(none, plain, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="shared attention acts at every level"):
+        pipe(["a red circle"], steps=2, style_ref=image, style_method="shared", style_sigma=1.0)
+    with pytest.raises(ValueError, match="name one with style="):
+        pipe(["a red circle"], steps=2, style_sigma=1.0)
+
+    from difflab.cli import main
+    from difflab.nets.lora import fingerprint
+    from PIL import Image
+
+    folder = pipe.save(tmp_path / "pipe")
+    file = save_style_adapter(tmp_path / "a.safetensors", adapter, fingerprint(pipe.denoiser.net))
+    png = tmp_path / "ref.png"
+    Image.fromarray(image).save(png)
+    for name, extra in (("plain", []), ("zero", ["--style-ref", str(png), "--style-adapter", str(file),
+                                                 "--style-sigma", "0"])):
+        assert main(["generate", "a red circle", "--model", str(folder), "--steps", "3", *extra,
+                     "--out", str(tmp_path / name)]) == 0
+    # --style-sigma reaches the pipeline: at 0 the reference acts nowhere
+    read = [np.asarray(Image.open(next((tmp_path / name).glob("*.png")))).astype(int) for name in ("plain", "zero")]
+    assert np.abs(read[0] - read[1]).max() <= 1
+    capsys.readouterr()
+    for extra, message in ((["--style-sigma", "1"], "name one with --style or --style-ref"),
+                           (["--style-ref", str(png), "--style-method", "shared", "--style-sigma", "1"],
+                            "shared attention acts at every level")):
+        out = tmp_path / f"bad{len(message)}"
+        assert main(["generate", "a red circle", "--model", str(folder), "--steps", "2", *extra, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not list(out.glob("*.png")) if out.exists() else True
+
+
+def test_an_adapter_trained_where_its_reference_acts(tmp_path):
+    """LateTimes draws every time where sigma(t) <= style_sigma (on the table, the entries up to
+    it, uniformly), leaves the rest of the draw as the loss made it, and the trainer records it."""
+    from difflab.pipelines.style_adapter_training import LateTimes
+    from difflab.train.loop import DenoisingLoss
+
+    pipe = _tiny_pipeline()
+    schedule = pipe.denoiser.schedule
+    late = LateTimes(DenoisingLoss(pipe.denoiser), 2.5)
+    x0 = torch.zeros(4000, *pipe.latent_shape)
+    _, noise = late.draw(x0, {}, torch.Generator().manual_seed(0))
+    sigma = schedule.ve_sigma(noise["t"])
+    assert float(sigma.max()) <= 2.5 and noise["noise"].shape == x0.shape
+    # uniform over the entries up to it: the highest one is reached, the lowest too
+    index = schedule.index_from_t(noise["t"]).round()
+    assert float(schedule.ve_sigma(schedule.t_from_index(index.max() + 1))) > 2.5 and index.min() == 0
+    assert late.config["style_sigma"] == 2.5
+    with pytest.raises(ValueError, match="noise level > 0"):
+        LateTimes(DenoisingLoss(pipe.denoiser), 0.0)
+    file = train_style_adapter(pipe, out=tmp_path / "run", styles=["flat", "glow"], scenes=12, steps=2, batch_size=4,
+                               checkpoint_every=2, progress=False, style_sigma=2.5)
+    _, meta = load_style_adapter(file, pipe.denoiser.net)
+    assert meta["training"]["style_sigma"] == 2.5

@@ -87,7 +87,7 @@ def _sampling(args, pipe=None) -> dict:
     if style_ref is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style-ref applies to a text-to-image pipeline, not to --pipeline unclip")
-        settings.update(style_ref=style_ref, **_style_ref_settings(args, pipe, "--style-ref"))
+        settings.update(style_ref=style_ref, style_sigma=style_sigma, **_style_ref_settings(args, pipe, "--style-ref"))
     if style is not None or stylize is not None or aspect is not None:
         if isinstance(pipe, UnCLIPPipeline):
             raise ValueError("--style, --stylize and --aspect apply to a text-to-image pipeline, not to --pipeline unclip")
@@ -126,8 +126,10 @@ def _cmd_generate(args) -> None:
     from ..limits import check_pixels
 
     count(args.n * len(args.prompts), "images", f"-n {args.n} x {len(args.prompts)} prompts")
-    if (args.stylize is not None or args.style_sigma is not None) and args.style is None:  # before anything is written
-        raise ValueError("--stylize and --style-sigma set how a style acts: name one with --style")
+    if args.stylize is not None and args.style is None:  # before anything is written
+        raise ValueError("--stylize sets how strongly a style acts: name one with --style")
+    if args.style_sigma is not None and args.style is None and args.style_ref is None:
+        raise ValueError("--style-sigma sets where a style acts: name one with --style or --style-ref")
     if args.style_ref is not None and not Path(args.style_ref).is_file():
         raise FileNotFoundError(f"no style reference image {args.style_ref}")
     _check_style_ref_options(args, "--style-ref" if args.style_ref is not None else None)
@@ -287,7 +289,8 @@ def register(sub) -> None:
                           "(a guidance term of its own, S x guidance; one more network evaluation per step)")
     gen.add_argument("--style-sigma", type=_noise_level, default=None, metavar="SIGMA",
                      help="the style acts only at noise levels <= SIGMA, the content alone above it (default: every "
-                          "level for a style word, 0.5 for a learned style; inf: every level)")
+                          "level for a style word, 0.5 for a learned style, REFERENCE_STYLE_SIGMA of "
+                          "difflab.pipelines.text_to_image for a --style-ref through a style adapter; inf: every level)")
     gen.add_argument("--style-ref", default=None, metavar="IMAGE",
                      help="borrow the style of this image (the pipeline's size): by its trained style adapter where "
                           "it has one, else by shared attention (no training)")

@@ -166,7 +166,8 @@ def _cmd_train_style_adapter(args) -> None:
                                tokens=args.tokens, attention=args.attention, target=args.target,
                                checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
                                seed=args.seed, workers=args.workers, progress=not args.quiet, device=args.device,
-                               compile=args.compile, precision=args.precision, init=args.init)
+                               compile=args.compile, precision=args.precision, init=args.init,
+                               style_sigma=args.style_sigma)
     print(f"saved style adapter {path} ({path.stat().st_size / 1024:.0f} KB); use it with: difflab generate PROMPT "
           f"--style-ref IMAGE --style-adapter {path} (or copy it into the pipeline folder)")
 
@@ -381,6 +382,9 @@ def register(sub) -> None:
     sa.add_argument("--init", default=None, metavar="FILE",
                     help="start from this style adapter file's weights, e.g. one trained on this pipeline before its "
                          "denoiser was fine-tuned further (its --tokens and --attention are kept)")
+    sa.add_argument("--style-sigma", type=number(0), default=None, metavar="SIGMA",
+                    help="train only at noise levels <= SIGMA, where a reference acts (generate's default for a "
+                         "--style-ref: REFERENCE_STYLE_SIGMA of difflab.pipelines.text_to_image); default: every level")
     sa.set_defaults(handler=_cmd_train_style_adapter)
 
     c = tsub.add_parser("clip", help="unCLIP 1/3: a CLIP-style dual encoder (contrastive) on captioned shapes")

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..denoiser import DenoiserWrapper
 from ..nets.style_adapter import StyleAdaptedNet, StyleAdapter
 
-__all__ = ["ADAPTER_FILE", "save_style_adapter", "load_style_adapter", "adapted", "reference_pixels"]
+__all__ = ["ADAPTER_FILE", "save_style_adapter", "load_style_adapter", "adapted", "reference_pixels", "LateReference"]
 
 #: the adapter a pipeline folder carries, used by ``--style-ref`` by default
 ADAPTER_FILE = "style_adapter.safetensors"
@@ -80,6 +81,32 @@ def adapted(denoiser, adapter: StyleAdapter):
     out = copy.copy(denoiser)
     out.net = StyleAdaptedNet(denoiser.net, adapter)
     return out
+
+
+class LateReference(DenoiserWrapper):
+    """An adapted denoiser (:func:`adapted`) whose reference acts only at noise levels
+    sigma <= ``style_sigma``: above it each sample's ``style_weight`` is 0, the base network
+    alone, so the prompt lays out the content (objects, colours, places) and the reference
+    draws its look on it. The layout of an image is settled at high noise and its texture at
+    low noise (eDiff-I's expert denoisers, Balaji et al. 2022; ProSpect, Zhang et al. 2023, finds
+    layout, colour and style controlled in that order along the steps); a reference that acts
+    at every level passes some of its layout and colour too (the content leak of IP-Adapter).
+    :class:`~difflab.guidance.StyleGuidance` does the same for a style named in words."""
+
+    def __init__(self, denoiser, style_sigma: float) -> None:
+        if not float(style_sigma) >= 0:
+            raise ValueError(f"style_sigma must be a noise level >= 0, got {style_sigma}")
+        super().__init__(denoiser)
+        self.style_sigma = float(style_sigma)
+
+    def __call__(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
+        if "style_weight" in cond:
+            n = x.shape[0]
+            s = torch.as_tensor(sigma, dtype=torch.float64)
+            late = ((s.expand(n) if s.ndim == 0 else s) <= self.style_sigma).to(x.device)
+            w = torch.as_tensor(cond["style_weight"], dtype=torch.float32, device=x.device)
+            cond = {**cond, "style_weight": torch.where(late, w.expand(n), torch.zeros((), device=x.device))}
+        return self.denoiser(x, sigma, **cond)
 
 
 def reference_pixels(image, size: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ from ..train.loop import DenoisingLoss
 from ..train.run_folder import trainer
 from .style_adapter import ADAPTER_FILE, adapted, load_style_adapter, save_style_adapter
 
-__all__ = ["train_style_adapter", "TARGETS"]
+__all__ = ["train_style_adapter", "TARGETS", "LateTimes"]
 
 #: what the adapter's prediction is fit to (module docstring)
 TARGETS = ("data", "style-word")
@@ -61,6 +61,42 @@ class StyleWordTarget(DenoisingLoss):
         return (out.float() - target).pow(2).mean()
 
 
+class LateTimes:
+    """A training loss whose times are drawn only where sigma(t) <= ``style_sigma``: uniformly
+    over those table entries of a DDPM table, uniformly on [t_min, t(style_sigma)] otherwise.
+    For an adapter whose reference acts only there
+    (:class:`~difflab.pipelines.style_adapter.LateReference`), all of its capacity goes where
+    it is used. ``loss``: the :class:`~difflab.train.loop.Loss` it draws for."""
+
+    def __init__(self, loss, style_sigma: float) -> None:
+        from ..schedules import DiscreteSchedule
+
+        if not float(style_sigma) > 0:
+            raise ValueError(f"style_sigma must be a noise level > 0, got {style_sigma}")
+        self.loss, schedule = loss, loss.denoiser.schedule
+        self.config = {**loss.config, "style_sigma": float(style_sigma)}
+        t_max = schedule.t_from_ve_sigma(torch.tensor(float(style_sigma), dtype=torch.float64))
+        if isinstance(schedule, DiscreteSchedule):
+            self.entries = int(torch.floor(schedule.index_from_t(t_max)).clamp(0, schedule.T - 1)) + 1
+        else:
+            self.entries = None
+        self.schedule, self.t_max = schedule, float(t_max)
+
+    def draw(self, x0: torch.Tensor, cond: dict, generator: torch.Generator) -> tuple[dict, dict]:
+        cond, noise = self.loss.draw(x0, cond, generator)
+        n = x0.shape[0]
+        if self.entries is not None:
+            index = torch.randint(0, self.entries, (n,), generator=generator).to(torch.float64)
+            noise["t"] = self.schedule.t_from_index(index)
+        else:
+            u = torch.rand(n, generator=generator, dtype=torch.float64)
+            noise["t"] = self.schedule.t_min + (self.t_max - self.schedule.t_min) * u
+        return cond, noise
+
+    def __call__(self, net, x0, cond, noise):
+        return self.loss(net, x0, cond, noise)
+
+
 @trainer
 def train_style_adapter(
     pipeline,
@@ -87,6 +123,7 @@ def train_style_adapter(
     compile: bool = False,
     precision: str = "fp32",
     init: str | Path | None = None,
+    style_sigma: float | None = None,
 ) -> Path:
     """Train a style adapter for ``pipeline`` (a :class:`~difflab.pipelines.text_to_image.TextToImagePipeline`
     or its folder; frozen) on ``scenes`` training scenes in ``styles`` (default: the styles the
@@ -103,7 +140,10 @@ def train_style_adapter(
     every checkpoint. ``init``: start from the weights of this adapter file, trained on this
     pipeline's network or an earlier state of it (a base fine-tuned further changes the
     fingerprint an adapter is checked against, and the adapter has to follow it); its
-    ``tokens`` and ``attention`` replace the arguments. The rest as every trainer's
+    ``tokens`` and ``attention`` replace the arguments. ``style_sigma``: train only at noise
+    levels sigma <= style_sigma, where a reference acts by default
+    (:data:`~difflab.pipelines.text_to_image.REFERENCE_STYLE_SIGMA`; :class:`LateTimes`); None:
+    every level. The rest as every trainer's
     (:func:`difflab.train.fit`). Returns the adapter file's path."""
     from ..data.shapes import TRAIN_SEED, check_styles, make_scene, to_tensor
     from ..train.loop import fit
@@ -200,14 +240,16 @@ def train_style_adapter(
     training = {"styles": list(styles), "scenes": scenes, "attention": attention, "target": target,
                 "steps": steps, "batch_size": batch_size, "lr": lr, "p_uncond": p_uncond, "seed": seed,
                 "params": sum(p.numel() for p in adapter.parameters()),
+                **({"style_sigma": float(style_sigma)} if style_sigma is not None else {}),
                 **({"init": str(init), "init_training": init_meta.get("training", {})} if init is not None else {})}
 
     def export(step: int, ema) -> None:
         save_style_adapter(file, adapter, base, {**training, "steps_done": step})
 
     try:
-        objective = ({"loss": StyleWordTarget(pipe.denoiser)} if named is not None else
-                     {"p_uncond": p_uncond, "null_cond": null_cond})
+        loss = StyleWordTarget(pipe.denoiser) if named is not None else \
+            DenoisingLoss(model, p_uncond=p_uncond, null_cond=null_cond)
+        objective = {"loss": loss if style_sigma is None else LateTimes(loss, style_sigma)}
         fit(model, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=None,
             weight_decay=0.0, grad_clip=1.0, out=out, **objective,
             checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, on_checkpoint=export, seed=seed,

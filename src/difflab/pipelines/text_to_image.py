@@ -124,6 +124,10 @@ def aspect_size(aspect: str, size: int, multiple: int) -> tuple[int, int]:
 #: noise level below which a learned style acts by default (``pipe(..., style_sigma=)``): above it the
 #: base model alone lays out the content. Chosen on the tuning prompts (docs/styles.md, section 6).
 LEARNED_STYLE_SIGMA = 0.5
+#: noise level below which a style reference acts through a style adapter by default
+#: (``pipe(..., style_ref=, style_sigma=)``, :class:`~difflab.pipelines.style_adapter.LateReference`): above
+#: it the prompt alone lays out the content. Chosen on the tuning prompts (docs/styles.md, section 7).
+REFERENCE_STYLE_SIGMA = 2.5
 
 
 class WithoutStyle(DenoiserWrapper):
@@ -327,7 +331,9 @@ class TextToImagePipeline(Pipeline):
         ``callback``: called after every step with the sampler's dict (``i``, ``x``,
         ``sigma``, ``x0``: the latents and their current clean estimate). ``style_ref``: an
         image (path, PIL image or uint8 array at the pipeline's size) whose style is borrowed,
-        ``style_weight`` its strength, ``style_method`` how (:meth:`style_reference`)."""
+        ``style_weight`` its strength, ``style_method`` how (:meth:`style_reference`); through a
+        style adapter it acts only at noise levels sigma <= ``style_sigma`` (default
+        :data:`REFERENCE_STYLE_SIGMA`; inf: every level; :class:`~difflab.pipelines.style_adapter.LateReference`)."""
         from ..samplers import sample
 
         d = self.config["defaults"]
@@ -344,7 +350,22 @@ class TextToImagePipeline(Pipeline):
         start = time.perf_counter()
         base, extra, null_extra = self.style_reference(style_ref, style_weight, style_method) \
             if style_ref is not None else (None, {}, {})
-        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base, null_extra, style_sigma)
+        reference_sigma = None
+        if "style_tokens" in extra:  # an adapter's reference acts at sigma <= style_sigma only
+            reference_sigma = REFERENCE_STYLE_SIGMA if style_sigma is None else float(style_sigma)
+            if not reference_sigma >= 0:
+                raise ValueError(f"style_sigma must be a noise level >= 0 (inf: every level), got {style_sigma}")
+            if not math.isinf(reference_sigma):
+                from .style_adapter import LateReference
+
+                base = LateReference(base, reference_sigma)
+        elif style_sigma is not None and style is None:
+            raise ValueError("style_sigma sets where a style acts: name one with style=, or give a style_ref to a "
+                             "pipeline with a style adapter" if style_ref is None else
+                             "style_sigma sets where a style reference acts through a style adapter; shared "
+                             "attention acts at every level")
+        model, cond = self.styled(prompts, guidance, style, stylize, negative_prompt, base, null_extra,
+                                  None if style is None else style_sigma)
         n = cond["context"].shape[0]
         if "style_tokens" in extra:  # every branch but the unconditional one sees the reference
             from ..guidance import STYLED
@@ -356,7 +377,8 @@ class TextToImagePipeline(Pipeline):
         settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options,
                     **({"style": style} if style is not None else {}),
                     **({"stylize": float(stylize)} if stylize is not None else {}),
-                    **({"style_sigma": float(model.style_sigma)} if getattr(model, "style_sigma", None) is not None else {}),
+                    **({"style_sigma": float(model.style_sigma)} if getattr(model, "style_sigma", None) is not None
+                       else {"style_sigma": reference_sigma} if reference_sigma is not None else {}),
                     **({"aspect": aspect} if aspect is not None else {}),
                     **({"negative_prompt": negative_prompt} if negative_prompt else {}),
                     **({"style_ref": True, "style_weight": float(style_weight),
