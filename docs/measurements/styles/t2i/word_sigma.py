@@ -2,7 +2,7 @@
 (inf: the plain styled prompt), judged on the tuning prompts (prompt seed 12345).
 
     PYTHONPATH=src .venv/bin/python docs/measurements/styles/t2i/word_sigma.py S [N]"""
-import sys, json, math, torch
+import sys, json, torch
 import difflab.pipelines.text_to_image as T
 from difflab.evaluate.text_to_image import evaluate_text_to_image
 torch.set_num_threads(2)
