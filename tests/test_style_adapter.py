@@ -423,6 +423,9 @@ def test_an_adapter_trained_where_its_reference_acts(tmp_path):
     assert late.config["style_sigma"] == 2.5
     with pytest.raises(ValueError, match="noise level > 0"):
         LateTimes(DenoisingLoss(pipe.denoiser), 0.0)
+    with pytest.raises(ValueError, match="noise level > 0"):  # refused before any work, nothing written
+        train_style_adapter(pipe, out=tmp_path / "bad", styles=["flat", "glow"], scenes=12, steps=1, style_sigma=0.0)
+    assert not (tmp_path / "bad").exists()
     file = train_style_adapter(pipe, out=tmp_path / "run", styles=["flat", "glow"], scenes=12, steps=2, batch_size=4,
                                checkpoint_every=2, progress=False, style_sigma=2.5)
     _, meta = load_style_adapter(file, pipe.denoiser.net)

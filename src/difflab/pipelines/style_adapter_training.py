@@ -157,6 +157,8 @@ def train_style_adapter(
         p_uncond = 0.1 if target == "data" else 0.0
     if not 0 <= p_uncond < 1:
         raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")
+    if style_sigma is not None and not float(style_sigma) > 0:  # before any scene is rendered
+        raise ValueError(f"style_sigma must be a noise level > 0, got {style_sigma}")
     if target == "style-word" and p_uncond:
         raise ValueError(f"target 'style-word' keeps every caption (its teacher reads it): p_uncond must be 0, "
                          f"got {p_uncond}")
