@@ -28,7 +28,7 @@ import math
 
 import torch
 
-__all__ = ["ClassifierFreeGuidance", "classifier_free_guidance", "StyleGuidance", "STYLED"]
+__all__ = ["ClassifierFreeGuidance", "classifier_free_guidance", "StyleGuidance", "STYLED", "at_or_below"]
 
 
 def null_labels(denoiser) -> dict:
@@ -162,6 +162,14 @@ def classifier_free_guidance(denoiser, scale: float, null_cond: dict | None = No
 STYLED = "styled_"
 
 
+def at_or_below(sigma, n: int, level: float) -> torch.Tensor:
+    """(n,) bool on the CPU: which of a batch of ``n`` samples at noise level ``sigma`` (a number
+    or (n,)) are at or below ``level``, where a style acts (:class:`StyleGuidance`,
+    :class:`~difflab.pipelines.style_adapter.LateReference`)."""
+    s = torch.as_tensor(sigma, dtype=torch.float64).cpu()
+    return (s.expand(n) if s.ndim == 0 else s) <= level
+
+
 class StyleGuidance(ClassifierFreeGuidance):
     """Classifier-free guidance with the style as a term of its own: a sum of guidance
     directions as in composable diffusion (Liu et al. 2022, the conjunction of conditions),
@@ -207,8 +215,7 @@ class StyleGuidance(ClassifierFreeGuidance):
         if self.style_sigma is None:
             return self._styled(x, sigma, **cond)
         n = x.shape[0]
-        s = torch.as_tensor(sigma, dtype=torch.float64)
-        late = (s.expand(n) if s.ndim == 0 else s) <= self.style_sigma
+        late = at_or_below(sigma, n, self.style_sigma)
         if bool(late.all()):
             return self._styled(x, sigma, **cond)
         early = self.content(x, sigma, **{k: v for k, v in cond.items() if not k.startswith(STYLED)})

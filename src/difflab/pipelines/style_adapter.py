@@ -101,9 +101,10 @@ class LateReference(DenoiserWrapper):
 
     def __call__(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
         if "style_weight" in cond:
+            from ..guidance import at_or_below
+
             n = x.shape[0]
-            s = torch.as_tensor(sigma, dtype=torch.float64)
-            late = ((s.expand(n) if s.ndim == 0 else s) <= self.style_sigma).to(x.device)
+            late = at_or_below(sigma, n, self.style_sigma).to(x.device)
             w = torch.as_tensor(cond["style_weight"], dtype=torch.float32, device=x.device)
             cond = {**cond, "style_weight": torch.where(late, w.expand(n), torch.zeros((), device=x.device))}
         return self.denoiser(x, sigma, **cond)
