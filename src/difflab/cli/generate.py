@@ -130,6 +130,9 @@ def _cmd_generate(args) -> None:
         raise ValueError("--stylize sets how strongly a style acts: name one with --style")
     if args.style_sigma is not None and args.style is None and args.style_ref is None:
         raise ValueError("--style-sigma sets where a style acts: name one with --style or --style-ref")
+    if args.style_sigma is not None and args.style is None and args.style_method == "shared":
+        raise ValueError("--style-sigma sets where a style reference acts through a style adapter; shared attention "
+                         "acts at every level")
     if args.style_ref is not None and not Path(args.style_ref).is_file():
         raise FileNotFoundError(f"no style reference image {args.style_ref}")
     _check_style_ref_options(args, "--style-ref" if args.style_ref is not None else None)
