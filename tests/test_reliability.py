@@ -73,6 +73,21 @@ def test_a_named_pipe_target_is_refused_not_replaced(toy, digits, tmp_path, caps
 
 
 # -- 2. generate never writes two images to one name ----------------------------------------
+def test_reports_are_strict_json(tmp_path):
+    """A non-finite number (a noise level of inf: every level) is written as a string, never as
+    the ``Infinity`` that strict JSON readers refuse; everything else as it was."""
+    from difflab.io.atomic import write_json_atomic
+
+    def strict(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    path = tmp_path / "report.json"
+    write_json_atomic(path, {"style_sigma": float("inf"), "low": [float("-inf"), float("nan"), 0.5], "n": 3,
+                             "nested": {"ok": True, "name": "inf"}})
+    assert json.loads(path.read_text(), parse_constant=strict) == {
+        "style_sigma": "inf", "low": ["-inf", "nan", 0.5], "n": 3, "nested": {"ok": True, "name": "inf"}}
+
+
 def test_generate_file_names_are_unique():
     for prompts in (["a red circle", "A RED CIRCLE!"], ["", "🔴🟦", "🟩"], ["a" * 48 + " one", "a" * 48 + " two"],
                     ["x", "x", "x-p1"], ["a", "a-0"]):

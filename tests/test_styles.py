@@ -305,7 +305,10 @@ def test_eval_t2i_reports_style_and_content_per_style(tmp_path):
     out = tmp_path / "eval.json"
     assert main(["eval-t2i", "--model", str(folder), "--n", "2", "--guidance", "3", "--steps", "2",
                  "--styles", "outline,pixel", "--out", str(out), "--quiet"]) == 0
-    row = json.loads(out.read_text())["results"]["3"]
+    def strict(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    row = json.loads(out.read_text(), parse_constant=strict)["results"]["3"]
     assert set(row["styles"]) == {"outline", "pixel"} and 0 <= row["single"]["flat"] <= 1
     for per in row["styles"].values():
         for kind in ("single", "pair"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 
 from ._common import add_model, add_overwrite, add_sampler_args, claim, count, number, positive_int, sampler_options, seed
@@ -11,7 +10,7 @@ from ._common import add_model, add_overwrite, add_sampler_args, claim, count, n
 def _cmd_eval(args) -> None:
     from pathlib import Path
 
-    from ..io.atomic import write_text_atomic
+    from ..io.atomic import write_json_atomic
     from ..evaluate import evaluate_image_model
 
     count(args.n, "images")
@@ -24,7 +23,7 @@ def _cmd_eval(args) -> None:
                                       guidance=args.guidance, seed=args.seed, spacing=args.spacing,
                                       batch_size=args.batch_size, fid=fid, ema=not args.no_ema,
                                       progress=not args.quiet, reference=args.reference, **sampler_options(args))
-    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+    write_json_atomic(out, result)
     ex = result["extractor"]
     print(f"{result['n']} samples, sampler {result['sampler']}, {result['steps']} steps, NFE {result['nfe']}"
           + (f", guidance {result['guidance']}" if result.get("guidance") is not None else "")
@@ -48,7 +47,7 @@ def _cmd_eval_inpaint(args) -> None:
 
     import torch
 
-    from ..io.atomic import write_text_atomic
+    from ..io.atomic import write_json_atomic
     from ..evaluate import evaluate_inpainting
 
     count(args.n, "images")
@@ -59,7 +58,7 @@ def _cmd_eval_inpaint(args) -> None:
                                  seed=args.seed, label=args.label, guidance=args.guidance, batch_size=args.batch_size,
                                  progress=not args.quiet, **sampler_options(args))
     images, masks = result.pop("images"), result.pop("masks")
-    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+    write_json_atomic(out, result)
     acc = result["accuracy"]
     print(f"{result['n']} held-out images, half masked ({', '.join(result['sides'])}), {result['method']} with "
           f"{result['sampler']} x{result['steps']}, NFE {result['nfe']}; "

@@ -187,10 +187,9 @@ def _cmd_generate(args) -> None:
 
 
 def _cmd_eval(args) -> None:
-    import json
     from pathlib import Path
 
-    from ..io.atomic import write_text_atomic
+    from ..io.atomic import write_json_atomic
     from ..evaluate import evaluate_text_to_image
     from ..pipelines.text_to_image import shipped_model_path
 
@@ -236,7 +235,7 @@ def _cmd_eval(args) -> None:
                 print(f"{g:>8} {style:>9} {(r['single']['style'] + r['pair']['style']) / 2:9.1%} "
                       f"{r['single']['content']:15.1%} {r['pair']['content']:13.1%}")
     if args.out:
-        write_text_atomic(Path(args.out), json.dumps(report, indent=2) + "\n")
+        write_json_atomic(Path(args.out), report)
         print(f"wrote {args.out}")
 
 

@@ -109,12 +109,10 @@ def _cmd_interpolate(args) -> None:
 
 def _write_report(out, report: dict) -> None:
     """Write ``report`` as JSON to ``out`` (claimed before the work), if given."""
-    import json
-
-    from ..io.atomic import write_text_atomic
+    from ..io.atomic import write_json_atomic
 
     if out:
-        write_text_atomic(Path(out), json.dumps(report, indent=2) + "\n")
+        write_json_atomic(Path(out), report)
         print(f"wrote {out}")
 
 

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import math
 import os
 import shutil
 import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_folder", "write_text_atomic", "claim_outputs", "release_outputs", "check_target", "lock_folder", "FolderInUse",
+__all__ = ["atomic_path", "atomic_folder", "write_text_atomic", "write_json_atomic", "claim_outputs", "release_outputs", "check_target", "lock_folder", "FolderInUse",
            "LOCK_FILE"]
 
 LOCK_FILE = ".difflab.lock"
@@ -186,6 +188,24 @@ def atomic_folder(folder: str | os.PathLike):
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def _json_safe(value):
+    """``value`` with every non-finite float (a noise level of inf: every level) as the string
+    ``"inf"``, ``"-inf"`` or ``"nan"``, which strict JSON readers take (``Infinity`` is not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str | os.PathLike, data, indent: int = 2) -> None:
+    """``data`` as strict JSON (non-finite floats as strings, see :func:`_json_safe`), written
+    atomically (:func:`atomic_path`)."""
+    write_text_atomic(path, json.dumps(_json_safe(data), indent=indent, allow_nan=False) + "\n")
 
 
 @contextlib.contextmanager
