@@ -4,7 +4,7 @@ median (VARIANT pix-med) or the geometric mean floored at uint8 quantization noi
 64 calibration prompts, guidance 3, 4 sweeps. DEST is a copy of the shipped folder whose grids.json is replaced.
     PYTHONPATH=src .venv/bin/python docs/measurements/grid_t2i/s26/tune_proto.py pix-med runs/s26/t2i_pixmed 64 4
 Output: tune_proto.txt; the grids' faithfulness: paired_tuning_n400.txt (pixmed10, pixgeo10)."""
-import json, math, shutil, sys, time
+import math, shutil, sys
 from pathlib import Path
 import torch
 import difflab.samplers.optimize as opt
