@@ -72,7 +72,6 @@ def test_a_named_pipe_target_is_refused_not_replaced(toy, digits, tmp_path, caps
                 pass
 
 
-# -- 2. generate never writes two images to one name ----------------------------------------
 def test_reports_are_strict_json(tmp_path):
     """A non-finite number (a noise level of inf: every level) is written as a string, never as
     the ``Infinity`` that strict JSON readers refuse; everything else as it was."""
@@ -88,6 +87,7 @@ def test_reports_are_strict_json(tmp_path):
         "style_sigma": "inf", "low": ["-inf", "nan", 0.5], "n": 3, "nested": {"ok": True, "name": "inf"}}
 
 
+# -- 2. generate never writes two images to one name ----------------------------------------
 def test_generate_file_names_are_unique():
     for prompts in (["a red circle", "A RED CIRCLE!"], ["", "🔴🟦", "🟩"], ["a" * 48 + " one", "a" * 48 + " two"],
                     ["x", "x", "x-p1"], ["a", "a-0"]):
