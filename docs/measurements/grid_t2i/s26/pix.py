@@ -4,6 +4,14 @@ import numpy as np, torch
 from difflab.pipelines.text_to_image import TextToImagePipeline, shipped_model_path
 pipe = TextToImagePipeline.load(shipped_model_path())
 r = np.load('runs/s26/tune400.npz')
+lat = r['ref50_z']
+for nm in ['s20', 's10', 's10rule', 's10dpm']:
+    d = ((r[nm + '_z'] - lat) ** 2).reshape(len(lat), -1).mean(1)
+    print(f"latent {nm}: share of the mean held by the 5% farthest samples {np.sort(d)[::-1][:len(d) // 20].sum() / d.sum():.2f}")
+    if nm == 's10':
+        rank = d.argsort().argsort() / len(d)
+        print("latent s10: quantiles of the single-object colour flips", [(i, round(float(rank[i]), 2)) for i in [197, 232, 243, 262, 316]])
+print("pixels:")
 dec = lambda z: torch.cat([pipe.decode(torch.tensor(z[i:i+200])) for i in range(0, len(z), 200)]).numpy()
 ref = dec(r['ref50_z'])
 for nm in ['s20', 's10', 's10rule', 's10dpm']:
