@@ -73,7 +73,7 @@ def test_decoupled_attention_is_text_attention_plus_w_times_image_attention():
     w = torch.tensor([0.5, 2.0])
     with torch.no_grad():
         plain = block(h, context)
-        with image_prompt([block], [(k, v)], w):
+        with image_prompt([block], w, decoupled=[(k, v)]):
             both = block(h, context)
         own = block(h, None)  # the self-attention branch alone
     # the cross branch adds proj(z) = W z + b with z = a (plain) or (1 + w) a (both)
@@ -97,7 +97,7 @@ def test_joint_attention_is_the_text_attention_over_the_tokens_appended():
     k, v = block.kv_x(tokens).chunk(2, dim=-1)
     ones = torch.ones(3, 2, dtype=torch.bool)
     with torch.no_grad():
-        with image_prompt([block], [(k, v)], torch.tensor([1.0, 2.0, 0.0]), joint=True):
+        with image_prompt([block], torch.tensor([1.0, 2.0, 0.0]), joint=[(k, v)]):
             joint = block(h, context, mask)
         once = block(h, torch.cat([context, tokens], 1), torch.cat([mask, ones], 1))
         twice = block(h, torch.cat([context, tokens, tokens], 1), torch.cat([mask, ones, ones], 1))
@@ -115,7 +115,7 @@ def test_a_joint_adapter_trains_saves_and_loads(tmp_path):
     path = train_style_adapter(pipe, out=tmp_path / "run", styles=["flat", "striped"], scenes=16, steps=2,
                                batch_size=4, checkpoint_every=2, progress=False, attention="joint")
     adapter, meta = load_style_adapter(path, pipe.denoiser.net)
-    assert adapter.joint and len(adapter.kv) == 0 and meta["config"]["attention"] == "joint"
+    assert adapter.attention == "joint" and len(adapter.kv) == 0 and meta["config"]["attention"] == "joint"
     assert meta["training"]["attention"] == "joint"
     model = adapted(pipe.denoiser, adapter)
     cond, x, sigma, ref = _inputs(pipe)
@@ -126,6 +126,78 @@ def test_a_joint_adapter_trains_saves_and_loads(tmp_path):
         assert not torch.allclose(model(x, sigma, **cond, style_image=ref), base, atol=1e-4)
     with pytest.raises(ValueError, match="attention must be one of"):
         StyleAdapter(pipe.denoiser.net, attention="shared")
+
+
+def test_both_paths_add_the_decoupled_term_to_the_joint_attention():
+    """``attention="both"`` in one layer: the joint tokens join the text's softmax and the decoupled
+    term is added after it, so (both - joint alone) = (decoupled alone - plain): the output
+    projection is linear in what it receives. Neither given is refused."""
+    torch.manual_seed(0)
+    pipe = _tiny_pipeline()
+    (block, *_) = cross_attention_blocks(pipe.denoiser.net)
+    h = torch.randn(2, block.q_x.in_features, 4, 4)
+    context = torch.randn(2, 5, block.kv_x.in_features)
+    dec = tuple(torch.randn(2, 3, block.q_x.in_features) for _ in range(2))
+    joint = block.kv_x(torch.randn(2, 2, block.kv_x.in_features)).chunk(2, dim=-1)
+    w = torch.tensor([1.0, 0.5])
+    with torch.no_grad():
+        plain = block(h, context)
+        with image_prompt([block], w, decoupled=[dec], joint=[joint]):
+            both = block(h, context)
+        with image_prompt([block], w, joint=[joint]):
+            joint_alone = block(h, context)
+        with image_prompt([block], w, decoupled=[dec]):
+            decoupled_alone = block(h, context)
+    torch.testing.assert_close(both - joint_alone, decoupled_alone - plain, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(joint_alone, plain, atol=1e-4) and not torch.allclose(decoupled_alone, plain, atol=1e-4)
+    with pytest.raises(ValueError, match="decoupled or joint"):
+        with image_prompt([block], w):
+            pass
+    assert block.image_prompt is None
+
+
+def test_both_starts_from_a_decoupled_and_a_joint_adapter(tmp_path):
+    """Two init files, a decoupled and a joint adapter, start an ``attention="both"`` run: its
+    tokens are the decoupled encoder's then the joint one's, and at the start it computes the
+    decoupled term and the joint tokens together (checked against the layers given both by hand);
+    it trains, saves, loads; w = 0 is the base. Two adapters of one kind are refused in one line."""
+    pipe = _tiny_pipeline()
+    net = pipe.denoiser.net
+    files = {}
+    for kind in ("decoupled", "joint"):
+        files[kind] = train_style_adapter(pipe, out=tmp_path / kind, styles=["flat", "striped"], scenes=16, steps=2,
+                                          batch_size=4, checkpoint_every=2, progress=False, attention=kind)
+    dec, _ = load_style_adapter(files["decoupled"], net)
+    joint, _ = load_style_adapter(files["joint"], net)
+    both = StyleAdapter.both(net, dec, joint)
+    cond, x, sigma, ref = _inputs(pipe)
+    blocks = cross_attention_blocks(net)
+    with torch.no_grad():
+        tokens = both.encode(ref)
+        torch.testing.assert_close(tokens, torch.cat([dec.encoder(ref), joint.encoder(ref)], 1))
+        w = torch.ones(2)
+        with image_prompt(blocks, w, decoupled=dec.keys_values(dec.encoder(ref), blocks)["decoupled"],
+                          joint=joint.keys_values(joint.encoder(ref), blocks)["joint"]):
+            by_hand = pipe.denoiser(x, sigma, **cond)
+        torch.testing.assert_close(adapted(pipe.denoiser, both)(x, sigma, **cond, style_image=ref), by_hand)
+    file = train_style_adapter(pipe, out=tmp_path / "both", styles=["flat", "striped"], scenes=16, steps=2,
+                               batch_size=4, checkpoint_every=2, progress=False,
+                               init=[files["joint"], files["decoupled"]])
+    adapter, meta = load_style_adapter(file, net)
+    assert adapter.attention == "both" and meta["config"]["attention"] == "both"
+    assert set(meta["training"]["init_training"]) == {"decoupled", "joint"}
+    model = adapted(pipe.denoiser, adapter)
+    with torch.no_grad():
+        base = pipe.denoiser(x, sigma, **cond)
+        torch.testing.assert_close(model(x, sigma, **cond, style_image=ref, style_weight=0.0), base,
+                                   atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(model(x, sigma, **cond, style_image=ref), base, atol=1e-4)
+        with pytest.raises(ValueError, match="reads 8 tokens"):
+            model(x, sigma, **cond, style_tokens=tokens[:, :4])
+    with pytest.raises(ValueError, match="a decoupled and a joint"):
+        train_style_adapter(pipe, out=tmp_path / "no", styles=["flat", "striped"], scenes=16, steps=1, batch_size=4,
+                            progress=False, init=[files["joint"], files["joint"]])
+    assert not (tmp_path / "no").exists()
 
 
 def test_the_style_word_target_is_the_teachers_prediction():
@@ -285,6 +357,15 @@ def test_style_adapter_cli(tmp_path, capsys):
     file = tmp_path / "run" / "style_adapter.safetensors"
     assert "saved style adapter" in capsys.readouterr().out and file.is_file()
     assert load_style_adapter(file, _tiny_pipeline().denoiser.net)[1]["training"]["style_sigma"] == 3.0
+    # --init with a decoupled and a joint adapter: one of both pathways
+    train = ["train", "style-adapter", "--model", str(folder), "--styles", "flat,glow", "--scenes", "12", "--steps", "1",
+             "--batch-size", "4", "--quiet"]
+    assert main([*train, "--attention", "joint", "--out", str(tmp_path / "joint")]) == 0
+    assert main([*train, "--init", str(file), str(tmp_path / "joint" / "style_adapter.safetensors"),
+                 "--out", str(tmp_path / "both")]) == 0
+    both, _ = load_style_adapter(tmp_path / "both" / "style_adapter.safetensors", _tiny_pipeline().denoiser.net)
+    assert both.attention == "both"
+    capsys.readouterr()
     ref = tmp_path / "ref.png"
     Image.fromarray(_reference("glow")).save(ref)
     assert main(["generate", "a red circle", "--model", str(folder), "-n", "1", "--steps", "2", "--style-ref", str(ref),
@@ -298,8 +379,8 @@ def test_style_adapter_cli(tmp_path, capsys):
     assert main(["eval-t2i", "--model", str(folder), "--n", "1", "--style-method", "shared"]) == 2
     assert "give --style-ref" in capsys.readouterr().err
     assert main(["generate", "a red circle", "--model", str(folder), "--style-ref", str(ref), "--style-adapter",
-                 str(file), "--style-method", "shared", "--out", str(tmp_path / "both")]) == 2
-    assert "give one of them" in capsys.readouterr().err and not (tmp_path / "both").exists()
+                 str(file), "--style-method", "shared", "--out", str(tmp_path / "two")]) == 2
+    assert "give one of them" in capsys.readouterr().err and not (tmp_path / "two").exists()
     # one-line refusals that write nothing
     for extra, message in ((["--style-ref", str(ref), "--style-method", "adapter"], "no style adapter"),
                            (["--style-method", "shared"], "give --style-ref"),

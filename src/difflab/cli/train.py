@@ -12,7 +12,7 @@ OBJECTIVES = {"eps": "eps", "x0": "x0", "v": "v", "dsm": "score"}
 #: difflab.precision.PRECISIONS, spelled here so that the parser does not import torch (a test checks)
 PRECISIONS = ("fp32", "bf16", "auto")
 #: difflab.nets.style_adapter.ATTENTION, spelled here for the same reason
-ATTENTION = ("decoupled", "joint")
+ATTENTION = ("decoupled", "joint", "both")
 #: difflab.pipelines.style_adapter_training.TARGETS, spelled here for the same reason
 TARGETS = ("data", "style-word")
 WEIGHTING_HELP = "loss weighting: simple, min-snr (min(SNR, 5) on the x0 error, Hang et al. 2023)"
@@ -375,13 +375,15 @@ def register(sub) -> None:
     sa.add_argument("--tokens", type=positive_int, default=4, help="the reference's tokens (default 4)")
     sa.add_argument("--attention", choices=ATTENTION, default="decoupled",
                     help="decoupled: cross-attention of their own (IP-Adapter); joint: the tokens join the "
-                         "text's own cross-attention, as a learned word (default decoupled)")
+                         "text's own cross-attention, as a learned word; both: one encoder's tokens each way "
+                         "(default decoupled)")
     sa.add_argument("--target", choices=TARGETS, default="data",
                     help="data: the denoising loss; style-word: the pipeline's own prediction for the caption "
                          "naming the reference's style (a distillation; styles the pipeline was trained on)")
-    sa.add_argument("--init", default=None, metavar="FILE",
+    sa.add_argument("--init", default=None, metavar="FILE", nargs="+",
                     help="start from this style adapter file's weights, e.g. one trained on this pipeline before its "
-                         "denoiser was fine-tuned further (its --tokens and --attention are kept)")
+                         "denoiser was fine-tuned further (its --tokens and --attention are kept); two files, a "
+                         "decoupled and a joint adapter, start an adapter of --attention both as their sum")
     sa.add_argument("--style-sigma", type=number(0), default=None, metavar="SIGMA",
                     help="train only at noise levels <= SIGMA, where a reference acts (generate's default for a "
                          "--style-ref: REFERENCE_STYLE_SIGMA of difflab.pipelines.text_to_image); default: every level")

@@ -14,7 +14,11 @@ cross-attention, through its own (frozen) key and value projection, as a learned
     Z = Attention(Q, [K_text; tokens W_k^text], [V_text; tokens W_v^text], logits of the tokens + log w)
 
 so the encoder only has to find, in the text encoder's space, what the network already draws
-(a style it was trained to name), and w = 0 is the text's attention alone.
+(a style it was trained to name), and w = 0 is the text's attention alone. With
+``attention="both"`` a second encoder's tokens join the text (as ``"joint"``) while the first's
+enter through the decoupled cross-attention, the two terms in every layer: a word can change
+*where* the image attends (an outline's interior left as background), which an added term
+cannot, and the added term passes what no word says.
 
 E is a small CNN; ``stats`` are the per-channel means and standard deviations of its
 feature maps at every depth: the statistics that carry style (Gatys et al. 2016; AdaIN, Huang &
@@ -43,17 +47,25 @@ def cross_attention_blocks(net: nn.Module) -> list[AttentionBlock]:
     return [m for m in net.modules() if isinstance(m, AttentionBlock) and m.cross]
 
 
+KeysValues = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+
 @contextlib.contextmanager
-def image_prompt(blocks: Sequence[AttentionBlock], keys_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                 weights: torch.Tensor, joint: bool = False):
-    """Within the block, each of ``blocks`` also attends to its image-prompt keys and values
-    (:meth:`AttentionBlock._image_prompt`), weighted per sample by ``weights`` (N,); ``joint``:
-    in the text's own softmax (:meth:`AttentionBlock._joint_image_prompt`)."""
-    if len(blocks) != len(keys_values):
-        raise ValueError(f"{len(keys_values)} keys/values for {len(blocks)} cross-attention layers")
+def image_prompt(blocks: Sequence[AttentionBlock], weights: torch.Tensor, *, decoupled: KeysValues | None = None,
+                 joint: KeysValues | None = None):
+    """Within the block, each of ``blocks`` also attends to its image-prompt keys and values,
+    weighted per sample by ``weights`` (N,): ``decoupled``, one (keys, values) per block, through
+    cross-attention of their own (:meth:`AttentionBlock._image_prompt`); ``joint`` in the text's
+    own softmax (:meth:`AttentionBlock._joint_image_prompt`); either or both."""
+    if decoupled is None and joint is None:
+        raise ValueError("an image prompt needs decoupled or joint keys and values")
+    for given in (decoupled, joint):
+        if given is not None and len(given) != len(blocks):
+            raise ValueError(f"{len(given)} keys/values for {len(blocks)} cross-attention layers")
     try:
-        for block, (k, v) in zip(blocks, keys_values):
-            block.image_prompt = (k, v, weights, bool(joint))
+        for i, block in enumerate(blocks):
+            block.image_prompt = (None if decoupled is None else tuple(decoupled[i]),
+                                  None if joint is None else tuple(joint[i]), weights)
         yield
     finally:
         for block in blocks:
@@ -90,15 +102,17 @@ class StyleEncoder(nn.Module):
 
 
 #: how the reference's tokens reach the network (module docstring)
-ATTENTION = ("decoupled", "joint")
+ATTENTION = ("decoupled", "joint", "both")
 
 
 class StyleAdapter(nn.Module):
     """The trained part: a :class:`StyleEncoder` and, with ``attention="decoupled"``, for each
     cross-attention layer of the base network ``net``, the image prompt's key and value projection
     (initialised from the layer's text one, without its bias, so that zero tokens give zero keys
-    and values); with ``"joint"`` the encoder alone (the layers' own projections serve). ``config``
-    rebuilds it (with a network of the same shape)."""
+    and values); with ``"joint"`` the encoder alone (the layers' own projections serve); with
+    ``"both"`` the decoupled adapter and a second encoder (``joint_encoder``) whose tokens join the
+    text. :meth:`encode` gives the tokens of a reference (with ``"both"``, the decoupled ones then
+    the joint ones); ``config`` rebuilds it (with a network of the same shape)."""
 
     def __init__(self, net: nn.Module, tokens: int = 4, widths: Sequence[int] = (32, 64, 128, 128),
                  hidden: int = 256, attention: str = "decoupled") -> None:
@@ -110,9 +124,10 @@ class StyleAdapter(nn.Module):
             raise ValueError("the network has no cross-attention layers for a style adapter")
         context_dim = blocks[0].kv_x.in_features
         self.encoder = StyleEncoder(context_dim, tokens, widths, hidden)
-        self.joint = attention == "joint"
+        self.attention, self.tokens = attention, int(tokens)
+        self.joint_encoder = StyleEncoder(context_dim, tokens, widths, hidden) if attention == "both" else None
         self.kv = nn.ModuleList()
-        for block in blocks if not self.joint else ():
+        for block in blocks if attention != "joint" else ():
             layer = nn.Linear(context_dim, block.kv_x.out_features, bias=False)
             with torch.no_grad():
                 layer.weight.copy_(block.kv_x.weight.float())
@@ -121,11 +136,44 @@ class StyleAdapter(nn.Module):
                        "context_dim": int(context_dim), "layers": [b.kv_x.out_features // 2 for b in blocks],
                        "attention": attention}
 
-    def keys_values(self, tokens: torch.Tensor, blocks: Sequence[AttentionBlock]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each layer's (keys, values) of the tokens (N, T, context_dim): through the adapter's
-        projections, or (joint) through each of ``blocks``' own."""
-        layers = [b.kv_x for b in blocks] if self.joint else self.kv
-        return [tuple(layer(tokens.to(layer.weight.dtype)).chunk(2, dim=-1)) for layer in layers]
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """The tokens (N, T or 2T, context_dim) of references ``image`` (N, 3, H, W) in [-1, 1]."""
+        tokens = self.encoder(image)
+        return tokens if self.joint_encoder is None else torch.cat([tokens, self.joint_encoder(image)], dim=1)
+
+    def keys_values(self, tokens: torch.Tensor, blocks: Sequence[AttentionBlock]) -> dict[str, list]:
+        """The keyword arguments of :func:`image_prompt` for ``blocks`` from the tokens
+        (:meth:`encode`): each layer's (keys, values), ``decoupled`` through the adapter's
+        projections, ``joint`` through each of ``blocks``' own."""
+        def through(layers, x):
+            return [tuple(layer(x.to(layer.weight.dtype)).chunk(2, dim=-1)) for layer in layers]
+
+        expected = self.tokens * (2 if self.attention == "both" else 1)
+        if tokens.shape[1] != expected:
+            raise ValueError(f"this style adapter ({self.attention}) reads {expected} tokens, got {tokens.shape[1]}")
+        if self.attention == "decoupled":
+            return {"decoupled": through(self.kv, tokens)}
+        if self.attention == "joint":
+            return {"joint": through([b.kv_x for b in blocks], tokens)}
+        return {"decoupled": through(self.kv, tokens[:, :self.tokens]),
+                "joint": through([b.kv_x for b in blocks], tokens[:, self.tokens:])}
+
+    @classmethod
+    def both(cls, net: nn.Module, decoupled: "StyleAdapter", joint: "StyleAdapter") -> "StyleAdapter":
+        """An ``attention="both"`` adapter that starts as the sum of a trained ``decoupled`` and a
+        trained ``joint`` adapter of ``net`` (their encoders and projections copied)."""
+        if decoupled.attention != "decoupled" or joint.attention != "joint":
+            raise ValueError(f"give a decoupled and a joint adapter, got {decoupled.attention} and {joint.attention}")
+        shape = ("tokens", "widths", "hidden")
+        if any(decoupled.config[k] != joint.config[k] for k in shape):
+            raise ValueError(f"the two adapters differ in shape: {[decoupled.config[k] for k in shape]} and "
+                             f"{[joint.config[k] for k in shape]}")
+        c = decoupled.config
+        out = cls(net, c["tokens"], c["widths"], c["hidden"], "both").to(next(decoupled.parameters()).device)
+        out.encoder.load_state_dict(decoupled.encoder.state_dict())
+        out.kv.load_state_dict(decoupled.kv.state_dict())
+        out.joint_encoder.load_state_dict(joint.encoder.state_dict())
+        return out
 
 
 class StyleAdaptedNet(nn.Module):
@@ -150,11 +198,11 @@ class StyleAdaptedNet(nn.Module):
                 style_tokens: torch.Tensor | None = None, style_weight=None, **cond) -> torch.Tensor:
         if style_image is None and style_tokens is None:
             return self.net(x, noise_input, **cond)
-        tokens = self.adapter.encoder(style_image) if style_tokens is None else style_tokens
+        tokens = self.adapter.encode(style_image) if style_tokens is None else style_tokens
         n = x.shape[0]
         w = torch.ones(n) if style_weight is None else torch.as_tensor(style_weight, dtype=torch.float32)
         w = w.to(x.device).expand(n) if w.ndim == 0 else w.to(x.device)
         if w.shape != (n,):
             raise ValueError(f"style_weight must be a number or have shape ({n},), got {tuple(w.shape)}")
-        with image_prompt(self._blocks, self.adapter.keys_values(tokens, self._blocks), w, self.adapter.joint):
+        with image_prompt(self._blocks, w, **self.adapter.keys_values(tokens, self._blocks)):
             return self.net(x, noise_input, **cond)

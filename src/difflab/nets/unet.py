@@ -103,8 +103,9 @@ class AttentionBlock(nn.Module):
         super().__init__()
         self.heads = heads
         self.share: tuple[int, float] | None = None  # (references, weight) while shared_attention is on
-        # (keys, values, weights, joint) of image-prompt tokens while nets.style_adapter.image_prompt is on
-        self.image_prompt: tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool] | None = None
+        # (decoupled (keys, values) or None, joint (keys, values) or None, weights) of image-prompt tokens
+        # while nets.style_adapter.image_prompt is on
+        self.image_prompt: tuple | None = None
         self.norm = nn.GroupNorm(groups, ch)
         self.qkv = nn.Linear(ch, 3 * ch)
         self.proj = _zero(nn.Linear(ch, ch))
@@ -141,12 +142,11 @@ class AttentionBlock(nn.Module):
                 # a sample whose tokens are all masked attends to nothing: its branch is 0
                 keep = context_mask.any(dim=1)
                 mask = (context_mask | ~append_dims(keep, 2))[:, None, None, :]
-            joint = self.image_prompt is not None and self.image_prompt[3]
-            if joint:
+            if self.image_prompt is not None and self.image_prompt[1] is not None:
                 k, v, mask = self._joint_image_prompt(k, v, mask)
             a = F.scaled_dot_product_attention(_heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads),
                                                attn_mask=mask)
-            if self.image_prompt is not None and not joint:
+            if self.image_prompt is not None and self.image_prompt[0] is not None:
                 a = a + self._image_prompt(q)
             out = self.proj_x(self._merge(a, h))
             if context_mask is not None:
@@ -160,7 +160,7 @@ class AttentionBlock(nn.Module):
         attend to image-prompt tokens through keys and values of their own, and the result,
         times each sample's weight, joins the text's before the output projection (a sample
         whose prompt tokens are all masked gets neither: its whole cross branch is 0)."""
-        k, v, w, _ = self.image_prompt
+        (k, v), _, w = self.image_prompt
         n = q.shape[0]
         k, v = (t.to(q.dtype).expand(n, -1, -1) if t.shape[0] == 1 else t.to(q.dtype) for t in (k, v))
         a = F.scaled_dot_product_attention(_heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads))
@@ -171,7 +171,7 @@ class AttentionBlock(nn.Module):
         follow the text's (N, L, C) in one softmax, each sample's logits to them raised by log w,
         so that w = 1 weighs a token as a text token and w = 0 drops them (the text's attention
         alone). Returns (keys, values, additive mask (N, 1, 1, L + T))."""
-        ki, vi, w, _ = self.image_prompt
+        _, (ki, vi), w = self.image_prompt
         n, t = k.shape[0], ki.shape[1]
         ki, vi = (x.to(k.dtype).expand(n, -1, -1) if x.shape[0] == 1 else x.to(k.dtype) for x in (ki, vi))
         text = torch.zeros(n, k.shape[1], dtype=k.dtype, device=k.device)

@@ -97,6 +97,25 @@ class LateTimes:
         return self.loss(net, x0, cond, noise)
 
 
+def initial_adapter(init, net) -> tuple[StyleAdapter, dict]:
+    """The adapter a run starts from (``init`` of :func:`train_style_adapter`): one adapter file,
+    or a decoupled and a joint one made into an ``attention="both"`` adapter. Returns it and
+    {"init": what was given, "training": the files' training records}."""
+    files = [init] if isinstance(init, (str, Path)) else list(init)
+    if not 1 <= len(files) <= 2:
+        raise ValueError(f"init is one style adapter file, or a decoupled and a joint one; got {len(files)} files")
+    loaded = [load_style_adapter(f, net, same_base=False) for f in files]
+    record = {"init": ", ".join(str(f) for f in files)}
+    if len(loaded) == 1:
+        return loaded[0][0], {**record, "training": loaded[0][1].get("training", {})}
+    by_kind = {a.attention: (a, m) for a, m in loaded}
+    if set(by_kind) != {"decoupled", "joint"}:
+        raise ValueError(f"two init files must be a decoupled and a joint style adapter, got "
+                         f"{' and '.join(a.attention for a, _ in loaded)}")
+    adapter = StyleAdapter.both(net, by_kind["decoupled"][0], by_kind["joint"][0])
+    return adapter, {**record, "training": {k: m.get("training", {}) for k, (_, m) in by_kind.items()}}
+
+
 @trainer
 def train_style_adapter(
     pipeline,
@@ -122,15 +141,15 @@ def train_style_adapter(
     device: str | None = None,
     compile: bool = False,
     precision: str = "fp32",
-    init: str | Path | None = None,
+    init: str | Path | Sequence[str | Path] | None = None,
     style_sigma: float | None = None,
 ) -> Path:
     """Train a style adapter for ``pipeline`` (a :class:`~difflab.pipelines.text_to_image.TextToImagePipeline`
     or its folder; frozen) on ``scenes`` training scenes in ``styles`` (default: the styles the
     pipeline was trained on, at least two), captioned without their style, each with a reference
     drawn from the other scenes of its style. ``tokens``: the reference's tokens; ``attention``:
-    how they reach the network, "decoupled" (IP-Adapter's cross-attention of their own) or "joint"
-    (in the text's own cross-attention; :mod:`difflab.nets.style_adapter`). ``target``: "data"
+    how they reach the network, "decoupled" (IP-Adapter's cross-attention of their own), "joint"
+    (in the text's own cross-attention) or "both" (:mod:`difflab.nets.style_adapter`). ``target``: "data"
     (the denoising loss) or "style-word" (the pipeline's own prediction for the caption naming the
     style; needs styles the pipeline was trained on; module docstring). ``p_uncond``: how often the
     caption is dropped (default 0.1 for "data"; 0, and only 0, for "style-word", whose teacher
@@ -140,7 +159,8 @@ def train_style_adapter(
     every checkpoint. ``init``: start from the weights of this adapter file, trained on this
     pipeline's network or an earlier state of it (a base fine-tuned further changes the
     fingerprint an adapter is checked against, and the adapter has to follow it); its
-    ``tokens`` and ``attention`` replace the arguments. ``style_sigma``: train only at noise
+    ``tokens`` and ``attention`` replace the arguments. Two files, a decoupled and a joint
+    adapter, start an ``attention="both"`` adapter as their sum (:meth:`StyleAdapter.both`). ``style_sigma``: train only at noise
     levels sigma <= style_sigma, where a reference acts by default
     (:data:`~difflab.pipelines.text_to_image.REFERENCE_STYLE_SIGMA`; :class:`LateTimes`); None:
     every level. The rest as every trainer's
@@ -180,7 +200,7 @@ def train_style_adapter(
     base = fingerprint(net)
     torch.manual_seed(seed)
     if init is not None:
-        adapter, init_meta = load_style_adapter(init, net, same_base=False)
+        adapter, init_meta = initial_adapter(init, net)
         adapter.train()
         tokens, attention = adapter.config["tokens"], adapter.config.get("attention", "decoupled")
     else:
@@ -243,7 +263,7 @@ def train_style_adapter(
                 "steps": steps, "batch_size": batch_size, "lr": lr, "p_uncond": p_uncond, "seed": seed,
                 "params": sum(p.numel() for p in adapter.parameters()),
                 **({"style_sigma": float(style_sigma)} if style_sigma is not None else {}),
-                **({"init": str(init), "init_training": init_meta.get("training", {})} if init is not None else {})}
+                **({"init": init_meta["init"], "init_training": init_meta["training"]} if init is not None else {})}
 
     def export(step: int, ema) -> None:
         save_style_adapter(file, adapter, base, {**training, "steps_done": step})

@@ -314,7 +314,7 @@ class TextToImagePipeline(Pipeline):
             raise ValueError(f"the style weight must be a finite number >= 0, got {weight}")
         if not isinstance(self.style_adapter, torch.nn.Module):  # a file named by the folder: load it now
             self.style_adapter, _ = load_style_adapter(self.style_adapter, self.denoiser.net)
-        tokens = self.style_adapter.encoder(pixels)
+        tokens = self.style_adapter.encode(pixels)
         return (adapted(self.denoiser, self.style_adapter), {"style_tokens": tokens},
                 {"style_weight": torch.zeros((), device=self.device)})
 
