@@ -1,8 +1,11 @@
 """Issue 20, session 26: what the content judge misses under an outline style reference (the committed pipeline and
 adapter; the tuning prompts, --prompt-seed 12345, 100 single-object prompts, a new reference every 10 as eval-t2i
 draws them). Prints each miss (reference k, asked colour, colours found reading the image as outline, failed checks),
-then the counts. PYTHONPATH=src .venv/bin/python docs/measurements/styles/t2i/outline_ref_misses.py
-Output: outline_ref_misses_s26.txt."""
+then the counts. PYTHONPATH=src .venv/bin/python docs/measurements/styles/t2i/outline_ref_misses.py [ADAPTER]
+Output: outline_ref_misses_s26.txt (the adapter committed then: decoupled, `git show
+47afc21:checkpoints/styles/t2i/style_adapter.safetensors`), outline_ref_misses_s27.txt (both pathways, the committed
+one since)."""
+import sys
 import collections, dataclasses, numpy as np, torch
 from difflab.pipelines.text_to_image import TextToImagePipeline
 from difflab.data.shapes import eval_prompts, make_scene, render
@@ -11,6 +14,8 @@ from difflab.metrics.style_judge import judge_style
 from difflab.evaluate.text_to_image import REFERENCE_OFFSET
 torch.set_num_threads(2)
 pipe = TextToImagePipeline.load("checkpoints/styles/t2i")
+if len(sys.argv) > 1:
+    pipe.style_adapter = sys.argv[1]
 items = eval_prompts(100, "single", 12345)
 bad = collections.Counter(); shown = collections.Counter(); colours = collections.Counter()
 for k in range(10):
