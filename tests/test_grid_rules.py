@@ -205,7 +205,14 @@ def test_stored_grids_are_used_by_default_and_survive_the_folder(tmp_path):
     save_model(tmp_path / "m", den)
     grid = torch.tensor([float(LINEAR.ve_sigma_max), 3.0, 0.5, 0.05, 0.0], dtype=F64)
     save_grids(tmp_path / "m", {("unipc", 4): {"sigmas": grid.tolist(), "options": {"sigma_data": 0.7}, "error": 1.0}})
-    save_grids(tmp_path / "m", {("deis", 4): {"sigmas": grid.tolist(), "options": {}}})  # merged, not replaced
+    # merged, not replaced; a search whose start was not finite records it, and the file stays strict JSON
+    save_grids(tmp_path / "m", {("deis", 4): {"sigmas": grid.tolist(), "options": {}, "start_error": float("inf")}})
+
+    def strict(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    stored = json.loads((tmp_path / "m" / "grids.json").read_text(), parse_constant=strict)["grids"]
+    assert stored["deis"]["4"]["start_error"] == "inf" and stored["unipc"]["4"]["error"] == 1.0
     loaded, _ = load_model(tmp_path / "m")
     assert set(loaded.grids) == {("unipc", 4), ("deis", 4)}
     noise = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))

@@ -17,7 +17,7 @@ from ..denoiser import Denoiser
 from ..nets import net_from_config
 from ..nets.autoencoder import autoencoder_from_config
 from ..schedules import schedule_from_config
-from .atomic import write_text_atomic
+from .atomic import write_json_atomic, write_text_atomic
 from .diffusers import is_diffusers_folder, load_diffusers_model
 from .jsonfile import read_json_object
 from .weights import load_weights, save_weights, weight_shapes
@@ -159,7 +159,8 @@ def save_grids(folder, entries: dict) -> Path:
         sigmas = [float(v) for v in entry["sigmas"]]
         stored.setdefault(sampler, {})[str(int(steps))] = {**entry, "sigmas": sigmas}
     path = folder / GRIDS
-    write_text_atomic(path, json.dumps({"difflab_version": __version__, "grids": stored}, indent=1) + "\n")
+    # strict JSON: a non-finite number in an entry's record (a search's start_error) is written as a string
+    write_json_atomic(path, {"difflab_version": __version__, "grids": stored}, indent=1)
     return path
 
 
