@@ -96,6 +96,33 @@ def test_train_style_writes_a_small_file_that_applies_by_name(tmp_path):
         train_style(folder, examples, name="Bad Name", out=tmp_path / "r3", steps=1, progress=False)
 
 
+def test_a_style_trained_only_where_it_acts(tmp_path, monkeypatch):
+    """``style_sigma``: every training time the loss draws has sigma <= style_sigma (the levels
+    where a learned style acts by default), and the file records it; a level <= 0 is refused
+    before anything is written."""
+    from difflab.pipelines import style_adapter_training as sat
+
+    drawn = []
+    original = sat.LateTimes.draw
+
+    def recording(self, x0, cond, generator):
+        out = original(self, x0, cond, generator)
+        drawn.append(self.schedule.ve_sigma(out[1]["t"]))
+        return out
+
+    monkeypatch.setattr(sat.LateTimes, "draw", recording)
+    pipe = _tiny_pipeline()
+    examples = _examples(tmp_path)
+    path = train_style(pipe, examples, name="inky", out=tmp_path / "run", steps=4, batch_size=2, lr=1e-2,
+                       checkpoint_every=4, progress=False, style_sigma=0.5)
+    sigmas = torch.cat(drawn)
+    assert len(drawn) == 4 and float(sigmas.max()) <= 0.5 and float(sigmas.min()) > 0
+    assert read_style(path)[0]["training"]["style_sigma"] == 0.5
+    with pytest.raises(ValueError, match="style_sigma"):
+        train_style(pipe, examples, name="inky", out=tmp_path / "no", steps=1, progress=False, style_sigma=0)
+    assert not (tmp_path / "no").exists()
+
+
 def test_train_style_cli_and_generate_by_name(tmp_path, monkeypatch, capsys):
     from PIL import Image
 

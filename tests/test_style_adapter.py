@@ -37,6 +37,17 @@ def _inputs(pipe):
     return cond, x, sigma, ref
 
 
+def _weight_zero_is_the_base(pipe, adapter):
+    """A trained ``adapter`` changes the output with a reference at w = 1 and is the base at w = 0."""
+    model = adapted(pipe.denoiser, adapter)
+    cond, x, sigma, ref = _inputs(pipe)
+    with torch.no_grad():
+        base = pipe.denoiser(x, sigma, **cond)
+        torch.testing.assert_close(model(x, sigma, **cond, style_image=ref, style_weight=0.0), base,
+                                   atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(model(x, sigma, **cond, style_image=ref), base, atol=1e-4)
+
+
 def test_an_adapter_starts_as_the_base_and_weight_zero_is_the_base():
     """The head's last layer starts at zero, so the tokens, and with them the image prompt's keys
     and values, are 0 and the branch adds exactly nothing; once trained, w = 0 is still the base."""
@@ -117,13 +128,7 @@ def test_a_joint_adapter_trains_saves_and_loads(tmp_path):
     adapter, meta = load_style_adapter(path, pipe.denoiser.net)
     assert adapter.attention == "joint" and len(adapter.kv) == 0 and meta["config"]["attention"] == "joint"
     assert meta["training"]["attention"] == "joint"
-    model = adapted(pipe.denoiser, adapter)
-    cond, x, sigma, ref = _inputs(pipe)
-    with torch.no_grad():
-        base = pipe.denoiser(x, sigma, **cond)
-        torch.testing.assert_close(model(x, sigma, **cond, style_image=ref, style_weight=0.0), base,
-                                   atol=1e-5, rtol=1e-5)
-        assert not torch.allclose(model(x, sigma, **cond, style_image=ref), base, atol=1e-4)
+    _weight_zero_is_the_base(pipe, adapter)
     with pytest.raises(ValueError, match="attention must be one of"):
         StyleAdapter(pipe.denoiser.net, attention="shared")
 
@@ -186,14 +191,9 @@ def test_both_starts_from_a_decoupled_and_a_joint_adapter(tmp_path):
     adapter, meta = load_style_adapter(file, net)
     assert adapter.attention == "both" and meta["config"]["attention"] == "both"
     assert set(meta["training"]["init_training"]) == {"decoupled", "joint"}
-    model = adapted(pipe.denoiser, adapter)
-    with torch.no_grad():
-        base = pipe.denoiser(x, sigma, **cond)
-        torch.testing.assert_close(model(x, sigma, **cond, style_image=ref, style_weight=0.0), base,
-                                   atol=1e-5, rtol=1e-5)
-        assert not torch.allclose(model(x, sigma, **cond, style_image=ref), base, atol=1e-4)
-        with pytest.raises(ValueError, match="reads 8 tokens"):
-            model(x, sigma, **cond, style_tokens=tokens[:, :4])
+    _weight_zero_is_the_base(pipe, adapter)
+    with torch.no_grad(), pytest.raises(ValueError, match="reads 8 tokens"):
+        adapted(pipe.denoiser, adapter)(x, sigma, **cond, style_tokens=tokens[:, :4])
     with pytest.raises(ValueError, match="a decoupled and a joint"):
         train_style_adapter(pipe, out=tmp_path / "no", styles=["flat", "striped"], scenes=16, steps=1, batch_size=4,
                             progress=False, init=[files["joint"], files["joint"]])

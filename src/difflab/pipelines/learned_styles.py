@@ -136,6 +136,7 @@ def train_style(
     prior_prompts: Sequence[str] | None = None,
     prior_weight: float = 1.0,
     layers: str = "all",
+    style_sigma: float | None = None,
 ) -> Path:
     """Learn the style of ``images`` (paths, PIL images or uint8 arrays at the pipeline's size;
     2 or more) as a LoRA adapter of rank ``rank`` on ``pipeline``'s cross-attention (a
@@ -145,14 +146,20 @@ def train_style(
     checkpoint. ``device``, ``compile``, ``precision``: as every trainer's (:func:`difflab.train.fit`).
     ``prior_images``, ``prior_prompts``, ``prior_weight``: prior preservation (module docstring;
     0 images: none); the base's images are kept in ``out/prior.safetensors`` for ``resume``.
-    ``layers``: which cross-attention layers to adapt (:data:`LAYERS`).
+    ``layers``: which cross-attention layers to adapt (:data:`LAYERS`). ``style_sigma``: train
+    only at noise levels sigma <= style_sigma (e.g. :data:`~difflab.pipelines.text_to_image.LEARNED_STYLE_SIGMA`,
+    where the style acts by default; :class:`~difflab.pipelines.style_adapter_training.LateTimes`);
+    None: every level.
     Returns the style file's path."""
     from ..data.shapes import name_style
     from ..io.weights import save_weights
-    from ..train.loop import fit
+    from ..train.loop import DenoisingLoss, fit
+    from .style_adapter_training import LateTimes
     from .text_to_image import TextToImagePipeline
 
     name = check_style_name(name)
+    if style_sigma is not None and not float(style_sigma) > 0:
+        raise ValueError(f"style_sigma must be a noise level > 0, got {style_sigma}")
     if len(images) < 2:
         raise ValueError(f"a style is learned from 2 or more example images, got {len(images)}")
     pipe = pipeline if isinstance(pipeline, TextToImagePipeline) else TextToImagePipeline.load(pipeline)
@@ -190,6 +197,7 @@ def train_style(
     meta = {"name": name, "rank": rank, "alpha": alpha, "layers": adapted, "fingerprint": base,
             "training": {"images": len(images), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
                          "captions": sum(bool(c) for c in captions),
+                         **({"style_sigma": float(style_sigma)} if style_sigma is not None else {}),
                          **({"prior_images": prior_images, "prior_weight": prior_weight,
                              "prior_per_batch": n_prior} if n_prior else {})}}
 
@@ -198,7 +206,8 @@ def train_style(
                       metadata={"difflab_style": json.dumps({**meta, "training": {**meta["training"], "steps_done": step}})})
 
     try:
-        fit(pipe.denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=None,
+        late = {"loss": LateTimes(DenoisingLoss(pipe.denoiser), style_sigma)} if style_sigma is not None else {}
+        fit(pipe.denoiser, draw, **late, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=None,
             weight_decay=0.0, grad_clip=1.0, out=out, checkpoint_every=checkpoint_every, resume=resume,
             on_checkpoint=export, seed=seed, progress=progress, config={"style": {**meta, "training": None}},
             desc=f"train style {name}", compile=compile, precision=precision)
