@@ -451,3 +451,30 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     assert main(["assemble-unclip", "--clip", str(tiny_unclip / "clip"), "--prior", str(tiny_unclip / "decoder"),
                  "--decoder", str(tiny_unclip / "decoder"), "--out", str(tmp_path / "u")]) == 2
     assert "prior" in capsys.readouterr().err and not (tmp_path / "u" / "pipeline.json").exists()
+
+
+def test_a_decoder_trained_further_from_an_unclip_pipeline(tiny_unclip, tmp_path):
+    """``train_decoder(init=UNCLIP_FOLDER)`` continues that pipeline's decoder: it starts from its
+    EMA weights, embedding pathway included (at a learning rate of ~0 they come out unchanged),
+    keeps its embedding tokens and its standardisation (not that of the scenes it is trained on
+    now), and the result assembles with the pipeline's prior. A CLIP encoder of another size is a
+    one-line error."""
+    from difflab.io.folders import load_model
+    from difflab.pipelines.unclip_training import assemble_unclip, train_decoder
+
+    unclip = tiny_unclip / "unclip"
+    # other scenes than the pipeline's decoder saw (16), whose statistics differ: the decoder keeps its own
+    out = train_decoder(tiny_unclip / "clip", out=tmp_path / "dec", init=unclip, scenes=24, steps=2, batch_size=4,
+                        lr=1e-12, progress=False)
+    before, old = load_model(unclip / "decoder", ema=True)
+    after, new = load_model(out, ema=True)
+    assert new["net"]["embed_tokens"] == old["net"]["embed_tokens"]
+    for k in ("mean", "std"):
+        assert new["standardise"][k] == pytest.approx(old["standardise"][k], rel=1e-6)
+    for (name, a), b in zip(before.net.state_dict().items(), after.net.state_dict().values()):
+        torch.testing.assert_close(a.float(), b.float(), atol=1e-4, rtol=1e-3, msg=name)  # lr ~ 0: unchanged
+    assemble_unclip(tiny_unclip / "clip", unclip / "prior", out, tmp_path / "again")
+    from difflab.pipelines.unclip_training import decoder_from_unclip
+
+    with pytest.raises(ValueError, match="embeddings"):
+        decoder_from_unclip(unclip, 3, "cpu")

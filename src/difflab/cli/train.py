@@ -409,7 +409,8 @@ def register(sub) -> None:
     de.add_argument("--clip", required=True, help="a CLIP encoder folder (difflab train clip)")
     _run(de, steps=1500, batch_size=128, lr=3e-4, checkpoint_every=250, out="decoder and run folder")
     de.add_argument("--init", default=None, metavar="DIR",
-                    help="the text-to-image pipeline whose denoiser and autoencoder it starts from (default: shipped)")
+                    help="the text-to-image pipeline whose denoiser and autoencoder it starts from (default: shipped), "
+                         "or an unCLIP pipeline whose decoder it trains further")
     de.add_argument("--scenes", type=positive_int, default=20_000, help="training scenes (each with all its captions)")
     de.add_argument("--p-caption", type=number(0, 1), default=0.5, help="caption dropout (default 0.5)")
     de.add_argument("--p-embed", type=number(0, 1), default=0.1, help="embedding dropout (default 0.1)")

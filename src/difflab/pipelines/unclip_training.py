@@ -186,6 +186,31 @@ def decoder_from_text_to_image(folder: Path, embed_dim: int, embed_tokens: int, 
     return net, autoencoder, start.schedule, config.get("prediction"), config.get("time_input", "index")
 
 
+def _is_unclip_folder(folder: Path) -> bool:
+    from ..io.jsonfile import read_json_object
+
+    path = Path(folder) / "pipeline.json"
+    return path.is_file() and read_json_object(path, f"{folder} is not a pipeline folder").get("task") == "unclip"
+
+
+def decoder_from_unclip(folder: Path, embed_dim: int, device):
+    """The decoder of the unCLIP pipeline ``folder`` (its EMA weights, its embedding layers
+    included), to be trained further, with the pipeline's autoencoder. Returns the same as
+    :func:`decoder_from_text_to_image`; a decoder that reads embeddings of another size than
+    ``embed_dim`` is a one-line error."""
+    from ..io.folders import load_autoencoder, load_model
+
+    start, config = load_model(Path(folder) / "decoder", ema=True, device=device)
+    if config.get("task") != "unclip-decoder":
+        raise ValueError(f"{folder}/decoder is not an unCLIP decoder folder (task {config.get('task')!r})")
+    if start.net.config.get("embed_dim") != embed_dim:
+        raise ValueError(f"{folder}: its decoder reads {start.net.config.get('embed_dim')}-d embeddings, the CLIP "
+                         f"encoder gives {embed_dim}-d ones")
+    autoencoder, _ = load_autoencoder(Path(folder) / "autoencoder", device)
+    net = start.net.float().train()
+    return net, autoencoder, start.schedule, config.get("prediction"), config.get("time_input", "index")
+
+
 @trainer
 def train_decoder(
     clip: str | Path,
@@ -215,11 +240,14 @@ def train_decoder(
 ) -> Path:
     """Train the decoder on the latents of the training scenes, conditioned on their CLIP image
     embeddings (by ``clip``) and captions, fine-tuned from the denoiser of the text-to-image
-    pipeline ``init`` (default: the one shipped with difflab), whose autoencoder it uses.
+    pipeline ``init`` (default: the one shipped with difflab), whose autoencoder it uses; or,
+    with an unCLIP pipeline folder as ``init``, its decoder trained further (its
+    ``embed_tokens`` kept; ``clip`` must be that pipeline's encoder, or one of its size).
     Saves a model folder ``out`` (the decoder) with the autoencoder in ``out/autoencoder``.
     Returns ``out``."""
     from ..denoiser import Denoiser
     from ..io.folders import read_pipeline_config, save_autoencoder
+    from ..io.jsonfile import read_json_object
     from ..train.distributed import init_distributed
     from ..train.loop import fit
     from ..train.run_folder import model_exporter
@@ -236,12 +264,17 @@ def train_decoder(
     init = Path(init) if init is not None else shipped_model_path()
     encoder = CLIPEncoder.load(clip, device)
     image_size = encoder.net.image_size
-    init_size = read_pipeline_config(init, "text-to-image").get("image_size")
+    torch.manual_seed(seed)
+    if _is_unclip_folder(init):  # continue the decoder of an unCLIP pipeline
+        net, autoencoder, schedule, prediction, time_input = decoder_from_unclip(init, encoder.dim, device)
+        embed_tokens = net.embed_tokens
+        init_size = read_pipeline_config(init, "unclip").get("image_size")
+    else:
+        net, autoencoder, schedule, prediction, time_input = decoder_from_text_to_image(
+            init, encoder.dim, embed_tokens, device)
+        init_size = read_pipeline_config(init, "text-to-image").get("image_size")
     if init_size != image_size:
         raise ValueError(f"{init} generates {init_size}-pixel images but the CLIP encoder reads {image_size}-pixel ones")
-    torch.manual_seed(seed)
-    net, autoencoder, schedule, prediction, time_input = decoder_from_text_to_image(
-        init, encoder.dim, embed_tokens, device)
     if net.config["context_dim"] != encoder.text_encoder.dim:
         raise ValueError(f"{init}: its denoiser reads {net.config['context_dim']}-d tokens, the CLIP encoder's text "
                          f"encoder gives {encoder.text_encoder.dim}-d ones")
@@ -253,6 +286,9 @@ def train_decoder(
         data = clip_embeddings(out, Path(clip), encoder, scenes, progress and w.is_main, workers)
         latents = latent_cache(out, autoencoder, image_size, scenes, seed, workers)
     mean, std = standardisation(data["image_embed"])
+    if _is_unclip_folder(init):  # a decoder trained further reads the embeddings as it was trained to
+        stats = read_json_object(init / "decoder" / "config.json", f"{init}/decoder").get("standardise", {})
+        mean, std = (torch.tensor(stats[k], dtype=mean.dtype) if k in stats else v for k, v in (("mean", mean), ("std", std)))
     image_embed = ((data["image_embed"] - mean) / std).to(device)  # the decoder reads it standardised
     choices, tokens, mask = (data[k].to(device) for k in ("choices", "tokens", "mask"))
     latents = latents.to(device)
