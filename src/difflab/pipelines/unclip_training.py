@@ -265,14 +265,15 @@ def train_decoder(
     encoder = CLIPEncoder.load(clip, device)
     image_size = encoder.net.image_size
     torch.manual_seed(seed)
-    if _is_unclip_folder(init):  # continue the decoder of an unCLIP pipeline
+    continuing = _is_unclip_folder(init)
+    if continuing:  # continue the decoder of an unCLIP pipeline
         net, autoencoder, schedule, prediction, time_input = decoder_from_unclip(init, encoder.dim, device)
         embed_tokens = net.embed_tokens
         init_size = read_pipeline_config(init, "unclip").get("image_size")
     else:
+        init_size = read_pipeline_config(init, "text-to-image").get("image_size")
         net, autoencoder, schedule, prediction, time_input = decoder_from_text_to_image(
             init, encoder.dim, embed_tokens, device)
-        init_size = read_pipeline_config(init, "text-to-image").get("image_size")
     if init_size != image_size:
         raise ValueError(f"{init} generates {init_size}-pixel images but the CLIP encoder reads {image_size}-pixel ones")
     if net.config["context_dim"] != encoder.text_encoder.dim:
@@ -286,7 +287,7 @@ def train_decoder(
         data = clip_embeddings(out, Path(clip), encoder, scenes, progress and w.is_main, workers)
         latents = latent_cache(out, autoencoder, image_size, scenes, seed, workers)
     mean, std = standardisation(data["image_embed"])
-    if _is_unclip_folder(init):  # a decoder trained further reads the embeddings as it was trained to
+    if continuing:  # a decoder trained further reads the embeddings as it was trained to
         stats = read_json_object(init / "decoder" / "config.json", f"{init}/decoder").get("standardise", {})
         mean, std = (torch.tensor(stats[k], dtype=mean.dtype) if k in stats else v for k, v in (("mean", mean), ("std", std)))
     image_embed = ((data["image_embed"] - mean) / std).to(device)  # the decoder reads it standardised
