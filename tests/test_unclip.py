@@ -478,3 +478,24 @@ def test_a_decoder_trained_further_from_an_unclip_pipeline(tiny_unclip, tmp_path
 
     with pytest.raises(ValueError, match="embeddings"):
         decoder_from_unclip(unclip, 3, "cpu")
+
+
+def test_interpolation_report_on_another_range(tiny_unclip):
+    """``evaluate_interpolation(start=)`` measures the pairs of scenes from ``start`` (the tuning
+    range, say) with the same measurement as the report: the same call on the scenes it draws by
+    hand gives the same figures; a range that runs into another is refused."""
+    from difflab.data.shapes import to_uint8
+    from difflab.evaluate.unclip import TUNING_START, evaluate_interpolation, held_out_scenes
+    from difflab.pipelines.unclip import UnCLIPPipeline
+
+    pipe = UnCLIPPipeline.load(tiny_unclip / "unclip")
+    report = evaluate_interpolation(pipe, pairs=1, frames=3, start=TUNING_START + 7)
+    _, images = held_out_scenes(2, TUNING_START + 7, size=pipe.config["image_size"])
+    a, b = to_uint8(images)
+    frames, _ = pipe.interpolate(a, b, 3, seed=0)
+    ends, z = pipe.clip.encode_image([a, b]), pipe.clip.encode_image(list(frames))
+    margin = (z @ ends[1] - z @ ends[0]).cpu().numpy()
+    assert report["monotone"] == float((np.diff(margin) >= 0).all())
+    assert report["ends_cosine"] == pytest.approx(float((z[0] @ ends[0] + z[-1] @ ends[1]) / 2), abs=1e-6)
+    with pytest.raises(ValueError, match="run into"):
+        evaluate_interpolation(pipe, pairs=1, frames=3, start=TUNING_START - 1)

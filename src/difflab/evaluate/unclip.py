@@ -119,19 +119,21 @@ def evaluate_variations(pipe, n: int = 100, per_source: int = 2, seed: int = 0, 
 
 @torch.no_grad()
 def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0, invert: bool = False,
-                           **settings) -> dict:
+                           start: int | None = None, **settings) -> dict:
     """Do interpolation frames move from one source to the other? For ``pairs`` pairs of held-out
     scenes, the frames of :meth:`UnCLIPPipeline.interpolate` (with ``invert``: from the sources'
     inverted noises) are re-encoded by the CLIP encoder;
     a pair is monotone when ``cos(frame, B) - cos(frame, A)`` never decreases from frame to frame.
     Reports the share of monotone pairs (of the decoded frames, and of the embedding path, which
     is monotone by construction) and the mean Spearman correlation of that margin with the frame
-    index, and how close the end frames come to their sources (mean cosine)."""
+    index, and how close the end frames come to their sources (mean cosine). ``start``: the first
+    held-out scene (default the report's range; :data:`TUNING_START` and on to tune on)."""
     from scipy.stats import spearmanr
 
     from ..data.shapes import to_uint8
 
-    scenes, images = held_out_scenes(2 * pairs, REPORT_START["interpolation"], size=pipe.config["image_size"])
+    start = REPORT_START["interpolation"] if start is None else start
+    scenes, images = held_out_scenes(2 * pairs, start, size=pipe.config["image_size"])
     source = to_uint8(images)
     monotone, path_monotone, rho, ends_cosine = [], [], [], []
     for k in range(pairs):

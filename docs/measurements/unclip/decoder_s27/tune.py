@@ -5,37 +5,27 @@
 """
 import json, sys, time
 import numpy as np, torch
-from scipy.stats import spearmanr
 from difflab.pipelines.unclip import UnCLIPPipeline
-from difflab.evaluate.unclip import held_out_scenes, TUNING_START, _objects
+from difflab.evaluate.unclip import evaluate_interpolation, held_out_scenes, TUNING_START, _objects
 from difflab.metrics.shapes_judge import judge
 from difflab.data.shapes import to_uint8
 
 torch.set_num_threads(2)
 pipe = UnCLIPPipeline.load(sys.argv[1])
 n, pairs, frames = int(sys.argv[2]), int(sys.argv[3]), 8
-scenes, images = held_out_scenes(n + 2 * pairs, TUNING_START, size=pipe.config["image_size"])
+scenes, images = held_out_scenes(n, TUNING_START, size=pipe.config["image_size"])
 objects = [_objects(s) for s in scenes]
-counts = np.array([len(o.objects) for o in objects[:n]])
+counts = np.array([len(o.objects) for o in objects])
 source = to_uint8(images)
 t0 = time.time()
 varied = []
 for i in range(n):
     varied.extend(pipe.variations(source[i], 2, seed=i * 2))
-judged = [judge(v, o) for v, o in zip(varied, [o for o in objects[:n] for _ in range(2)])]
+judged = [judge(v, o) for v, o in zip(varied, [o for o in objects for _ in range(2)])]
 kept = np.array([j["all"] for j in judged])
-mono, rho = [], []
-for k in range(pairs):
-    a, b = source[n + 2 * k], source[n + 2 * k + 1]
-    out, path = pipe.interpolate(a, b, frames, seed=k)
-    ends = pipe.clip.encode_image([a, b])
-    z = pipe.clip.encode_image(list(out))
-    m = (z @ ends[1] - z @ ends[0]).cpu().numpy()
-    mono.append(bool((np.diff(m) >= 0).all()))
-    r = spearmanr(np.arange(frames), m).correlation
-    rho.append(0.0 if np.isnan(r) else float(r))
+interpolation = evaluate_interpolation(pipe, pairs, frames, start=TUNING_START + n)
 by_count = {int(c): round(float(kept[np.repeat(counts, 2) == c].mean()), 3) for c in sorted(set(counts))}
 print(json.dumps({"pipeline": sys.argv[1], "kept": round(float(kept.mean()), 3),
                   **{a: round(float(np.mean([j[a] for j in judged if a in j])), 3) for a in ("colour", "shape", "count")},
-                  "kept_by_objects": by_count, "monotone": float(np.mean(mono)), "spearman": round(float(np.mean(rho)), 3),
+                  "kept_by_objects": by_count, "monotone": interpolation["monotone"], "spearman": round(interpolation["spearman"], 3),
                   "s": round(time.time() - t0)}), flush=True)
