@@ -233,7 +233,7 @@ def test_a_style_reference_image_through_the_page(server, tmp_path):
 def test_a_learned_style_applies_by_name_for_one_request_only(server, tmp_path, monkeypatch):
     from PIL import Image
 
-    from difflab.nets.lora import LoRALinear
+    from difflab.nets.lora import LoRALayer
     from difflab.pipelines.learned_styles import train_style
 
     _, client, pipe = server
@@ -249,7 +249,7 @@ def test_a_learned_style_applies_by_name_for_one_request_only(server, tmp_path, 
     _, styled, _ = _gen(client, n=1, style="inky", steps=12)
     _, plain, _ = _gen(client, n=1, style="", steps=12)
     assert not np.array_equal(np.asarray(Image.open(styled[0]["image"])), np.asarray(Image.open(plain[0]["image"])))
-    assert not any(isinstance(m, LoRALinear) for m in pipe.denoiser.net.modules())  # removed after the request
+    assert not any(isinstance(m, LoRALayer) for m in pipe.denoiser.net.modules())  # removed after the request
     # a style word that names no learned file is a plain word; a path is never opened
     _, words, _ = _gen(client, n=1, style="../styles/inky.safetensors")
     assert len(words) == 1

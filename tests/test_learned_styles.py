@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from difflab.cli import main
-from difflab.nets.lora import LoRALinear, add_lora, load_lora_state, lora_state, remove_lora
+from difflab.nets.lora import LoRAConv2d, LoRALinear, add_lora, load_lora_state, lora_state, remove_lora
 from difflab.pipelines.learned_styles import apply_style, fingerprint, read_style, train_style
 from test_text_to_image import _tiny_pipeline
 
@@ -48,8 +48,35 @@ def test_lora_starts_as_the_base_and_removes_cleanly():
         assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     with pytest.raises(ValueError, match="rank"):
         LoRALinear(torch.nn.Linear(4, 3), rank=5)
-    with pytest.raises(ValueError, match="no linear layers"):
+    with pytest.raises(ValueError, match="no linear or convolutional layers"):
         add_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+def test_lora_on_convolutions_is_a_low_rank_kernel_update():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 5, 3, padding=1)
+    net = torch.nn.Sequential()
+    net.add_module("conv1", conv)
+    x = torch.randn(2, 6, 7, 7)
+    ref = net(x)
+    assert add_lora(net, rank=2, names=("conv1",)) == ["conv1"]
+    adapter = net.conv1
+    assert isinstance(adapter, LoRAConv2d) and torch.equal(net(x), ref)  # up = 0: exactly the base
+    with torch.no_grad():
+        adapter.up.weight.normal_()
+    # the update is the convolution with kernel (alpha / r) sum_k up[:, k] down[k], of rank <= r as a matrix
+    delta = torch.einsum("ok,kihw->oihw", adapter.up.weight[:, :, 0, 0], adapter.down.weight) * adapter.alpha / 2
+    expected = torch.nn.functional.conv2d(x, conv.weight + delta, conv.bias, padding=1)
+    assert torch.allclose(net(x), expected, atol=1e-5)
+    assert torch.linalg.matrix_rank(delta.flatten(1)) <= 2
+    state = lora_state(net)
+    assert sorted(state) == ["conv1.down", "conv1.up"]
+    remove_lora(net)
+    assert net.conv1 is conv and torch.equal(net(x), ref)
+    load_lora_state(net, state, rank=2, alpha=2.0)
+    assert torch.allclose(net(x), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="rank"):
+        LoRAConv2d(torch.nn.Conv2d(1, 3, 1), rank=2)
 
 
 def _examples(tmp_path, n=4, captions=True):
@@ -78,11 +105,21 @@ def test_train_style_writes_a_small_file_that_applies_by_name(tmp_path):
     meta, state = read_style(path)
     assert meta["name"] == "inky" and meta["training"]["steps_done"] == 6 and meta["training"]["captions"] == 4
     assert any(v.abs().sum() > 0 for k, v in state.items() if k.endswith(".up"))  # the adapters learned something
+    # by default both the cross-attention and the residual convolutions are adapted, and both learn
+    kinds = {name.rsplit(".", 1)[-1] for name in meta["layers"]}
+    assert kinds == {"q_x", "kv_x", "proj_x", "conv1", "conv2"}
+    for kind in ("kv_x", "conv1"):
+        assert any(v.abs().sum() > 0 for k, v in state.items() if k.endswith(f".{kind}.up"))
     # applying it changes the model; the base pipeline is untouched by training
     fresh = _tiny_pipeline()
     x0 = fresh(["a red circle"], seed=1, output="tensor", style="inky")
     assert apply_style(fresh, path) == "inky"
     assert not torch.allclose(fresh(["a red circle"], seed=1, output="tensor", style="inky"), x0)
+    # the file holds the whole adaptation: a network loaded from it is the trained one, layer for layer
+    adapted = {n: type(m).__name__ for n, m in fresh.denoiser.net.named_modules() if type(m).__name__.startswith("LoRA")}
+    assert sorted(adapted) == sorted(meta["layers"])
+    assert {adapted[n] for n in adapted if n.endswith(("conv1", "conv2"))} == {"LoRAConv2d"}
+    assert all(torch.equal(v, lora_state(fresh.denoiser.net)[k]) for k, v in state.items())
     # a style learned on one model is refused by another
     with pytest.raises(ValueError, match="another model"):
         apply_style(_tiny_pipeline(seed=1), path)

@@ -38,10 +38,35 @@ for name, kind in (("style", str), ("name", str), ("k", int), ("steps", int), ("
 parser.add_argument("--model", default=None)
 parser.add_argument("--options", default="{}", help="train_style's keyword arguments as JSON")
 parser.add_argument("--style-sigma", type=float, default=None)
+parser.add_argument("--sampling", default="{}", help="the pipeline's sampling keywords as JSON, e.g. "
+                    "'{\"sampler\": \"ddim\", \"steps\": 50}' (every generation of the run)")
 parser.add_argument("--out", default=None)
+parser.add_argument("--class-word", default=None,
+                    help="DreamBooth's class noun: NAME is written 'NAME CLASS' in every caption and prompt, and the prior "
+                         "images are the base's own of the prior prompts in CLASS style")
+parser.add_argument("--layout-word", default=None,
+                    help="above style_sigma the base draws the prompt in this (known) style, below it the learned "
+                         "style takes over")
 parser.add_argument("--difference", action="store_true",
                     help="below style_sigma: the base's content guidance plus the adapted network's style difference")
+parser.add_argument("--null-base", action="store_true",
+                    help="below style_sigma: guidance from the base network's unconditional output to the adapted "
+                         "network's styled one (the adapters never trained on the empty prompt)")
 args = parser.parse_args()
+if args.null_base:
+    import difflab.guidance as G
+
+    class NullBase(G.StyleGuidance):
+        def _styled(self, x, sigma, **cond):
+            if self.content.denoiser is self.denoiser:
+                return super()._styled(x, sigma, **cond)
+            styled = {k[len(G.STYLED):]: v for k, v in cond.items() if k.startswith(G.STYLED)}
+            content = {k: v for k, v in cond.items() if not k.startswith(G.STYLED)}
+            d_styled = self.denoiser(x, sigma, **styled)
+            d_null = self.content.denoiser(x, sigma, **self._uncond(content))
+            return d_null + self.scale * (d_styled - d_null)
+
+    G.StyleGuidance = NullBase
 if args.difference:
     import difflab.guidance as G
 
@@ -61,11 +86,36 @@ if args.difference:
     G.StyleGuidance = Difference
 torch.set_num_threads(2)
 extra = json.loads(args.options)
+sampling = json.loads(args.sampling)
+if "," in extra.get("layers", ""):  # layer names of the experiment's own, e.g. "q_x,kv_x,proj_x,qkv,proj"
+    import difflab.pipelines.learned_styles as L
+    L.LAYERS[extra["layers"]] = tuple(extra["layers"].split(","))
 captions = extra.pop("captions", True)
 # prior preservation's prompts: the captions of P training-stream scenes 800,000 + i (unstyled, flat)
 prior_stream = extra.pop("prior_stream", 0)
 if prior_stream:
     extra["prior_prompts"] = [S.make_scene(S.TRAIN_SEED, 800_000 + i).caption for i in range(prior_stream)]
+    if args.class_word:
+        extra["prior_prompts"] = [S.name_style(p, args.class_word) for p in extra["prior_prompts"]]
+if args.class_word:
+    import difflab.data.shapes
+    plain_name_style = S.name_style
+
+    def name_style(caption, style, *rest):
+        return plain_name_style(caption, f"{style} {args.class_word}" if style == args.name else style, *rest)
+
+    difflab.data.shapes.name_style = name_style
+if args.layout_word:
+    import difflab.data.shapes
+    plain_name_style = S.name_style
+    layout_suffix = " " + plain_name_style("", args.layout_word).strip()
+
+    def name_style(caption, style, *rest):
+        if style == args.name and caption.endswith(layout_suffix):
+            caption = caption[:-len(layout_suffix)]
+        return plain_name_style(caption, style, *rest)
+
+    difflab.data.shapes.name_style = name_style
 work = Path("/tmp/learned_style") / f"{args.name}-{args.k}-{args.steps}"
 work.mkdir(parents=True, exist_ok=True)
 files = []
@@ -88,15 +138,17 @@ size_kb = path.stat().st_size / 1e3
 print(f"trained {args.steps} steps on {args.k} images in {train_s:.0f} s; file {size_kb:.0f} KB", flush=True)
 report = {"style": args.style, "k": args.k, "steps": args.steps, "train_s": round(train_s, 1),
           "file_kb": round(size_kb, 1), "prompt_seed": args.prompt_seed, "options": extra,
-          "style_sigma": args.style_sigma, "difference": args.difference}
+          "style_sigma": args.style_sigma, "difference": args.difference, "null_base": args.null_base, "class_word": args.class_word,
+          "layout_word": args.layout_word, "sampling": sampling}
 for kind in ("single", "pair"):
     items = S.eval_prompts(args.n, kind, args.prompt_seed)
     prompts = [p for p, _ in items]
     remove_lora(pipe.denoiser.net)
-    base = pipe(prompts, seed=0, output="tensor")
+    base = pipe(prompts, seed=0, output="tensor", **sampling)
     word = apply_style(pipe, path)
-    styled = pipe(prompts, seed=0, output="tensor", style=word, style_sigma=args.style_sigma)
-    leaked = pipe(prompts, seed=0, output="tensor")  # the style applied, the prompt not naming it
+    styled = pipe([S.name_style(p, args.layout_word) for p in prompts] if args.layout_word else prompts,
+                  seed=0, output="tensor", style=word, style_sigma=args.style_sigma, **sampling)
+    leaked = pipe(prompts, seed=0, output="tensor", **sampling)  # the style applied, the prompt not naming it
     remove_lora(pipe.denoiser.net)
     rows = [np.concatenate(list(S.to_uint8(x[:8])), 1) for x in (base, styled)]
     Image.fromarray(np.concatenate(rows, 0)).resize((1024, 256), Image.NEAREST).save(work / f"grid_{kind}.png")

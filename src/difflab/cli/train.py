@@ -342,18 +342,20 @@ def register(sub) -> None:
                      help="rendering styles of the training scenes, named in their captions (default: flat only)")
     t2i.set_defaults(handler=_cmd_train_t2i)
 
-    st = tsub.add_parser("style", help="learn a style from a few example images (LoRA on the cross-attention)")
+    st = tsub.add_parser("style", help="learn a style from a few example images (LoRA on the cross-attention and "
+                                       "convolutions)")
     st.add_argument("images", nargs="+", metavar="IMAGE",
                     help="2 or more example images at the pipeline's size (a caption may sit beside each as IMAGE.txt)")
     st.add_argument("--name", required=True, help="the style's name, the word that applies it (generate --style NAME)")
     st.add_argument("--model", default=None, help="text-to-image pipeline folder (default: the shipped one)")
-    _run(st, steps=300, batch_size=8, lr=1e-3, checkpoint_every=100, out_default="",
+    _run(st, steps=600, batch_size=8, lr=1e-3, checkpoint_every=100, out_default="",
          out="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
     st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
     st.add_argument("--rank", type=positive_int, default=4, help="LoRA rank (default 4)")
-    st.add_argument("--layers", choices=("all", "kv"), default="all",
-                    help="cross-attention layers to adapt: all (queries, keys/values, output; default) or kv "
-                         "(the text's keys and values only, as Custom Diffusion)")
+    st.add_argument("--layers", choices=("conv", "all", "kv"), default="conv",
+                    help="layers to adapt: conv (the cross-attention's queries, keys/values, output and the residual "
+                         "blocks' convolutions; default), all (the cross-attention's alone) or kv (the text's keys "
+                         "and values only, as Custom Diffusion)")
     st.add_argument("--prior-images", type=nonnegative_int, default=0, metavar="K",
                     help="prior preservation (DreamBooth): train beside K images the model generates itself for "
                          "prompts that do not name the style (default 0: none)")

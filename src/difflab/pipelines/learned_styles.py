@@ -1,6 +1,8 @@
-"""Learned styles: a style no caption ever named, learned from a few example images as a
-LoRA adapter (Hu et al. 2022) on a text-to-image pipeline's cross-attention, saved as one
-small file and applied by name (``difflab train style``, ``generate --style NAME``).
+"""Learned styles: a style no caption ever named, learned from a few example images as LoRA
+adapters (Hu et al. 2022) on a text-to-image pipeline's cross-attention and its residual
+blocks' convolutions (LoCon, as in LyCORIS, Yeh et al. 2024: the convolutions are where a
+texture is drawn, the cross-attention where the style word is read), saved as one small file
+and applied by name (``difflab train style``, ``generate --style NAME``).
 
 Training (:func:`train_style`) is the pipeline's own denoising objective on the examples,
 with everything frozen but the adapters: each example x (encoded once to latents z =
@@ -37,16 +39,17 @@ from typing import Sequence
 
 import torch
 
-from ..nets.lora import CROSS_ATTENTION, add_lora, fingerprint, load_lora_state, lora_state, remove_lora
+from ..nets.lora import CROSS_ATTENTION, RES_CONVOLUTIONS, add_lora, fingerprint, load_lora_state, lora_state, remove_lora
 from ..train.run_folder import trainer
 
 __all__ = ["train_style", "apply_style", "read_style", "style_path", "STYLES_DIR"]
 
 #: where ``generate --style NAME`` looks for ``NAME.safetensors`` (relative to the working directory)
 STYLES_DIR = Path("styles")
-#: which of the cross-attention's layers a style adapts: "all" (queries, keys / values, output), or
-#: "kv" (only the keys and values computed from the text, as Custom Diffusion, Kumari et al. 2023)
-LAYERS = {"all": CROSS_ATTENTION, "kv": ("kv_x",)}
+#: which layers a style adapts: "conv" (the cross-attention's queries, keys / values and output, and
+#: the residual blocks' convolutions, as LoCon), "all" (the cross-attention's alone), or "kv" (only the
+#: keys and values computed from the text, as Custom Diffusion, Kumari et al. 2023)
+LAYERS = {"conv": CROSS_ATTENTION + RES_CONVOLUTIONS, "all": CROSS_ATTENTION, "kv": ("kv_x",)}
 _NAME = re.compile(r"[a-z][a-z0-9_-]{1,31}")
 
 
@@ -118,7 +121,7 @@ def train_style(
     name: str,
     out: str | Path,
     style_file: str | Path | None = None,
-    steps: int = 300,
+    steps: int = 600,
     batch_size: int = 8,
     lr: float = 1e-3,
     rank: int = 4,
@@ -135,18 +138,19 @@ def train_style(
     prior_images: int = 0,
     prior_prompts: Sequence[str] | None = None,
     prior_weight: float = 1.0,
-    layers: str = "all",
+    layers: str = "conv",
     style_sigma: float | None = None,
 ) -> Path:
     """Learn the style of ``images`` (paths, PIL images or uint8 arrays at the pipeline's size;
-    2 or more) as a LoRA adapter of rank ``rank`` on ``pipeline``'s cross-attention (a
+    2 or more) as LoRA adapters of rank ``rank`` on ``pipeline``'s cross-attention and, with
+    ``layers="conv"`` (the default), its residual blocks' convolutions (a
     :class:`~difflab.pipelines.text_to_image.TextToImagePipeline` or its folder), named
     ``name``. ``out``: the run folder (checkpoint, log, loss curve; ``resume`` continues it);
     the style file is written to ``style_file`` (default ``out/NAME.safetensors``) at every
     checkpoint. ``device``, ``compile``, ``precision``: as every trainer's (:func:`difflab.train.fit`).
     ``prior_images``, ``prior_prompts``, ``prior_weight``: prior preservation (module docstring;
     0 images: none); the base's images are kept in ``out/prior.safetensors`` for ``resume``.
-    ``layers``: which cross-attention layers to adapt (:data:`LAYERS`). ``style_sigma``: train
+    ``layers``: which layers to adapt (:data:`LAYERS`). ``style_sigma``: train
     only at noise levels sigma <= style_sigma (e.g. :data:`~difflab.pipelines.text_to_image.LEARNED_STYLE_SIGMA`,
     where the style acts by default; :class:`~difflab.pipelines.style_adapter_training.LateTimes`);
     None: every level.
