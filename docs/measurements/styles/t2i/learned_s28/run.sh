@@ -22,6 +22,9 @@ run convonly_s600 600 --style-sigma 0.5 --options "{$P, \"layers\": \"conv1,conv
 run conv_pw3_s600 600 --style-sigma 0.5 --options "{$P, \"prior_weight\": 3, \"layers\": \"q_x,kv_x,proj_x,conv1,conv2\"}"
 run conv_sigma1_s600 600 --style-sigma 1 --options "{$P, \"layers\": \"q_x,kv_x,proj_x,conv1,conv2\"}"
 run convattn_s600 600 --style-sigma 0.5 --options "{$P, \"layers\": \"q_x,kv_x,proj_x,qkv,proj,conv1,conv2\"}"
+# the convolutions with the text's keys and values only; the chosen recipe at half the learning rate, twice the steps
+run kvconv_pw3_s600 600 --style-sigma 0.5 --options "{$P, \"prior_weight\": 3, \"layers\": \"kv_x,conv1,conv2\"}"
+run conv_pw3_lr5e-4_s1200 1200 --style-sigma 0.5 --options "{$P, \"prior_weight\": 3, \"layers\": \"conv\", \"lr\": 5e-4}"
 # the chosen recipe with guidance from the base network's unconditional output
 run conv_pw3_s600_nullbase 600 --style-sigma 0.5 --null-base --options "{$P, \"prior_weight\": 3, \"layers\": \"conv\"}"
 # the style adapter's tokens inverted from the examples (textual inversion in the adapter's token space)
