@@ -250,6 +250,16 @@ def test_prior_preservation_trains_beside_the_base_models_own_images(tmp_path):
         sorted(meta["layers"])
     with pytest.raises(ValueError, match="layers must be"):
         train_style(folder, examples, name="inky", out=tmp_path / "bad", layers="q", **kw)
+    # a denoiser without difflab's cross-attention (e.g. another library's network) is refused, nothing written
+    bare = _tiny_pipeline()
+    for block in list(bare.denoiser.net.modules()):
+        for name in ("q_x", "kv_x", "proj_x"):
+            if hasattr(block, name):
+                setattr(block, name.upper(), getattr(block, name))
+                delattr(block, name)
+    with pytest.raises(ValueError, match="no cross-attention layers"):
+        train_style(bare, examples, name="inky", out=tmp_path / "bare", **kw)
+    assert not (tmp_path / "bare").exists()
     expected = _tiny_pipeline().latents([prompts[i % 3] for i in range(6)], seed=10**6)[0]
     stored = load_weights(tmp_path / "prior" / "prior.safetensors")["latents"]
     assert torch.allclose(stored, expected, atol=1e-6)

@@ -176,6 +176,10 @@ def train_style(
         raise ValueError(f"layers must be one of {sorted(LAYERS)}, got {layers!r}")
     n_prior = _prior_count(batch_size, prior_images, prior_weight)
     net = pipe.denoiser.net
+    if not any(name.rsplit(".", 1)[-1] in CROSS_ATTENTION for name, _ in net.named_modules()):
+        # without them only the convolutions would learn, and they cannot tell the style word from another
+        raise ValueError(f"the denoiser has no cross-attention layers named {', '.join(CROSS_ATTENTION)} "
+                         f"(difflab's UNet): a learned style is read from its word there")
     remove_lora(net)
     base = fingerprint(net)
     prior = _prior(pipe, out, prior_images, prior_prompts or captions, seed, resume) if n_prior else None
