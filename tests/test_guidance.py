@@ -155,3 +155,65 @@ def test_errors():
         ClassifierFreeGuidance(den, 2.0, {"labels": torch.tensor([10, 10])})(X, 1.0, labels=LABELS)
     with pytest.raises(ValueError, match="finite"):
         ClassifierFreeGuidance(den, float("nan"))
+
+
+# -- embedding guidance (CLIP guidance read at the denoised estimate) --------------------------------
+
+
+def _gauss(v: float = 0.5):
+    from difflab.models import GaussianMixture
+
+    return GaussianMixture([1.0], torch.zeros(1, 2, dtype=torch.float64), [v]).denoiser(DiscreteSchedule("cosine", 1000))
+
+
+def test_embedding_guidance_is_the_closed_form_gradient_step_on_a_gaussian():
+    from difflab.guidance import EmbeddingGuidance
+
+    v, s, sigma = 0.5, 0.7, 1.3
+    den = _gauss(v)
+    x = torch.tensor([[1.0, -0.4], [0.2, 0.9]], dtype=torch.float64)
+    z = torch.tensor([[0.0, 1.0], [3.0, 4.0]], dtype=torch.float64)
+    guided = EmbeddingGuidance(den, lambda x0: x0, z, s, sigma_data=v ** 0.5)
+    c = v / (v + sigma ** 2)  # D(x; sigma) = c x for N(0, v I)
+    assert torch.allclose(den(x, torch.tensor(sigma)), c * x)
+    u, zh = c * x, z / z.norm(dim=1, keepdim=True)
+    uh = u / u.norm(dim=1, keepdim=True)
+    grad = c * (zh - (uh * zh).sum(1, keepdim=True) * uh) / u.norm(dim=1, keepdim=True)  # d cos(c x, z) / dx
+    w = sigma ** 2 * v / (sigma ** 2 + v)
+    assert torch.allclose(guided(x, torch.tensor(sigma)), c * x + s * w * grad, atol=1e-6)
+    assert guided.weight(1e6) == pytest.approx(v, rel=1e-6) and guided.weight(1e-3) == pytest.approx(1e-6, rel=1e-3)
+    assert torch.equal(EmbeddingGuidance(den, lambda x0: x0, z, 0.0)(x, torch.tensor(sigma)), den(x, torch.tensor(sigma)))
+
+
+def test_embedding_guidance_moves_samples_to_the_mode_the_target_names():
+    from difflab.guidance import EmbeddingGuidance
+    from difflab.models import GaussianMixture
+
+    mix = GaussianMixture([0.5, 0.5], torch.tensor([[-2.0], [2.0]], dtype=torch.float64), [0.05, 0.05])
+    den = mix.denoiser(DiscreteSchedule("cosine", 1000))
+
+    def embed(x0):  # a "classifier": which side of 0, as a direction in 2-D
+        return torch.cat([torch.tanh(x0), torch.full_like(x0, 0.3)], dim=1)
+
+    n = 2000
+    plain = difflab.sample(den, (n, 1), "unipc", 20, generator=0)
+    right = difflab.sample(EmbeddingGuidance(den, embed, torch.tensor([1.0, 0.0]), 10.0), (n, 1), "unipc", 20, generator=0)
+    left = difflab.sample(EmbeddingGuidance(den, embed, torch.tensor([-1.0, 0.0]), 10.0), (n, 1), "unipc", 20, generator=0)
+    assert 0.45 < (plain > 0).double().mean() < 0.55
+    assert (right > 0).double().mean() > 0.75 and (left < 0).double().mean() > 0.75  # 0.80 here
+    for x in (right, left):  # the samples stay in the modes, not between them
+        assert ((x.abs() - 2).abs() < 1).double().mean() > 0.97
+
+
+def test_embedding_guidance_errors():
+    from difflab.guidance import EmbeddingGuidance
+
+    den = _gauss()
+    with pytest.raises(ValueError, match=">= 0"):
+        EmbeddingGuidance(den, lambda x0: x0, torch.ones(2), -1.0)
+    with pytest.raises(ValueError, match="non-zero"):
+        EmbeddingGuidance(den, lambda x0: x0, torch.zeros(2), 1.0)
+    with pytest.raises(TypeError, match="function"):
+        EmbeddingGuidance(den, None, torch.ones(2), 1.0)
+    with pytest.raises(ValueError, match="2 targets for a batch of 3"):
+        EmbeddingGuidance(den, lambda x0: x0, torch.ones(2, 2), 1.0)(torch.ones(3, 2, dtype=torch.float64), 1.0)

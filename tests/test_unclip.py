@@ -350,6 +350,13 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     assert vi.shape == (2, 32, 32, 3)
     with pytest.raises(ValueError, match="ddim"):
         pipe.variations(x[0], 1, invert=True, sampler="unipc")
+    # the decoder's CLIP guidance towards the embedding it decodes (EmbeddingGuidance): a setting of
+    # every decoding, recorded in the call's settings; 0 is the decoder alone
+    plain = pipe.variations(x[0], 1, seed=1, clip_guidance=0.0, output="tensor")
+    guided = pipe.variations(x[0], 1, seed=1, clip_guidance=5.0, output="tensor")
+    assert not torch.allclose(plain, guided, atol=1e-3)
+    _, guided_info = pipe(["a red circle"], return_info=True, clip_guidance=5.0)
+    assert guided_info.settings["clip_guidance"] == 5.0
     frames, path = pipe.interpolate(x[0], x[1], 4)
     assert frames.shape == (4, 32, 32, 3)
     ends = pipe.clip.encode_image([x[0], x[1]])
@@ -376,6 +383,7 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     for call, message in ((lambda: pipe(["a red circle"], steps=2.7), "steps must be a positive whole number"),
                           (lambda: pipe(["a red circle"], output="png"), "output must be"),
                           (lambda: pipe.interpolate(x[0], x[1], 3, seed="1"), "seed must be an integer"),
+                          (lambda: pipe.variations(x[0], 1, clip_guidance=-1.0), "guidance scale must be a finite number >= 0"),
                           (lambda: pipe.text_diff(x[0], "a blue square", max_angle="0.5"), "max_angle"),
                           (lambda: pipe.variations(torch.zeros(3, 32, 32)), r"shape \(N, 3, H, W\)"),
                           (lambda: pipe.variations(torch.full((1, 3, 32, 32), 200.0)), r"values in \[-1, 1\]"),
@@ -393,6 +401,9 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     (png,) = (tmp_path / "gen").glob("*.png")
     assert main(["variations", str(png), "-n", "2", "--model", model, "--out", str(tmp_path / "v.png")]) == 0
     assert (tmp_path / "v-0.png").is_file() and (tmp_path / "v-1.png").is_file()
+    assert main(["variations", str(png), "-n", "1", "--model", model, "--clip-guidance", "0",
+                 "--out", str(tmp_path / "v0.png")]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "v0.png")), np.asarray(Image.open(tmp_path / "v-0.png")))
     assert main(["variations", str(png), "-n", "2", "--strip", "--invert", "--model", model,
                  "--out", str(tmp_path / "strip.png")]) == 0
     assert Image.open(tmp_path / "strip.png").size == (3 * 32, 32)
@@ -430,6 +441,8 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
         (["eval-unclip", "--model", model, "--prior-n", "10001", "--out", str(tmp_path / "x.json")],
          "run into the range that starts at 10000"),
         (["generate", "a red circle", "--model", model, "--config", model, "--out", str(tmp_path / "g2")], "--config"),
+        (["generate", "a red circle", "--pipeline", "t2i", "--clip-guidance", "5", "--out", str(tmp_path / "g2")],
+         "--clip-guidance apply to an unCLIP pipeline"),
     ):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err

@@ -212,4 +212,12 @@ class DenoiserWrapper:
 
     @property
     def net(self):
-        return self.denoiser.net
+        return getattr(self.denoiser, "net", None)
+
+    def train(self, mode: bool = True):
+        if hasattr(self.denoiser, "train"):
+            self.denoiser.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)

@@ -28,7 +28,10 @@ import math
 
 import torch
 
-__all__ = ["ClassifierFreeGuidance", "classifier_free_guidance", "StyleGuidance", "STYLED", "at_or_below"]
+from .denoiser import DenoiserWrapper
+
+__all__ = ["ClassifierFreeGuidance", "classifier_free_guidance", "StyleGuidance", "STYLED", "at_or_below",
+           "EmbeddingGuidance"]
 
 
 def null_labels(denoiser) -> dict:
@@ -250,3 +253,88 @@ class StyleGuidance(ClassifierFreeGuidance):
     def __repr__(self) -> str:
         return (f"StyleGuidance({self.denoiser!r}, scale={self.scale}, style_scale={self.style_scale}, "
                 f"null_cond={list(self.null_cond)})")
+
+
+class EmbeddingGuidance(DenoiserWrapper):
+    """``model`` (a denoiser, or one guided already) steered towards target embeddings by the
+    gradient of an image encoder's cosine similarity: classifier guidance (Dhariwal & Nichol
+    2021, eq. 11 in the score's form) whose classifier is a contrastive encoder f, as in GLIDE's
+    CLIP guidance (Nichol et al. 2022, sec. 2.3), read at the denoised estimate because f never
+    saw noise (Chung et al. 2023, "DPS"; Bansal et al. 2023, "universal guidance"):
+
+        D'(x; sigma) = D(x; sigma) + s w(sigma) grad_x cos(f(D(x; sigma)), z),
+        w(sigma) = sigma^2 sigma_data^2 / (sigma^2 + sigma_data^2).
+
+    With log p(z | x_t) = s cos(f(x0), z), the score's correction sigma^2 grad log p(z | x_t) is the
+    first factor of w. Read at the estimate x0 = D(x; sigma), that likelihood is as sharp at
+    sigma = 1000 as at sigma = 0.1, while the true p(z | x_t) = E[p(z | x0) | x_t] flattens as the
+    estimate's posterior variance, sigma^2 sigma_data^2 / (sigma^2 + sigma_data^2) for data of
+    scale sigma_data, grows; the second factor tempers it by that variance in units of the data's
+    (as pseudoinverse-guided diffusion widens its likelihood by the posterior variance, Song et al.
+    2023, eq. 8). So w ~ sigma^2 where the estimate is sharp and tends to sigma_data^2 above the
+    data's scale, where the Jacobian dD / dx ~ 1 / sigma leaves little; untempered, the term grows
+    as sigma and wrecks the sample from the first step (docs/unclip.md, sec. 4).
+
+    Args:
+        model: ``(x, sigma, **cond) -> x0`` with a ``.schedule`` (a Denoiser, guidance).
+        embed: ``x0 -> (N, D)`` embeddings, differentiable (e.g. decode the latents, then
+            encode the image); normalised here.
+        target: (N, D) or (D,) embeddings to steer towards, normalised here; N is the batch the
+            sampler runs.
+        scale: s; 0 is ``model`` exactly.
+        sigma_data: the data's scale in w (default: what ``model`` declares, else 1).
+
+    The gradient runs through ``model``: each evaluation costs a backward pass besides the forward.
+    """
+
+    def __init__(self, model, embed, target: torch.Tensor, scale: float, sigma_data: float | None = None) -> None:
+        if not callable(model) or not hasattr(model, "schedule"):
+            raise TypeError("model must be a difflab Denoiser or guidance wrapper (callable with a .schedule)")
+        if not callable(embed):
+            raise TypeError("embed must be a function x0 -> embeddings")
+        scale = float(scale)
+        if not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"the embedding guidance scale must be a finite number >= 0, got {scale}")
+        if sigma_data is None:
+            from .samplers.run import model_attribute
+
+            sigma_data = model_attribute(model, "sigma_data") or 1.0
+        if not float(sigma_data) > 0:
+            raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
+        target = torch.as_tensor(target, dtype=torch.float32)
+        if target.ndim not in (1, 2) or not torch.isfinite(target).all() or not bool((target.norm(dim=-1) > 0).all()):
+            raise ValueError(f"target must be finite non-zero embeddings of shape (N, D) or (D,), got {tuple(target.shape)}")
+        super().__init__(model)
+        self.embed, self.scale, self.sigma_data = embed, scale, float(sigma_data)
+        self.target = torch.nn.functional.normalize(target, dim=-1)
+
+    def branch_weights(self) -> tuple[float, ...]:
+        return self.denoiser.branch_weights() if hasattr(self.denoiser, "branch_weights") else (1.0,)
+
+    @property
+    def max_solver_order(self) -> int | None:
+        return getattr(self.denoiser, "max_solver_order", None)
+
+    def weight(self, sigma) -> torch.Tensor:
+        """w(sigma) = sigma^2 sigma_data^2 / (sigma^2 + sigma_data^2), in float64."""
+        s2 = torch.as_tensor(sigma, dtype=torch.float64) ** 2
+        return s2 * self.sigma_data ** 2 / (s2 + self.sigma_data ** 2)
+
+    def __call__(self, x: torch.Tensor, sigma, **cond) -> torch.Tensor:
+        if self.scale == 0.0:
+            return self.denoiser(x, sigma, **cond)
+        n = x.shape[0]
+        target = self.target.to(x.device)
+        if target.ndim == 2 and target.shape[0] != n:
+            raise ValueError(f"embedding guidance has {target.shape[0]} targets for a batch of {n}")
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            x0 = self.denoiser(x, sigma, **cond)
+            e = torch.nn.functional.normalize(self.embed(x0).float(), dim=-1)
+            (grad,) = torch.autograd.grad((e * target).sum(), x)
+        w = self.weight(sigma)
+        w = (w.expand(n) if w.ndim == 0 else w).to(x0.device, x0.dtype).view(n, *[1] * (x0.ndim - 1))
+        return (x0 + self.scale * w * grad.to(x0.dtype)).detach()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingGuidance({self.denoiser!r}, scale={self.scale}, sigma_data={self.sigma_data})"

@@ -78,10 +78,10 @@ def _sampling(args, pipe=None) -> dict:
 
     if isinstance(pipe, UnCLIPPipeline):  # None: the pipeline's defaults
         settings = {k: v for k, v in settings.items() if v is not None}
-        settings.update({k: v for k, v in (("prior_guidance", args.prior_guidance), ("candidates", args.candidates))
-                         if v is not None})
-    elif args.prior_guidance is not None or args.candidates is not None:
-        raise ValueError("--prior-guidance and --candidates apply to an unCLIP pipeline (--pipeline unclip)")
+        settings.update({k: v for k, v in (("prior_guidance", args.prior_guidance), ("candidates", args.candidates),
+                                           ("clip_guidance", args.clip_guidance)) if v is not None})
+    elif args.prior_guidance is not None or args.candidates is not None or args.clip_guidance is not None:
+        raise ValueError("--prior-guidance, --candidates and --clip-guidance apply to an unCLIP pipeline (--pipeline unclip)")
     style, stylize, aspect, style_ref, style_sigma = (getattr(args, k, None) for k in
                                                       ("style", "stylize", "aspect", "style_ref", "style_sigma"))
     if style_ref is not None:
@@ -261,6 +261,8 @@ def _add_common(p) -> None:
                    help="t2i (latent text-to-image, the default) or unclip (prior + decoder, in the manner of DALL-E 2); "
                         "a --model folder says which it is")
     p.add_argument("--prior-guidance", type=number(0), default=None, help="unclip: the prior's guidance scale")
+    p.add_argument("--clip-guidance", type=number(0), default=None,
+                   help="unclip: the decoder's CLIP guidance towards the prior's embedding (default 0: none)")
     p.add_argument("--candidates", type=positive_int, default=None,
                    help="unclip: prior draws per image, the one closest to the prompt kept (default 2)")
     add_sampler_args(p, sampler=None, steps=None)

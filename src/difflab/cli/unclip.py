@@ -30,9 +30,11 @@ def load_unclip(path):
 
 
 def decoder_settings(args) -> dict:
-    """The decoder's sampling settings of :func:`add_sampler_args` and ``--guidance`` (None: the pipeline's)."""
+    """The decoder's sampling settings of :func:`add_sampler_args`, ``--guidance`` and ``--clip-guidance``
+    (None: the pipeline's)."""
     return {k: v for k, v in {"sampler": args.sampler, "steps": args.steps, "guidance": args.guidance,
-                              "spacing": args.spacing, **sampler_options(args)}.items() if v is not None}
+                              "clip_guidance": args.clip_guidance, "spacing": args.spacing,
+                              **sampler_options(args)}.items() if v is not None}
 
 
 def _write(images, paths) -> None:
@@ -152,8 +154,8 @@ def _cmd_eval_unclip(args) -> None:
           f"{p['cosine_prior_mean']:.3f} (of {p['draws']} other images: {p['cosine_other_images_mean']:.3f}); "
           f"the text embedding itself {p['cosine_text_embedding']:.3f}")
     # the inverted runs sample with ddim on the inversion's grid at their own eta: of the decoder's
-    # settings they take the steps and the guidance only
-    inverted = {k: v for k, v in settings.items() if k in ("steps", "guidance")}
+    # settings they take the steps and the two guidances only
+    inverted = {k: v for k, v in settings.items() if k in ("steps", "guidance", "clip_guidance")}
     for invert in (False, True):
         key = "variations_inverted" if invert else "variations"
         report[key] = v = evaluate_variations(pipe, args.variations_n, seed=args.seed, invert=invert,
@@ -185,6 +187,8 @@ def _decoder_args(p) -> None:
     p.add_argument("--model", default=None, help="unCLIP pipeline folder (default: the shipped shapes-unclip)")
     add_sampler_args(p, sampler=None, steps=None)
     p.add_argument("--guidance", type=number(0), default=None, help="the decoder's guidance scale (default: the pipeline's)")
+    p.add_argument("--clip-guidance", type=number(0), default=None,
+                   help="the decoder's CLIP guidance towards the image's embedding (0: none; default: the pipeline's)")
     p.add_argument("--seed", type=seed, default=0, help="noise seed (default 0)")
     add_overwrite(p)
 
