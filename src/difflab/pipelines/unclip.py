@@ -63,7 +63,8 @@ SHIPPED = "shapes-unclip"
 #: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise; the
 #: prior's guidance and the decoder's CLIP guidance were chosen on a tuning range of held-out scenes
 #: (docs/unclip.md). ``clip_guidance`` applies where the decoder decodes an embedding alone
-#: (variations, interpolations, text diffs, text to image with ``caption=False``); text to image
+#: (variations, interpolations, text diffs, text to image with ``caption=False``), except the
+#: inverted interpolation, whose ends must reconstruct their images; text to image
 #: with the caption runs without it unless a call asks (on the tuning prompts it traded 4 points of
 #: single objects for 7 of pairs)
 DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 1.0, "candidates": 2,
@@ -418,7 +419,7 @@ class UnCLIPPipeline(Pipeline):
         default 0.8) from the image's own inverted noise (:meth:`invert`, at the decoding's
         guidance), so layout and colours stay closer. The guidance stays the pipeline's: at
         eta 0.8 the decoder's faithfulness to the embedding matters more than an exact inversion
-        (docs/unclip.md, sec. 4); ``guidance=1`` with ``eta=0`` gives the image back."""
+        (docs/unclip.md, sec. 4); ``guidance=1``, ``clip_guidance=0`` with ``eta=0`` give the image back."""
         _check_call(output, seed)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -456,7 +457,9 @@ class UnCLIPPipeline(Pipeline):
         every frame (seed ``seed``), or with ``invert`` the paper's first option: the two
         images' DDIM-inverted noises x_a, x_b (:meth:`invert`, guidance default
         :data:`INVERT_GUIDANCE`) along :func:`slerp_noise` (x_a, x_b, t), decoded by ``ddim``
-        (eta = 0) at the inversion's guidance, so that the ends reconstruct the two images."""
+        (eta = 0) at the inversion's guidance, so that the ends reconstruct the two images; there
+        ``clip_guidance`` defaults to 0, since a guided step is no longer the inverse of the
+        inversion's step (the ends' cosine to their sources fell from 0.993 to 0.947 with it)."""
         _check_call(output, seed)
         _check_frames(frames)
         x = torch.cat([self.load_images(image_a), self.load_images(image_b)])
@@ -467,6 +470,7 @@ class UnCLIPPipeline(Pipeline):
         path = torch.cat([slerp(z[:1], z[1:], t) for t in ts])
         if not invert:
             return self._decode_path(path, seed, output, settings), path
+        settings.setdefault("clip_guidance", 0.0)
         noise, sigmas, settings = self._inverted(x, z, settings, INVERT_GUIDANCE)
         noise = torch.cat([slerp_noise(noise[:1], noise[1:], t) for t in ts])
         latents, _ = self.decode_latents(path, None, noise=noise, seed=_one_stream(seed, frames), sigmas=sigmas,

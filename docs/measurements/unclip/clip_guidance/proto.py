@@ -66,7 +66,7 @@ import difflab.guidance as G
 base = G.ClassifierFreeGuidance
 U.UnCLIPPipeline.decode_latents = decode_latents
 for i in range(n):
-    varied.extend(pipe.variations(source[i], 2, seed=i * 2))
+    varied.extend(pipe.variations(source[i], 2, seed=i * 2, clip_guidance=0.0))  # the proto's guidance alone
 judged = [judge(v, o) for v, o in zip(varied, [o for o in objects for _ in range(2)])]
 kept = np.array([j["all"] for j in judged])
 emb = pipe.clip.encode_image(pipe.load_images(list(np.stack(varied))))
@@ -76,7 +76,7 @@ by_count = {int(c): round(float(kept[np.repeat(counts, 2) == c].mean()), 3) for 
 pairs = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 if pairs:
     from difflab.evaluate.unclip import evaluate_interpolation
-    interpolation = evaluate_interpolation(pipe, pairs, 8, start=TUNING_START + n)
+    interpolation = evaluate_interpolation(pipe, pairs, 8, start=TUNING_START + n, clip_guidance=0.0)
 print(json.dumps({**({"monotone": interpolation["monotone"], "spearman": round(interpolation["spearman"], 3)} if pairs else {}),
                   "scale": scale, "jacobian": jac, "max_sigma": max_sigma, "kept": round(float(kept.mean()), 3),
                   **{a: round(float(np.mean([j[a] for j in judged if a in j])), 3) for a in ("colour", "shape", "count")},
