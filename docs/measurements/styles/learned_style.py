@@ -52,7 +52,32 @@ parser.add_argument("--difference", action="store_true",
 parser.add_argument("--null-base", action="store_true",
                     help="below style_sigma: guidance from the base network's unconditional output to the adapted "
                          "network's styled one (the adapters never trained on the empty prompt)")
+parser.add_argument("--clip-guidance", type=float, default=0.0,
+                    help="the styled generations guided by the shipped unCLIP pipeline's CLIP encoder towards the text "
+                         "embedding of the content prompt (difflab.guidance.EmbeddingGuidance), at this scale")
+parser.add_argument("--clip-sigma", type=float, default=float("inf"),
+                    help="with --clip-guidance: only at noise levels sigma <= this")
 args = parser.parse_args()
+if args.clip_guidance:
+    from difflab.guidance import EmbeddingGuidance
+    from difflab.pipelines.unclip import UnCLIPPipeline
+
+    clip = UnCLIPPipeline.shipped().clip
+    plain_styled = TextToImagePipeline.styled
+
+    class Below(EmbeddingGuidance):
+        def weight(self, sigma):
+            w = super().weight(sigma)
+            return torch.where(torch.as_tensor(sigma, dtype=torch.float64) <= args.clip_sigma, w, torch.zeros_like(w))
+
+    def styled(self, prompts, guidance, style=None, *rest, **kw):
+        model, cond = plain_styled(self, prompts, guidance, style, *rest, **kw)
+        if style is None:
+            return model, cond
+        embed = lambda z: clip.net.encode_image(self.autoencoder.decode_latents(z).clamp(-1, 1))  # noqa: E731
+        return Below(model, embed, clip.encode_text(list(prompts)), args.clip_guidance), cond
+
+    TextToImagePipeline.styled = styled
 if args.null_base:
     import difflab.guidance as G
 
@@ -139,7 +164,8 @@ print(f"trained {args.steps} steps on {args.k} images in {train_s:.0f} s; file {
 report = {"style": args.style, "k": args.k, "steps": args.steps, "train_s": round(train_s, 1),
           "file_kb": round(size_kb, 1), "prompt_seed": args.prompt_seed, "options": extra,
           "style_sigma": args.style_sigma, "difference": args.difference, "null_base": args.null_base, "class_word": args.class_word,
-          "layout_word": args.layout_word, "sampling": sampling}
+          "layout_word": args.layout_word, "sampling": sampling,
+          **({"clip_guidance": args.clip_guidance, "clip_sigma": args.clip_sigma} if args.clip_guidance else {})}
 for kind in ("single", "pair"):
     items = S.eval_prompts(args.n, kind, args.prompt_seed)
     prompts = [p for p, _ in items]
