@@ -258,7 +258,7 @@ class StyleGuidance(ClassifierFreeGuidance):
 class EmbeddingGuidance(DenoiserWrapper):
     """``model`` (a denoiser, or one guided already) steered towards target embeddings by the
     gradient of an image encoder's cosine similarity: classifier guidance (Dhariwal & Nichol
-    2021, eq. 11 in the score's form) whose classifier is a contrastive encoder f, as in GLIDE's
+    2021, in the score's form) whose classifier is a contrastive encoder f, as in GLIDE's
     CLIP guidance (Nichol et al. 2022, sec. 2.3), read at the denoised estimate because f never
     saw noise (Chung et al. 2023, "DPS"; Bansal et al. 2023, "universal guidance"):
 
@@ -271,7 +271,7 @@ class EmbeddingGuidance(DenoiserWrapper):
     estimate's posterior variance, sigma^2 sigma_data^2 / (sigma^2 + sigma_data^2) for data of
     scale sigma_data, grows; the second factor tempers it by that variance in units of the data's
     (as pseudoinverse-guided diffusion widens its likelihood by the posterior variance, Song et al.
-    2023, eq. 8). So w ~ sigma^2 where the estimate is sharp and tends to sigma_data^2 above the
+    2023, "PiGDM"). So w ~ sigma^2 where the estimate is sharp and tends to sigma_data^2 above the
     data's scale, where the Jacobian dD / dx ~ 1 / sigma leaves little; untempered, the term grows
     as sigma and wrecks the sample from the first step (docs/unclip.md, sec. 4).
 
