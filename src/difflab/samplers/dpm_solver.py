@@ -56,17 +56,24 @@ def _tau(lam, sigma_data: float):
     return 1.0 / np.sqrt(sigma_data**2 + np.exp(-2.0 * np.asarray(lam, dtype=np.float64)))
 
 
+def _interpolant_at(lams: list[float], outputs: list[torch.Tensor], target: float, sigma_data: float | None):
+    """The Lagrange interpolant of ``outputs`` (at ``lams``) evaluated at lambda = ``target``
+    (inf: sigma = 0), in tau = 1 / sqrt(sigma_data^2 + sigma^2) where ``sigma_data`` is given,
+    else in lambda."""
+    if sigma_data is None:
+        nodes, point = lams, target
+    else:
+        nodes, point = [float(_tau(lam, sigma_data)) for lam in lams], float(_tau(target, sigma_data))
+    basis = lagrange_weights(np.asarray(nodes)[None], np.asarray([[point]]), np.ones((1, 1)))[0].tolist()
+    out = 0.0
+    for lj, d in zip(basis, outputs):
+        out = out + lj * d
+    return out
+
+
 def _extrapolate_to_zero(lams: list[float], outputs: list[torch.Tensor], sigma_data: float) -> torch.Tensor:
     """The interpolant of ``outputs`` (at ``lams``) in tau, evaluated at sigma = 0 (tau = 1 / sigma_data)."""
-    taus = [float(_tau(lam, sigma_data)) for lam in lams]
-    target, out = 1.0 / sigma_data, 0.0
-    for j, tj in enumerate(taus):
-        lj = 1.0
-        for m, tm in enumerate(taus):
-            if m != j:
-                lj *= (target - tm) / (tj - tm)
-        out = out + lj * outputs[j]
-    return out
+    return _interpolant_at(lams, outputs, math.inf, sigma_data)
 
 
 def _lam(sigma: float) -> float:
@@ -89,7 +96,8 @@ def _batched_weights(lams: list[float], rows: list[tuple[list[int], int, int]], 
     return table
 
 
-def multistep_weights(lams: list[float], order: int, lower_order_final: bool, corrector: bool, sigma_data=None):
+def multistep_weights(lams: list[float], order: int, lower_order_final: bool, corrector: bool, sigma_data=None,
+                      every_order: bool = False):
     """The weights of every step of :func:`_multistep` on the grid lambda_0 > ... (``lams``; the
     last may be inf, sigma = 0), computed once per run.
 
@@ -98,18 +106,23 @@ def multistep_weights(lams: list[float], order: int, lower_order_final: bool, co
     most the steps left before sigma = 0); the corrector of step i + 1 redoes that step with
     lambda_{i+1} added as the newest node (k_i + 1 nodes). Returns (predictor, corrector):
     ``predictor[i]`` for every step that does not land on sigma = 0, ``corrector[i + 1]`` (with
-    ``corrector``, else empty) for the step it corrects."""
+    ``corrector``, else empty) for the step it corrects. With ``every_order`` the tables hold
+    every order up to k_i, keyed ``(i, k)`` and ``(i + 1, k)`` (k the predictor's nodes)."""
     n = len(lams) - 1
     ks = [min(order, i + 1, n - 1 - i) if lower_order_final else min(order, i + 1) for i in range(n)]
     steps = [i for i in range(n) if math.isfinite(lams[i + 1])]
-    rows = [(list(range(i, i - ks[i], -1)), i + 1, i) for i in steps]
+    keys = [(i, k) for i in steps for k in (range(1, ks[i] + 1) if every_order else (ks[i],))]
+    rows = [(list(range(i, i - k, -1)), i + 1, i) for i, k in keys]
     if corrector:
-        rows += [([i + 1, *nodes], nxt, frm) for (nodes, nxt, frm), i in zip(rows, steps)]
+        rows += [([i + 1, *nodes], nxt, frm) for (nodes, nxt, frm), (i, _) in zip(rows, keys)]
     weights = _batched_weights(lams, rows, sigma_data)
-    return dict(zip(steps, weights)), {i + 1: w for i, w in zip(steps, weights[len(steps):])}
+    predictor_keys = keys if every_order else [i for i, _ in keys]
+    corrector_keys = [(i + 1, k) for i, k in keys] if every_order else [i + 1 for i, _ in keys]
+    return dict(zip(predictor_keys, weights)), dict(zip(corrector_keys, weights[len(keys):]))
 
 
-def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_final: bool, corrector: bool, sigma_data=None):
+def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_final: bool, corrector: bool, sigma_data=None,
+               adaptive: bool = False):
     """The multistep exponential integrator behind :func:`sample_deis` and :func:`sample_unipc`.
 
     Predictor from lambda_i to lambda_{i+1}: x <- (sigma'/sigma) x + sum_j w_j D_j over the last k
@@ -117,7 +130,8 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
     point is then added to the same nodes and the step is redone from x_i (k + 1 nodes, no new
     evaluation); D_{i+1} itself is kept as evaluated. With ``sigma_data`` the interpolant is a
     polynomial in tau (not lambda) and the step to sigma = 0 evaluates it at tau(0). The weights
-    of all steps are computed before the first (:func:`multistep_weights`)."""
+    of all steps are computed before the first (:func:`multistep_weights`). With ``adaptive``
+    each sample's k is chosen at every step (:func:`_adaptive_orders`)."""
     if order not in (1, 2, 3, 4):
         raise ValueError(f"order must be 1, 2, 3 or 4, got {order}")
     if sigma_data is not None and not sigma_data > 0:
@@ -125,14 +139,22 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
     cond = cond or {}
     s = levels(sigmas)
     lams = [_lam(v) if v > 0 else math.inf for v in s]
-    predictor_w, corrector_w = multistep_weights(lams, order, lower_order_final, corrector, sigma_data)
+    n = len(s) - 1
+    adaptive = adaptive and order > 2
+    predictor_w, corrector_w = multistep_weights(lams, order, lower_order_final, corrector, sigma_data, every_order=adaptive)
+    caps = [min(order, i + 1, n - 1 - i) if lower_order_final else min(order, i + 1) for i in range(n)]
     history: list[torch.Tensor] = []  # D at lambda_i, lambda_{i-1}, ... (newest first)
     x_prev = None  # the state the current x was predicted from
-    for i in range(len(s) - 1):
+    ks = None  # with adaptive: each sample's number of predictor nodes in the step just taken
+    for i in range(n):
         x0 = denoiser(x, s[i], **cond)
         if corrector and i > 0:
-            x = weighted_sum(x_prev, math.exp(lams[i - 1] - lams[i]), corrector_w[i], [x0, *history])
+            scale = math.exp(lams[i - 1] - lams[i])
+            x = (weighted_sum(x_prev, scale, corrector_w[i], [x0, *history]) if ks is None else
+                 _per_sample(ks, lambda k: weighted_sum(x_prev, scale, corrector_w[(i, k)], [x0, *history[:k]])))
         report(callback, i, x, s[i], s[i + 1], x0)
+        if adaptive and math.isfinite(lams[i + 1]):
+            ks = _adaptive_orders(x0, history, lams[i::-1], caps[i], sigma_data)
         history.insert(0, x0)
         del history[order:]
         if s[i + 1] == 0:
@@ -141,8 +163,43 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
             k = min(2, order, len(history))
             return _extrapolate_to_zero(lams[i::-1][:k], history[:k], sigma_data)
         x_prev = x
-        x = weighted_sum(x, s[i + 1] / s[i], predictor_w[i], history)
+        scale = s[i + 1] / s[i]
+        x = (weighted_sum(x, scale, predictor_w[i], history) if ks is None else
+             _per_sample(ks, lambda k: weighted_sum(x_prev, scale, predictor_w[(i, k)], history[:k])))
     return x
+
+
+def _adaptive_orders(output: torch.Tensor, past: list[torch.Tensor], lams: list[float], cap: int, sigma_data) -> torch.Tensor:
+    """Each sample's number of nodes k for the step from lambda_i (``lams[0]``; ``lams[1:]`` the
+    levels of ``past``, newest first), from how well the interpolants of its own past outputs
+    predicted ``output`` = D_i: with e_p the error of the polynomial through the p latest past
+    outputs, extrapolated to lambda_i, k = 2 + the number of p = 1, 2, ... for which e_{p+1} <= e_p
+    holds in a row, at most ``cap`` (k = ``cap`` where it is below 2). The order rises only while
+    the higher-degree interpolant is the better predictor, as variable-order multistep codes
+    choose it (Hairer, Norsett & Wanner, "Solving ODEs I", sec. III.7); where D turns along the
+    trajectory, as when it is decided which mode a sample joins, the step stays at order 2 instead
+    of extrapolating a curve that no longer holds. Per sample, so no sample's path depends on
+    another's."""
+    batch = output.shape[0]
+    ks = torch.full((batch,), min(cap, 2), dtype=torch.long, device=output.device)
+    if cap <= 2 or len(past) < 2:
+        return ks
+    errors = [(output - _interpolant_at(lams[1:p + 1], past[:p], lams[0], sigma_data)).reshape(batch, -1).norm(dim=1)
+              for p in range(1, min(len(past), cap - 1) + 1)]
+    rising = torch.ones(batch, dtype=torch.bool, device=output.device)
+    for p in range(1, len(errors)):
+        rising = rising & (errors[p] <= errors[p - 1])
+        ks = torch.where(rising, torch.full_like(ks, p + 2), ks)
+    return ks
+
+
+def _per_sample(ks: torch.Tensor, step) -> torch.Tensor:
+    """``step(k)`` for each sample's own k (one computation when all samples share one)."""
+    values = ks.unique().tolist()
+    out = step(values[0])
+    for k in values[1:]:
+        out = torch.where((ks == k).view(-1, *[1] * (out.ndim - 1)), step(k), out)
+    return out
 
 
 def sample_deis(
@@ -176,6 +233,7 @@ def sample_unipc(
     order: int = 3,
     lower_order_final: bool = True,
     sigma_data: float | None = 1.0,
+    adaptive_order: bool = True,
 ) -> torch.Tensor:
     """UniPC (Zhao et al. 2023), data prediction, in lambda = -log sigma with h = lambda_{i+1} - lambda_i.
 
@@ -209,8 +267,18 @@ def sample_unipc(
     step every lambda-solver must take there).
 
     Lower orders start the run; with ``lower_order_final`` the last steps before sigma = 0 use at
-    most as many points as steps remain. 1 evaluation per step."""
-    return _multistep(denoiser, x, sigmas, cond, callback, order, lower_order_final, corrector=True, sigma_data=sigma_data)
+    most as many points as steps remain. 1 evaluation per step.
+
+    ``order`` is the highest order. With ``adaptive_order`` (the default) a sample steps above
+    order 2 only while its own outputs say the higher-degree interpolant holds: at each step the
+    polynomials through its 1, 2, ... latest past outputs are extrapolated to the new level, and
+    the order rises by one for each degree that predicted the new output no worse than the degree
+    below (:func:`_adaptive_orders`). A fixed order 3 extrapolates a quadratic across the levels
+    where D turns (where it is decided which mode a sample joins) and there, at 6 to 9 steps, it
+    can land far off (docs/samplers.md, "Order by the trajectory"); on smooth stretches the rule
+    keeps order 3. Orders 1 and 2 are fixed either way."""
+    return _multistep(denoiser, x, sigmas, cond, callback, order, lower_order_final, corrector=True, sigma_data=sigma_data,
+                      adaptive=adaptive_order)
 
 
 def sample_dpmpp_2m(
