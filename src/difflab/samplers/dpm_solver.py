@@ -96,6 +96,12 @@ def _batched_weights(lams: list[float], rows: list[tuple[list[int], int, int]], 
     return table
 
 
+def _node_counts(steps: int, order: int, lower_order_final: bool) -> list[int]:
+    """k_i, the most outputs step i's predictor may use: ``order``, fewer while the run starts
+    and, with ``lower_order_final``, no more than the steps left before sigma = 0."""
+    return [min(order, i + 1, steps - 1 - i) if lower_order_final else min(order, i + 1) for i in range(steps)]
+
+
 def multistep_weights(lams: list[float], order: int, lower_order_final: bool, corrector: bool, sigma_data=None,
                       every_order: bool = False):
     """The weights of every step of :func:`_multistep` on the grid lambda_0 > ... (``lams``; the
@@ -109,7 +115,7 @@ def multistep_weights(lams: list[float], order: int, lower_order_final: bool, co
     ``corrector``, else empty) for the step it corrects. With ``every_order`` the tables hold
     every order up to k_i, keyed ``(i, k)`` and ``(i + 1, k)`` (k the predictor's nodes)."""
     n = len(lams) - 1
-    ks = [min(order, i + 1, n - 1 - i) if lower_order_final else min(order, i + 1) for i in range(n)]
+    ks = _node_counts(n, order, lower_order_final)
     steps = [i for i in range(n) if math.isfinite(lams[i + 1])]
     keys = [(i, k) for i in steps for k in (range(1, ks[i] + 1) if every_order else (ks[i],))]
     rows = [(list(range(i, i - k, -1)), i + 1, i) for i, k in keys]
@@ -142,7 +148,7 @@ def _multistep(denoiser, x, sigmas, cond, callback, order: int, lower_order_fina
     n = len(s) - 1
     adaptive = adaptive and order > 2
     predictor_w, corrector_w = multistep_weights(lams, order, lower_order_final, corrector, sigma_data, every_order=adaptive)
-    caps = [min(order, i + 1, n - 1 - i) if lower_order_final else min(order, i + 1) for i in range(n)]
+    caps = _node_counts(n, order, lower_order_final)
     history: list[torch.Tensor] = []  # D at lambda_i, lambda_{i-1}, ... (newest first)
     x_prev = None  # the state the current x was predicted from
     ks = None  # with adaptive: each sample's number of predictor nodes in the step just taken
