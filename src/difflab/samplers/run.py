@@ -35,7 +35,8 @@ class SampleInfo:
     dim: float | None = field(default=None, kw_only=True)
     start_mean: torch.Tensor | None = field(default=None, kw_only=True)
     #: a multistep sampler's ``order`` setting (its default, capped on a guided model; the first and, with
-    #: ``lower_order_final``, the last steps use fewer points), else None
+    #: ``lower_order_final``, the last steps use fewer points; ``unipc`` with ``adaptive_order`` takes it
+    #: as the highest order a sample may step at), else None
     order: int | None = field(default=None, kw_only=True)
 
 
