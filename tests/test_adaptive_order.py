@@ -64,7 +64,7 @@ def test_each_sample_chooses_alone():
     x = _x(96, mix.dim, sigma=float(g[0]))
     full = sample_unipc(den, x, g, sigma_data=0.35)
     part = sample_unipc(den, x[17:41], g, sigma_data=0.35)
-    assert torch.allclose(full[17:41], part, rtol=0, atol=1e-12)
+    assert torch.allclose(full[17:41], part, rtol=0, atol=1e-9)  # another order would move it by far more
 
 
 def test_a_turn_between_two_modes_is_not_extrapolated():
