@@ -64,10 +64,13 @@ def _interpolant_at(lams: list[float], outputs: list[torch.Tensor], target: floa
         nodes, point = lams, target
     else:
         nodes, point = [float(_tau(lam, sigma_data)) for lam in lams], float(_tau(target, sigma_data))
-    basis = lagrange_weights(np.asarray(nodes)[None], np.asarray([[point]]), np.ones((1, 1)))[0].tolist()
     out = 0.0
-    for lj, d in zip(basis, outputs):
-        out = out + lj * d
+    for j, tj in enumerate(nodes):
+        lj = 1.0
+        for m, tm in enumerate(nodes):
+            if m != j:
+                lj *= (point - tm) / (tj - tm)
+        out = out + lj * outputs[j]
     return out
 
 
