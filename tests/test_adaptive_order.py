@@ -41,8 +41,9 @@ def test_gaussian_data_keep_the_full_order():
 
 
 def test_the_rule_on_hand_made_outputs():
-    """Outputs on a straight line in tau: order 3 at a cap of 3 and 4 at a cap of 4; outputs whose
-    quadratic predictor misses by more than the linear one's: order 2."""
+    """Outputs on a straight line in tau: order 3 at a cap of 3 (2 at a cap of 2); a sample whose
+    newest output the line through its past ones misses by more than the last past output does:
+    order 2, while the others keep 3."""
     lams = [0.5, 0.0, -0.5, -1.0]  # the new level first, then the past ones
     tau = [1 / math.sqrt(1 + math.exp(-2 * lam)) for lam in lams]
     line = [torch.full((3, 2), 2.0 * t + 1.0, dtype=torch.float64) for t in tau]
