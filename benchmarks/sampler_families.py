@@ -34,7 +34,7 @@ mode receives) is 10-30 % near convergence, more than the 5 % the comparison ask
         --out docs/measurements/sampler_families
     # the peers, beside the CPU torch:
     pip install --no-deps --target <peers> diffusers k-diffusion torchdiffeq torchsde \\
-        huggingface_hub requests urllib3 idna certifi charset-normalizer regex filelock importlib_metadata zipp
+        huggingface_hub requests urllib3 idna certifi charset-normalizer regex filelock importlib_metadata zipp trampoline
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: the layers, lowest first; a module may import its own top-level module and those of
 #: LOWER layers only (modules of one layer are independent of each other)
 LAYERS = [
-    ["tensors", "limits", "compiler", "precision"],
+    ["tensors", "limits", "compiler", "precision", "colour"],
     ["schedules"],
     ["processes", "predictions"],
     ["denoiser"],

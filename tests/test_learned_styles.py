@@ -318,3 +318,32 @@ def test_a_learned_style_acts_below_its_noise_level_with_the_base_above(tmp_path
                                atol=1e-5, rtol=0)
     every = pipe([prompt], seed=1, output="tensor", style="inky", style_sigma=float("inf"))
     assert not torch.allclose(every, styled)
+
+
+def test_keep_colours_takes_the_hue_of_the_unstyled_image(tmp_path, monkeypatch, capsys):
+    """keep_colours=True is keep_hue(the styled image, the same prompt and seed at style_sigma=0,
+    i.e. the content alone), sampling twice; without a style it is refused, in the library and on the
+    command line (before anything is written)."""
+    from difflab.colour import keep_hue
+
+    folder = _tiny_pipeline().save(tmp_path / "pipe")
+    path = train_style(folder, _examples(tmp_path), name="inky", out=tmp_path / "run", steps=4, batch_size=2,
+                       lr=1e-2, checkpoint_every=4, progress=False)
+    pipe = _tiny_pipeline()
+    apply_style(pipe, path)
+    prompts = ["a red circle", "a blue square"]
+    styled, info = pipe(prompts, seed=2, steps=4, output="tensor", style="inky", return_info=True)
+    content = pipe(prompts, seed=2, steps=4, output="tensor", style="inky", style_sigma=0.0)
+    kept, kept_info = pipe(prompts, seed=2, steps=4, output="tensor", style="inky", keep_colours=True, return_info=True)
+    torch.testing.assert_close(kept, keep_hue(styled, content), atol=1e-6, rtol=0)
+    assert kept_info.nfe == 2 * info.nfe and kept_info.settings["keep_colours"] is True
+    assert not torch.allclose(kept, styled)
+    with pytest.raises(ValueError, match="name one with style="):
+        pipe(prompts, seed=2, steps=4, keep_colours=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "a red circle", "--model", str(folder), "--steps", "2", "--keep-colours",
+                 "--out", "out"]) == 2
+    assert "--keep-colours" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert main(["generate", "a red circle", "--model", str(folder), "--steps", "2", "--style", str(path),
+                 "--keep-colours", "--out", "out"]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4  # -n defaults to 4

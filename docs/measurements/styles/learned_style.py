@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 import difflab.data.shapes as S
+from difflab.colour import keep_hue
 from difflab.metrics.shapes_judge import judge_batch
 from difflab.nets.lora import remove_lora
 from difflab.pipelines.learned_styles import apply_style, train_style
@@ -55,6 +56,9 @@ parser.add_argument("--null-base", action="store_true",
 parser.add_argument("--clip-guidance", type=float, default=0.0,
                     help="the styled generations guided by the shipped unCLIP pipeline's CLIP encoder towards the text "
                          "embedding of the content prompt (difflab.guidance.EmbeddingGuidance), at this scale")
+parser.add_argument("--hue-from-base", type=float, nargs="+", default=None, metavar="PX",
+                    help="also judge the styled images with the hue of the unstyled image of the same prompt and "
+                         "noise (difflab.colour.keep_hue(styled, base, blur=PX)), for each PX")
 parser.add_argument("--clip-sigma", type=float, default=float("inf"),
                     help="with --clip-guidance: only at noise levels sigma <= this")
 args = parser.parse_args()
@@ -164,7 +168,7 @@ print(f"trained {args.steps} steps on {args.k} images in {train_s:.0f} s; file {
 report = {"style": args.style, "k": args.k, "steps": args.steps, "train_s": round(train_s, 1),
           "file_kb": round(size_kb, 1), "prompt_seed": args.prompt_seed, "options": extra,
           "style_sigma": args.style_sigma, "difference": args.difference, "null_base": args.null_base, "class_word": args.class_word,
-          "layout_word": args.layout_word, "sampling": sampling,
+          "layout_word": args.layout_word, "sampling": sampling, "hue_from_base": args.hue_from_base,
           **({"clip_guidance": args.clip_guidance, "clip_sigma": args.clip_sigma} if args.clip_guidance else {})}
 for kind in ("single", "pair"):
     items = S.eval_prompts(args.n, kind, args.prompt_seed)
@@ -184,6 +188,12 @@ for kind in ("single", "pair"):
     report[kind] = {"n": args.n, "base_all": rb["all"], "styled_style": rs.get("style"),
                     "styled_content": rs.get("content"), "styled_all": rs["all"],
                     "unnamed_style": rl.get("style"), "unnamed_content": rl.get("content")}
+    for px in args.hue_from_base or []:
+        hued = keep_hue(styled, base, px)
+        rh = judge_batch(hued, [dataclasses.replace(a, style=args.style) for _, a in items])
+        report[kind][f"hued_{px:g}"] = {"style": rh.get("style"), "content": rh.get("content"), "all": rh["all"]}
+        rows.append(np.concatenate(list(S.to_uint8(hued[:8])), 1))
+        Image.fromarray(np.concatenate(rows, 0)).resize((1024, 128 * len(rows)), Image.NEAREST).save(work / f"grid_{kind}.png")
     print(kind, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in report[kind].items()}), flush=True)
 if args.out:
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

@@ -406,13 +406,18 @@ class TextToImagePipeline(Pipeline):
 
     @torch.no_grad()
     def __call__(self, prompts: str | Sequence[str], n_per_prompt: int = 1, *, seed: int = 0,
-                 output: str = "uint8", return_info: bool = False, **sampling):
+                 output: str = "uint8", return_info: bool = False, keep_colours: bool = False, **sampling):
         """Generate ``n_per_prompt`` images for each prompt.
 
         ``prompts``: a str or a list of str (``""`` is unconditional). Image j of the
         (prompt-major) batch uses seed ``seed + j``. ``sampling``: ``sampler``, ``steps``,
         ``guidance``, ``spacing`` and sampler options (defaults: ``config["defaults"]``).
         ``output``: ``"uint8"`` (N, H, W, 3) numpy array or ``"tensor"`` (N, 3, H, W) in [-1, 1].
+        ``keep_colours``: with a ``style``, each image takes its hue from the same prompt and
+        noise drawn without the style (``style_sigma=0``: the content alone at every level) and
+        keeps the styled image's lightness and saturation (:func:`difflab.colour.keep_hue`,
+        colour preservation after Gatys et al. 2016); it samples twice. The colours the prompt
+        names then survive a style that would repaint them (docs/styles.md, section 6).
         """
         if isinstance(prompts, str):
             prompts = [prompts]
@@ -423,9 +428,18 @@ class TextToImagePipeline(Pipeline):
         from ..text import check_prompts
 
         batch = [p for p in check_prompts(prompts) for _ in range(n_per_prompt)]
+        if keep_colours and sampling.get("style") is None:
+            raise ValueError("keep_colours keeps the prompt's colours under a style: name one with style= (--style)")
         start = time.perf_counter()
         z, info = self.latents(batch, seed=seed, **sampling)
         x = self.decode(z)
+        if keep_colours:
+            from ..colour import keep_hue
+
+            content, content_info = self.latents(batch, seed=seed, **{**sampling, "style_sigma": 0.0})
+            x = keep_hue(x, self.decode(content))
+            info.nfe += content_info.nfe
+            info.settings["keep_colours"] = True
         info.seconds = time.perf_counter() - start
         if output == "uint8":
             from ..data.shapes import to_uint8
