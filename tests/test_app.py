@@ -49,7 +49,8 @@ def server(tiny_unclip, tiny_superres):
 
 def _gen(client, prompt="a red circle", seed=3, n=2, steps=3, sampler="ddim", **kw):
     args = dict(prompt=prompt, negative=kw.get("negative", ""), pipeline="tiny", sampler=sampler, steps=steps,
-                guidance=kw.get("guidance", 3.0), seed=seed, n=n, style=kw.get("style", ""), stylize=1.0)
+                guidance=kw.get("guidance", 3.0), seed=seed, n=n, style=kw.get("style", ""), stylize=1.0,
+                keep_colours=kw.get("keep_colours", False))
     return client.predict(*args.values(), api_name="/generate")
 
 
@@ -151,8 +152,9 @@ def test_upscale_variations_playground_and_a_cancelled_job(server, tmp_path):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="apply to text-to-image pipelines"):  # a style asked of unCLIP
-        client.predict("a red circle", "", "tiny-unclip", "ddim", 3, 3.0, 0, 1, "outline", 1.0, api_name="/generate")
-    _, gallery, _ = client.predict("a red circle", "", "tiny-unclip", "ddim", 3, 3.0, 0, 1, "", 1.0,
+        client.predict("a red circle", "", "tiny-unclip", "ddim", 3, 3.0, 0, 1, "outline", 1.0, False,
+                       api_name="/generate")
+    _, gallery, _ = client.predict("a red circle", "", "tiny-unclip", "ddim", 3, 3.0, 0, 1, "", 1.0, False,
                                    api_name="/generate")
     assert len(gallery) == 1
 
@@ -194,6 +196,27 @@ def test_stream_yields_previews_then_final_and_stops():
     stream.close()
 
 
+def test_the_stream_keeps_the_prompts_colours_under_a_style():
+    """keep_colours: the final images are the pipeline's keep_prompt_colours of the styled ones (the
+    unstyled run lends its hue, without previews); without a style word it is refused."""
+    from difflab.colour import keep_hue
+
+    pipe = _tiny_pipeline()
+    req = Request(prompt="a red circle", pipeline="tiny", n=2, style="outline", keep_colours=True, **FAST)
+    kinds = [(kind, images) for kind, images in generate_stream(pipe, req)]
+    assert [k for k, _ in kinds] == ["preview"] * 3 + ["final"]
+    settings = {**FAST, "guidance": req.guidance}
+    styled = pipe(["a red circle"] * 2, seed=0, output="tensor", style="outline", **settings)
+    content = pipe(["a red circle"] * 2, seed=0, output="tensor", style="outline", style_sigma=0.0, **settings)
+    from difflab.data.shapes import to_uint8
+
+    assert np.array_equal(kinds[-1][1], to_uint8(keep_hue(styled, content)))
+    with pytest.raises(ValueError, match="give a style word"):
+        check_request(Request(prompt="a", pipeline="tiny", keep_colours=True), ["tiny"])
+    with pytest.raises(ValueError, match="true or false"):
+        check_request(Request(prompt="a", pipeline="tiny", style="outline", keep_colours="yes"), ["tiny"])
+
+
 def test_requests_and_png_info():
     check_request(Request(prompt="a red circle", pipeline="tiny"), ["tiny"])
     with pytest.raises(ValueError, match="unknown pipeline"):
@@ -222,7 +245,7 @@ def test_a_style_reference_image_through_the_page(server, tmp_path):
     ref = tmp_path / "ref.png"
     Image.fromarray(S.render(S.make_scene(0, 2), 32)).save(ref)
     _, plain, _ = _gen(client, n=1)
-    args = ["a red circle", "", "tiny", "ddim", 3, 3.0, 3, 1, "", 1.0]
+    args = ["a red circle", "", "tiny", "ddim", 3, 3.0, 3, 1, "", 1.0, False]
     _, borrowed, _ = client.predict(*args, handle_file(str(ref)), 2.0, api_name="/generate")
     assert not np.array_equal(np.asarray(Image.open(plain[0]["image"])), np.asarray(Image.open(borrowed[0]["image"])))
     p = read_parameters(borrowed[0]["image"])

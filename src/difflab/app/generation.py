@@ -62,6 +62,7 @@ class Request:
     stylize: float = 1.0
     style_weight: float = 1.0
     style_ref: np.ndarray | None = field(default=None, repr=False)  # an uploaded reference image (uint8)
+    keep_colours: bool = False  # the hue of the same prompt and seed drawn without the style
 
     def parameters(self, index: int = 0) -> dict:
         """The parameters of image ``index`` of this request (its own seed, one image); a style
@@ -100,6 +101,10 @@ def check_request(req: Request, pipelines, limits: Limits = Limits()) -> None:
         raise ValueError(f"the seed must be a whole number from 0 to {2**31 - 1}, got {req.seed}")
     if len(req.style or "") > 40:
         raise ValueError("the style may have at most 40 characters")
+    if not isinstance(req.keep_colours, bool):
+        raise ValueError(f"keep colours must be true or false, got {req.keep_colours!r}")
+    if req.keep_colours and not (req.style or "").strip():
+        raise ValueError("keeping the prompt's colours applies under a style: give a style word")
     if not 0 < float(req.style_weight) <= limits.stylize:
         raise ValueError(f"the style weight must be above 0 and at most {limits.stylize:g}, got {req.style_weight}")
 
@@ -144,11 +149,18 @@ def generate_stream(pipe, req: Request, stop: threading.Event | None = None,
         if step["i"] % preview_every == 0:
             out.put(("preview", to_uint8(pipe.decode(step["x0"]))))
 
+    def halt(step: dict) -> None:
+        if stop.is_set():
+            raise Stopped()
+
     def work() -> None:
         try:
             if isinstance(pipe, TextToImagePipeline):
                 z, _ = pipe.latents(prompts, seed=int(req.seed), callback=preview, **settings)
-                out.put(("final", to_uint8(pipe.decode(z))))
+                images = pipe.decode(z)
+                if req.keep_colours:  # the unstyled run only lends its hue: no previews of it
+                    images, _ = pipe.keep_prompt_colours(images, prompts, seed=int(req.seed), callback=halt, **settings)
+                out.put(("final", to_uint8(images)))
             else:
                 out.put(("final", pipe(prompts, seed=int(req.seed), **settings)))
         except BaseException as e:  # handed to the stream, raised there

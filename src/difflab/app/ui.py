@@ -160,11 +160,11 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
 
     # -- Generate ------------------------------------------------------------------
     @_messages
-    def generate(prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize, style_image=None,
-                 style_weight=1.0):
+    def generate(prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize, keep_colours=False,
+                 style_image=None, style_weight=1.0):
         req = Request(prompt=prompt or "", pipeline=pipeline, negative_prompt=negative or "", sampler=sampler,
                       steps=int(steps), guidance=float(guidance), seed=int(seed), n=int(n), style=(style or "").strip(),
-                      stylize=float(stylize), style_weight=float(style_weight))
+                      stylize=float(stylize), style_weight=float(style_weight), keep_colours=bool(keep_colours))
         check_request(req, models.names, limits)
         pipe = models.get(pipeline)
         if style_image is not None:
@@ -196,10 +196,11 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
 
     @_messages
     def restore(file):
+        keys = ("prompt", "negative_prompt", "pipeline", "sampler", "steps", "guidance", "seed", "n", "style", "stylize",
+                "keep_colours")
         if file is None:
-            return [gr.update()] * 10
+            return [gr.update()] * len(keys)
         p = read_parameters(file if isinstance(file, str) else file.name)
-        keys = ("prompt", "negative_prompt", "pipeline", "sampler", "steps", "guidance", "seed", "n", "style", "stylize")
         values = [p.get(k, gr.update()) for k in keys]
         if values[2] not in models.names:
             values[2] = gr.update()
@@ -347,6 +348,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     with gr.Row():
                         style = gr.Textbox(label="style word (optional)", max_lines=1)
                         stylize = gr.Slider(0, limits.stylize, value=1.0, step=0.25, label="stylize")
+                        keep_colours = gr.Checkbox(value=False, label="keep the prompt's colours (samples twice)")
                     with gr.Accordion("style reference image (optional)", open=False):
                         with gr.Row():
                             style_image = gr.Image(label="borrow this image's style", type="numpy")
@@ -360,7 +362,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     previews = gr.Gallery(label="x0-hat while sampling", columns=4, height=180, elem_id="previews")
                     gallery = gr.Gallery(label="images", columns=4, elem_id="gallery", format="png")
                     status = gr.Markdown(elem_id="status")
-            controls = [prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize]
+            controls = [prompt, negative, pipeline, sampler, steps, guidance, seed, n, style, stylize, keep_colours]
             event = go.click(generate, [*controls, style_image, style_weight], [previews, gallery, status],
                              api_name="generate", concurrency_id=WORK)
             stop.click(None, None, None, cancels=[event])

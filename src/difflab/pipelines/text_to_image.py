@@ -434,11 +434,8 @@ class TextToImagePipeline(Pipeline):
         z, info = self.latents(batch, seed=seed, **sampling)
         x = self.decode(z)
         if keep_colours:
-            from ..colour import keep_hue
-
-            content, content_info = self.latents(batch, seed=seed, **{**sampling, "style_sigma": 0.0})
-            x = keep_hue(x, self.decode(content))
-            info.nfe += content_info.nfe
+            x, nfe = self.keep_prompt_colours(x, batch, seed=seed, **sampling)
+            info.nfe += nfe
             info.settings["keep_colours"] = True
         info.seconds = time.perf_counter() - start
         if output == "uint8":
@@ -446,6 +443,21 @@ class TextToImagePipeline(Pipeline):
 
             x = to_uint8(x)
         return (x, info) if return_info else x
+
+    @torch.no_grad()
+    def keep_prompt_colours(self, images: torch.Tensor, prompts: Sequence[str], *, seed: int = 0, callback=None,
+                            **sampling) -> tuple[torch.Tensor, int]:
+        """``images`` (N, 3, H, W) in [-1, 1], drawn for ``prompts`` with a style by
+        :meth:`latents` (``seed``, ``sampling``), with the hue of the same prompts and seeds drawn
+        without it (``style_sigma=0``: the content alone at every level, which shares the styled
+        run's path above its ``style_sigma``; :func:`difflab.colour.keep_hue`); and the NFE spent.
+        ``callback``: as :meth:`latents`'."""
+        from ..colour import keep_hue
+
+        if sampling.get("style") is None:
+            raise ValueError("keep_colours keeps the prompt's colours under a style: name one with style= (--style)")
+        content, info = self.latents(prompts, seed=seed, callback=callback, **{**sampling, "style_sigma": 0.0})
+        return keep_hue(images, self.decode(content)), info.nfe
 
     # -- editing (SDEdit, RePaint) in the latent space --------------------------------
     def codec(self):
