@@ -191,7 +191,7 @@ for kind in ("single", "pair"):
     for px in args.hue_from_base or []:
         hued = keep_hue(styled, base, px)
         rh = judge_batch(hued, [dataclasses.replace(a, style=args.style) for _, a in items])
-        report[kind][f"hued_{px:g}"] = {"style": rh.get("style"), "content": rh.get("content"), "all": rh["all"]}
+        report[kind][f"hued_{px:g}"] = {k: round(v, 3) for k, v in rh.items() if k != "n"}
         rows.append(np.concatenate(list(S.to_uint8(hued[:8])), 1))
         Image.fromarray(np.concatenate(rows, 0)).resize((1024, 128 * len(rows)), Image.NEAREST).save(work / f"grid_{kind}.png")
     print(kind, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in report[kind].items()}), flush=True)

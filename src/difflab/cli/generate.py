@@ -297,7 +297,7 @@ def register(sub) -> None:
                           "(a guidance term of its own, S x guidance; one more network evaluation per step)")
     gen.add_argument("--style-sigma", type=_noise_level, default=None, metavar="SIGMA",
                      help="the style acts only at noise levels <= SIGMA, the content alone above it (default: every "
-                          "level for a style word, 0.5 for a learned style, REFERENCE_STYLE_SIGMA of "
+                          "level for a style word, 0.3 for a learned style, REFERENCE_STYLE_SIGMA of "
                           "difflab.pipelines.text_to_image for a --style-ref through a style adapter; inf: every level)")
     gen.add_argument("--keep-colours", action="store_true",
                      help="with --style: keep the colours the prompt gets without the style (each image takes its hue "

@@ -348,7 +348,7 @@ def register(sub) -> None:
                     help="2 or more example images at the pipeline's size (a caption may sit beside each as IMAGE.txt)")
     st.add_argument("--name", required=True, help="the style's name, the word that applies it (generate --style NAME)")
     st.add_argument("--model", default=None, help="text-to-image pipeline folder (default: the shipped one)")
-    _run(st, steps=600, batch_size=8, lr=1e-3, checkpoint_every=100, out_default="",
+    _run(st, steps=1200, batch_size=8, lr=1e-3, checkpoint_every=100, out_default="",
          out="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
     st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
     st.add_argument("--rank", type=positive_int, default=4, help="LoRA rank (default 4)")

@@ -121,7 +121,7 @@ def train_style(
     name: str,
     out: str | Path,
     style_file: str | Path | None = None,
-    steps: int = 600,
+    steps: int = 1200,
     batch_size: int = 8,
     lr: float = 1e-3,
     rank: int = 4,

@@ -123,7 +123,7 @@ def aspect_size(aspect: str, size: int, multiple: int) -> tuple[int, int]:
 
 #: noise level below which a learned style acts by default (``pipe(..., style_sigma=)``): above it the
 #: base model alone lays out the content. Chosen on the tuning prompts (docs/styles.md, section 6).
-LEARNED_STYLE_SIGMA = 0.5
+LEARNED_STYLE_SIGMA = 0.3
 #: noise level below which a style reference acts through a style adapter by default
 #: (``pipe(..., style_ref=, style_sigma=)``, :class:`~difflab.pipelines.style_adapter.LateReference`): above
 #: it the prompt alone lays out the content. Chosen on the tuning prompts (docs/styles.md, section 7).
