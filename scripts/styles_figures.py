@@ -5,7 +5,8 @@
   (columns: flat, outline, striped, dotted, pixel, glow): the ground truth;
 - ``styles_generated.png`` (with ``--model``): a text-to-image pipeline's images for a few
   prompts (rows) with no style word and with each style it was trained on (columns), then,
-  with ``--learned FILE``, the learned style in FILE (``difflab train style``), and with
+  with ``--learned FILE``, the learned style in FILE (``difflab train style``) as drawn and with the
+  prompt's colours kept (``--keep-colours``), and with
   ``--style-refs S1,S2``, the unstyled prompt with a held-out rendered scene of each style S as
   its style reference (``--style-ref``, the pipeline's default method); seed 0, its default
   settings.
@@ -60,8 +61,9 @@ def main() -> None:
         from difflab.pipelines.learned_styles import apply_style
 
         word = apply_style(pipe, args.learned)
-        columns.append((f"learned {word!r}", {}))
-        images.update({(p, columns[-1][0]): pipe([p], seed=0, style=word)[0] for p in PROMPTS})
+        for label, keep in ((f"learned {word!r}", False), (f"{word!r}, colours kept", True)):
+            columns.append((label, {}))
+            images.update({(p, label): pipe([p], seed=0, style=word, keep_colours=keep)[0] for p in PROMPTS})
         remove_lora(pipe.denoiser.net)
     _grid([images[p, label] for p in PROMPTS for label, _ in columns], out / "styles_generated.png", len(columns), PROMPTS)
     print("columns:", ", ".join(label for label, _ in columns))
