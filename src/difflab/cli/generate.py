@@ -28,7 +28,9 @@ def _load(path, config=None, pipeline: str | None = None):
         return load_unclip(path)
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    return TextToImagePipeline.load(Path(str(path if path is not None else shipped_model_path())), config=config)
+    if path is None:
+        path = shipped_model_path(styles=pipeline == "styles")
+    return TextToImagePipeline.load(Path(str(path)), config=config)
 
 
 def _check_style_ref_options(args, given: str | None) -> None:
@@ -98,7 +100,8 @@ def _sampling(args, pipe=None) -> dict:
             if learned is None and pipe.trained_styles is not None and style.strip() not in pipe.trained_styles:
                 print(f"difflab: note: {style!r} is neither a style this model was trained on "
                       f"({', '.join(pipe.trained_styles)}) nor a learned style in styles/; it goes into the prompt "
-                      f"as words", file=sys.stderr)
+                      f"as words{' (--pipeline styles knows five styles)' if args.pipeline is None and args.model is None else ''}",
+                      file=sys.stderr)
             style = apply_style(pipe, learned) if learned is not None else style
         settings.update({"style": style, "stylize": stylize, "aspect": aspect, "style_sigma": style_sigma})
     if getattr(args, "keep_colours", False):
@@ -217,7 +220,7 @@ def _cmd_eval(args) -> None:
                                     stylize=args.eval_stylize, **sampling)
     from ..pipelines.unclip import UnCLIPPipeline, shipped_unclip_path
 
-    shipped = shipped_unclip_path() if isinstance(pipe, UnCLIPPipeline) else shipped_model_path()
+    shipped = shipped_unclip_path() if isinstance(pipe, UnCLIPPipeline) else shipped_model_path(args.pipeline == "styles")
     report["model"] = str(args.model or shipped)
     print(f"{'guidance':>8} {'single':>8} {'pair':>8} {'FD':>8}   (faithfulness: every stated attribute right)")
     for g, row in report["results"].items():
@@ -261,9 +264,10 @@ def _add_common(p) -> None:
     p.add_argument("--config", default=None, metavar="DIR",
                    help="for a single-file checkpoint: the diffusers folder of its model family (configs, tokenizer, "
                         "scheduler; its weights are not read)")
-    p.add_argument("--pipeline", choices=("t2i", "unclip"), default=None,
-                   help="t2i (latent text-to-image, the default) or unclip (prior + decoder, in the manner of DALL-E 2); "
-                        "a --model folder says which it is")
+    p.add_argument("--pipeline", choices=("t2i", "styles", "unclip"), default=None,
+                   help="t2i (latent text-to-image, the default), styles (the shipped text-to-image pipeline trained "
+                        "on five rendering styles: --style outline, striped, pixel, glow, flat; --style-ref) or unclip "
+                        "(prior + decoder, in the manner of DALL-E 2); a --model folder says which it is")
     p.add_argument("--prior-guidance", type=number(0), default=None, help="unclip: the prior's guidance scale")
     p.add_argument("--clip-guidance", type=number(0), default=None,
                    help="unclip: the decoder's CLIP guidance towards the prior's embedding (default 0: none)")

@@ -66,6 +66,9 @@ CALIBRATION_SEED = 7_000_017
 
 #: the pipeline shipped inside the package (``difflab/assets/shapes-t2i``)
 SHIPPED = "shapes-t2i"
+#: the styled pipeline shipped beside it (``difflab/assets/shapes-t2i-styles``: five rendering styles
+#: named in captions, dotted held out for learned styles; its style adapter for ``style_ref``; docs/styles.md)
+SHIPPED_STYLES = "shapes-t2i-styles"
 #: sampling settings used when a call (or a folder's ``defaults``) does not say otherwise
 DEFAULTS = {"sampler": "dpmpp-2m", "steps": 20, "guidance": 4.0, "spacing": None}
 
@@ -81,11 +84,12 @@ class GenerationInfo:
     settings: dict
 
 
-def shipped_model_path() -> Path:
-    """The folder of the pipeline shipped with difflab (package data; nothing is downloaded)."""
+def shipped_model_path(styles: bool = False) -> Path:
+    """The folder of the pipeline shipped with difflab (package data; nothing is downloaded);
+    ``styles``: the styled one (:data:`SHIPPED_STYLES`)."""
     from ..io.folders import shipped_asset
 
-    return shipped_asset(SHIPPED)
+    return shipped_asset(SHIPPED_STYLES if styles else SHIPPED)
 
 
 def is_text_to_image_folder(folder) -> bool:
@@ -581,9 +585,10 @@ class TextToImagePipeline(Pipeline):
         return cls(parts["autoencoder"], parts["denoiser"], text_encoder, parts["config"])
 
     @classmethod
-    def shipped(cls, device: str | torch.device = "cpu") -> "TextToImagePipeline":
-        """The pipeline shipped inside the package (:func:`shipped_model_path`), on ``device``."""
-        return cls.load(shipped_model_path(), device=device)
+    def shipped(cls, device: str | torch.device = "cpu", styles: bool = False) -> "TextToImagePipeline":
+        """The pipeline shipped inside the package (:func:`shipped_model_path`), on ``device``;
+        ``styles``: the styled one, whose captions named five rendering styles."""
+        return cls.load(shipped_model_path(styles), device=device)
 
     def __repr__(self) -> str:
         return (f"TextToImagePipeline(image_size={self.config['image_size']}, latent_shape={self.latent_shape}, "

@@ -21,7 +21,7 @@ from difflab.pipelines.text_to_image import TextToImagePipeline
 torch.set_num_threads(2)
 n, files = int(sys.argv[1]), sys.argv[2:]
 styles = ("flat", "outline", "striped", "pixel", "glow")
-pipe = TextToImagePipeline.load("checkpoints/styles/t2i")
+pipe = TextToImagePipeline.load("src/difflab/assets/shapes-t2i-styles")
 scenes = [S.make_scene(S.TRAIN_SEED, 100_000 + i, styles) for i in range(n + 50)]
 content_caps = [S.make_scene(S.TRAIN_SEED, 100_000 + i).caption for i in range(n)]
 styled_caps = [sc.caption for sc in scenes[:n]]

@@ -17,7 +17,7 @@ from difflab.pipelines.style_adapter import load_style_adapter
 from difflab.pipelines.text_to_image import TextToImagePipeline
 
 torch.set_num_threads(2)
-pipe = TextToImagePipeline.load("checkpoints/styles/t2i")
+pipe = TextToImagePipeline.load("src/difflab/assets/shapes-t2i-styles")
 styles = ["flat", "outline", "striped", "pixel", "glow"]
 scenes = [S.make_scene(S.EVAL_SEED, 300_000 + i) for i in range(1000)]
 y = np.arange(1000) % 5

@@ -3,7 +3,7 @@ stream (outline style, first column), the first 10 tuning prompts each with the 
 style word instead (bottom row), same seeds.
     PYTHONPATH=src .venv/bin/python docs/measurements/styles/t2i/outline_ref_look.py [ADAPTER OUT]
 Session 26 drew docs/images/styles_outline_reference.png with the adapter committed then (decoupled; `git show
-47afc21:checkpoints/styles/t2i/style_adapter.safetensors`); session 27 drew styles_outline_reference_both.png with
+47afc21:src/difflab/assets/shapes-t2i-styles/style_adapter.safetensors`); session 27 drew styles_outline_reference_both.png with
 the adapter of both pathways (the committed one since)."""
 import sys
 import dataclasses, numpy as np, torch
@@ -12,7 +12,7 @@ from difflab.pipelines.text_to_image import TextToImagePipeline
 from difflab.data.shapes import eval_prompts, make_scene, render
 from difflab.evaluate.text_to_image import REFERENCE_OFFSET
 torch.set_num_threads(2)
-pipe = TextToImagePipeline.load("checkpoints/styles/t2i")
+pipe = TextToImagePipeline.load("src/difflab/assets/shapes-t2i-styles")
 if len(sys.argv) > 1:
     pipe.style_adapter = sys.argv[1]
 items = eval_prompts(100, "single", 12345)

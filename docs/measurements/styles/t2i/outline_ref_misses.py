@@ -3,7 +3,7 @@ adapter; the tuning prompts, --prompt-seed 12345, 100 single-object prompts, a n
 draws them). Prints each miss (reference k, asked colour, colours found reading the image as outline, failed checks),
 then the counts. PYTHONPATH=src .venv/bin/python docs/measurements/styles/t2i/outline_ref_misses.py [ADAPTER]
 Output: outline_ref_misses_s26.txt (the adapter committed then: decoupled, `git show
-47afc21:checkpoints/styles/t2i/style_adapter.safetensors`), outline_ref_misses_s27.txt (both pathways, the committed
+47afc21:src/difflab/assets/shapes-t2i-styles/style_adapter.safetensors`), outline_ref_misses_s27.txt (both pathways, the committed
 one since)."""
 import sys
 import collections, dataclasses, numpy as np, torch
@@ -13,7 +13,7 @@ from difflab.metrics.shapes_judge import judge, detect
 from difflab.metrics.style_judge import judge_style
 from difflab.evaluate.text_to_image import REFERENCE_OFFSET
 torch.set_num_threads(2)
-pipe = TextToImagePipeline.load("checkpoints/styles/t2i")
+pipe = TextToImagePipeline.load("src/difflab/assets/shapes-t2i-styles")
 if len(sys.argv) > 1:
     pipe.style_adapter = sys.argv[1]
 items = eval_prompts(100, "single", 12345)

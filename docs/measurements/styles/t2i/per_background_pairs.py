@@ -1,6 +1,6 @@
 """Pair faithfulness of a text-to-image folder per background (the judge's), at guidance 3, 20 steps, its
 default grid (default) or the rule with its first level forced (a number). Tuning pair prompts (--prompt-seed 12345),
-seed 0. argv FOLDER N LEVELS,..  Session 23: checkpoints/styles/t2i 150 default,4 (per_background_pairs_s23.txt)."""
+seed 0. argv FOLDER N LEVELS,..  Session 23: src/difflab/assets/shapes-t2i-styles 150 default,4 (per_background_pairs_s23.txt)."""
 import sys, collections, torch
 from difflab.data.shapes import eval_prompts
 from difflab.metrics.shapes_pixels import as_uint8, background

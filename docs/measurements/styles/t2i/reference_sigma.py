@@ -12,7 +12,7 @@ S, W = float(sys.argv[1]), float(sys.argv[2])
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 30
 seed = int(sys.argv[4]) if len(sys.argv) > 4 else 12345
 T.REFERENCE_STYLE_SIGMA = S
-pipe = T.TextToImagePipeline.load(sys.argv[5] if len(sys.argv) > 5 else "checkpoints/styles/t2i")
+pipe = T.TextToImagePipeline.load(sys.argv[5] if len(sys.argv) > 5 else "src/difflab/assets/shapes-t2i-styles")
 if len(sys.argv) > 6:
     pipe.style_adapter = sys.argv[6]
 r = evaluate_text_to_image(pipe, n=n, guidances=(3.0,), prompt_seed=seed, progress=False,

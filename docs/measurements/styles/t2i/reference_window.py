@@ -28,7 +28,7 @@ def forward(self, x, noise_input, *, style_image=None, style_tokens=None, style_
             return self.net(x, noise_input, **cond)
     return orig(self, x, noise_input, style_image=style_image, style_tokens=style_tokens, style_weight=style_weight, **cond)
 SA.StyleAdaptedNet.forward = forward
-pipe = TextToImagePipeline.load("checkpoints/styles/t2i")
+pipe = TextToImagePipeline.load("src/difflab/assets/shapes-t2i-styles")
 print(len(SA.cross_attention_blocks(pipe.denoiser.net)), "cross-attention layers", file=sys.stderr)
 r = evaluate_text_to_image(pipe, n=n, guidances=(3.0,), prompt_seed=12345, progress=False,
                            style_refs=["flat", "outline", "striped", "pixel", "glow"], style_weight=W, style_method="adapter")

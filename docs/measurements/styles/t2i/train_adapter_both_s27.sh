@@ -4,8 +4,8 @@
 # start, 0.0054 at the end. Its result (float16, scripts/export_fp16.py) is the committed adapter since; the decoupled
 # one it started from is the one committed before (47afc21). Resumable (--resume).
 D=${D:-/tmp/decoupled_s26.safetensors}
-[ -f "$D" ] || git show 47afc21:checkpoints/styles/t2i/style_adapter.safetensors > "$D"
-OMP_WAIT_POLICY=PASSIVE .venv/bin/difflab train style-adapter --model checkpoints/styles/t2i \
+[ -f "$D" ] || git show 47afc21:src/difflab/assets/shapes-t2i-styles/style_adapter.safetensors > "$D"
+OMP_WAIT_POLICY=PASSIVE .venv/bin/difflab train style-adapter --model src/difflab/assets/shapes-t2i-styles \
   --init "$D" runs/styles/adapter_joint_s27/style_adapter.safetensors \
   --out runs/styles/adapter_both_s27 \
   --styles flat,outline,striped,pixel,glow --steps 1500 --lr 3e-4 --batch-size 64 --precision bf16 --workers 2 \

@@ -2,7 +2,7 @@
 # reference acts by default (sigma <= REFERENCE_STYLE_SIGMA = 2.5, chosen on the tuning prompts with the adapter
 # unchanged; docs/styles.md section 7): the same recipe as session 24's continuation otherwise. Resumable (--resume).
 
-OMP_WAIT_POLICY=PASSIVE .venv/bin/difflab train style-adapter --model checkpoints/styles/t2i \
-  --init checkpoints/styles/t2i/style_adapter.safetensors --out runs/styles/adapter_s25 \
+OMP_WAIT_POLICY=PASSIVE .venv/bin/difflab train style-adapter --model src/difflab/assets/shapes-t2i-styles \
+  --init src/difflab/assets/shapes-t2i-styles/style_adapter.safetensors --out runs/styles/adapter_s25 \
   --styles flat,outline,striped,pixel,glow --steps 1500 --lr 3e-4 --batch-size 64 --precision bf16 --workers 2 \
   --target style-word --style-sigma 2.5 "$@"

@@ -3,6 +3,6 @@
 # only where a reference acts (sigma <= 2.5). Resumable (--resume).
 P=${P:-/tmp/t2i_e}
 OMP_WAIT_POLICY=PASSIVE .venv/bin/difflab train style-adapter --model "$P" \
-  --init checkpoints/styles/t2i/style_adapter.safetensors --out runs/styles/adapter_s26e \
+  --init src/difflab/assets/shapes-t2i-styles/style_adapter.safetensors --out runs/styles/adapter_s26e \
   --styles flat,outline,striped,pixel,glow --steps 1500 --lr 3e-4 --batch-size 64 --precision bf16 --workers 2 \
   --target style-word --style-sigma 2.5 "$@"

@@ -13,7 +13,7 @@ def styled(self, prompts, guidance, style, stylize, negative_prompt=None, denois
         style_sigma = S
     return orig(self, prompts, guidance, style, stylize, negative_prompt, denoiser, null_extra, style_sigma)
 T.TextToImagePipeline.styled = styled
-pipe = T.TextToImagePipeline.load("checkpoints/styles/t2i")
+pipe = T.TextToImagePipeline.load("src/difflab/assets/shapes-t2i-styles")
 styles = ["flat", "outline", "striped", "pixel", "glow"]
 r = evaluate_text_to_image(pipe, n=n, guidances=(3.0,), prompt_seed=12345, progress=False, styles=styles, stylize=1.0)
 d = r["results"]["3"]

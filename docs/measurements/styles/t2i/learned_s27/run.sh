@@ -4,7 +4,7 @@
 cd "$(git rev-parse --show-toplevel)"
 run() { tag=$1; steps=$2; opts=$3
   PYTHONPATH=src .venv/bin/python docs/measurements/styles/learned_style.py dotted dotsy 20 $steps 100 7 \
-    --model checkpoints/styles/t2i --options "$opts" --style-sigma 0.5 \
+    --model src/difflab/assets/shapes-t2i-styles --options "$opts" --style-sigma 0.5 \
     --out docs/measurements/styles/t2i/learned_s27/tune7_$tag.json; }
 run base 300 '{"prior_images": 100, "prior_stream": 100}'
 run late05 300 '{"prior_images": 100, "prior_stream": 100, "style_sigma": 0.5}'

@@ -3,7 +3,7 @@
 cd "$(git rev-parse --show-toplevel)"
 run() { tag=$1; steps=$2; shift 2
   PYTHONPATH=src .venv/bin/python docs/measurements/styles/learned_style.py dotted dotsy 20 $steps 100 7 \
-    --model checkpoints/styles/t2i --out docs/measurements/styles/t2i/learned_s28/tune7_$tag.json "$@"; }
+    --model src/difflab/assets/shapes-t2i-styles --out docs/measurements/styles/t2i/learned_s28/tune7_$tag.json "$@"; }
 P='"prior_images": 100, "prior_stream": 100'
 # DreamBooth's class noun (captions and prompts say "dotsy striped", the prior images are the base's own in striped
 # style); the base drawing the layout in striped style above sigma_s; LoRA ranks 8 and 16; a first-order sampler
@@ -37,5 +37,5 @@ tok s1 --sigma 1
 tok lr0.003 --lr 0.003
 # held out (EVAL_SEED's prompts, seed 1), run once with the recipe chosen above (the library's default since session 28)
 PYTHONPATH=src .venv/bin/python docs/measurements/styles/learned_style.py dotted dotsy 20 600 100 1 \
-  --model checkpoints/styles/t2i --style-sigma 0.5 --options "{$P, \"prior_weight\": 3, \"layers\": \"q_x,kv_x,proj_x,conv1,conv2\"}" \
+  --model src/difflab/assets/shapes-t2i-styles --style-sigma 0.5 --options "{$P, \"prior_weight\": 3, \"layers\": \"q_x,kv_x,proj_x,conv1,conv2\"}" \
   --out docs/measurements/styles/t2i/learned_s28_report_conv.json

@@ -28,7 +28,7 @@ from difflab.train.loop import DenoisingLoss
 parser = argparse.ArgumentParser()
 for name, kind in (("style", str), ("k", int), ("steps", int), ("n", int), ("prompt_seed", int)):
     parser.add_argument(name, type=kind)
-parser.add_argument("--model", default="checkpoints/styles/t2i")
+parser.add_argument("--model", default="src/difflab/assets/shapes-t2i-styles")
 parser.add_argument("--lr", type=float, default=0.01)
 parser.add_argument("--init", default="mean", choices=["mean", "zero"])
 parser.add_argument("--sigma", type=float, default=REFERENCE_STYLE_SIGMA, help="train and act at sigma <= S")

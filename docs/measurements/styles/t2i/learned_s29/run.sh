@@ -6,7 +6,7 @@ set -e
 cd "$(dirname "$0")/../../../../.."
 for s in 10 50 300; do
   PYTHONPATH=src .venv/bin/python docs/measurements/styles/learned_style.py dotted dotsy 20 600 100 7 \
-    --model checkpoints/styles/t2i --style-sigma 0.5 \
+    --model src/difflab/assets/shapes-t2i-styles --style-sigma 0.5 \
     --options '{"prior_images": 100, "prior_stream": 100, "prior_weight": 3, "layers": "conv"}' \
     --clip-guidance $s --out docs/measurements/styles/t2i/learned_s29/clip$s.json
 done

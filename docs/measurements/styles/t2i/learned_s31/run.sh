@@ -7,7 +7,7 @@
 cd "$(git rev-parse --show-toplevel)"
 run() { seed=$1; tag=$2; steps=$3; shift 3
   PYTHONPATH=src .venv/bin/python docs/measurements/styles/learned_style.py dotted dotsy 20 $steps 100 $seed \
-    --model checkpoints/styles/t2i --options '{"prior_images": 100, "prior_stream": 100, "prior_weight": 3, "layers": "conv"}' \
+    --model src/difflab/assets/shapes-t2i-styles --options '{"prior_images": 100, "prior_stream": 100, "prior_weight": 3, "layers": "conv"}' \
     --out docs/measurements/styles/t2i/learned_s31/$tag.json "$@"; }
 # tuning prompts (seeds 7 and 12345): session 28's recipe (600 steps, sigma_s 0.5), then the style from one level
 # lower (sigma_s 0.3: on the 20-step grid the levels 0.401 and 0.275 lie either side, so 0.4 is the same run), then
