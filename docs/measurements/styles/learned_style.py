@@ -42,6 +42,8 @@ parser.add_argument("--style-sigma", type=float, default=None)
 parser.add_argument("--sampling", default="{}", help="the pipeline's sampling keywords as JSON, e.g. "
                     "'{\"sampler\": \"ddim\", \"steps\": 50}' (every generation of the run)")
 parser.add_argument("--out", default=None)
+parser.add_argument("--examples-from", type=int, default=900_000,
+                    help="the examples are training-stream scenes EXAMPLES_FROM + i (default 900,000)")
 parser.add_argument("--class-word", default=None,
                     help="DreamBooth's class noun: NAME is written 'NAME CLASS' in every caption and prompt, and the prior "
                          "images are the base's own of the prior prompts in CLASS style")
@@ -149,7 +151,7 @@ work = Path("/tmp/learned_style") / f"{args.name}-{args.k}-{args.steps}"
 work.mkdir(parents=True, exist_ok=True)
 files = []
 for i in range(args.k):
-    scene = S.make_scene(S.TRAIN_SEED, 900_000 + i)
+    scene = S.make_scene(S.TRAIN_SEED, args.examples_from + i)
     f = work / f"ex{i}.png"
     Image.fromarray(S.render(dataclasses.replace(scene, style=args.style), 64)).save(f)
     files.append(f)
@@ -165,7 +167,7 @@ path = train_style(pipe, [str(f) for f in files], name=args.name, out=work / "ru
 train_s = time.time() - t0
 size_kb = path.stat().st_size / 1e3
 print(f"trained {args.steps} steps on {args.k} images in {train_s:.0f} s; file {size_kb:.0f} KB", flush=True)
-report = {"style": args.style, "k": args.k, "steps": args.steps, "train_s": round(train_s, 1),
+report = {"style": args.style, "examples_from": args.examples_from, "k": args.k, "steps": args.steps, "train_s": round(train_s, 1),
           "file_kb": round(size_kb, 1), "prompt_seed": args.prompt_seed, "options": extra,
           "style_sigma": args.style_sigma, "difference": args.difference, "null_base": args.null_base, "class_word": args.class_word,
           "layout_word": args.layout_word, "sampling": sampling, "hue_from_base": args.hue_from_base,

@@ -17,3 +17,5 @@ for seed in 7 12345; do run $seed tune${seed}_sigma0.3 600 --style-sigma 0.3 --h
 for seed in 7 12345; do run $seed tune${seed}_sigma0.3_s1200 1200 --style-sigma 0.3 --hue-from-base 1.5; done
 # held out (EVAL_SEED's prompts), run once with the chosen recipe
 run 1 report_sigma0.3_s1200 1200 --style-sigma 0.3 --hue-from-base 1.5
+# the same, learned from another 20 examples (training-stream scenes 910,000 + i), run once after
+run 1 report_sigma0.3_s1200_examples910000 1200 --style-sigma 0.3 --hue-from-base 1.5 --examples-from 910000
