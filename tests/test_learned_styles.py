@@ -322,8 +322,9 @@ def test_a_learned_style_acts_below_its_noise_level_with_the_base_above(tmp_path
 
 def test_keep_colours_takes_the_hue_of_the_unstyled_image(tmp_path, monkeypatch, capsys):
     """keep_colours=True is keep_hue(the styled image, the same prompt and seed at style_sigma=0,
-    i.e. the content alone), sampling twice; without a style it is refused, in the library and on the
-    command line (before anything is written)."""
+    i.e. the content alone; with a style reference, without the reference), sampling twice; without a
+    style or a reference it is refused, in the library and on the command line (before anything is
+    written)."""
     from difflab.colour import keep_hue
 
     folder = _tiny_pipeline().save(tmp_path / "pipe")
@@ -340,6 +341,15 @@ def test_keep_colours_takes_the_hue_of_the_unstyled_image(tmp_path, monkeypatch,
     assert not torch.allclose(kept, styled)
     with pytest.raises(ValueError, match="name one with style="):
         pipe(prompts, seed=2, steps=4, keep_colours=True)
+    # with a style reference the hue comes from the same prompt and seed drawn without the reference
+    from PIL import Image
+
+    plain_pipe = _tiny_pipeline()
+    reference = np.asarray(Image.open(_examples(tmp_path, n=1)[0]).convert("RGB"))
+    borrowed = plain_pipe(prompts, seed=2, steps=4, output="tensor", style_ref=reference)
+    unstyled = plain_pipe(prompts, seed=2, steps=4, output="tensor")
+    torch.testing.assert_close(plain_pipe(prompts, seed=2, steps=4, output="tensor", style_ref=reference, keep_colours=True),
+                               keep_hue(borrowed, unstyled), atol=1e-6, rtol=0)
     monkeypatch.chdir(tmp_path)
     assert main(["generate", "a red circle", "--model", str(folder), "--steps", "2", "--keep-colours",
                  "--out", "out"]) == 2

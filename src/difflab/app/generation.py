@@ -103,8 +103,8 @@ def check_request(req: Request, pipelines, limits: Limits = Limits()) -> None:
         raise ValueError("the style may have at most 40 characters")
     if not isinstance(req.keep_colours, bool):
         raise ValueError(f"keep colours must be true or false, got {req.keep_colours!r}")
-    if req.keep_colours and not (req.style or "").strip():
-        raise ValueError("keeping the prompt's colours applies under a style: give a style word")
+    if req.keep_colours and not (req.style or "").strip() and req.style_ref is None:
+        raise ValueError("keeping the prompt's colours applies under a style: give a style word or a reference image")
     if not 0 < float(req.style_weight) <= limits.stylize:
         raise ValueError(f"the style weight must be above 0 and at most {limits.stylize:g}, got {req.style_weight}")
 

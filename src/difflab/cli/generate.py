@@ -133,8 +133,9 @@ def _cmd_generate(args) -> None:
     count(args.n * len(args.prompts), "images", f"-n {args.n} x {len(args.prompts)} prompts")
     if args.stylize is not None and args.style is None:  # before anything is written
         raise ValueError("--stylize sets how strongly a style acts: name one with --style")
-    if args.keep_colours and args.style is None:
-        raise ValueError("--keep-colours keeps the prompt's colours under a style: name one with --style")
+    if args.keep_colours and args.style is None and args.style_ref is None:
+        raise ValueError("--keep-colours keeps the prompt's colours under a style: name one with --style or give "
+                         "--style-ref")
     if args.style_sigma is not None and args.style is None and args.style_ref is None:
         raise ValueError("--style-sigma sets where a style acts: name one with --style or --style-ref")
     if args.style_sigma is not None and args.style is None and args.style_method == "shared":
@@ -304,9 +305,9 @@ def register(sub) -> None:
                           "level for a style word, 0.3 for a learned style, REFERENCE_STYLE_SIGMA of "
                           "difflab.pipelines.text_to_image for a --style-ref through a style adapter; inf: every level)")
     gen.add_argument("--keep-colours", action="store_true",
-                     help="with --style: keep the colours the prompt gets without the style (each image takes its hue "
-                          "from the same prompt and seed drawn unstyled; lightness and saturation stay the style's; "
-                          "samples twice)")
+                     help="with --style or --style-ref: keep the colours the prompt gets without them (each image takes "
+                          "its hue from the same prompt and seed drawn unstyled; lightness and saturation stay the "
+                          "style's; samples twice)")
     gen.add_argument("--style-ref", default=None, metavar="IMAGE",
                      help="borrow the style of this image (the pipeline's size): by its trained style adapter where "
                           "it has one, else by shared attention (no training)")

@@ -134,6 +134,12 @@ LEARNED_STYLE_SIGMA = 0.3
 REFERENCE_STYLE_SIGMA = 2.5
 
 
+def _check_keep_colours(sampling: dict) -> None:
+    if sampling.get("style") is None and sampling.get("style_ref") is None:
+        raise ValueError("keep_colours keeps the prompt's colours under a style: name one with style= (--style) "
+                         "or give a style_ref (--style-ref)")
+
+
 class WithoutStyle(DenoiserWrapper):
     """``denoiser`` with its learned style's adapters off (:func:`~difflab.nets.lora.lora_disabled`):
     the base model, for the steps a style does not act in."""
@@ -417,11 +423,11 @@ class TextToImagePipeline(Pipeline):
         (prompt-major) batch uses seed ``seed + j``. ``sampling``: ``sampler``, ``steps``,
         ``guidance``, ``spacing`` and sampler options (defaults: ``config["defaults"]``).
         ``output``: ``"uint8"`` (N, H, W, 3) numpy array or ``"tensor"`` (N, 3, H, W) in [-1, 1].
-        ``keep_colours``: with a ``style``, each image takes its hue from the same prompt and
-        noise drawn without the style (``style_sigma=0``: the content alone at every level) and
-        keeps the styled image's lightness and saturation (:func:`difflab.colour.keep_hue`,
-        colour preservation after Gatys et al. 2016); it samples twice. The colours the prompt
-        names then survive a style that would repaint them (docs/styles.md, section 6).
+        ``keep_colours``: with a ``style`` or a ``style_ref``, each image takes its hue from the
+        same prompt and noise drawn without them and keeps the styled image's lightness and
+        saturation (:meth:`keep_prompt_colours`; colour preservation after Gatys et al. 2016); it
+        samples twice. The colours the prompt names then survive a style that would repaint them
+        (docs/styles.md, section 6).
         """
         if isinstance(prompts, str):
             prompts = [prompts]
@@ -432,8 +438,8 @@ class TextToImagePipeline(Pipeline):
         from ..text import check_prompts
 
         batch = [p for p in check_prompts(prompts) for _ in range(n_per_prompt)]
-        if keep_colours and sampling.get("style") is None:
-            raise ValueError("keep_colours keeps the prompt's colours under a style: name one with style= (--style)")
+        if keep_colours:
+            _check_keep_colours(sampling)
         start = time.perf_counter()
         z, info = self.latents(batch, seed=seed, **sampling)
         x = self.decode(z)
@@ -451,16 +457,21 @@ class TextToImagePipeline(Pipeline):
     @torch.no_grad()
     def keep_prompt_colours(self, images: torch.Tensor, prompts: Sequence[str], *, seed: int = 0, callback=None,
                             **sampling) -> tuple[torch.Tensor, int]:
-        """``images`` (N, 3, H, W) in [-1, 1], drawn for ``prompts`` with a style by
-        :meth:`latents` (``seed``, ``sampling``), with the hue of the same prompts and seeds drawn
-        without it (``style_sigma=0``: the content alone at every level, which shares the styled
-        run's path above its ``style_sigma``; :func:`difflab.colour.keep_hue`); and the NFE spent.
-        ``callback``: as :meth:`latents`'."""
+        """``images`` (N, 3, H, W) in [-1, 1], drawn for ``prompts`` with a style or a style
+        reference by :meth:`latents` (``seed``, ``sampling``), with the hue of the same prompts and
+        seeds drawn without them (:func:`difflab.colour.keep_hue`); and the NFE spent. Without
+        them means: no reference, and a style at ``style_sigma=0``, the content alone at every level
+        (for a learned style the base network, its adapters off), which shares the styled run's
+        path above its ``style_sigma``. ``callback``: as :meth:`latents`'."""
         from ..colour import keep_hue
 
-        if sampling.get("style") is None:
-            raise ValueError("keep_colours keeps the prompt's colours under a style: name one with style= (--style)")
-        content, info = self.latents(prompts, seed=seed, callback=callback, **{**sampling, "style_sigma": 0.0})
+        _check_keep_colours(sampling)
+        plain = {**sampling, "style_ref": None}
+        if sampling.get("style") is not None:
+            plain["style_sigma"] = 0.0
+        else:
+            plain.pop("style_sigma", None)
+        content, info = self.latents(prompts, seed=seed, callback=callback, **plain)
         return keep_hue(images, self.decode(content)), info.nfe
 
     # -- editing (SDEdit, RePaint) in the latent space --------------------------------
