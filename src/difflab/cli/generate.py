@@ -33,6 +33,23 @@ def _load(path, config=None, pipeline: str | None = None):
     return TextToImagePipeline.load(Path(str(path)), config=config)
 
 
+def _learned_style_base(args):
+    """The shipped styled pipeline, loaded, when no --model or --pipeline is named and --style
+    names a learned style that was learned on it (its fingerprint, the base's cross-attention, says
+    so); else None. ``train style`` learns on that pipeline by default."""
+    if args.model is not None or args.pipeline is not None or args.style is None:
+        return None
+    from ..nets.lora import fingerprint
+    from ..pipelines.learned_styles import read_style, style_path
+    from ..pipelines.text_to_image import TextToImagePipeline, shipped_model_path
+
+    path = style_path(args.style)
+    if path is None:
+        return None
+    styled = TextToImagePipeline.load(shipped_model_path(styles=True))
+    return styled if read_style(path)[0]["fingerprint"] == fingerprint(styled.denoiser.net) else None
+
+
 def _check_style_ref_options(args, given: str | None) -> None:
     """One-line refusals, before anything is written: --style-method and --style-adapter without
     a style reference (``given``: the option that gives one, None where none is given), or
@@ -152,7 +169,7 @@ def _cmd_generate(args) -> None:
     paths = [out / name for name in file_names(args.prompts, args.n)]
     claim(args, *paths)
     start = time.perf_counter()
-    pipe = _load(args.model, args.config, args.pipeline)
+    pipe = _learned_style_base(args) or _load(args.model, args.config, args.pipeline)
     if args.compile:
         pipe.compile()
     resolver = None

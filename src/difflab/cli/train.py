@@ -204,7 +204,7 @@ def _cmd_train_style(args) -> None:
         prior_prompts = [line.strip() for line in Path(args.prior_prompts).read_text().splitlines() if line.strip()]
         if not prior_prompts:
             raise ValueError(f"{args.prior_prompts} holds no prompts (one per line)")
-    path = train_style(args.model or shipped_model_path(), args.images, name=name, out=out, style_file=style_file,
+    path = train_style(args.model or shipped_model_path(styles=True), args.images, name=name, out=out, style_file=style_file,
                        steps=args.steps, batch_size=args.batch_size, lr=args.lr, rank=args.rank,
                        checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
                        seed=args.seed, progress=not args.quiet, device=args.device, compile=args.compile,
@@ -347,7 +347,8 @@ def register(sub) -> None:
     st.add_argument("images", nargs="+", metavar="IMAGE",
                     help="2 or more example images at the pipeline's size (a caption may sit beside each as IMAGE.txt)")
     st.add_argument("--name", required=True, help="the style's name, the word that applies it (generate --style NAME)")
-    st.add_argument("--model", default=None, help="text-to-image pipeline folder (default: the shipped one)")
+    st.add_argument("--model", default=None, help="text-to-image pipeline folder (default: the shipped styled one, "
+                    "generate --pipeline styles, which generate --style NAME then picks by itself)")
     _run(st, steps=1200, batch_size=8, lr=1e-3, checkpoint_every=100, out_default="",
          out="run folder: checkpoint, log, loss curve (default runs/style-NAME)")
     st.add_argument("--style-file", default=None, help="where the style file goes (default styles/NAME.safetensors)")
