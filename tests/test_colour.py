@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from difflab.colour import gaussian_blur, keep_hue, rgb_to_yiq, yiq_to_rgb
+from difflab.colour import keep_hue, rgb_to_yiq, yiq_to_rgb
+from difflab.tensors import gaussian_blur
 
 
 def _solid(rgb, size=12):
@@ -28,17 +29,20 @@ def test_yiq_round_trip_and_greys_have_no_chroma():
 
 
 def test_gaussian_blur_keeps_constants_and_mass():
-    torch.testing.assert_close(gaussian_blur(torch.full((2, 2, 9, 9), 0.3, dtype=torch.float64), 1.5),
-                               torch.full((2, 2, 9, 9), 0.3, dtype=torch.float64))
+    for border in ("replicate", "reflect"):
+        torch.testing.assert_close(gaussian_blur(torch.full((2, 2, 9, 9), 0.3, dtype=torch.float64), 1.5, 4, border),
+                                   torch.full((2, 2, 9, 9), 0.3, dtype=torch.float64))
     spike = torch.zeros(1, 1, 31, 31, dtype=torch.float64)
     spike[0, 0, 15, 15] = 1
-    out = gaussian_blur(spike, 2.0)
+    out = gaussian_blur(spike, 2.0, 6)
     assert abs(out.sum().item() - 1) < 1e-12 and out[0, 0, 15, 15] < 0.05
     # its second moment along a row is the Gaussian's variance (truncated at 3 std: within 3 %)
     row = out[0, 0].sum(0)
     var = (row * (torch.arange(31, dtype=torch.float64) - 15) ** 2).sum()
     assert abs(var.item() / 4.0 - 1) < 0.03
-    assert torch.equal(gaussian_blur(spike, 0), spike)
+    # separable and per channel: a blur of two channels is each channel's blur
+    two = torch.rand(1, 2, 12, 10, dtype=torch.float64)
+    torch.testing.assert_close(gaussian_blur(two, 1.0, 3)[:, 1:], gaussian_blur(two[:, 1:], 1.0, 3))
 
 
 def test_keep_hue_takes_the_contents_hue_and_keeps_the_styled_lightness_and_saturation():

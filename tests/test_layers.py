@@ -12,8 +12,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: the layers, lowest first; a module may import its own top-level module and those of
 #: LOWER layers only (modules of one layer are independent of each other)
 LAYERS = [
-    ["tensors", "limits", "compiler", "precision", "colour"],
-    ["schedules"],
+    ["tensors", "limits", "compiler", "precision"],
+    ["schedules", "colour"],
     ["processes", "predictions"],
     ["denoiser"],
     ["grids"],

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from .tensors import gaussian_blur
+
 #: RGB in [0, 1] -> (Y, I, Q), the NTSC transform (FCC 1953; Y in [0, 1], I, Q about +-0.6)
 RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
@@ -37,23 +39,6 @@ def yiq_to_rgb(images: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,njhw->nihw", _matrix(images, inverse=True), images)
 
 
-def gaussian_blur(images: torch.Tensor, std: float) -> torch.Tensor:
-    """(N, C, H, W) blurred by a Gaussian of ``std`` pixels (separable, truncated at 3 std,
-    the border extended by reflection where the image is large enough, else by zeros); std 0: a copy."""
-    if std == 0:
-        return images.clone()
-    half = int(3 * std + 0.5)
-    g = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=torch.float64) / std) ** 2)
-    g = (g / g.sum()).to(images.device, images.dtype)
-    n, c, h, w = images.shape
-    x = images.reshape(n * c, 1, h, w)
-    mode = "reflect" if half < min(h, w) else "constant"
-    x = torch.nn.functional.pad(x, (half, half, half, half), mode=mode)
-    x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, -1))
-    x = torch.nn.functional.conv2d(x, g.view(1, 1, -1, 1))
-    return x.reshape(n, c, h, w)
-
-
 def keep_hue(styled: torch.Tensor, content: torch.Tensor, blur: float = 1.5, floor: float = 0.05) -> torch.Tensor:
     """``styled`` (N, 3, H, W) in [-1, 1] with the hue of ``content`` (same shape) wherever the
     content is coloured (module docstring): its lightness and saturation stay the styled image's.
@@ -67,7 +52,10 @@ def keep_hue(styled: torch.Tensor, content: torch.Tensor, blur: float = 1.5, flo
     if not (blur >= 0 and floor > 0):
         raise ValueError(f"blur must be >= 0 and floor > 0, got {blur} and {floor}")
     s = rgb_to_yiq((styled.double() + 1) / 2)
-    c = gaussian_blur(rgb_to_yiq((content.double() + 1) / 2)[:, 1:], blur)
+    c = rgb_to_yiq((content.double() + 1) / 2)[:, 1:]
+    if blur > 0:  # truncated at 3 std; the border reflected where the image is large enough, else zeros
+        half = int(3 * blur + 0.5)
+        c = gaussian_blur(c, blur, half, "reflect" if half < min(c.shape[-2:]) else "constant")
     size = c.norm(dim=1, keepdim=True)
     w = size ** 2 / (size ** 2 + floor ** 2)
     chroma = s[:, 1:]

@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 
 from .limits import check_pixels
+from .tensors import gaussian_blur
 
 __all__ = [
     "check_mask",
@@ -229,11 +230,7 @@ def latent_mask(mask: torch.Tensor, latent_shape) -> torch.Tensor:
 
 def _gaussian_blur(m: torch.Tensor, radius: float) -> torch.Tensor:
     """Separable Gaussian blur (std radius / 2, support +-ceil(radius)) with replicated borders."""
-    r = max(1, math.ceil(radius))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float64) / (radius / 2)) ** 2)
-    k = (k / k.sum()).to(m)
-    m = F.conv2d(F.pad(m, (r, r, 0, 0), mode="replicate"), k.reshape(1, 1, 1, -1))
-    return F.conv2d(F.pad(m, (0, 0, r, r), mode="replicate"), k.reshape(1, 1, -1, 1))
+    return gaussian_blur(m, radius / 2, max(1, math.ceil(radius)), "replicate")
 
 
 def check_feather(radius: float, size) -> float:

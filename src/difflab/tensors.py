@@ -1,4 +1,4 @@
-"""Small tensor helpers shared by every layer: broadcasting and reproducible noise."""
+"""Small tensor helpers shared by every layer: broadcasting, reproducible noise, a Gaussian blur."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Sequence, Union
 
 import torch
 
-__all__ = ["append_dims", "randn", "generators", "stream_generators", "STREAM_OFFSETS", "GeneratorLike"]
+__all__ = ["append_dims", "randn", "generators", "stream_generators", "STREAM_OFFSETS", "GeneratorLike", "gaussian_blur"]
 
 GeneratorLike = Union[None, int, torch.Generator, Sequence[torch.Generator]]
 
@@ -64,3 +64,16 @@ def randn(shape, generator: GeneratorLike = None, device=None, dtype=torch.float
     else:
         noise = torch.randn(shape, generator=generator, dtype=torch.float32)
     return noise.to(device=device, dtype=dtype)
+
+
+def gaussian_blur(images: torch.Tensor, std: float, half: int, border: str = "replicate") -> torch.Tensor:
+    """(N, C, H, W) blurred by a separable Gaussian of ``std`` pixels truncated ``half`` pixels either
+    side (normalised), each channel on its own; the border extended by ``border``, a padding mode of
+    :func:`torch.nn.functional.pad` ("replicate", "reflect", "constant")."""
+    k = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=torch.float64) / std) ** 2)
+    k = (k / k.sum()).to(images)
+    n, c, h, w = images.shape
+    x = images.reshape(n * c, 1, h, w)
+    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (half, half, 0, 0), mode=border), k.reshape(1, 1, 1, -1))
+    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, half, half), mode=border), k.reshape(1, 1, -1, 1))
+    return x.reshape(n, c, h, w)
