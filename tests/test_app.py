@@ -250,6 +250,10 @@ def test_a_style_reference_image_through_the_page(server, tmp_path):
     assert not np.array_equal(np.asarray(Image.open(plain[0]["image"])), np.asarray(Image.open(borrowed[0]["image"])))
     p = read_parameters(borrowed[0]["image"])
     assert p["style_weight"] == 2.0 and "not stored" in p["style_ref"]
+    # the prompt's colours kept under a reference alone (no style word)
+    args[-1] = True
+    _, kept, _ = client.predict(*args, handle_file(str(ref)), 2.0, api_name="/generate")
+    assert read_parameters(kept[0]["image"])["keep_colours"] is True
     assert "style_ref" not in read_parameters(plain[0]["image"])
 
 

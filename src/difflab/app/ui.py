@@ -164,7 +164,8 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                  style_image=None, style_weight=1.0):
         req = Request(prompt=prompt or "", pipeline=pipeline, negative_prompt=negative or "", sampler=sampler,
                       steps=int(steps), guidance=float(guidance), seed=int(seed), n=int(n), style=(style or "").strip(),
-                      stylize=float(stylize), style_weight=float(style_weight), keep_colours=bool(keep_colours))
+                      stylize=float(stylize), style_weight=float(style_weight), keep_colours=bool(keep_colours),
+                      style_ref=style_image)  # checked as given (is there one?), fitted to the pipeline below
         check_request(req, models.names, limits)
         pipe = models.get(pipeline)
         if style_image is not None:
