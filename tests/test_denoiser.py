@@ -58,3 +58,47 @@ def test_bad_network_output_shape():
     den = difflab.Denoiser(lambda x, t: x[:, :1], VPSchedule(), "eps")
     with pytest.raises(ValueError, match="network returned shape"):
         den.x0(torch.zeros(4, 2), 0.5)
+
+
+class _Counted:
+    """An exact mixture denoiser that counts its calls; ``below``: another output under that level."""
+
+    def __init__(self, den, below: float | None = None):
+        self.den, self.below, self.calls, self.schedule = den, below, 0, den.schedule
+
+    def __call__(self, x, sigma, **cond):
+        self.calls += 1
+        d = self.den(x, sigma, **cond)
+        s = float(torch.as_tensor(sigma).reshape(-1)[0])
+        return d * 0.5 if self.below is not None and s <= self.below else d
+
+
+def test_shared_evaluations_spare_the_second_run_its_shared_levels_and_change_nothing():
+    """The first run records above its level; a second run from the same noise whose denoiser departs
+    only below that level gets the recorded evaluations there and evaluates the rest: its samples
+    equal the run alone bit for bit (deterministic and stochastic samplers, per-sample streams), and
+    it evaluates only at the levels at or below the level. Other noise finds nothing to replay."""
+    from difflab.models import eight_gaussians
+
+    schedule = DiscreteSchedule("linear", 1000)
+    den = eight_gaussians().denoiser(schedule)
+    level = 1.0
+    for sampler in ("unipc", "ddim", "dpmpp-2m-sde"):
+        styled, alone = _Counted(den, below=level), _Counted(den)
+        alone_x, info = difflab.sample(alone, (16, 2), sampler, 8, generator=3, return_info=True)
+        from difflab.denoiser import SharedEvaluations
+
+        shared = SharedEvaluations()
+        first = shared.wrap(styled, above=level)
+        styled_x = difflab.sample(first, (16, 2), sampler, 8, generator=3)
+        assert first.hits == 0 and not torch.equal(styled_x, alone_x)
+        second_den = _Counted(den)
+        second = shared.wrap(second_den)
+        second_x = difflab.sample(second, (16, 2), sampler, 8, generator=3)
+        assert torch.equal(second_x, alone_x), sampler
+        above = int((info.sigmas[:-1] > level).sum())
+        assert 0 < above < 8 and second.hits == above and second_den.calls == info.nfe - above, sampler
+        third_den = _Counted(den)
+        other = shared.wrap(third_den)
+        difflab.sample(other, (16, 2), sampler, 8, generator=4)
+        assert other.hits == 0 and third_den.calls == info.nfe

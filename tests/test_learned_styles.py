@@ -322,9 +322,10 @@ def test_a_learned_style_acts_below_its_noise_level_with_the_base_above(tmp_path
 
 def test_keep_colours_takes_the_hue_of_the_unstyled_image(tmp_path, monkeypatch, capsys):
     """keep_colours=True is keep_hue(the styled image, the same prompt and seed at style_sigma=0,
-    i.e. the content alone; with a style reference, without the reference), sampling twice; without a
-    style or a reference it is refused, in the library and on the command line (before anything is
-    written)."""
+    i.e. the content alone; with a style reference, without the reference); the unstyled run
+    evaluates only at the levels where the style acts (above them it follows the styled run's path);
+    without a style or a reference it is refused, in the library and on the command line (before
+    anything is written)."""
     from difflab.colour import keep_hue
 
     folder = _tiny_pipeline().save(tmp_path / "pipe")
@@ -333,11 +334,18 @@ def test_keep_colours_takes_the_hue_of_the_unstyled_image(tmp_path, monkeypatch,
     pipe = _tiny_pipeline()
     apply_style(pipe, path)
     prompts = ["a red circle", "a blue square"]
-    styled, info = pipe(prompts, seed=2, steps=4, output="tensor", style="inky", return_info=True)
-    content = pipe(prompts, seed=2, steps=4, output="tensor", style="inky", style_sigma=0.0)
-    kept, kept_info = pipe(prompts, seed=2, steps=4, output="tensor", style="inky", keep_colours=True, return_info=True)
+    styled, info = pipe(prompts, seed=2, steps=8, output="tensor", style="inky", return_info=True)
+    content = pipe(prompts, seed=2, steps=8, output="tensor", style="inky", style_sigma=0.0)
+    assert not torch.allclose(styled, content)  # at 8 steps the style acts at the last level (0.21)
+    kept, kept_info = pipe(prompts, seed=2, steps=8, output="tensor", style="inky", keep_colours=True, return_info=True)
     torch.testing.assert_close(kept, keep_hue(styled, content), atol=1e-6, rtol=0)
-    assert kept_info.nfe == 2 * info.nfe and kept_info.settings["keep_colours"] is True
+    from difflab.pipelines.text_to_image import LEARNED_STYLE_SIGMA
+
+    levels = []
+    pipe.latents(prompts, seed=2, steps=8, style="inky", callback=lambda step: levels.append(float(step["sigma"])))
+    acting = sum(s <= LEARNED_STYLE_SIGMA for s in levels)
+    assert 0 < acting < len(levels) == info.nfe
+    assert kept_info.nfe == info.nfe + acting and kept_info.settings["keep_colours"] is True
     assert not torch.allclose(kept, styled)
     with pytest.raises(ValueError, match="name one with style="):
         pipe(prompts, seed=2, steps=4, keep_colours=True)

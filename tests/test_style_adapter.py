@@ -511,3 +511,30 @@ def test_an_adapter_trained_where_its_reference_acts(tmp_path):
                                checkpoint_every=2, progress=False, style_sigma=2.5)
     _, meta = load_style_adapter(file, pipe.denoiser.net)
     assert meta["training"]["style_sigma"] == 2.5
+
+
+def test_keep_colours_with_an_adapted_reference_evaluates_the_unstyled_run_only_where_it_acts():
+    """keep_colours with a reference through the adapter (acting at sigma <= REFERENCE_STYLE_SIGMA)
+    is keep_hue(the borrowed image, the prompt drawn without the reference), and the unstyled run
+    evaluates the denoiser only at the levels where the reference acts: above them the two runs
+    follow one path (the adapter at w = 0 is the base), whose evaluations it is handed."""
+    from difflab.colour import keep_hue
+    from difflab.pipelines.text_to_image import REFERENCE_STYLE_SIGMA
+
+    pipe = _tiny_pipeline()
+    adapter = StyleAdapter(pipe.denoiser.net)
+    torch.manual_seed(1)
+    with torch.no_grad():  # a head that is not zero, so that the reference changes the image
+        for p in adapter.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    pipe.style_adapter = adapter.eval()
+    reference, prompts, levels = _reference(size=pipe.config["image_size"]), ["a red circle", "a blue square"], []
+    borrowed, info = pipe(prompts, seed=2, steps=8, output="tensor", style_ref=reference, return_info=True,
+                          callback=lambda step: levels.append(float(step["sigma"])))
+    unstyled = pipe(prompts, seed=2, steps=8, output="tensor")
+    assert not torch.allclose(borrowed, unstyled, atol=1e-3)
+    kept, kept_info = pipe(prompts, seed=2, steps=8, output="tensor", style_ref=reference, keep_colours=True,
+                           return_info=True)
+    torch.testing.assert_close(kept, keep_hue(borrowed, unstyled), atol=1e-6, rtol=0)
+    acting = sum(s <= REFERENCE_STYLE_SIGMA for s in levels)
+    assert 0 < acting < len(levels) == info.nfe and kept_info.nfe == info.nfe + acting

@@ -135,6 +135,7 @@ def generate_stream(pipe, req: Request, stop: threading.Event | None = None,
     ``("final", images)``. ``stop.set()`` (from any thread) ends sampling at its next step
     and the stream with :class:`Stopped`."""
     from ..data.shapes import to_uint8
+    from ..denoiser import SharedEvaluations
     from ..pipelines.text_to_image import TextToImagePipeline
 
     stop = stop or threading.Event()
@@ -156,10 +157,12 @@ def generate_stream(pipe, req: Request, stop: threading.Event | None = None,
     def work() -> None:
         try:
             if isinstance(pipe, TextToImagePipeline):
-                z, _ = pipe.latents(prompts, seed=int(req.seed), callback=preview, **settings)
+                shared = SharedEvaluations() if req.keep_colours else None
+                z, _ = pipe.latents(prompts, seed=int(req.seed), callback=preview, shared=shared, **settings)
                 images = pipe.decode(z)
                 if req.keep_colours:  # the unstyled run only lends its hue: no previews of it
-                    images, _ = pipe.keep_prompt_colours(images, prompts, seed=int(req.seed), callback=halt, **settings)
+                    images, _ = pipe.keep_prompt_colours(images, prompts, seed=int(req.seed), callback=halt,
+                                                         shared=shared, **settings)
                 out.put(("final", to_uint8(images)))
             else:
                 out.put(("final", pipe(prompts, seed=int(req.seed), **settings)))

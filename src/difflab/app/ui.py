@@ -349,7 +349,7 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
                     with gr.Row():
                         style = gr.Textbox(label="style word (optional)", max_lines=1)
                         stylize = gr.Slider(0, limits.stylize, value=1.0, step=0.25, label="stylize")
-                        keep_colours = gr.Checkbox(value=False, label="keep the prompt's colours (samples twice)")
+                        keep_colours = gr.Checkbox(value=False, label="keep the prompt's colours (also draws the image unstyled)")
                     with gr.Accordion("style reference image (optional)", open=False):
                         with gr.Row():
                             style_image = gr.Image(label="borrow this image's style", type="numpy")

@@ -324,7 +324,7 @@ def register(sub) -> None:
     gen.add_argument("--keep-colours", action="store_true",
                      help="with --style or --style-ref: keep the colours the prompt gets without them (each image takes "
                           "its hue from the same prompt and seed drawn unstyled; lightness and saturation stay the "
-                          "style's; samples twice)")
+                          "style's; also draws the images unstyled, below the style's level where it acts only there)")
     gen.add_argument("--style-ref", default=None, metavar="IMAGE",
                      help="borrow the style of this image (the pipeline's size): by its trained style adapter where "
                           "it has one, else by shared attention (no training)")

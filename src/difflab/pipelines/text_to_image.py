@@ -52,7 +52,7 @@ from typing import Sequence
 
 import torch
 
-from ..denoiser import DenoiserWrapper
+from ..denoiser import DenoiserWrapper, SharedEvaluations
 from ..io.folders import PIPELINE_CONFIG
 from ..nets.lora import has_lora, lora_disabled
 from .base import Pipeline
@@ -334,7 +334,7 @@ class TextToImagePipeline(Pipeline):
                 style: str | None = None, stylize: float | None = None, aspect: str | None = None,
                 negative_prompt: str | None = None, callback=None, style_ref=None, style_weight: float = 1.0,
                 style_method: str | None = None, style_sigma: float | None = None,
-                **options) -> tuple[torch.Tensor, GenerationInfo]:
+                shared: SharedEvaluations | None = None, **options) -> tuple[torch.Tensor, GenerationInfo]:
         """Sample latents, one per prompt: prompt i starts from the noise of seed ``seed + i``
         (so a batch equals one call per prompt with its own seed). ``style``, ``stylize``,
         ``style_sigma``, ``negative_prompt``: see :meth:`styled`; ``aspect``: the frame, see :meth:`frame`;
@@ -343,7 +343,10 @@ class TextToImagePipeline(Pipeline):
         image (path, PIL image or uint8 array at the pipeline's size) whose style is borrowed,
         ``style_weight`` its strength, ``style_method`` how (:meth:`style_reference`); through a
         style adapter it acts only at noise levels sigma <= ``style_sigma`` (default
-        :data:`REFERENCE_STYLE_SIGMA`; inf: every level; :class:`~difflab.pipelines.style_adapter.LateReference`)."""
+        :data:`REFERENCE_STYLE_SIGMA`; inf: every level; :class:`~difflab.pipelines.style_adapter.LateReference`).
+        ``shared``: evaluations this run records above the level where its style starts to act, or
+        (after such a run) replays where it follows the same path (:class:`~difflab.denoiser.SharedEvaluations`;
+        :meth:`keep_prompt_colours`); ``nfe`` counts only the evaluations made."""
         from ..samplers import sample
 
         d = self.config["defaults"]
@@ -382,8 +385,14 @@ class TextToImagePipeline(Pipeline):
 
             w = torch.full((n,), float(style_weight), device=self.device)
             cond.update(extra, style_weight=w, **({STYLED + "style_weight": w} if STYLED + "context" in cond else {}))
-        z, info = sample(model, (n, *shape), sampler, steps, generator=seed,
+        # where this run departs from the same prompt without its style and reference (neither acts above)
+        acts_from = [math.inf if getattr(model, "style_sigma", None) is None else float(model.style_sigma)] \
+            if style is not None else []
+        acts_from += [math.inf if reference_sigma is None else reference_sigma] if style_ref is not None else []
+        run = model if shared is None else shared.wrap(model, above=max(acts_from, default=None))
+        z, info = sample(run, (n, *shape), sampler, steps, generator=seed,
                          spacing=spacing, cond=cond, return_info=True, callback=callback, **options)
+        info.nfe -= getattr(run, "hits", 0)
         settings = {"sampler": sampler, "steps": steps, "guidance": guidance, "spacing": spacing, **options,
                     **({"style": style} if style is not None else {}),
                     **({"stylize": float(stylize)} if stylize is not None else {}),
@@ -426,7 +435,8 @@ class TextToImagePipeline(Pipeline):
         ``keep_colours``: with a ``style`` or a ``style_ref``, each image takes its hue from the
         same prompt and noise drawn without them and keeps the styled image's lightness and
         saturation (:meth:`keep_prompt_colours`; colour preservation after Gatys et al. 2016); it
-        samples twice. The colours the prompt names then survive a style that would repaint them
+        samples the unstyled image too, below the style's level where the style acts only there.
+        The colours the prompt names then survive a style that would repaint them
         (docs/styles.md, section 6).
         """
         if isinstance(prompts, str):
@@ -441,10 +451,11 @@ class TextToImagePipeline(Pipeline):
         if keep_colours:
             _check_keep_colours(sampling)
         start = time.perf_counter()
-        z, info = self.latents(batch, seed=seed, **sampling)
+        shared = SharedEvaluations() if keep_colours else None
+        z, info = self.latents(batch, seed=seed, shared=shared, **sampling)
         x = self.decode(z)
         if keep_colours:
-            x, nfe = self.keep_prompt_colours(x, batch, seed=seed, **sampling)
+            x, nfe = self.keep_prompt_colours(x, batch, seed=seed, shared=shared, **sampling)
             info.nfe += nfe
             info.settings["keep_colours"] = True
         info.seconds = time.perf_counter() - start
@@ -456,13 +467,14 @@ class TextToImagePipeline(Pipeline):
 
     @torch.no_grad()
     def keep_prompt_colours(self, images: torch.Tensor, prompts: Sequence[str], *, seed: int = 0, callback=None,
-                            **sampling) -> tuple[torch.Tensor, int]:
+                            shared: SharedEvaluations | None = None, **sampling) -> tuple[torch.Tensor, int]:
         """``images`` (N, 3, H, W) in [-1, 1], drawn for ``prompts`` with a style or a style
         reference by :meth:`latents` (``seed``, ``sampling``), with the hue of the same prompts and
         seeds drawn without them (:func:`difflab.colour.keep_hue`); and the NFE spent. Without
         them means: no reference, and a style at ``style_sigma=0``, the content alone at every level
         (for a learned style the base network, its adapters off), which shares the styled run's
-        path above its ``style_sigma``. ``callback``: as :meth:`latents`'."""
+        path above its ``style_sigma``: given the ``shared`` evaluations the styled run recorded
+        (:meth:`latents`), it evaluates only below that level. ``callback``: as :meth:`latents`'."""
         from ..colour import keep_hue
 
         _check_keep_colours(sampling)
@@ -471,7 +483,7 @@ class TextToImagePipeline(Pipeline):
             plain["style_sigma"] = 0.0
         else:
             plain.pop("style_sigma", None)
-        content, info = self.latents(prompts, seed=seed, callback=callback, **plain)
+        content, info = self.latents(prompts, seed=seed, callback=callback, shared=shared, **plain)
         return keep_hue(images, self.decode(content)), info.nfe
 
     # -- editing (SDEdit, RePaint) in the latent space --------------------------------
