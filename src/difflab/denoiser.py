@@ -224,8 +224,9 @@ class DenoiserWrapper:
 
 
 def _one_level(sigma) -> float | None:
-    """The noise level of a call as a float where every sample has the same one, else None."""
-    s = torch.as_tensor(sigma).detach().reshape(-1)
+    """The noise level of a call as a float where every sample has the same one, else None (in
+    float64, as :func:`difflab.guidance.at_or_below` reads it)."""
+    s = torch.as_tensor(sigma, dtype=torch.float64).detach().cpu().reshape(-1)
     if s.numel() == 0 or not bool((s == s[0]).all()):
         return None
     return float(s[0])
