@@ -470,18 +470,23 @@ def test_a_decoder_trained_further_from_an_unclip_pipeline(tiny_unclip, tmp_path
     """``train_decoder(init=UNCLIP_FOLDER)`` continues that pipeline's decoder: it starts from its
     EMA weights, embedding pathway included (at a learning rate of ~0 they come out unchanged),
     keeps its embedding tokens and its standardisation (not that of the scenes it is trained on
-    now), and the result assembles with the pipeline's prior. A CLIP encoder of another size is a
-    one-line error."""
+    now), and the result assembles with the pipeline's prior; the density of its training noise
+    levels is recorded, and an unknown one refused before anything is written. A CLIP encoder of
+    another size is a one-line error."""
     from difflab.io.folders import load_model
     from difflab.pipelines.unclip_training import assemble_unclip, train_decoder
 
     unclip = tiny_unclip / "unclip"
     # other scenes than the pipeline's decoder saw (16), whose statistics differ: the decoder keeps its own
     out = train_decoder(tiny_unclip / "clip", out=tmp_path / "dec", init=unclip, scenes=24, steps=2, batch_size=4,
-                        lr=1e-12, progress=False)
+                        lr=1e-12, progress=False, t_sampling="logit-normal")
     before, old = load_model(unclip / "decoder", ema=True)
     after, new = load_model(out, ema=True)
     assert new["net"]["embed_tokens"] == old["net"]["embed_tokens"]
+    assert new["training"]["t_sampling"] == "logit-normal"
+    with pytest.raises(ValueError, match="unknown t sampling 'lognormal'"):
+        train_decoder(tiny_unclip / "clip", out=tmp_path / "bad", init=unclip, t_sampling="lognormal")
+    assert not (tmp_path / "bad").exists()
     for k in ("mean", "std"):
         assert new["standardise"][k] == pytest.approx(old["standardise"][k], rel=1e-6)
     for (name, a), b in zip(before.net.state_dict().items(), after.net.state_dict().values()):

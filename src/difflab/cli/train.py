@@ -233,7 +233,7 @@ def _cmd_train_decoder(args) -> None:
                            batch_size=args.batch_size, lr=args.lr, p_caption=args.p_caption, p_embed=args.p_embed,
                            checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
                            seed=args.seed, progress=not args.quiet, device=args.device, compile=args.compile,
-                           precision=args.precision, workers=args.workers)
+                           precision=args.precision, workers=args.workers, t_sampling=args.t_sampling)
     print(f"saved decoder folder {folder}")
 
 
@@ -418,6 +418,9 @@ def register(sub) -> None:
     de.add_argument("--p-caption", type=number(0, 1), default=0.5, help="caption dropout (default 0.5)")
     de.add_argument("--p-embed", type=number(0, 1), default=0.1, help="embedding dropout (default 0.1)")
     de.add_argument("--workers", type=positive_int, default=1, help="processes that render the training scenes")
+    de.add_argument("--t-sampling", default="uniform",
+                    help="density of training noise levels: uniform, likelihood, edm (EDM's lognormal) or logit-normal "
+                         "(SD3's)")
     de.set_defaults(handler=_cmd_train_decoder)
 
     r = tsub.add_parser("superres", help="an SR3-style x4 super-resolution model on photo crops")

@@ -237,6 +237,7 @@ def train_decoder(
     compile: bool = False,
     precision: str = "fp32",
     workers: int = 1,
+    t_sampling: str = "uniform",
 ) -> Path:
     """Train the decoder on the latents of the training scenes, conditioned on their CLIP image
     embeddings (by ``clip``) and captions, fine-tuned from the denoiser of the text-to-image
@@ -244,8 +245,10 @@ def train_decoder(
     with an unCLIP pipeline folder as ``init``, its decoder trained further (its
     ``embed_tokens`` kept; ``clip`` must be that pipeline's encoder, or one of its size).
     Saves a model folder ``out`` (the decoder) with the autoencoder in ``out/autoencoder``.
-    Returns ``out``."""
+    ``t_sampling``: the density of training noise levels (:func:`difflab.losses.sample_t`; e.g.
+    ``"logit-normal"``, SD3's, more of the levels around the data's scale). Returns ``out``."""
     from ..denoiser import Denoiser
+    from ..losses import check_objective
     from ..io.folders import read_pipeline_config, save_autoencoder
     from ..io.jsonfile import read_json_object
     from ..train.distributed import init_distributed
@@ -258,6 +261,7 @@ def train_decoder(
     for name, p in (("p_caption", p_caption), ("p_embed", p_embed)):
         if not 0 <= p < 1:
             raise ValueError(f"{name} must be in [0, 1), got {p}")
+    check_objective(t_sampling=t_sampling)
     out = Path(out)
     w = init_distributed()
     device = torch.device(device) if device is not None else w.device
@@ -307,7 +311,8 @@ def train_decoder(
 
     training = {"clip": str(clip), "init": str(init), "scenes": scenes, "steps": steps, "batch_size": batch_size,
                 "lr": lr, "p_caption": p_caption, "p_embed": p_embed, "embed_tokens": embed_tokens,
-                "ema_half_life": ema_half_life, "seed": seed, "params": sum(p.numel() for p in net.parameters())}
+                "ema_half_life": ema_half_life, "seed": seed, "params": sum(p.numel() for p in net.parameters()),
+                **({"t_sampling": t_sampling} if t_sampling != "uniform" else {})}
     extra = {"task": "unclip-decoder", "standardise": {"mean": mean.tolist(), "std": std.tolist()},
              "training": training}
     export_model = model_exporter(out, denoiser, extra)
@@ -320,6 +325,7 @@ def train_decoder(
     fit(denoiser, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, ema_half_life=ema_half_life,
         ema_rampup=0.05, grad_clip=grad_clip, out=out, checkpoint_every=checkpoint_every, log_every=log_every,
         resume=resume, precision=precision, seed=seed, progress=progress, desc="train decoder", compile=compile,
+        t_sampling=t_sampling,
         on_checkpoint=export,
         config={"net": net.config, "schedule": schedule.to_config(), "prediction": prediction,
                 "training": {k: v for k, v in training.items() if k != "steps"}})
