@@ -355,6 +355,15 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     plain = pipe.variations(x[0], 1, seed=1, clip_guidance=0.0, output="tensor")
     guided = pipe.variations(x[0], 1, seed=1, clip_guidance=5.0, output="tensor")
     assert not torch.allclose(plain, guided, atol=1e-3)
+    # variations from fresh noise take the decoder's guidance from variation_guidance, not guidance
+    from difflab.pipelines.unclip import DEFAULTS
+
+    own = pipe.config["defaults"]["variation_guidance"]
+    assert own == DEFAULTS["variation_guidance"] != pipe.config["defaults"]["guidance"]
+    default = pipe.variations(x[0], 1, seed=1, output="tensor")
+    torch.testing.assert_close(default, pipe.variations(x[0], 1, seed=1, guidance=own, output="tensor"), atol=0, rtol=0)
+    assert not torch.equal(default, pipe.variations(x[0], 1, seed=1, guidance=pipe.config["defaults"]["guidance"],
+                                                    output="tensor"))  # (the tiny decoder barely tells them apart)
     _, guided_info = pipe(["a red circle"], return_info=True, clip_guidance=5.0)
     assert guided_info.settings["clip_guidance"] == 5.0
     frames, path = pipe.interpolate(x[0], x[1], 4)

@@ -66,9 +66,11 @@ SHIPPED = "shapes-unclip"
 #: (variations, interpolations, text diffs, text to image with ``caption=False``), except the
 #: inverted interpolation, whose ends must reconstruct their images; text to image
 #: with the caption runs without it unless a call asks (on the tuning prompts it traded 4 points of
-#: single objects for 7 of pairs)
+#: single objects for 7 of pairs). ``variation_guidance`` is the decoder's classifier-free guidance
+#: for variations from fresh noise (``guidance`` elsewhere), chosen on the same tuning range
+#: (docs/unclip.md, sec. 4)
 DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 1.0, "candidates": 2,
-            "sampler": "unipc", "steps": 20, "guidance": 3.0, "clip_guidance": 10.0}
+            "sampler": "unipc", "steps": 20, "guidance": 3.0, "clip_guidance": 10.0, "variation_guidance": 1.5}
 #: the prior's noise for image i, candidate j of a call seeded s is seeded
 #: ``s + i + PRIOR_STREAM + j * CANDIDATE_STRIDE`` (the decoder's noise of image i: ``s + i``),
 #: so image i depends on ``s + i`` alone, whatever the batch
@@ -415,11 +417,13 @@ class UnCLIPPipeline(Pipeline):
     def variations(self, image, n: int = 4, *, seed: int = 0, invert: bool = False, output: str = "uint8",
                    **settings):
         """``n`` variations of one image: its CLIP embedding decoded with fresh noise (seeds
-        ``seed + j``) and no caption; with ``invert``, decoded by ``ddim`` with ``eta`` (a setting,
+        ``seed + j``) and no caption, at the guidance ``variation_guidance`` (:data:`DEFAULTS`)
+        unless ``guidance`` is given; with ``invert``, decoded by ``ddim`` with ``eta`` (a setting,
         default 0.8) from the image's own inverted noise (:meth:`invert`, at the decoding's
-        guidance), so layout and colours stay closer. The guidance stays the pipeline's: at
-        eta 0.8 the decoder's faithfulness to the embedding matters more than an exact inversion
-        (docs/unclip.md, sec. 4); ``guidance=1``, ``clip_guidance=0`` with ``eta=0`` give the image back."""
+        guidance), so layout and colours stay closer. There the guidance is the pipeline's
+        ``guidance``: at eta 0.8 the decoder's faithfulness to the embedding matters more than an
+        exact inversion (docs/unclip.md, sec. 4); ``guidance=1``, ``clip_guidance=0`` with ``eta=0``
+        give the image back."""
         _check_call(output, seed)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -428,6 +432,7 @@ class UnCLIPPipeline(Pipeline):
             raise ValueError(f"variations take one image, got {x.shape[0]}")
         z_i = self.clip.encode_image(x)
         if not invert:
+            settings.setdefault("guidance", self.config["defaults"]["variation_guidance"])
             latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, **settings)
         else:
             settings.setdefault("eta", 0.8)
