@@ -362,6 +362,7 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     assert own == DEFAULTS["variation_guidance"] != pipe.config["defaults"]["guidance"]
     default = pipe.variations(x[0], 1, seed=1, output="tensor")
     torch.testing.assert_close(default, pipe.variations(x[0], 1, seed=1, guidance=own, output="tensor"), atol=0, rtol=0)
+    torch.testing.assert_close(default, pipe.variations(x[0], 1, seed=1, guidance=None, output="tensor"), atol=0, rtol=0)
     assert not torch.equal(default, pipe.variations(x[0], 1, seed=1, guidance=pipe.config["defaults"]["guidance"],
                                                     output="tensor"))  # (the tiny decoder barely tells them apart)
     _, guided_info = pipe(["a red circle"], return_info=True, clip_guidance=5.0)

@@ -432,7 +432,8 @@ class UnCLIPPipeline(Pipeline):
             raise ValueError(f"variations take one image, got {x.shape[0]}")
         z_i = self.clip.encode_image(x)
         if not invert:
-            settings.setdefault("guidance", self.config["defaults"]["variation_guidance"])
+            if settings.get("guidance") is None:  # None, as decode_latents reads it: the default, here the variations'
+                settings["guidance"] = self.config["defaults"]["variation_guidance"]
             latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, **settings)
         else:
             settings.setdefault("eta", 0.8)
