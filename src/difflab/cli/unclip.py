@@ -186,7 +186,8 @@ def _cmd_assemble(args) -> None:
 def _decoder_args(p) -> None:
     p.add_argument("--model", default=None, help="unCLIP pipeline folder (default: the shipped shapes-unclip)")
     add_sampler_args(p, sampler=None, steps=None)
-    p.add_argument("--guidance", type=number(0), default=None, help="the decoder's guidance scale (default: the pipeline's)")
+    p.add_argument("--guidance", type=number(0), default=None, help="the decoder's guidance scale (default: the pipeline's: for variations from fresh noise its "
+                        "variation_guidance, 1.5 in the shipped pipeline, else its guidance, 3)")
     p.add_argument("--clip-guidance", type=number(0), default=None,
                    help="the decoder's CLIP guidance towards the image's embedding (0: none; default: the pipeline's)")
     p.add_argument("--seed", type=seed, default=0, help="noise seed (default 0)")
