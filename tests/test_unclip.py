@@ -360,11 +360,39 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
 
     own = pipe.config["defaults"]["variation_guidance"]
     assert own == DEFAULTS["variation_guidance"] != pipe.config["defaults"]["guidance"]
-    default = pipe.variations(x[0], 1, seed=1, output="tensor")
-    torch.testing.assert_close(default, pipe.variations(x[0], 1, seed=1, guidance=own, output="tensor"), atol=0, rtol=0)
-    torch.testing.assert_close(default, pipe.variations(x[0], 1, seed=1, guidance=None, output="tensor"), atol=0, rtol=0)
+    default = pipe.variations(x[0], 1, seed=1, candidates=1, output="tensor")
+    torch.testing.assert_close(default, pipe.variations(x[0], 1, seed=1, guidance=own, candidates=1, output="tensor"),
+                               atol=0, rtol=0)
+    torch.testing.assert_close(default, pipe.variations(x[0], 1, seed=1, guidance=None, candidates=1, output="tensor"),
+                               atol=0, rtol=0)
     assert not torch.equal(default, pipe.variations(x[0], 1, seed=1, guidance=pipe.config["defaults"]["guidance"],
-                                                    output="tensor"))  # (the tiny decoder barely tells them apart)
+                                                    candidates=1, output="tensor"))  # (the tiny decoder barely tells them apart)
+    # each variation is the best of `candidates` decodings by cosine to the source's embedding
+    # (CLIP reranking): candidate c of variation j is the plain decoding of seed + j + c * CANDIDATE_STRIDE
+    from difflab.pipelines.unclip import CANDIDATE_STRIDE
+
+    assert pipe.config["defaults"]["variation_candidates"] == DEFAULTS["variation_candidates"] > 1
+    cands = torch.stack([pipe.variations(x[0], 2, seed=1 + c * CANDIDATE_STRIDE, candidates=1, output="tensor")
+                         for c in range(3)])
+    cos = torch.stack([pipe.clip.encode_image(c) @ pipe.clip.encode_image([x[0]])[0] for c in cands])
+    assert (cos.max(0).values > cos.min(0).values + 1e-4).all()  # the candidates differ, so the pick can be wrong
+    best = pipe.variations(x[0], 2, seed=1, candidates=3, output="tensor")
+    for j, c in enumerate(cos.argmax(0).tolist()):
+        torch.testing.assert_close(best[j], cands[c, j], atol=0, rtol=0)
+    torch.testing.assert_close(cands[0], pipe.variations(x[0], 2, seed=1, candidates=1, output="tensor"), atol=0, rtol=0)
+    # from inverted noise at eta = 0 every candidate is the same image: decoded once
+    decodings, plain_decode = [], pipe.decode_latents
+    pipe.decode_latents = lambda *a, **kw: decodings.append(kw) or plain_decode(*a, **kw)
+    try:
+        pipe.variations(x[0], 1, invert=True, eta=0.0, candidates=3)
+        assert len(decodings) == 1
+        pipe.variations(x[0], 1, invert=True, candidates=3)  # eta 0.8: three
+        assert len(decodings) == 4 and len({kw["seed"] for kw in decodings[1:]}) == 3
+    finally:
+        del pipe.decode_latents
+    k = DEFAULTS["variation_candidates"]
+    torch.testing.assert_close(pipe.variations(x[0], 1, seed=1, output="tensor"),
+                               pipe.variations(x[0], 1, seed=1, candidates=k, output="tensor"), atol=0, rtol=0)
     _, guided_info = pipe(["a red circle"], return_info=True, clip_guidance=5.0)
     assert guided_info.settings["clip_guidance"] == 5.0
     frames, path = pipe.interpolate(x[0], x[1], 4)
@@ -394,6 +422,7 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
                           (lambda: pipe(["a red circle"], output="png"), "output must be"),
                           (lambda: pipe.interpolate(x[0], x[1], 3, seed="1"), "seed must be an integer"),
                           (lambda: pipe.variations(x[0], 1, clip_guidance=-1.0), "guidance scale must be a finite number >= 0"),
+                          (lambda: pipe.variations(x[0], 1, candidates=0), "candidates must be a positive integer"),
                           (lambda: pipe.text_diff(x[0], "a blue square", max_angle="0.5"), "max_angle"),
                           (lambda: pipe.variations(torch.zeros(3, 32, 32)), r"shape \(N, 3, H, W\)"),
                           (lambda: pipe.variations(torch.full((1, 3, 32, 32), 200.0)), r"values in \[-1, 1\]"),
@@ -413,6 +442,9 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     assert (tmp_path / "v-0.png").is_file() and (tmp_path / "v-1.png").is_file()
     assert main(["variations", str(png), "-n", "1", "--model", model, "--clip-guidance", "0",
                  "--out", str(tmp_path / "v0.png")]) == 0
+    assert main(["variations", str(png), "-n", "1", "--model", model, "--candidates", "1",
+                 "--out", str(tmp_path / "v1.png")]) == 0  # the plain decoding (seed 0), not the best of 4
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "v1.png")), np.asarray(Image.open(tmp_path / "v-0.png")))
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "v0.png")), np.asarray(Image.open(tmp_path / "v-0.png")))
     assert main(["variations", str(png), "-n", "2", "--strip", "--invert", "--model", model,
                  "--out", str(tmp_path / "strip.png")]) == 0
@@ -432,6 +464,7 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     report = json.loads((tmp_path / "u.json").read_text())
     assert report["prior"]["n"] == 3 and -1 <= report["prior"]["cosine_prior"] <= 1
     assert report["variations"]["kept"]["n"] == 4 and report["variations_inverted"]["invert"] is True
+    assert report["variations"]["pair_difference"] > 0
     assert report["interpolation"]["path_monotone"] == 1.0 and report["interpolation_inverted"]["invert"] is True
     assert main(["interpolate", str(png), str(png), "--frames", "3", "--invert", "--model", model,
                  "--out", str(tmp_path / "inv.png")]) == 0

@@ -20,7 +20,7 @@ for cfg in configs:
     t0 = time.time()
     varied, diffs, pair = [], [], []
     for i in range(n):
-        v = pipe.variations(source[i], per, seed=i * per, invert=True, **cfg)
+        v = pipe.variations(source[i], per, candidates=1, seed=i * per, invert=True, **cfg)
         varied.extend(v)
         d = np.abs(v.astype(np.int16) - source[i].astype(np.int16)).mean(axis=(1, 2, 3))
         diffs.extend(d.tolist())

@@ -18,7 +18,7 @@ for order in (2, 3):
     t0 = time.time()
     varied = []
     for i in range(n):
-        varied.extend(pipe.variations(source[i], 2, seed=i * 2, order=order))
+        varied.extend(pipe.variations(source[i], 2, candidates=1, seed=i * 2, order=order))
     kept = judge_batch(varied, [o for o in objects[:n] for _ in range(2)])
     mono, rho = [], []
     for k in range(pairs):

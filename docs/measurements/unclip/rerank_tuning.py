@@ -22,7 +22,7 @@ source = to_uint8(images)
 t0 = time.time()
 kept = np.zeros((n, K), bool); cos = np.zeros((n, K)); nobj = np.array([len(s.objects) for s in scenes])
 for i in range(n):
-    v = pipe.variations(source[i], K, seed=i * K, **settings)
+    v = pipe.variations(source[i], K, candidates=1, seed=i * K, **settings)
     z = pipe.clip.encode_image(list(v)); zs = pipe.clip.encode_image([source[i]])
     cos[i] = (z @ zs[0]).cpu().numpy()
     kept[i] = [judge(im, objects[i])["all"] for im in v]

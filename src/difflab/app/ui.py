@@ -274,7 +274,9 @@ def build_app(models: Models, limits: Limits = Limits(), out_dir: Path | None = 
             raise ValueError(f"images must be from 1 to {limits.images}")
         with models.holding(pipe):
             images = list(pipe.variations(image, int(n), seed=int(seed)))
-        return images, note or "decoded from the image's CLIP embedding"
+        k = pipe.config["defaults"]["variation_candidates"]
+        return images, note or ("decoded from the image's CLIP embedding" +
+                                (f", each the nearest to it of {k} candidates" if k > 1 else ""))
 
     # -- Learn ---------------------------------------------------------------------
     def default_scene():

@@ -79,7 +79,8 @@ def _cmd_variations(args) -> None:
     claim(args, *paths)
     image = _read_image(args.image)
     pipe = load_unclip(args.model)
-    images = pipe.variations(image, args.n, seed=args.seed, invert=args.invert, **decoder_settings(args))
+    images = pipe.variations(image, args.n, seed=args.seed, invert=args.invert, candidates=args.candidates,
+                             **decoder_settings(args))
     if args.strip:  # the source, then its variations
         write_frames(np.concatenate([image[None], images]), paths[0])
     else:
@@ -159,10 +160,11 @@ def _cmd_eval_unclip(args) -> None:
     for invert in (False, True):
         key = "variations_inverted" if invert else "variations"
         report[key] = v = evaluate_variations(pipe, args.variations_n, seed=args.seed, invert=invert,
-                                              **(inverted if invert else settings))
+                                              candidates=args.candidates, **(inverted if invert else settings))
         print(f"{key.replace('_', ' ')}: objects kept {v['kept']['all']:.1%} (colour {v['kept']['colour']:.1%}, "
               f"shape {v['kept']['shape']:.1%}, count {v['kept']['count']:.1%}; the judge on the sources: "
-              f"{v['sources_judged']['all']:.1%}); mean pixel difference {v['pixel_difference']:.1f} / 255")
+              f"{v['sources_judged']['all']:.1%}); mean pixel difference {v['pixel_difference']:.1f} / 255 to the "
+              f"source, {v['pair_difference']:.1f} between a source's variations")
     for invert in (False, True):
         key = "interpolation_inverted" if invert else "interpolation"
         report[key] = i = evaluate_interpolation(pipe, args.pairs, args.frames, seed=args.seed, invert=invert,
@@ -194,6 +196,12 @@ def _decoder_args(p) -> None:
     add_overwrite(p)
 
 
+def _candidates_arg(p) -> None:
+    p.add_argument("--candidates", type=positive_int, default=None,
+                   help="decode this many candidates per variation and keep the one whose CLIP embedding is nearest "
+                        "the image's (default: the pipeline's variation_candidates, 4 in the shipped pipeline; 1: none)")
+
+
 def register(sub) -> None:
     v = sub.add_parser("variations", help="unCLIP: variations of an image (its CLIP embedding decoded with new noise)")
     v.add_argument("image", help="a PNG/JPEG of the pipeline's size")
@@ -203,6 +211,7 @@ def register(sub) -> None:
     v.add_argument("--invert", action="store_true",
                    help="start from the image's DDIM-inverted noise and sample with DDIM, --eta (default 0.8) "
                         "(keeps the layout)")
+    _candidates_arg(v)
     _decoder_args(v)
     v.set_defaults(handler=_cmd_variations)
 
@@ -227,6 +236,7 @@ def register(sub) -> None:
     u.add_argument("--pairs", type=positive_int, default=20, help="interpolated pairs (default 20)")
     u.add_argument("--frames", type=integer(2), default=8, help="frames per interpolation (default 8)")
     u.add_argument("--out", default=None, help="write the report as JSON here")
+    _candidates_arg(u)
     _decoder_args(u)
     u.set_defaults(handler=_cmd_eval_unclip)
 

@@ -98,23 +98,27 @@ def evaluate_variations(pipe, n: int = 100, per_source: int = 2, seed: int = 0, 
     """Do variations keep their source's objects? For ``n`` held-out rendered scenes, ``per_source``
     variations each (:meth:`UnCLIPPipeline.variations`), judged by the shapes judge against the
     source's objects (colour, shape and count; positions may move): the share kept, beside the
-    judge's verdict on the sources themselves (its ceiling), and the mean absolute pixel
-    difference to the source (0 would be a copy)."""
+    judge's verdict on the sources themselves (its ceiling), the mean absolute pixel difference
+    to the source (0 would be a copy) and between the variations of one source (0: all alike;
+    with ``per_source`` >= 2)."""
     from ..data.shapes import to_uint8
     from ..metrics.shapes_judge import judge_batch
 
     scenes, images = held_out_scenes(n, REPORT_START["variations"], size=pipe.config["image_size"])
     objects = [_objects(s) for s in scenes]
     source = to_uint8(images)
-    varied, diffs = [], []
+    varied, diffs, pairs = [], [], []
     for i in range(n):
         v = pipe.variations(source[i], per_source, seed=seed + i * per_source, invert=invert, **settings)
         varied.extend(v)
-        diffs.extend(np.abs(v.astype(np.int16) - source[i].astype(np.int16)).mean(axis=(1, 2, 3)).tolist())
+        v16 = v.astype(np.int16)
+        diffs.extend(np.abs(v16 - source[i].astype(np.int16)).mean(axis=(1, 2, 3)).tolist())
+        pairs.extend(float(np.abs(v16[a] - v16[b]).mean()) for a in range(per_source) for b in range(a + 1, per_source))
     kept = judge_batch(varied, [o for o in objects for _ in range(per_source)])
     return {"n": n, "per_source": per_source, "seed": seed, "invert": invert, "settings": settings,
             "kept": kept, "sources_judged": judge_batch(source, objects),
-            "pixel_difference": float(np.mean(diffs)), "identical": float(np.mean([d == 0 for d in diffs]))}
+            "pixel_difference": float(np.mean(diffs)), "identical": float(np.mean([d == 0 for d in diffs])),
+            "pair_difference": float(np.mean(pairs)) if pairs else None}
 
 
 @torch.no_grad()

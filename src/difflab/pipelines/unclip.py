@@ -27,7 +27,8 @@ function of x, so the chain is exact).
 
 Besides text to image: **variations** of an image (encode it to z_i, decode with fresh
 noise and no caption; or invert the decoder with DDIM and decode that noise with
-eta > 0, sec. 3.1), **interpolations** between two images (slerp of their embeddings,
+eta > 0, sec. 3.1; each the best of ``variation_candidates`` decodings by CLIP cosine to
+z_i), **interpolations** between two images (slerp of their embeddings,
 the decoder's noise fixed or, with ``invert``, the slerp of their DDIM-inverted noises, so
 that the ends reconstruct the two images, sec. 3.2) and **text diffs** (slerp of z_i toward the
 normalised difference of two text embeddings, sec. 3.3).
@@ -68,9 +69,11 @@ SHIPPED = "shapes-unclip"
 #: with the caption runs without it unless a call asks (on the tuning prompts it traded 4 points of
 #: single objects for 7 of pairs). ``variation_guidance`` is the decoder's classifier-free guidance
 #: for variations from fresh noise (``guidance`` elsewhere), chosen on the same tuning range
-#: (docs/unclip.md, sec. 4)
+#: (docs/unclip.md, sec. 4). ``variation_candidates``: each variation is the best of that many
+#: decoded candidates by cosine to the source's embedding (CLIP reranking; docs/unclip.md, sec. 4)
 DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 1.0, "candidates": 2,
-            "sampler": "unipc", "steps": 20, "guidance": 3.0, "clip_guidance": 10.0, "variation_guidance": 1.5}
+            "sampler": "unipc", "steps": 20, "guidance": 3.0, "clip_guidance": 10.0, "variation_guidance": 1.5,
+            "variation_candidates": 4}
 #: the prior's noise for image i, candidate j of a call seeded s is seeded
 #: ``s + i + PRIOR_STREAM + j * CANDIDATE_STRIDE`` (the decoder's noise of image i: ``s + i``),
 #: so image i depends on ``s + i`` alone, whatever the batch
@@ -414,33 +417,57 @@ class UnCLIPPipeline(Pipeline):
         return ddim_invert(model, latents, sigmas, cond=self.decoder_cond(z_i)), sigmas
 
     @torch.no_grad()
-    def variations(self, image, n: int = 4, *, seed: int = 0, invert: bool = False, output: str = "uint8",
-                   **settings):
-        """``n`` variations of one image: its CLIP embedding decoded with fresh noise (seeds
-        ``seed + j``) and no caption, at the guidance ``variation_guidance`` (:data:`DEFAULTS`)
-        unless ``guidance`` is given; with ``invert``, decoded by ``ddim`` with ``eta`` (a setting,
-        default 0.8) from the image's own inverted noise (:meth:`invert`, at the decoding's
-        guidance), so layout and colours stay closer. There the guidance is the pipeline's
-        ``guidance``: at eta 0.8 the decoder's faithfulness to the embedding matters more than an
-        exact inversion (docs/unclip.md, sec. 4); ``guidance=1``, ``clip_guidance=0`` with ``eta=0``
-        give the image back."""
+    def variations(self, image, n: int = 4, *, seed: int = 0, invert: bool = False, candidates: int | None = None,
+                   output: str = "uint8", **settings):
+        """``n`` variations of one image: its CLIP embedding decoded with fresh noise and no
+        caption, at the guidance ``variation_guidance`` (:data:`DEFAULTS`) unless ``guidance`` is
+        given; with ``invert``, decoded by ``ddim`` with ``eta`` (a setting, default 0.8) from the
+        image's own inverted noise (:meth:`invert`, at the decoding's guidance), so layout and
+        colours stay closer. There the guidance is the pipeline's ``guidance``: at eta 0.8 the
+        decoder's faithfulness to the embedding matters more than an exact inversion
+        (docs/unclip.md, sec. 4); ``guidance=1``, ``clip_guidance=0`` with ``eta=0`` give the
+        image back.
+
+        Each variation is the best of ``candidates`` (default ``variation_candidates``) decoded
+        images by the cosine of their CLIP embedding to the source's: the CLIP reranking of
+        DALL-E (Ramesh et al. 2021, sec. 2.6), applied here to the image embedding, the paper's
+        best-of-2 of the prior (Ramesh et al. 2022, sec. 2.2) moved to the decoder's output.
+        Candidate c of variation j is decoded from seed ``seed + j + c * CANDIDATE_STRIDE``, so
+        variation j depends on ``seed + j`` alone, and ``candidates=1`` is the plain decoding
+        (seeds ``seed + j``). It costs ``candidates`` decodings per variation (one from inverted
+        noise at ``eta=0``, where every candidate would be the same image)."""
         _check_call(output, seed)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        for name, value in (("n", n), ("candidates", candidates)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        k = self.config["defaults"]["variation_candidates"] if candidates is None else candidates
         x = self.load_images(image)
         if x.shape[0] != 1:
             raise ValueError(f"variations take one image, got {x.shape[0]}")
         z_i = self.clip.encode_image(x)
+        embeddings = z_i.expand(n, -1)
         if not invert:
             if settings.get("guidance") is None:  # None, as decode_latents reads it: the default, here the variations'
                 settings["guidance"] = self.config["defaults"]["variation_guidance"]
-            latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, **settings)
+            decode = lambda s: self.decode_latents(embeddings, None, seed=s, **settings)[0]  # noqa: E731
         else:
             settings.setdefault("eta", 0.8)
             noise, sigmas, settings = self._inverted(x, z_i, settings, self.config["defaults"]["guidance"])
-            latents, _ = self.decode_latents(z_i.expand(n, -1), None, seed=seed, noise=noise.expand(n, *noise.shape[1:]),
-                                             sigmas=sigmas, **settings)
-        return self._output(self.decode(latents), output)
+            noise = noise.expand(n, *noise.shape[1:])
+            if not settings["eta"]:  # ddim without step noise from one noise: every candidate the same image
+                k = 1
+            decode = lambda s: self.decode_latents(embeddings, None, seed=s, noise=noise,  # noqa: E731
+                                                   sigmas=sigmas, **settings)[0]
+        best = self.decode(decode(seed))
+        if k > 1:
+            best_cos = self.clip.encode_image(best) @ z_i[0]
+            for c in range(1, k):
+                images = self.decode(decode(seed + c * CANDIDATE_STRIDE))
+                cos = self.clip.encode_image(images) @ z_i[0]
+                better = cos > best_cos  # a tie keeps the earlier candidate
+                best = torch.where(better[:, None, None, None], images, best)
+                best_cos = torch.where(better, cos, best_cos)
+        return self._output(best, output)
 
     def _inverted(self, x: torch.Tensor, z_i: torch.Tensor, settings: dict, guidance: float):
         """(noise, grid, decoding settings) of images ``x`` with embeddings ``z_i`` inverted at the

@@ -66,7 +66,7 @@ import difflab.guidance as G
 base = G.ClassifierFreeGuidance
 U.UnCLIPPipeline.decode_latents = decode_latents
 for i in range(n):
-    varied.extend(pipe.variations(source[i], 2, seed=i * 2, clip_guidance=0.0))  # the proto's guidance alone
+    varied.extend(pipe.variations(source[i], 2, candidates=1, seed=i * 2, clip_guidance=0.0))  # the proto's guidance alone
 judged = [judge(v, o) for v, o in zip(varied, [o for o in objects for _ in range(2)])]
 kept = np.array([j["all"] for j in judged])
 emb = pipe.clip.encode_image(pipe.load_images(list(np.stack(varied))))

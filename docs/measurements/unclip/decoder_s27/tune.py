@@ -20,7 +20,7 @@ source = to_uint8(images)
 t0 = time.time()
 varied = []
 for i in range(n):
-    varied.extend(pipe.variations(source[i], 2, seed=i * 2))
+    varied.extend(pipe.variations(source[i], 2, candidates=1, seed=i * 2))
 judged = [judge(v, o) for v, o in zip(varied, [o for o in objects for _ in range(2)])]
 kept = np.array([j["all"] for j in judged])
 interpolation = evaluate_interpolation(pipe, pairs, frames, start=TUNING_START + n)

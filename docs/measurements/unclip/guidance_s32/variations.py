@@ -26,7 +26,7 @@ source = to_uint8(images)
 for setting in sys.argv[2:]:
     scale, *clip = (float(v) for v in setting.split(","))
     extra = {"clip_guidance": clip[0]} if clip else {}
-    varied = [v for i in range(n) for v in pipe.variations(source[i], 2, seed=i * 2, guidance=scale, **extra)]
+    varied = [v for i in range(n) for v in pipe.variations(source[i], 2, candidates=1, seed=i * 2, guidance=scale, **extra)]
     verdicts = [judge(v, objects[i // 2]) for i, v in enumerate(varied)]
     kept = {k: round(float(np.mean([v[k] for v in verdicts])), 3) for k in ("all", "colour", "shape", "count")}
     by_objects = {int(c): round(float(np.mean([v["all"] for v, k in zip(verdicts, counts) if k == c])), 3)
