@@ -465,6 +465,9 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     assert report["prior"]["n"] == 3 and -1 <= report["prior"]["cosine_prior"] <= 1
     assert report["variations"]["kept"]["n"] == 4 and report["variations_inverted"]["invert"] is True
     assert report["variations"]["pair_difference"] > 0
+    by_objects = report["variations"]["kept_by_objects"]  # the share kept by the source's number of objects
+    assert by_objects and all(k.isdigit() and 0 <= x <= 1 for k, x in by_objects.items())
+    assert "kept of sources with" in capsys.readouterr().out
     assert report["interpolation"]["path_monotone"] == 1.0 and report["interpolation_inverted"]["invert"] is True
     assert main(["interpolate", str(png), str(png), "--frames", "3", "--invert", "--model", model,
                  "--out", str(tmp_path / "inv.png")]) == 0

@@ -161,10 +161,11 @@ def _cmd_eval_unclip(args) -> None:
         key = "variations_inverted" if invert else "variations"
         report[key] = v = evaluate_variations(pipe, args.variations_n, seed=args.seed, invert=invert,
                                               candidates=args.candidates, **(inverted if invert else settings))
+        by_objects = ", ".join(f"{m} object(s) {x:.0%}" for m, x in v["kept_by_objects"].items())
         print(f"{key.replace('_', ' ')}: objects kept {v['kept']['all']:.1%} (colour {v['kept']['colour']:.1%}, "
               f"shape {v['kept']['shape']:.1%}, count {v['kept']['count']:.1%}; the judge on the sources: "
-              f"{v['sources_judged']['all']:.1%}); mean pixel difference {v['pixel_difference']:.1f} / 255 to the "
-              f"source, {v['pair_difference']:.1f} between a source's variations")
+              f"{v['sources_judged']['all']:.1%}; kept of sources with {by_objects}); mean pixel difference "
+              f"{v['pixel_difference']:.1f} / 255 to the source, {v['pair_difference']:.1f} between a source's variations")
     for invert in (False, True):
         key = "interpolation_inverted" if invert else "interpolation"
         report[key] = i = evaluate_interpolation(pipe, args.pairs, args.frames, seed=args.seed, invert=invert,

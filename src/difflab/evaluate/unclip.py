@@ -94,17 +94,20 @@ def _objects(scene):
 
 @torch.no_grad()
 def evaluate_variations(pipe, n: int = 100, per_source: int = 2, seed: int = 0, invert: bool = False,
-                        **settings) -> dict:
+                        start: int | None = None, **settings) -> dict:
     """Do variations keep their source's objects? For ``n`` held-out rendered scenes, ``per_source``
     variations each (:meth:`UnCLIPPipeline.variations`), judged by the shapes judge against the
-    source's objects (colour, shape and count; positions may move): the share kept, beside the
-    judge's verdict on the sources themselves (its ceiling), the mean absolute pixel difference
-    to the source (0 would be a copy) and between the variations of one source (0: all alike;
-    with ``per_source`` >= 2)."""
+    source's objects (colour, shape and count; positions may move): the share kept, overall and
+    by the source's number of objects (``kept_by_objects``: binding two or three is the hard
+    part), beside the judge's verdict on the sources themselves (its ceiling), the mean absolute
+    pixel difference to the source (0 would be a copy) and between the variations of one source
+    (0: all alike; with ``per_source`` >= 2). ``start``: the first held-out scene (default the
+    report's range; :data:`TUNING_START` and on to tune on)."""
     from ..data.shapes import to_uint8
     from ..metrics.shapes_judge import judge_batch
 
-    scenes, images = held_out_scenes(n, REPORT_START["variations"], size=pipe.config["image_size"])
+    start = REPORT_START["variations"] if start is None else start
+    scenes, images = held_out_scenes(n, start, size=pipe.config["image_size"])
     objects = [_objects(s) for s in scenes]
     source = to_uint8(images)
     varied, diffs, pairs = [], [], []
@@ -114,9 +117,13 @@ def evaluate_variations(pipe, n: int = 100, per_source: int = 2, seed: int = 0, 
         v16 = v.astype(np.int16)
         diffs.extend(np.abs(v16 - source[i].astype(np.int16)).mean(axis=(1, 2, 3)).tolist())
         pairs.extend(float(np.abs(v16[a] - v16[b]).mean()) for a in range(per_source) for b in range(a + 1, per_source))
-    kept = judge_batch(varied, [o for o in objects for _ in range(per_source)])
-    return {"n": n, "per_source": per_source, "seed": seed, "invert": invert, "settings": settings,
-            "kept": kept, "sources_judged": judge_batch(source, objects),
+    targets = [o for o in objects for _ in range(per_source)]
+    kept = judge_batch(varied, targets)
+    by_objects = {str(m): judge_batch(*zip(*[(v, o) for v, o in zip(varied, targets) if len(o.objects) == m]))["all"]
+                  for m in sorted({len(o.objects) for o in objects})}
+    return {"n": n, "per_source": per_source, "seed": seed, "invert": invert, "start": start, "settings": settings,
+            "kept": kept, "kept_by_objects": by_objects,
+            "sources_judged": judge_batch(source, objects),
             "pixel_difference": float(np.mean(diffs)), "identical": float(np.mean([d == 0 for d in diffs])),
             "pair_difference": float(np.mean(pairs)) if pairs else None}
 
