@@ -3,7 +3,8 @@
 
 - ``unclip_samples.png``: five samples (seeds 0-4) for each of a few prompts;
 - ``unclip_variations.png``: held-out rendered scenes (never seen in training), each followed
-  by four variations and four variations from its DDIM-inverted noise;
+  by four variations and four variations from its DDIM-inverted noise (each the best of the
+  pipeline's ``variation_candidates`` by CLIP);
 - ``unclip_interpolation.png``: slerp interpolations between pairs of held-out scenes (from
   one noise, then from the scenes' DDIM-inverted noises), and text diffs of one scene toward
   captions.
