@@ -467,7 +467,9 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     assert report["variations"]["pair_difference"] > 0
     by_objects = report["variations"]["kept_by_objects"]  # the share kept by the source's number of objects
     assert by_objects and all(k.isdigit() and 0 <= x <= 1 for k, x in by_objects.items())
-    assert "kept of sources with" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kept of sources with" in out and "a pixel crossfade of the same pairs" in out
+    assert 0 <= report["interpolation"]["crossfade_monotone"] <= 1
     assert report["interpolation"]["path_monotone"] == 1.0 and report["interpolation_inverted"]["invert"] is True
     assert main(["interpolate", str(png), str(png), "--frames", "3", "--invert", "--model", model,
                  "--out", str(tmp_path / "inv.png")]) == 0
@@ -561,5 +563,9 @@ def test_interpolation_report_on_another_range(tiny_unclip):
     margin = (z @ ends[1] - z @ ends[0]).cpu().numpy()
     assert report["monotone"] == float((np.diff(margin) >= 0).all())
     assert report["ends_cosine"] == pytest.approx(float((z[0] @ ends[0] + z[-1] @ ends[1]) / 2), abs=1e-6)
+    # the test's resolution: the same test on the pixel crossfade, whose middle frame is the mean image
+    crossfade = [a, np.round((a.astype(np.float64) + b) / 2).astype(np.uint8), b]
+    zc = pipe.clip.encode_image(crossfade)
+    assert report["crossfade_monotone"] == float((np.diff((zc @ ends[1] - zc @ ends[0]).cpu().numpy()) >= 0).all())
     with pytest.raises(ValueError, match="run into"):
         evaluate_interpolation(pipe, pairs=1, frames=3, start=TUNING_START - 1)

@@ -137,8 +137,11 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
     a pair is monotone when ``cos(frame, B) - cos(frame, A)`` never decreases from frame to frame.
     Reports the share of monotone pairs (of the decoded frames, and of the embedding path, which
     is monotone by construction) and the mean Spearman correlation of that margin with the frame
-    index, and how close the end frames come to their sources (mean cosine). ``start``: the first
-    held-out scene (default the report's range; :data:`TUNING_START` and on to tune on)."""
+    index, and how close the end frames come to their sources (mean cosine). ``crossfade_monotone``
+    is the same test on the pixel crossfade (1 - t) a + t b of each pair, a path that moves
+    continuously from one source to the other: the test's own resolution, since the encoder reads
+    nearly equal frames a hair apart. ``start``: the first held-out scene (default the report's
+    range; :data:`TUNING_START` and on to tune on)."""
     from scipy.stats import spearmanr
 
     from ..data.shapes import to_uint8
@@ -146,7 +149,8 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
     start = REPORT_START["interpolation"] if start is None else start
     scenes, images = held_out_scenes(2 * pairs, start, size=pipe.config["image_size"])
     source = to_uint8(images)
-    monotone, path_monotone, rho, ends_cosine = [], [], [], []
+    monotone, path_monotone, crossfade_monotone, rho, ends_cosine = [], [], [], [], []
+    ts = np.linspace(0.0, 1.0, frames)[:, None, None, None]
     for k in range(pairs):
         a, b = source[2 * k], source[2 * k + 1]
         out, path = pipe.interpolate(a, b, frames, seed=seed + k, invert=invert, **settings)
@@ -154,6 +158,9 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
         z = pipe.clip.encode_image(list(out))
         margin = (z @ ends[1] - z @ ends[0]).cpu().numpy()
         path_margin = (path @ ends[1] - path @ ends[0]).cpu().numpy()
+        crossfade = np.round((1 - ts) * a.astype(np.float64) + ts * b.astype(np.float64)).astype(np.uint8)
+        zc = pipe.clip.encode_image(list(crossfade))
+        crossfade_monotone.append(bool((np.diff((zc @ ends[1] - zc @ ends[0]).cpu().numpy()) >= 0).all()))
         monotone.append(bool((np.diff(margin) >= 0).all()))
         path_monotone.append(bool((np.diff(path_margin) >= -1e-6).all()))
         r = spearmanr(np.arange(frames), margin).correlation
@@ -162,4 +169,5 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
     return {"pairs": pairs, "frames": frames, "seed": seed, "invert": invert, "settings": settings,
             "ends_cosine": float(np.mean(ends_cosine)),
             "monotone": float(np.mean(monotone)), "path_monotone": float(np.mean(path_monotone)),
+            "crossfade_monotone": float(np.mean(crossfade_monotone)),
             "spearman": float(np.mean(rho))}
