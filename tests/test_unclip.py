@@ -401,6 +401,30 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     sims = path @ ends[1]
     assert (sims[1:] >= sims[:-1] - 1e-6).all()  # monotonically toward the second image
     torch.testing.assert_close(path[0], ends[0], atol=1e-5, rtol=0)
+    # the path's one noise is the best of `candidates` (seeds seed + c * CANDIDATE_STRIDE) by the mean
+    # cosine of its two end frames (decoded on their own) to the two images
+    assert pipe.config["defaults"]["interpolation_candidates"] == DEFAULTS["interpolation_candidates"] > 1
+    score = [float((pipe.clip.encode_image(pipe.interpolate(x[0], x[1], 2, seed=1 + c * CANDIDATE_STRIDE,
+                                                            candidates=1, output="tensor")[0]) * ends).sum(-1).mean())
+             for c in range(3)]
+    assert max(score) > min(score) + 1e-4  # the candidates differ, so the pick can be wrong
+    pick = 1 + max(range(3), key=score.__getitem__) * CANDIDATE_STRIDE
+    chosen = pipe.interpolate(x[0], x[1], 4, seed=1, candidates=3, output="tensor")[0]
+    torch.testing.assert_close(chosen, pipe.interpolate(x[0], x[1], 4, seed=pick, candidates=1, output="tensor")[0],
+                               atol=0, rtol=0)
+    k = DEFAULTS["interpolation_candidates"]
+    torch.testing.assert_close(pipe.interpolate(x[0], x[1], 3, seed=2, output="tensor")[0],
+                               pipe.interpolate(x[0], x[1], 3, seed=2, candidates=k, output="tensor")[0], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="candidates must be a positive integer"):
+        pipe.interpolate(x[0], x[1], 3, candidates=0)
+    # the inverted path has one noise: no choice, one decoding
+    decodings = []
+    pipe.decode_latents = lambda *a, **kw: decodings.append(kw) or plain_decode(*a, **kw)
+    try:
+        pipe.interpolate(x[0], x[1], 3, invert=True, candidates=3)
+        assert len(decodings) == 1
+    finally:
+        del pipe.decode_latents
     # from the inverted noises (the paper's first option), the end frames are each image's own
     # reconstruction: its inverted noise decoded at eta = 0
     frames, _ = pipe.interpolate(x[0], x[1], 3, invert=True, output="tensor")
@@ -482,7 +506,9 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
         (["interpolate", str(png), "--toward", " ", "--model", model, "--out", str(tmp_path / "x.png")], "empty"),
         (["interpolate", str(png), "--model", model, "--out", str(tmp_path / "x.png")], "second image"),
         (["interpolate", str(png), "--toward", "a red circle", "--invert", "--model", model,
-          "--out", str(tmp_path / "x.png")], "--invert interpolates between two images"),
+          "--out", str(tmp_path / "x.png")], "--invert is for an interpolation between two images"),
+        (["interpolate", str(png), "--toward", "a red circle", "--candidates", "2", "--model", model,
+          "--out", str(tmp_path / "x.png")], "--candidates is for an interpolation between two images"),
         (["variations", str(png), "--model", str(tiny_unclip / "clip"), "--out", str(tmp_path / "x.png")],
          "not an unCLIP pipeline"),
         (["eval-clip", str(tiny_unclip / "prior")], "not a CLIP encoder"),

@@ -32,7 +32,7 @@ for cfg in cfgs:
             out, path = pipe.interpolate(a, b, frames, seed=k, invert=True,
                                          **{k2: v for k2, v in cfg.items() if k2 in ("steps", "guidance")})
         else:
-            out, path = pipe.interpolate(a, b, frames, seed=k, **{k2: v for k2, v in cfg.items() if k2 != "show"})
+            out, path = pipe.interpolate(a, b, frames, seed=k, candidates=1, **{k2: v for k2, v in cfg.items() if k2 != "show"})
         ends = pipe.clip.encode_image([a, b])
         zz = pipe.clip.encode_image(list(out))
         m = (zz @ ends[1] - zz @ ends[0]).cpu().numpy()

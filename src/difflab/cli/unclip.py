@@ -91,8 +91,9 @@ def _cmd_interpolate(args) -> None:
     count(args.frames, "images", "--frames")
     if (args.image_b is None) == (args.toward is None):
         raise ValueError("give a second image (interpolation) or --toward CAPTION (a text diff), not both or neither")
-    if args.invert and args.image_b is None:
-        raise ValueError("--invert interpolates between two images; a text diff (--toward) has one")
+    if (args.invert or args.candidates is not None) and args.image_b is None:
+        flag = "--invert" if args.invert else "--candidates"
+        raise ValueError(f"{flag} is for an interpolation between two images; a text diff (--toward) has one")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
         raise ValueError(f"--out must be a .png (a strip) or .gif file, got {args.out!r}")
@@ -103,7 +104,8 @@ def _cmd_interpolate(args) -> None:
         raise ValueError("--toward is empty: give the caption to move the image toward")
     pipe = load_unclip(args.model)
     if b is not None:
-        frames, _ = pipe.interpolate(a, b, args.frames, seed=args.seed, invert=args.invert, **decoder_settings(args))
+        frames, _ = pipe.interpolate(a, b, args.frames, seed=args.seed, invert=args.invert, candidates=args.candidates,
+                                     **decoder_settings(args))
     else:
         frames, _ = pipe.text_diff(a, args.toward, args.source, args.frames, max_angle=args.max_angle,
                                    seed=args.seed, **decoder_settings(args))
@@ -197,10 +199,10 @@ def _decoder_args(p) -> None:
     add_overwrite(p)
 
 
-def _candidates_arg(p) -> None:
-    p.add_argument("--candidates", type=positive_int, default=None,
-                   help="decode this many candidates per variation and keep the one whose CLIP embedding is nearest "
-                        "the image's (default: the pipeline's variation_candidates, 4 in the shipped pipeline; 1: none)")
+def _candidates_arg(p, help: str = "decode this many candidates per variation and keep the one whose CLIP "
+                    "embedding is nearest the image's (default: the pipeline's variation_candidates, 4 in the "
+                    "shipped pipeline; 1: none)") -> None:
+    p.add_argument("--candidates", type=positive_int, default=None, help=help)
 
 
 def register(sub) -> None:
@@ -228,6 +230,9 @@ def register(sub) -> None:
                    help="between two images: start from their DDIM-inverted noises, so the ends reconstruct them "
                         "(DDIM, --guidance defaults to 1)")
     i.add_argument("--out", default="interpolation.png", help="a strip .png or an animated .gif")
+    _candidates_arg(i, "between two images: try this many noises and keep the one whose end frames come nearest "
+                       "the two images by CLIP (default: the pipeline's interpolation_candidates, 4 in the shipped "
+                       "pipeline; 1: none)")
     _decoder_args(i)
     i.set_defaults(handler=_cmd_interpolate)
 

@@ -70,10 +70,12 @@ SHIPPED = "shapes-unclip"
 #: single objects for 7 of pairs). ``variation_guidance`` is the decoder's classifier-free guidance
 #: for variations from fresh noise (``guidance`` elsewhere), chosen on the same tuning range
 #: (docs/unclip.md, sec. 4). ``variation_candidates``: each variation is the best of that many
-#: decoded candidates by cosine to the source's embedding (CLIP reranking; docs/unclip.md, sec. 4)
+#: decoded candidates by cosine to the source's embedding (CLIP reranking; docs/unclip.md, sec. 4);
+#: ``interpolation_candidates``: an interpolation's one noise is the best of that many by how near the
+#: decodings of its two ends come to their sources (docs/unclip.md, sec. 4)
 DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 1.0, "candidates": 2,
             "sampler": "unipc", "steps": 20, "guidance": 3.0, "clip_guidance": 10.0, "variation_guidance": 1.5,
-            "variation_candidates": 4}
+            "variation_candidates": 4, "interpolation_candidates": 4}
 #: the prior's noise for image i, candidate j of a call seeded s is seeded
 #: ``s + i + PRIOR_STREAM + j * CANDIDATE_STRIDE`` (the decoder's noise of image i: ``s + i``),
 #: so image i depends on ``s + i`` alone, whatever the batch
@@ -171,6 +173,13 @@ def _check_call(output: str, seed) -> None:
         raise ValueError(f"output must be 'uint8' or 'tensor', got {output!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+
+
+def _check_counts(**counts) -> None:
+    """A one-line error unless every count given (not None) is a positive integer."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _whole(value, name: str) -> int:
@@ -437,9 +446,7 @@ class UnCLIPPipeline(Pipeline):
         (seeds ``seed + j``). It costs ``candidates`` decodings per variation (one from inverted
         noise at ``eta=0``, where every candidate would be the same image)."""
         _check_call(output, seed)
-        for name, value in (("n", n), ("candidates", candidates)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _check_counts(n=n, candidates=candidates)
         k = self.config["defaults"]["variation_candidates"] if candidates is None else candidates
         x = self.load_images(image)
         if x.shape[0] != 1:
@@ -484,17 +491,25 @@ class UnCLIPPipeline(Pipeline):
 
     @torch.no_grad()
     def interpolate(self, image_a, image_b, frames: int = 8, *, seed: int = 0, invert: bool = False,
-                    output: str = "uint8", **settings):
+                    candidates: int | None = None, output: str = "uint8", **settings):
         """``frames`` images along slerp(z_a, z_b, t), t = 0 .. 1, with no caption (Ramesh et al.
         2022, sec. 3.2); also returns the embeddings. The decoder's noise is either the same for
-        every frame (seed ``seed``), or with ``invert`` the paper's first option: the two
+        every frame, or with ``invert`` the paper's first option: the two
         images' DDIM-inverted noises x_a, x_b (:meth:`invert`, guidance default
         :data:`INVERT_GUIDANCE`) along :func:`slerp_noise` (x_a, x_b, t), decoded by ``ddim``
         (eta = 0) at the inversion's guidance, so that the ends reconstruct the two images; there
         ``clip_guidance`` defaults to 0, since a guided step is no longer the inverse of the
-        inversion's step (the ends' cosine to their sources fell from 0.993 to 0.947 with it)."""
+        inversion's step (the ends' cosine to their sources fell from 0.993 to 0.947 with it).
+
+        The one noise is the best of ``candidates`` (default ``interpolation_candidates``), seeded
+        ``seed + c * CANDIDATE_STRIDE``, by the mean cosine of its two end frames' CLIP embeddings
+        to their sources' (CLIP reranking as for :meth:`variations`, applied to the whole path's
+        noise, since the frames must share it): a noise whose ends reproduce the sources gives a
+        path that starts and ends at them. It costs 2 decodings per candidate more; ``candidates=1``
+        is the noise of seed ``seed``. The inverted path has one noise and no choice."""
         _check_call(output, seed)
         _check_frames(frames)
+        _check_counts(candidates=candidates)
         x = torch.cat([self.load_images(image_a), self.load_images(image_b)])
         if x.shape[0] != 2:
             raise ValueError(f"interpolate takes one image at each end, got {x.shape[0]} images")
@@ -502,7 +517,8 @@ class UnCLIPPipeline(Pipeline):
         ts = [k / (frames - 1) for k in range(frames)]
         path = torch.cat([slerp(z[:1], z[1:], t) for t in ts])
         if not invert:
-            return self._decode_path(path, seed, output, settings), path
+            k = self.config["defaults"]["interpolation_candidates"] if candidates is None else candidates
+            return self._decode_path(path, self._best_ends_seed(path, z, seed, k, settings), output, settings), path
         settings.setdefault("clip_guidance", 0.0)
         noise, sigmas, settings = self._inverted(x, z, settings, INVERT_GUIDANCE)
         noise = torch.cat([slerp_noise(noise[:1], noise[1:], t) for t in ts])
@@ -537,12 +553,28 @@ class UnCLIPPipeline(Pipeline):
     def _decode_path(self, path: torch.Tensor, seed: int, output: str, settings: dict):
         """Images of a path of embeddings, every one from the same noise (seed ``seed``, the step
         noise of a stochastic sampler too) and no caption."""
+        return self._output(self.decode(self._path_latents(path, seed, settings)), output)
+
+    def _path_latents(self, path: torch.Tensor, seed: int, settings: dict) -> torch.Tensor:
         from ..tensors import randn
 
         frames = path.shape[0]
         noise = randn((1, *self.latent_shape), seed).expand(frames, *self.latent_shape)
         latents, _ = self.decode_latents(path, None, noise=noise, seed=_one_stream(seed, frames), **settings)
-        return self._output(self.decode(latents), output)
+        return latents
+
+    def _best_ends_seed(self, path: torch.Tensor, ends: torch.Tensor, seed: int, k: int, settings: dict) -> int:
+        """Of the noises of seeds ``seed + c * CANDIDATE_STRIDE``, c < ``k``, the one whose decodings
+        of the path's two ends have CLIP embeddings nearest ``ends`` (the sources'), by their mean
+        cosine; the earlier on a tie. ``k = 1``: ``seed``, with nothing decoded."""
+        best, best_score = seed, -math.inf
+        for c in range(k if k > 1 else 0):
+            s = seed + c * CANDIDATE_STRIDE
+            images = self.decode(self._path_latents(path[[0, -1]], s, settings))
+            score = float((self.clip.encode_image(images) * ends).sum(-1).mean())
+            if score > best_score:
+                best, best_score = s, score
+        return best
 
     # -- folders ------------------------------------------------------------------
     def save(self, folder, *, dtype: torch.dtype | None = None) -> Path:
