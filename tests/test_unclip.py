@@ -492,7 +492,7 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
     by_objects = report["variations"]["kept_by_objects"]  # the share kept by the source's number of objects
     assert by_objects and all(k.isdigit() and 0 <= x <= 1 for k, x in by_objects.items())
     out = capsys.readouterr().out
-    assert "kept of sources with" in out and "a pixel crossfade of the same pairs" in out
+    assert "kept of sources with" in out and "a pixel crossfade of the same pairs" in out and "their objects kept" in out
     assert 0 <= report["interpolation"]["crossfade_monotone"] <= 1
     assert report["interpolation"]["path_monotone"] == 1.0 and report["interpolation_inverted"]["invert"] is True
     assert main(["interpolate", str(png), str(png), "--frames", "3", "--invert", "--model", model,
@@ -582,9 +582,32 @@ def test_interpolation_report_on_another_range(tiny_unclip):
 
     pipe = UnCLIPPipeline.load(tiny_unclip / "unclip")
     report = evaluate_interpolation(pipe, pairs=1, frames=3, start=TUNING_START + 7)
-    _, images = held_out_scenes(2, TUNING_START + 7, size=pipe.config["image_size"])
+    scenes, images = held_out_scenes(2, TUNING_START + 7, size=pipe.config["image_size"])
     a, b = to_uint8(images)
     frames, _ = pipe.interpolate(a, b, 3, seed=0)
+    # the end frames judged against their own sources' objects (A first, then B)
+    from difflab.data.shapes import Attributes, Thing
+    from difflab.metrics.shapes_judge import judge_batch
+
+    objects = [Attributes(tuple(Thing(o.shape, o.colour) for o in s.objects)) for s in scenes]
+    assert report["ends_kept"] == judge_batch([frames[0], frames[-1]], objects)["all"]
+    assert judge_batch([a, b], objects)["all"] == 1.0 > judge_batch([b, a], objects)["all"]  # so the order counts
+    # a path whose frames are the pixel crossfade: its ends are the sources, and the decoded test
+    # and the crossfade's are the same test
+    plain_interpolate = pipe.interpolate
+
+    def crossfade(image_a, image_b, frames, **_):
+        t = np.linspace(0.0, 1.0, frames)[:, None, None, None]
+        out = np.round((1 - t) * image_a.astype(np.float64) + t * image_b.astype(np.float64)).astype(np.uint8)
+        return out, pipe.clip.encode_image(list(out))
+
+    pipe.interpolate = crossfade
+    try:
+        faded = evaluate_interpolation(pipe, pairs=1, frames=3, start=TUNING_START + 7)
+    finally:
+        pipe.interpolate = plain_interpolate
+    assert faded["ends_kept"] == 1.0 and faded["ends_cosine"] == pytest.approx(1.0, abs=1e-5)
+    assert faded["monotone"] == faded["crossfade_monotone"] == report["crossfade_monotone"]
     ends, z = pipe.clip.encode_image([a, b]), pipe.clip.encode_image(list(frames))
     margin = (z @ ends[1] - z @ ends[0]).cpu().numpy()
     assert report["monotone"] == float((np.diff(margin) >= 0).all())

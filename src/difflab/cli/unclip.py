@@ -174,7 +174,8 @@ def _cmd_eval_unclip(args) -> None:
                                                  **(inverted if invert else settings))
         print(f"{key.replace('_', ' ')}, {i['pairs']} pairs x {i['frames']} frames: monotone in CLIP similarity "
               f"{i['monotone']:.0%} (Spearman {i['spearman']:.2f}; a pixel crossfade of the same pairs "
-              f"{i['crossfade_monotone']:.0%}); end frames' cosine to their sources {i['ends_cosine']:.3f}")
+              f"{i['crossfade_monotone']:.0%}); end frames' cosine to their sources {i['ends_cosine']:.3f}, "
+              f"their objects kept {i['ends_kept']:.0%}")
     _write_report(args.out, report)
 
 

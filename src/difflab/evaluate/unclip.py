@@ -137,7 +137,9 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
     a pair is monotone when ``cos(frame, B) - cos(frame, A)`` never decreases from frame to frame.
     Reports the share of monotone pairs (of the decoded frames, and of the embedding path, which
     is monotone by construction) and the mean Spearman correlation of that margin with the frame
-    index, and how close the end frames come to their sources (mean cosine). ``crossfade_monotone``
+    index, and how close the end frames come to their sources (mean cosine; ``ends_kept``: the
+    share of end frames that keep their source's objects, by the shapes judge as
+    :func:`evaluate_variations` judges). ``crossfade_monotone``
     is the same test on the pixel crossfade (1 - t) a + t b of each pair, a path that moves
     continuously from one source to the other: the test's own resolution, since the encoder reads
     nearly equal frames a hair apart. ``start``: the first held-out scene (default the report's
@@ -145,11 +147,12 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
     from scipy.stats import spearmanr
 
     from ..data.shapes import to_uint8
+    from ..metrics.shapes_judge import judge_batch
 
     start = REPORT_START["interpolation"] if start is None else start
     scenes, images = held_out_scenes(2 * pairs, start, size=pipe.config["image_size"])
     source = to_uint8(images)
-    monotone, path_monotone, crossfade_monotone, rho, ends_cosine = [], [], [], [], []
+    monotone, path_monotone, crossfade_monotone, rho, ends_cosine, end_frames = [], [], [], [], [], []
     ts = np.linspace(0.0, 1.0, frames)[:, None, None, None]
     for k in range(pairs):
         a, b = source[2 * k], source[2 * k + 1]
@@ -166,8 +169,10 @@ def evaluate_interpolation(pipe, pairs: int = 20, frames: int = 8, seed: int = 0
         r = spearmanr(np.arange(frames), margin).correlation
         rho.append(0.0 if np.isnan(r) else float(r))  # a constant margin (every frame alike): no trend
         ends_cosine.append(float((z[0] @ ends[0] + z[-1] @ ends[1]) / 2))
+        end_frames += [out[0], out[-1]]
     return {"pairs": pairs, "frames": frames, "seed": seed, "invert": invert, "settings": settings,
             "ends_cosine": float(np.mean(ends_cosine)),
+            "ends_kept": judge_batch(end_frames, [_objects(s) for s in scenes])["all"],
             "monotone": float(np.mean(monotone)), "path_monotone": float(np.mean(path_monotone)),
             "crossfade_monotone": float(np.mean(crossfade_monotone)),
             "spearman": float(np.mean(rho))}
