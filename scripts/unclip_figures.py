@@ -6,8 +6,8 @@
   by four variations and four variations from its DDIM-inverted noise (each the best of the
   pipeline's ``variation_candidates`` by CLIP);
 - ``unclip_interpolation.png``: slerp interpolations between pairs of held-out scenes (from
-  one noise, then from the scenes' DDIM-inverted noises), and text diffs of one scene toward
-  captions.
+  one noise, the best of the pipeline's ``interpolation_candidates`` by its end frames, then
+  from the scenes' DDIM-inverted noises), and text diffs of one scene toward captions.
 
     .venv/bin/python scripts/unclip_figures.py [--model DIR] [--out-dir docs/images]
 """
