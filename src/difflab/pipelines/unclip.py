@@ -556,6 +556,7 @@ class UnCLIPPipeline(Pipeline):
         return self._output(self.decode(self._path_latents(path, seed, settings)), output)
 
     def _path_latents(self, path: torch.Tensor, seed: int, settings: dict) -> torch.Tensor:
+        """The decoder's latents of :meth:`_decode_path`, before the autoencoder."""
         from ..tensors import randn
 
         frames = path.shape[0]
