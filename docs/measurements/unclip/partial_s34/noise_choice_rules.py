@@ -27,3 +27,6 @@ for name, score in rules.items():
                           "path_cosine": round(float(np.mean([np.mean(c["path"]) for c in picks])), 3)}))
 any_mono = np.mean([any((np.diff(c["margin"]) >= 0).all() for c in r["candidates"]) for r in rows])
 print(f"any of the {k_all} noises monotone (a bound, not a rule): {any_mono:.3f}")
+first = [np.diff(np.array(r["candidates"][0]["margin"])) for r in rows]
+at_ends = np.mean([d[0] < 0 or d[-1] < 0 for d in first])
+print(f"one noise (candidate 0): a dip at the first or last step in {at_ends:.3f} of the pairs")
