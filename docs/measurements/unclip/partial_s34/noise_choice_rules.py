@@ -30,3 +30,8 @@ print(f"any of the {k_all} noises monotone (a bound, not a rule): {any_mono:.3f}
 first = [np.diff(np.array(r["candidates"][0]["margin"])) for r in rows]
 at_ends = np.mean([d[0] < 0 or d[-1] < 0 for d in first])
 print(f"one noise (candidate 0): a dip at the first or last step in {at_ends:.3f} of the pairs")
+head = rows[:30]  # the pairs trunk.py 30 measures
+for name, picks in (("one noise", [r["candidates"][0] for r in head]),
+                    ("the ends' best of 4", [max(r["candidates"][:4], key=rules[next(iter(rules))]) for r in head])):
+    print(f"first 30 pairs, {name}: monotone {np.mean([(np.diff(c['margin']) >= 0).all() for c in picks]):.3f}, "
+          f"ends' cosine {np.mean([np.mean(c['ends']) for c in picks]):.3f}")
