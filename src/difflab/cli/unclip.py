@@ -200,10 +200,10 @@ def _decoder_args(p) -> None:
     add_overwrite(p)
 
 
-def _candidates_arg(p, help: str = "decode this many candidates per variation and keep the one whose CLIP "
+def _candidates_arg(p, meaning: str = "decode this many candidates per variation and keep the one whose CLIP "
                     "embedding is nearest the image's (default: the pipeline's variation_candidates, 4 in the "
                     "shipped pipeline; 1: none)") -> None:
-    p.add_argument("--candidates", type=positive_int, default=None, help=help)
+    p.add_argument("--candidates", type=positive_int, default=None, help=meaning)
 
 
 def register(sub) -> None:
