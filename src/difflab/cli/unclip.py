@@ -233,7 +233,7 @@ def register(sub) -> None:
     i.add_argument("--out", default="interpolation.png", help="a strip .png or an animated .gif")
     _candidates_arg(i, "between two images: try this many noises and keep the one whose end frames come nearest "
                        "the two images by CLIP (default: the pipeline's interpolation_candidates, 4 in the shipped "
-                       "pipeline; 1: none)")
+                       "pipeline; 1: the noise of --seed alone)")
     _decoder_args(i)
     i.set_defaults(handler=_cmd_interpolate)
 
