@@ -138,7 +138,9 @@ def difflab_runs() -> dict:
 
 
 #: selection draws are seeds SELECT_BASE.. (noise, references), disjoint from the report draws 0..99
-SELECT_BASE = 100
+#: (``--select-base`` moves them for more report draws); a draw's seed s stays below SEED_LIMIT so that its
+#: noise (1000 + s) and reference (3000 + s) seeds meet no other role's (references 3000+, floor 4000+)
+SELECT_BASE, SEED_LIMIT = 100, 1000
 
 
 def _rows(p, runs: dict, nfes) -> dict:
@@ -146,14 +148,15 @@ def _rows(p, runs: dict, nfes) -> dict:
             for label, make in runs.items()}
 
 
-def evaluate(seed: int, n: int, nfes, libraries: dict, draws: int = 1, select_draws: int = 0) -> dict:
+def evaluate(seed: int, n: int, nfes, libraries: dict, draws: int = 1, select_draws: int = 0,
+             select_base: int = SELECT_BASE) -> dict:
     """One mixture. With ``select_draws`` S > 0 the peers' configurations are compared on S draws of their
-    own (seeds SELECT_BASE..), the best per NFE is kept, and only that one is scored on the report draws
+    own (seeds ``select_base``..), the best per NFE is kept, and only that one is scored on the report draws
     (seeds 0..draws-1) beside difflab's fixed default: the best of some 60 noisy scores is not scored on
     the draws it was picked on (no winner's curse)."""
-    if draws > SELECT_BASE or select_draws > SELECT_BASE:
-        # seeds SELECT_BASE + S would reach other roles' seeds (noise 1000+, references 3000+, floor 4000+)
-        raise ValueError(f"at most {SELECT_BASE} report draws and {SELECT_BASE} selection draws")
+    if draws > select_base or select_base + select_draws > SEED_LIMIT:
+        raise ValueError(f"report draws must be at most --select-base ({select_base}) and the selection draws' "
+                         f"seeds below {SEED_LIMIT}")
     mix = random_mixture(seed)
     p = B.Problem(f"mixture {seed}", range(draws), n=n, mix=mix, n_proj=256)
     exact = p.error(exact_run)["ratio"]
@@ -164,8 +167,11 @@ def evaluate(seed: int, n: int, nfes, libraries: dict, draws: int = 1, select_dr
     if not select_draws:
         out["results"].update({lib: _rows(p, runs, nfes) for lib, runs in peers.items()})
         return out
-    ps = B.Problem(f"mixture {seed} (selection)", range(SELECT_BASE, SELECT_BASE + select_draws), n=n, mix=mix, n_proj=256)
+    ps = B.Problem(f"mixture {seed} (selection)", range(select_base, select_base + select_draws), n=n, mix=mix,
+                   n_proj=256)
     out["select_draws"] = select_draws
+    if select_base != SELECT_BASE:
+        out["select_base"] = select_base
     out["selection"] = {lib: _rows(ps, runs, nfes) for lib, runs in peers.items()}
     flat = {f"{lib} {label}": (lib, label) for lib, rows in out["selection"].items() for label in rows}
     out["selected"] = {}
@@ -229,13 +235,18 @@ def main(argv=None) -> int:
     ap.add_argument("--select-draws", type=int, default=0,
                     help="choose each cell's best peer on this many draws of its own, then score it on the report "
                          "draws (default 0: the best peer is picked on the report draws themselves)")
+    ap.add_argument("--select-base", type=int, default=SELECT_BASE,
+                    help=f"the selection draws' first seed (default {SELECT_BASE}); raise it above --seeds for more "
+                         "report draws")
     ap.add_argument("--only-difflab", action="store_true", help="difflab's runs alone (tuning a rule)")
     ap.add_argument("--out", default=None, help="prefix of the .json and .md written (default: runs/sampler_families_<split>)")
     args = ap.parse_args(argv)
     if args.only_difflab:
         args.select_draws = 0  # no peers to choose
-    if not 0 <= args.select_draws <= SELECT_BASE or not 1 <= args.seeds <= SELECT_BASE:
-        ap.error(f"--seeds must be 1..{SELECT_BASE} and --select-draws 0..{SELECT_BASE} (their seeds must not meet)")
+    if not 1 <= args.seeds <= args.select_base or args.select_draws < 0 or \
+            args.select_base + args.select_draws > SEED_LIMIT:
+        ap.error(f"--seeds must be 1..--select-base ({args.select_base}) and --select-base + --select-draws at most "
+                 f"{SEED_LIMIT} (the draws' seeds must not meet)")
     torch.set_num_threads(1)
     B.check_oracle()
     libraries = {"difflab": difflab_runs()}
@@ -246,10 +257,12 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.with_suffix(".json")
     done = json.loads(path.read_text())["records"] if path.is_file() else []
-    other = sorted({(r.get("draws", 1), r.get("select_draws", 0)) for r in done} - {(args.seeds, args.select_draws)})
+    protocol = (args.seeds, args.select_draws, args.select_base if args.select_draws else SELECT_BASE)
+    other = sorted({(r.get("draws", 1), r.get("select_draws", 0), r.get("select_base", SELECT_BASE)) for r in done}
+                   - {protocol})
     if other:
-        ap.error(f"{path} holds records with --seeds {other[0][0]} --select-draws {other[0][1]}; "
-                 "resume with those or choose another --out")
+        ap.error(f"{path} holds records with --seeds {other[0][0]} --select-draws {other[0][1]} --select-base "
+                 f"{other[0][2]}; resume with those or choose another --out")
     have = {r["seed"] for r in done}
     seeds = [SPLITS[args.split] + i for i in range(args.first, args.first + args.count)]
     t0 = time.time()
@@ -257,7 +270,7 @@ def main(argv=None) -> int:
         if seed in have:
             continue
         t = time.time()
-        rec = evaluate(seed, args.n, args.nfe, libraries, args.seeds, args.select_draws)
+        rec = evaluate(seed, args.n, args.nfe, libraries, args.seeds, args.select_draws, args.select_base)
         done.append(rec)
         done.sort(key=lambda r: r["seed"])
         write_text_atomic(path, json.dumps({"command": " ".join(sys.argv), "records": done}, indent=1))
