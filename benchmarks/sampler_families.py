@@ -43,6 +43,7 @@ import argparse
 import inspect
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -194,7 +195,7 @@ def best(rows: dict, nfe: int):
 def table(records: list, nfes) -> tuple[str, dict]:
     lines = ["| mixture (seed: dim, modes, sigma_data) | NFE | difflab default | best peer | default / best peer "
              "| exact / best peer | unipc trailing / karras / log-snr |", "|---|---:|---:|---|---:|---:|---|"]
-    ratios, exact_ratios, to_exact = [], [], []
+    ratios, exact_ratios, to_exact, by_nfe = [], [], [], {nfe: [] for nfe in nfes}
     for rec in records:
         res = rec["results"]
         for nfe in nfes:
@@ -209,6 +210,7 @@ def table(records: list, nfes) -> tuple[str, dict]:
             mine = d["default"][str(nfe)]["ratio"]
             # a chosen peer that fails on the report draws (inf) loses the cell; kept out of the mean
             ratios.append(mine / peer if math.isfinite(peer) and peer > 0 else 0.0)
+            by_nfe[nfe].append(ratios[-1])
             exact = rec.get("exact", math.nan)
             exact_ratios.append(exact / peer)
             to_exact.append(mine / exact)
@@ -220,7 +222,11 @@ def table(records: list, nfes) -> tuple[str, dict]:
                "worst": max(ratios, default=math.nan),
                "geomean": math.exp(sum(math.log(r) for r in ratios if r > 0) / max(1, sum(r > 0 for r in ratios))),
                "exact_within_1.05": sum(r <= 1.05 for r in exact_ratios) / n,
-               "default_within_1.05_of_exact": sum(r <= 1.05 for r in to_exact) / n}
+               "default_within_1.05_of_exact": sum(r <= 1.05 for r in to_exact) / n,
+               "by_nfe": {nfe: {"within_1.05": sum(r <= 1.05 for r in rs) / len(rs),
+                                "within_1.5": sum(r <= 1.5 for r in rs) / len(rs),
+                                "median": statistics.median(rs),
+                                "worst": max(rs)} for nfe, rs in by_nfe.items() if rs}}
     return "\n".join(lines), summary
 
 
@@ -287,7 +293,10 @@ def main(argv=None) -> int:
                 f"cells {summary['cells']}; default within 1.05x of the best peer: {summary['within_1.05']:.0%}; "
                 f"worst {summary['worst']:.2f}x; geometric mean {summary['geomean']:.2f}x; the exact ODE solve within 1.05x "
                 f"of the best peer: {summary['exact_within_1.05']:.0%}; default within 1.05x of the exact solve: "
-                f"{summary['default_within_1.05_of_exact']:.0%}\n")
+                f"{summary['default_within_1.05_of_exact']:.0%}\n\n"
+                "| NFE | default within 1.05x of the best peer | within 1.5x | median | worst |\n|---:|---:|---:|---:|---:|\n"
+                + "".join(f"| {nfe} | {c['within_1.05']:.0%} | {c['within_1.5']:.0%} | {c['median']:.2f} | {c['worst']:.2f} |\n"
+                          for nfe, c in summary["by_nfe"].items()))
         write_text_atomic(out.with_suffix(".md"), text)
         print(text)
     return 0
