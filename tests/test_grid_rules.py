@@ -251,3 +251,30 @@ def test_tune_grid_command_stores_grids_that_sampling_then_uses(digits_model, tm
     assert main(["tune-grid", str(folder), "--sampler", "ddpm", "--nfe", "3"]) == 2
     assert "draws noise" in capsys.readouterr().err
     assert main(["tune-grid", str(tmp_path / "missing")]) == 2
+
+
+def test_split_first_jump_keeps_the_weights_of_modes_far_apart(monkeypatch):
+    """Two modes far apart in 218 dimensions (tuning mixture 18: weights 0.95 / 0.05, the spread
+    term sets the first level): the rule's one first-order jump contracts the line joining them and
+    moves mass into the large mode at every budget; split (the default from TUNED_SPLIT_STEPS
+    steps) the default keeps the small mode's share where the converged ODE from the same noise
+    puts it. The unsplit rule is checked to miss, so the test can fail."""
+    import difflab.grids as G
+
+    mix = random_mixture(18)
+    den = mix.denoiser(LINEAR)
+    noise = torch.randn(2000, mix.dim, generator=torch.Generator().manual_seed(0), dtype=F64)
+    lam = torch.stack([torch.diagonal(c) for c in mix.covariances])
+
+    def small_share(x):
+        d = ((x[:, None] - mix.means) ** 2 / lam).sum(-1) + torch.log(lam).sum(-1)
+        return float((d.argmin(1) == 1).to(F64).mean())
+
+    k = math.sqrt(1.0 + float(LINEAR.ve_sigma_max) ** 2)
+    ode = small_share(sample(den, noise + mix.mean / k, "unipc", 50, spacing="log-snr"))
+    assert 0.04 < ode < 0.065  # the mode's weight is 0.051
+    split = small_share(sample(den, noise, "unipc", 20))
+    monkeypatch.setattr(G, "TUNED_SPLIT_STEPS", 10**9)
+    unsplit = small_share(sample(den, noise, "unipc", 20))
+    assert abs(split - ode) <= 0.003, (split, ode)
+    assert ode - unsplit >= 0.006, (unsplit, ode)

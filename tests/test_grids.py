@@ -100,7 +100,7 @@ def test_tuned_grid_follows_its_rule_and_scales_with_the_data():
     # data spread along few of many coordinates (two modes far apart): the top follows the spread
     from difflab.grids import TUNED_SPREAD
 
-    g = tuned_grid(1e4, 10, 1e-4, sigma_data=0.5, dim=1.0, size=400)
+    g = tuned_grid(1e4, 8, 1e-4, sigma_data=0.5, dim=1.0, size=400)
     assert g[1].item() == pytest.approx(TUNED_SPREAD * 0.5 * 20)
     # the ends stay inside the model's range, and sigma_lo at most half sigma_hi
     g = tuned_grid(157.0, 10, 0.01, sigma_data=50.0, dim=100)
@@ -110,6 +110,41 @@ def test_tuned_grid_follows_its_rule_and_scales_with_the_data():
     # more steps reach lower
     ends = [tuned_grid(157.0, n, 1e-3)[-2].item() for n in range(5, 101)]
     assert all(a >= b * (1 - 1e-12) for a, b in zip(ends, ends[1:]))
+
+
+def test_tuned_grid_splits_the_first_jump_where_the_spread_sets_it():
+    import math
+
+    from difflab.grids import TUNED_SPLIT_STEPS, TUNED_SPREAD, TUNED_TOP, tuned_grid
+
+    # few directions of many carry the data (spread term 2 * 0.5 * 20 = 20 above the top term 2):
+    # from TUNED_SPLIT_STEPS steps on, the rule's grid for one step fewer with sqrt(sigma_max sigma_hi)
+    # inserted after sigma_max; below, the plain rule
+    spread = dict(sigma_data=0.5, dim=1.0, size=400)
+    assert TUNED_SPREAD * 0.5 * 20 > TUNED_TOP * 0.5
+    for n in (TUNED_SPLIT_STEPS, TUNED_SPLIT_STEPS + 1, 20, 50):
+        g = tuned_grid(1e4, n, 1e-4, **spread)
+        fewer = tuned_grid(1e4, n - 1, 1e-4, **spread) if n - 1 < TUNED_SPLIT_STEPS else None
+        assert len(g) == n + 1 and g[-1] == 0 and (g[:-1] > g[1:]).all()
+        assert g[0].item() == 1e4 and g[2].item() == pytest.approx(20.0)
+        assert g[1].item() == pytest.approx(math.sqrt(1e4 * 20.0))
+        logs = torch.log(g[2:-1])  # below the split, uniform in log sigma as the rule
+        torch.testing.assert_close(logs[1:] - logs[:-1], (logs[1:] - logs[:-1]).mean().expand(n - 3))
+        assert g[-2].item() == pytest.approx(tuned_grid(1e4, n - 1, 1e-4, sigma_data=0.5)[-2].item())
+        if fewer is not None:
+            torch.testing.assert_close(torch.cat([g[:1], g[2:]]), fewer, rtol=0, atol=0)
+    g = tuned_grid(1e4, TUNED_SPLIT_STEPS - 1, 1e-4, **spread)
+    assert len(g) == TUNED_SPLIT_STEPS and g[1].item() == pytest.approx(20.0)
+    # where the top term sets the first level (the fallback sigma_data 1, dim 1 among them) no split
+    for n in (TUNED_SPLIT_STEPS, 20):
+        for kw in ({}, dict(sigma_data=0.5, dim=64.0, size=100)):
+            g = tuned_grid(1e4, n, 1e-4, **kw)
+            logs = torch.log(g[1:-1])
+            torch.testing.assert_close(logs[1:] - logs[:-1], (logs[1:] - logs[:-1]).mean().expand(n - 2))
+    # the split's first level lands where a first-order step scales the widest direction
+    # (lambda = (sigma_hi / 2)^2 here) by nearly the exact factor: s / sqrt(lambda + s^2) > 0.99
+    s1, lam = math.sqrt(1e4 * 20.0), 10.0**2
+    assert s1 / math.sqrt(lam + s1 * s1) > 0.99 and 20.0 / math.sqrt(lam + 400.0) < 0.9
 
 
 def test_tuned_grid_needs_room():

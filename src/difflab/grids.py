@@ -34,6 +34,7 @@ __all__ = [
     "TUNED_SPREAD",
     "TUNED_BOTTOM",
     "TUNED_DECAY",
+    "TUNED_SPLIT_STEPS",
     "make_grid",
     "default_spacing",
     "data_scale_from_evaluation",
@@ -117,6 +118,10 @@ TUNED_TOP = 4.0
 TUNED_SPREAD = 2.0
 TUNED_BOTTOM = 0.2
 TUNED_DECAY = -5.0 / 3.0
+#: from this many steps on, a grid whose top inner level the spread term sets splits the first jump
+#: at the geometric mean of sigma_max and that level (chosen on tuning mixtures 0-79 at 7, 10 and
+#: 20 steps, session 35; docs/samplers.md, "The first jump, split")
+TUNED_SPLIT_STEPS = 10
 
 
 def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data: float = 1.0, dim: float = 1.0,
@@ -135,6 +140,12 @@ def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data:
     nearly the Gaussian N(mean, C + sigma^2 I) and the probability-flow ODE nearly linear, so
     one exponential-integrator step crosses it; below them the modes are decided. The rest of
     the budget goes down to a level that shrinks with the budget, in units of the data's scale.
+
+    That one step is first order: landing at s it scales the data's direction of variance lambda
+    by s / sqrt(lambda + s^2) of the exact flow's factor whatever sigma_max is, 2 / sqrt(5) (a 10.6 %
+    contraction) where the spread term sets sigma_hi. So where it does, from
+    ``TUNED_SPLIT_STEPS`` steps on, the grid is the rule's for one step fewer with the first jump
+    split at sqrt(sigma_max sigma_hi), where that factor is within a fraction of a percent of one.
     ``sigma_data``, ``dim`` and ``size`` come from the model (:func:`difflab.samplers.sample`
     passes them: the model's declared sigma_data, else all read from its first evaluation by
     :func:`data_scale_from_evaluation`, else 1, 1, 1). Like Sabour et al. 2024 ("Align Your
@@ -150,13 +161,17 @@ def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data:
     if steps > 2 and ceiling - math.log(2) < floor:
         raise ValueError(f"sigma_max={sigma_max:.4g}, sigma_min={sigma_min:.4g} leave no room for a {steps}-step tuned grid")
     size = dim if size is None else size
-    top = max(TUNED_TOP * sigma_data * math.sqrt(dim), TUNED_SPREAD * sigma_data * math.sqrt(size / dim))
+    spread = TUNED_SPREAD * sigma_data * math.sqrt(size / dim)
+    split = steps >= TUNED_SPLIT_STEPS and spread > TUNED_TOP * sigma_data * math.sqrt(dim)
+    steps -= int(split)
+    top = max(TUNED_TOP * sigma_data * math.sqrt(dim), spread)
     log_hi = min(max(math.log(top), floor), ceiling)
     log_lo = min(max(math.log(TUNED_BOTTOM * sigma_data) + TUNED_DECAY * math.log(steps / 5), floor), log_hi - math.log(2))
     inner = torch.exp(torch.linspace(log_hi, log_lo, steps - 1, dtype=torch.float64))
     if steps > 2 and not (inner[0] < sigma_max and (inner[:-1] > inner[1:]).all()):
         raise ValueError(f"sigma_max={sigma_max:.4g}, sigma_min={sigma_min:.4g} leave no room for a {steps}-step tuned grid")
-    return _with_zero(torch.cat([torch.tensor([float(sigma_max)], dtype=torch.float64), inner]))
+    head = [float(sigma_max), math.sqrt(sigma_max * float(inner[0]))] if split else [float(sigma_max)]
+    return _with_zero(torch.cat([torch.tensor(head, dtype=torch.float64), inner]))
 
 
 def default_spacing(schedule: Schedule) -> str:
