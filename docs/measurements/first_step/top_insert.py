@@ -3,7 +3,7 @@ the same with sigma_hi raised (x2, x3) and against one level inserted at sqrt(si
 (the budget's other levels the rule's for one step fewer). Tuning mixtures, difflab alone, the
 start centred on the mixture's mean (as the default's read does), common noise.
 
-    PYTHONPATH=src:benchmarks .venv/bin/python docs/measurements/first_step/top_insert.py SEEDS DRAWS [NFES [insert]]
+    PYTHONPATH=src:benchmarks .venv/bin/python docs/measurements/first_step/top_insert.py SEEDS DRAWS [NFES [all|insert [SAMPLER]]]
 """
 import math
 import sys
@@ -23,6 +23,7 @@ seeds = list(range(int(arg.split("-")[0]), int(arg.split("-")[1]) + 1)) if "-" i
 draws = int(sys.argv[2])
 nfes = [int(v) for v in sys.argv[3].split(",")] if len(sys.argv) > 3 else [5, 10, 20]
 VARIANTS = sys.argv[4] if len(sys.argv) > 4 else "all"  # "all" or "insert" (the rule and the inserted level only)
+SAMPLER = sys.argv[5] if len(sys.argv) > 5 else "unipc"
 smax = float(B.SCHEDULE.ve_sigma_max)
 scale = math.sqrt(1 + smax**2)
 for s in seeds:
@@ -47,7 +48,9 @@ for s in seeds:
         return torch.cat([g[:1], torch.tensor([math.sqrt(smax * float(g[1]))], dtype=torch.float64), g[1:]])
 
     def run_on(grid):
-        return lambda o, z, seed: sample(o, z + mu / scale, "unipc", len(grid) - 1, sigmas=grid, sigma_data=sd)
+        extra = {"sigma_data": sd} if SAMPLER == "unipc" else {}
+        g = torch.Generator().manual_seed(2000)  # for the stochastic samplers, as benchmarks/samplers.py's runs
+        return lambda o, z, seed: sample(o, z + mu / scale, SAMPLER, len(grid) - 1, sigmas=grid, generator=g.manual_seed(2000 + seed), **extra)
 
     row = []
     for nfe in nfes:
