@@ -164,12 +164,12 @@ def tuned_grid(sigma_max: float, steps: int, sigma_min: float = 0.0, sigma_data:
     size = dim if size is None else size
     spread = TUNED_SPREAD * sigma_data * math.sqrt(size / dim)
     split = steps >= TUNED_SPLIT_STEPS and spread > TUNED_TOP * sigma_data * math.sqrt(dim)
-    steps -= int(split)
+    n = steps - int(split)  # where split, the rule's grid for one step fewer, then the inserted level
     top = max(TUNED_TOP * sigma_data * math.sqrt(dim), spread)
     log_hi = min(max(math.log(top), floor), ceiling)
-    log_lo = min(max(math.log(TUNED_BOTTOM * sigma_data) + TUNED_DECAY * math.log(steps / 5), floor), log_hi - math.log(2))
-    inner = torch.exp(torch.linspace(log_hi, log_lo, steps - 1, dtype=torch.float64))
-    if steps > 2 and not (inner[0] < sigma_max and (inner[:-1] > inner[1:]).all()):
+    log_lo = min(max(math.log(TUNED_BOTTOM * sigma_data) + TUNED_DECAY * math.log(n / 5), floor), log_hi - math.log(2))
+    inner = torch.exp(torch.linspace(log_hi, log_lo, n - 1, dtype=torch.float64))
+    if n > 2 and not (inner[0] < sigma_max and (inner[:-1] > inner[1:]).all()):
         raise ValueError(f"sigma_max={sigma_max:.4g}, sigma_min={sigma_min:.4g} leave no room for a {steps}-step tuned grid")
     head = [float(sigma_max), math.sqrt(sigma_max * float(inner[0]))] if split else [float(sigma_max)]
     return _with_zero(torch.cat([torch.tensor(head, dtype=torch.float64), inner]))
