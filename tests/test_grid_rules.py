@@ -12,6 +12,7 @@ from difflab.grids import data_scale_from_evaluation, data_scale_from_samples, m
 from difflab.models import GaussianMixture, random_mixture
 from difflab.samplers import optimize_grid, sample
 from difflab.schedules import DiscreteSchedule
+from difflab.tensors import randn
 
 LINEAR = DiscreteSchedule("linear", 1000)
 F64 = torch.float64
@@ -186,6 +187,33 @@ def test_optimize_grid_starts_from_the_better_of_the_rule_and_the_stored_grid():
     torch.testing.assert_close(again.start_sigmas, rule.sigmas)
 
 
+def test_optimize_grid_minimises_an_objective_in_place_of_the_ode_distance():
+    """With ``objective`` the search scores each grid by a function of its samples (here how far
+    the samples' variance is from the data's): no reference is solved, the score it reports is
+    the objective of the grid it returns, and the grid is not the one the ODE distance picks."""
+    mix = random_mixture(8)
+    den = mix.denoiser(LINEAR)
+    target = mix.data_std ** 2
+
+    def spread(x):
+        return abs(float(x.var(0).mean()) - target)
+
+    spread.name = "variance gap"
+    res = optimize_grid(den, (64, mix.dim), "unipc", 4, seed=0, sweeps=2, objective=spread)
+    assert res.target == "variance gap" and res.to_json()["target"] == "variance gap"
+    assert res.reference_steps == 0 and res.nfe % 4 == 0  # only 4-step runs: no reference solve
+    assert res.error < 0.5 * res.start_error
+    assert res.history == sorted(res.history, reverse=True)
+    noise = randn((64, mix.dim), 0)  # the calibration batch: per-sample seeds 0..63
+    assert spread(sample(den, noise, "unipc", 4, sigmas=res.sigmas, **res.options)) == pytest.approx(res.error, rel=1e-9)
+    ode = optimize_grid(den, (64, mix.dim), "unipc", 4, seed=0, sweeps=2)
+    assert ode.target == "ode" and not torch.allclose(ode.sigmas, res.sigmas)
+    # held out: other noise, the objective still lower than on the grid the search started from
+    fresh = torch.randn(512, mix.dim, generator=torch.Generator().manual_seed(99), dtype=F64)
+    start = sample(den, fresh, "unipc", 4, sigmas=res.start_sigmas, **res.options)
+    assert spread(sample(den, fresh, "unipc", 4, sigmas=res.sigmas, **res.options)) < spread(start)
+
+
 def test_optimize_grid_refuses_what_it_cannot_do():
     den = random_mixture(3).denoiser(LINEAR)
     with pytest.raises(ValueError, match="draws noise"):
@@ -251,6 +279,30 @@ def test_tune_grid_command_stores_grids_that_sampling_then_uses(digits_model, tm
     assert main(["tune-grid", str(folder), "--sampler", "ddpm", "--nfe", "3"]) == 2
     assert "draws noise" in capsys.readouterr().err
     assert main(["tune-grid", str(tmp_path / "missing")]) == 2
+
+
+def test_tune_grid_against_data_scores_grids_by_the_training_split(digits_model, tmp_path, capsys, one_thread):
+    import shutil
+
+    from difflab.cli import main
+
+    folder = tmp_path / "m"
+    shutil.copytree(digits_model, folder)
+    assert main(["tune-grid", str(folder), "--nfe", "3", "-n", "32", "--sweeps", "1", "--against", "data"]) == 0
+    out = capsys.readouterr().out
+    assert "FD to the training split" in out
+    entry = json.loads((folder / "grids.json").read_text())["grids"]["unipc"]["3"]
+    assert entry["target"].startswith("fd-train (digits training split") and entry["reference_steps"] == 0
+    assert entry["error"] <= entry["start_error"]
+    # a model without a dataset difflab has: one line, nothing written
+    toy = tmp_path / "toy"
+    assert main(["train", "toy", "--data", "8gaussians", "--steps", "2", "--width", "16", "--out", str(toy), "--quiet"]) == 0
+    assert main(["tune-grid", str(toy), "--nfe", "3", "--against", "data"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--against data" in err and len(err.splitlines()) == 1 and not (toy / "grids.json").exists()
+    # against its own ODE a toy model is tuned (its noise has the data's shape)
+    assert main(["tune-grid", str(toy), "--nfe", "3", "-n", "8", "--sweeps", "1"]) == 0
+    assert json.loads((toy / "grids.json").read_text())["grids"]["unipc"]["3"]["target"] == "ode"
 
 
 def test_split_first_jump_keeps_the_weights_of_modes_far_apart(monkeypatch):

@@ -20,6 +20,7 @@ def _cmd_tune_grid(args) -> None:
 
     folder = Path(args.model)
     check_limit("images", args.n, "--n")
+    objective = None
     if is_text_to_image_folder(folder):
         from ..pipelines.text_to_image import TextToImagePipeline
 
@@ -32,22 +33,36 @@ def _cmd_tune_grid(args) -> None:
         if config.get("task") == "image":
             from ..pipelines.image import ImagePipeline
 
-            model, shape, cond = ImagePipeline(denoiser, config).calibration(args.n, guidance=args.guidance)
+            pipe = ImagePipeline(denoiser, config)
+            model, shape, cond = pipe.calibration(args.n, guidance=args.guidance)
+            if args.against == "data":
+                from ..data.images import IMAGE_DATASETS
+                from ..evaluate.images import frechet_objective
+
+                if pipe.data.get("name") not in IMAGE_DATASETS or not pipe.data.get("num_classes"):
+                    raise ValueError(f"{folder}: --against data needs a model trained on a labelled dataset difflab "
+                                     f"has (its features come from a classifier of it); this one names "
+                                     f"{pipe.data.get('name')!r}")
+                objective = frechet_objective(pipe.data)
         elif config.get("task") == "toy":
-            model, shape, cond = denoiser, (args.n, int(config["data"]["dim"])), {}
+            model, shape, cond = denoiser, (args.n, *config["data"]["shape"]), {}
         else:
             raise ValueError(f"{folder}: tune-grid takes a toy or image model folder or a text-to-image pipeline; "
                              f"this folder holds a {config.get('task')!r} model")
+    if args.against == "data" and objective is None:
+        raise ValueError(f"{folder}: --against data needs an image model trained on a dataset difflab has; "
+                         "for this model use --against ode (the default)")
     for nfe in args.nfe:
         def progress(sweep, error, nfe=nfe):
             print(f"  {args.sampler} {nfe} steps, sweep {sweep + 1}/{args.sweeps}: error {error:.4g}", flush=True)
 
         res = optimize_grid(model, shape, args.sampler, nfe, cond=cond, seed=args.seed, sweeps=args.sweeps,
-                            progress=progress)
+                            progress=progress, objective=objective)
         entry = {**res.to_json(), "calibration": {"n": args.n, "seed": args.seed, "guidance": args.guidance}}
         path = save_grids(target, {(args.sampler, nfe): entry})
         levels = ", ".join(f"{v:.4g}" for v in res.sigmas.tolist())
-        print(f"{args.sampler} at {nfe} steps: error {res.start_error:.4g} -> {res.error:.4g} "
+        what = "error" if objective is None else "FD to the training split"
+        print(f"{args.sampler} at {nfe} steps: {what} {res.start_error:.4g} -> {res.error:.4g} "
               f"({res.error / res.start_error:.2f}x), {res.nfe} evaluations in {res.seconds:.0f} s; grid {levels}")
         print(f"wrote {path}")
     print(json.dumps({"model": str(folder), "sampler": args.sampler, "nfe": args.nfe}))
@@ -56,7 +71,8 @@ def _cmd_tune_grid(args) -> None:
 def register(sub) -> None:
     p = sub.add_parser("tune-grid", help="optimize a sampler's step grids for a model (stored in its folder)",
                        description="Find, for each budget, the grid on which the sampler best reproduces the model's "
-                                   "own ODE solution (a fine reference solve of the same noise), and store it in the "
+                                   "own ODE solution (a fine reference solve of the same noise), or (--against data) "
+                                   "whose samples come nearest the model's training data, and store it in the "
                                    "model folder's grids.json: sampling with that sampler and step count uses it by "
                                    "default from then on (--spacing overrides).")
     add_model(p, "model folder (toy or image) or text-to-image pipeline folder")
@@ -68,4 +84,9 @@ def register(sub) -> None:
     p.add_argument("--guidance", type=number(0), default=None,
                    help="guidance of the calibration samples (default: the model's sampling default)")
     p.add_argument("--sweeps", type=positive_int, default=8, help="passes over the grid's levels (default 8)")
+    p.add_argument("--against", choices=("ode", "data"), default="ode",
+                   help="what the grid is optimized for: ode (default; the distance to the model's own fine ODE "
+                        "solve of the calibration noise) or data (the Frechet distance of the calibration samples "
+                        "to the model's training split, in the features difflab eval uses: image models of a "
+                        "dataset difflab has; use -n 1000 or more)")
     p.set_defaults(handler=_cmd_tune_grid)

@@ -34,10 +34,11 @@ import warnings
 import torch
 
 from ..metrics.classifier import feature_classifier
-from ..metrics.frechet import frechet_distance
+from ..metrics.frechet import frechet_distance, frechet_from_stats, gaussian_stats
 from ..metrics.memorisation import memorisation_rate
 
-__all__ = ["generate_images", "evaluate_samples", "evaluate_image_model", "inception_features", "MIN_STABLE_N"]
+__all__ = ["generate_images", "evaluate_samples", "evaluate_image_model", "inception_features", "frechet_objective",
+           "MIN_STABLE_N"]
 
 #: below this many samples the FD figure is flagged as unstable
 MIN_STABLE_N = 1000
@@ -147,6 +148,30 @@ def evaluate_samples(samples: torch.Tensor, labels: torch.Tensor | None, data_cf
         warns.append(f"only {len(test.images)} held-out images for {extractor['feature_dim']}-d features: FD is noisy")
     result["warnings"] = warns
     return result
+
+
+def frechet_objective(data_cfg: dict, *, progress: bool = False):
+    """A score of samples for :func:`difflab.samplers.optimize_grid` (``difflab tune-grid
+    --against data``): their Frechet distance to the *training* split of the dataset
+    ``data_cfg`` describes, in the features ``evaluate_samples`` uses. The held-out split, the
+    one ``difflab eval`` reports against, is never read, so a grid tuned on it is reported on
+    images and seeds it was not chosen on (Watson et al. 2022 optimize a sampler for such a
+    score of its samples)."""
+    from ..data.images import train_test
+
+    train, _ = train_test(data_cfg["name"], **data_cfg.get("args", {}))
+    net, _ = feature_classifier(data_cfg, progress=progress)
+    with torch.no_grad():
+        reference, _ = net.embed(train.images)
+    stats = gaussian_stats(reference)
+
+    def score(samples: torch.Tensor) -> float:
+        with torch.no_grad():
+            feats, _ = net.embed(samples)
+        return frechet_from_stats(*gaussian_stats(feats), *stats)
+
+    score.name = f"fd-train ({data_cfg['name']} training split, {reference.shape[1]}-d classifier features)"
+    return score
 
 
 def reference_config(pipe, reference) -> dict:
