@@ -206,6 +206,11 @@ def test_optimize_grid_minimises_an_objective_in_place_of_the_ode_distance():
     assert res.history == sorted(res.history, reverse=True)
     noise = randn((64, mix.dim), 0)  # the calibration batch: per-sample seeds 0..63
     assert spread(sample(den, noise, "unipc", 4, sigmas=res.sigmas, **res.options)) == pytest.approx(res.error, rel=1e-9)
+    # it started from the best of the sampler's rule and the fixed rules by the objective (its options throughout)
+    rules = {sp: spread(sample(den, noise, "unipc", 4, spacing=sp, **res.options))
+             for sp in ("tuned", "trailing", "karras", "log-snr")}
+    assert res.start_error == pytest.approx(min(rules.values()), rel=1e-9)
+    assert len({round(v, 9) for v in rules.values()}) == 4  # the rules differ, so the start is a choice
     ode = optimize_grid(den, (64, mix.dim), "unipc", 4, seed=0, sweeps=2)
     assert ode.target == "ode" and not torch.allclose(ode.sigmas, res.sigmas)
     # held out: other noise, the objective still lower than on the grid the search started from

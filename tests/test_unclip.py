@@ -321,6 +321,43 @@ def test_shipped_unclip_pipeline_is_faithful_and_its_encoder_retrieves():
     assert report["text_to_image"]["r@1"] >= 0.8 and report["zero_shot"]["colour"] >= 0.9, report
 
 
+def test_paced_frames_is_the_monotone_choice_nearest_the_even_steps():
+    """paced_frames keeps both ends, rises by PACING_RISE at least from frame to frame, and among
+    such choices minimises the squared distance to the even steps: checked against every choice."""
+    import itertools
+
+    from difflab.pipelines.unclip import PACING_RISE, paced_frames
+
+    rng = np.random.default_rng(0)
+    found = 0
+    for trial in range(300):
+        frames, r = int(rng.integers(2, 6)), int(rng.integers(1, 4))
+        d = (frames - 1) * r + 1
+        m = np.sort(rng.normal(size=d)) + rng.normal(scale=float(rng.choice([0.0, 0.3, 1.0])), size=d)
+        best, best_cost = None, np.inf
+        for inner in itertools.combinations(range(1, d - 1), frames - 2):
+            j = (0, *inner, d - 1)
+            if all(m[b] - m[a] >= PACING_RISE for a, b in zip(j, j[1:])):
+                cost = sum((v - i * r) ** 2 for i, v in enumerate(j))
+                if cost < best_cost:
+                    best, best_cost = j, cost
+        keep = paced_frames(m, frames)
+        if best is None:
+            assert keep is None
+            continue
+        found += 1
+        assert keep[0] == 0 and keep[-1] == d - 1 and len(keep) == frames
+        assert all(m[b] - m[a] >= PACING_RISE for a, b in zip(keep, keep[1:]))
+        assert sum((v - i * r) ** 2 for i, v in enumerate(keep)) == best_cost
+    assert 50 < found < 300  # both kinds of case were met
+    # a rising path is kept as it is; a dip is stepped round by the nearest point
+    assert paced_frames([0.0, 0.1, 0.2, 0.3, 0.4], 3) == [0, 2, 4]
+    assert paced_frames([0.0, -0.02, -0.05, 0.3, 0.4], 3) == [0, 3, 4]
+    assert paced_frames([0.0, 0.5, 0.6, 0.7, -0.1], 3) is None  # the last decoding is not B's extreme
+    with pytest.raises(ValueError, match="do not pace"):
+        paced_frames([0.0, 1.0, 2.0, 3.0], 3)
+
+
 def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     from difflab.pipelines.unclip import UnCLIPPipeline
 
@@ -405,7 +442,7 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     # cosine of its two end frames (decoded on their own) to the two images
     assert pipe.config["defaults"]["interpolation_candidates"] == DEFAULTS["interpolation_candidates"] > 1
     score = [float((pipe.clip.encode_image(pipe.interpolate(x[0], x[1], 2, seed=1 + c * CANDIDATE_STRIDE,
-                                                            candidates=1, output="tensor")[0]) * ends).sum(-1).mean())
+                                                            candidates=1, pacing=1, output="tensor")[0]) * ends).sum(-1).mean())
              for c in range(3)]
     assert max(score) > min(score) + 1e-4  # the candidates differ, so the pick can be wrong
     pick = 1 + max(range(3), key=score.__getitem__) * CANDIDATE_STRIDE
@@ -417,6 +454,21 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
                                pipe.interpolate(x[0], x[1], 3, seed=2, candidates=k, output="tensor")[0], atol=0, rtol=0)
     with pytest.raises(ValueError, match="candidates must be a positive integer"):
         pipe.interpolate(x[0], x[1], 3, candidates=0)
+    # paced frames: the path decoded at (frames - 1) r + 1 even points (what pacing=1 decodes for that
+    # many frames), of which paced_frames' choice by the re-encoded uint8 frames is shown
+    from difflab.data.shapes import to_uint8
+    from difflab.pipelines.unclip import paced_frames
+
+    assert pipe.config["defaults"]["interpolation_pacing"] == DEFAULTS["interpolation_pacing"] > 1
+    dense, dense_path = pipe.interpolate(x[0], x[1], 10, seed=3, candidates=1, pacing=1, output="tensor")
+    e = pipe.clip.encode_image(list(to_uint8(dense)))
+    keep = paced_frames(e @ ends[1] - e @ ends[0], 4)
+    frames, path = pipe.interpolate(x[0], x[1], 4, seed=3, candidates=1, pacing=3, output="tensor")
+    keep = keep or [0, 3, 6, 9]
+    torch.testing.assert_close(frames, dense[keep], atol=0, rtol=0)
+    torch.testing.assert_close(path, dense_path[keep], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="pacing must be a positive integer"):
+        pipe.interpolate(x[0], x[1], 3, pacing=0)
     # the inverted path has one noise: no choice, one decoding
     decodings = []
     pipe.decode_latents = lambda *a, **kw: decodings.append(kw) or plain_decode(*a, **kw)
@@ -509,6 +561,8 @@ def test_unclip_cli_commands_and_their_refusals(tiny_unclip, tmp_path, capsys):
           "--out", str(tmp_path / "x.png")], "--invert is for an interpolation between two images"),
         (["interpolate", str(png), "--toward", "a red circle", "--candidates", "2", "--model", model,
           "--out", str(tmp_path / "x.png")], "--candidates is for an interpolation between two images"),
+        (["interpolate", str(png), "--toward", "a red circle", "--pacing", "2", "--model", model,
+          "--out", str(tmp_path / "x.png")], "--pacing is for an interpolation between two images"),
         (["variations", str(png), "--model", str(tiny_unclip / "clip"), "--out", str(tmp_path / "x.png")],
          "not an unCLIP pipeline"),
         (["eval-clip", str(tiny_unclip / "prior")], "not a CLIP encoder"),

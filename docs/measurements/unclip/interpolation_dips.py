@@ -11,7 +11,7 @@ source = to_uint8(images)
 out = []
 for k in range(pairs):
     a, b = source[2 * k], source[2 * k + 1]
-    imgs, path = pipe.interpolate(a, b, frames, seed=k, candidates=1)
+    imgs, path = pipe.interpolate(a, b, frames, seed=k, candidates=1, pacing=1)
     ends = pipe.clip.encode_image([a, b])
     z = pipe.clip.encode_image(list(imgs))
     m = (z @ ends[1] - z @ ends[0]).cpu().numpy()

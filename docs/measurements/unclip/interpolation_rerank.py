@@ -22,7 +22,7 @@ for p in range(pairs):
     ends = pipe.clip.encode_image([a, b])
     cands, zs = [], []
     for j in range(K):
-        imgs, path = pipe.interpolate(a, b, frames, seed=1000 * j + p, candidates=1)
+        imgs, path = pipe.interpolate(a, b, frames, seed=1000 * j + p, candidates=1, pacing=1)
         z = pipe.clip.encode_image(list(imgs)); zs.append(z)
     Z = torch.stack(zs)  # K, F, D
     margin = (Z @ ends[1] - Z @ ends[0]).cpu().numpy()  # K, F

@@ -21,7 +21,7 @@ for cfg in json.loads(sys.argv[1]):
     t0 = time.time(); mono, near, rho = [], [], []
     for k in range(pairs):
         a, b = source[2 * k], source[2 * k + 1]
-        imgs, _ = pipe.interpolate(a, b, frames, seed=k, candidates=1, **cfg)
+        imgs, _ = pipe.interpolate(a, b, frames, seed=k, candidates=1, pacing=1, **cfg)
         ends = pipe.clip.encode_image([a, b])
         z = pipe.clip.encode_image(list(imgs))
         m = (z @ ends[1] - z @ ends[0]).cpu().numpy()

@@ -29,10 +29,10 @@ for cfg in cfgs:
             lat, _ = pipe.decode_latents(path, None, noise=noise, sampler="ddim", sigmas=sig, guidance=g)
             out = to_uint8(pipe.decode(lat))
         elif cfg.get("invert"):  # the pipeline's: slerp_noise between the inverted noises
-            out, path = pipe.interpolate(a, b, frames, seed=k, invert=True,
+            out, path = pipe.interpolate(a, b, frames, seed=k, invert=True, pacing=1,
                                          **{k2: v for k2, v in cfg.items() if k2 in ("steps", "guidance")})
         else:
-            out, path = pipe.interpolate(a, b, frames, seed=k, candidates=1, **{k2: v for k2, v in cfg.items() if k2 != "show"})
+            out, path = pipe.interpolate(a, b, frames, seed=k, candidates=1, pacing=1, **{k2: v for k2, v in cfg.items() if k2 != "show"})
         ends = pipe.clip.encode_image([a, b])
         zz = pipe.clip.encode_image(list(out))
         m = (zz @ ends[1] - zz @ ends[0]).cpu().numpy()

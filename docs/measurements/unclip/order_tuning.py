@@ -23,7 +23,7 @@ for order in (2, 3):
     mono, rho = [], []
     for k in range(pairs):
         a, b = source[n + 2 * k], source[n + 2 * k + 1]
-        out, path = pipe.interpolate(a, b, frames, seed=k, order=order, candidates=1)
+        out, path = pipe.interpolate(a, b, frames, seed=k, order=order, candidates=1, pacing=1)
         ends = pipe.clip.encode_image([a, b])
         z = pipe.clip.encode_image(list(out))
         m = (z @ ends[1] - z @ ends[0]).cpu().numpy()

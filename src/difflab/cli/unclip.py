@@ -91,8 +91,8 @@ def _cmd_interpolate(args) -> None:
     count(args.frames, "images", "--frames")
     if (args.image_b is None) == (args.toward is None):
         raise ValueError("give a second image (interpolation) or --toward CAPTION (a text diff), not both or neither")
-    if (args.invert or args.candidates is not None) and args.image_b is None:
-        flag = "--invert" if args.invert else "--candidates"
+    if (args.invert or args.candidates is not None or args.pacing is not None) and args.image_b is None:
+        flag = "--invert" if args.invert else "--candidates" if args.candidates is not None else "--pacing"
         raise ValueError(f"{flag} is for an interpolation between two images; a text diff (--toward) has one")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
@@ -105,7 +105,7 @@ def _cmd_interpolate(args) -> None:
     pipe = load_unclip(args.model)
     if b is not None:
         frames, _ = pipe.interpolate(a, b, args.frames, seed=args.seed, invert=args.invert, candidates=args.candidates,
-                                     **decoder_settings(args))
+                                     pacing=args.pacing, **decoder_settings(args))
     else:
         frames, _ = pipe.text_diff(a, args.toward, args.source, args.frames, max_angle=args.max_angle,
                                    seed=args.seed, **decoder_settings(args))
@@ -234,6 +234,10 @@ def register(sub) -> None:
     _candidates_arg(i, "between two images: try this many noises and keep the one whose end frames come nearest "
                        "the two images by CLIP (default: the pipeline's interpolation_candidates, 4 in the shipped "
                        "pipeline; 1: the noise of --seed alone)")
+    i.add_argument("--pacing", type=positive_int, default=None,
+                   help="between two images: decode the path at this many points per frame and show the frames that "
+                        "move monotonically from A towards B by CLIP (default: the pipeline's interpolation_pacing, "
+                        "2 in the shipped pipeline; 1: frames at even steps)")
     _decoder_args(i)
     i.set_defaults(handler=_cmd_interpolate)
 

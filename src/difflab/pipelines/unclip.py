@@ -55,7 +55,7 @@ import torch.nn.functional as F
 
 from .base import Pipeline
 
-__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "INVERT_GUIDANCE", "slerp", "slerp_noise", "embedding_statistics",
+__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "INVERT_GUIDANCE", "slerp", "slerp_noise", "paced_frames", "embedding_statistics",
            "is_unclip_folder", "shipped_unclip_path"]
 
 TASK = "unclip"
@@ -72,10 +72,12 @@ SHIPPED = "shapes-unclip"
 #: (docs/unclip.md, sec. 4). ``variation_candidates``: each variation is the best of that many
 #: decoded candidates by cosine to the source's embedding (CLIP reranking; docs/unclip.md, sec. 4);
 #: ``interpolation_candidates``: an interpolation's one noise is the best of that many by how near the
-#: decodings of its two ends come to their sources (docs/unclip.md, sec. 4)
+#: decodings of its two ends come to their sources (docs/unclip.md, sec. 4); ``interpolation_pacing``:
+#: the path is decoded at that many points per frame interval and the frames shown are chosen among
+#: them to move monotonically (:func:`paced_frames`; 1: the frames at even steps of t, no choice)
 DEFAULTS = {"prior_sampler": "unipc", "prior_steps": 20, "prior_guidance": 1.0, "candidates": 2,
             "sampler": "unipc", "steps": 20, "guidance": 3.0, "clip_guidance": 10.0, "variation_guidance": 1.5,
-            "variation_candidates": 4, "interpolation_candidates": 4}
+            "variation_candidates": 4, "interpolation_candidates": 4, "interpolation_pacing": 2}
 #: the prior's noise for image i, candidate j of a call seeded s is seeded
 #: ``s + i + PRIOR_STREAM + j * CANDIDATE_STRIDE`` (the decoder's noise of image i: ``s + i``),
 #: so image i depends on ``s + i`` alone, whatever the batch
@@ -126,6 +128,46 @@ def slerp_noise(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     fa, fb = a.flatten(1), b.flatten(1)
     length = (1 - t) * fa.norm(dim=1, keepdim=True) + t * fb.norm(dim=1, keepdim=True)
     return (slerp(fa, fb, t) * length).view_as(a)
+
+
+#: the least rise of the margin from one paced frame to the next: far above the encoder's arithmetic
+#: noise between batch sizes (about 1e-6), far below the rise of a path (about 0.1 per frame)
+PACING_RISE = 1e-4
+
+
+def paced_frames(margins, frames: int) -> list[int] | None:
+    """Which of a path's decodings to show (for :meth:`UnCLIPPipeline.interpolate`).
+
+    ``margins``: ``cos(e_j, z_b) - cos(e_j, z_a)`` of the CLIP embeddings e_j of the path decoded at
+    ``D = (frames - 1) r + 1`` evenly spaced points t_j = j / (D - 1), z_a and z_b the sources'.
+    Returns the indices ``0 = j_0 < j_1 < ... < j_{frames-1} = D - 1`` whose margins rise by at
+    least :data:`PACING_RISE` from each frame to the next and that stay nearest the even steps,
+    minimising sum_i (j_i - i r)^2 (dynamic programming over (frame, index), O(frames D^2));
+    None where no such choice exists (the end decodings are not the path's extremes, or too few
+    points rise between them). With r = 1 the only candidate is the even path itself."""
+    m = [float(v) for v in margins]
+    d = len(m)
+    if frames < 2 or d < frames or (d - 1) % (frames - 1):
+        raise ValueError(f"{d} decodings do not pace {frames} frames: need (frames - 1) r + 1 of them")
+    r = (d - 1) // (frames - 1)
+    inf = float("inf")
+    cost = [[inf] * d for _ in range(frames)]
+    back = [[-1] * d for _ in range(frames)]
+    cost[0][0] = 0.0
+    for i in range(1, frames):
+        last = i == frames - 1
+        for j in range(d - 1 if last else i, d if last else d - 1):
+            here = (j - i * r) ** 2
+            for k in range(i - 1, j):
+                if cost[i - 1][k] + here < cost[i][j] and m[j] - m[k] >= PACING_RISE:
+                    cost[i][j], back[i][j] = cost[i - 1][k] + here, k
+    if cost[-1][-1] == inf:
+        return None
+    keep, j = [d - 1], d - 1
+    for i in range(frames - 1, 0, -1):
+        j = back[i][j]
+        keep.append(j)
+    return keep[::-1]
 
 
 def _one_stream(seed: int, frames: int) -> list[torch.Generator]:
@@ -491,7 +533,7 @@ class UnCLIPPipeline(Pipeline):
 
     @torch.no_grad()
     def interpolate(self, image_a, image_b, frames: int = 8, *, seed: int = 0, invert: bool = False,
-                    candidates: int | None = None, output: str = "uint8", **settings):
+                    candidates: int | None = None, pacing: int | None = None, output: str = "uint8", **settings):
         """``frames`` images along slerp(z_a, z_b, t), t = 0 .. 1, with no caption (Ramesh et al.
         2022, sec. 3.2); also returns the embeddings. The decoder's noise is either the same for
         every frame, or with ``invert`` the paper's first option: the two
@@ -506,25 +548,43 @@ class UnCLIPPipeline(Pipeline):
         to their sources' (CLIP reranking as for :meth:`variations`, applied to the whole path's
         noise, since the frames must share it): a noise whose ends reproduce the sources gives a
         path that starts and ends at them. It costs 2 decodings per candidate more; ``candidates=1``
-        is the noise of seed ``seed``. The inverted path has one noise and no choice."""
+        is the noise of seed ``seed``. The inverted path has one noise and no choice.
+
+        The frames shown are paced (default ``interpolation_pacing``, r = 2): the path is decoded at
+        ``(frames - 1) r + 1`` even steps of t, and of those the frames whose CLIP embeddings move
+        from A's towards B's (the margin cos(e, z_b) - cos(e, z_a) rising at every frame) nearest
+        the even steps are kept (:func:`paced_frames`): a frame that the decoder drew further back
+        than the one before it is replaced by a neighbouring point of the path; where no such choice
+        exists the even frames are shown. The returned embeddings are those of the frames shown.
+        It costs ``(frames - 1) (r - 1)`` decodings more; ``pacing=1`` decodes the even frames alone."""
         _check_call(output, seed)
         _check_frames(frames)
-        _check_counts(candidates=candidates)
+        _check_counts(candidates=candidates, pacing=pacing)
+        r = self.config["defaults"]["interpolation_pacing"] if pacing is None else pacing
         x = torch.cat([self.load_images(image_a), self.load_images(image_b)])
         if x.shape[0] != 2:
             raise ValueError(f"interpolate takes one image at each end, got {x.shape[0]} images")
         z = self.clip.encode_image(x)
-        ts = [k / (frames - 1) for k in range(frames)]
+        points = (frames - 1) * r + 1
+        ts = [k / (points - 1) for k in range(points)]
         path = torch.cat([slerp(z[:1], z[1:], t) for t in ts])
         if not invert:
             k = self.config["defaults"]["interpolation_candidates"] if candidates is None else candidates
-            return self._decode_path(path, self._best_ends_seed(path, z, seed, k, settings), output, settings), path
-        settings.setdefault("clip_guidance", 0.0)
-        noise, sigmas, settings = self._inverted(x, z, settings, INVERT_GUIDANCE)
-        noise = torch.cat([slerp_noise(noise[:1], noise[1:], t) for t in ts])
-        latents, _ = self.decode_latents(path, None, noise=noise, seed=_one_stream(seed, frames), sigmas=sigmas,
-                                         **settings)
-        return self._output(self.decode(latents), output), path
+            images = self.decode(self._path_latents(path, self._best_ends_seed(path, z, seed, k, settings), settings))
+        else:
+            settings.setdefault("clip_guidance", 0.0)
+            noise, sigmas, settings = self._inverted(x, z, settings, INVERT_GUIDANCE)
+            noise = torch.cat([slerp_noise(noise[:1], noise[1:], t) for t in ts])
+            latents, _ = self.decode_latents(path, None, noise=noise, seed=_one_stream(seed, points), sigmas=sigmas,
+                                             **settings)
+            images = self.decode(latents)
+        keep = list(range(0, points, r))
+        if r > 1:
+            from ..data.shapes import to_uint8
+
+            e = self.clip.encode_image(list(to_uint8(images)))  # the frames as the caller gets them
+            keep = paced_frames(e @ z[1] - e @ z[0], frames) or keep
+        return self._output(images[keep], output), path[keep]
 
     @torch.no_grad()
     def text_diff(self, image, toward: str, source: str = "", frames: int = 5, *, max_angle: float = 0.5,

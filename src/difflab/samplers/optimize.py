@@ -24,7 +24,9 @@ the model's training data (:func:`difflab.evaluate.images.frechet_objective`) ma
 that of Watson et al. 2022 ("Learning Fast Samplers for Diffusion Models by Differentiating
 Through Sample Quality"), who optimize a sampler for a sample-quality score directly, here by the
 same pattern search and the same calibration noise throughout (common random numbers, so that
-two grids' scores differ by the grids and not by the draw).
+two grids' scores differ by the grids and not by the draw). Since such a score ranks any grid, the
+search then starts from the best of the sampler's rule, the stored grid and the fixed rules
+:data:`FIXED_RULES` by that score.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from .registry import DEFAULT_SPACING, SAMPLERS
 from .run import model_attribute, sample
 
 __all__ = ["optimize_grid", "GridSearch", "STOCHASTIC"]
+
+#: the fixed grid rules a search with an objective also starts from, where one scores better than the sampler's rule
+FIXED_RULES = ("trailing", "karras", "log-snr")
 
 #: samplers that draw noise at every step: their samples do not follow the ODE map, so the
 #: distance to an ODE reference is not their error
@@ -144,18 +149,22 @@ def optimize_grid(
             e = float(objective(x))
             return e if math.isfinite(e) else math.inf
     # start from the sampler's grid rule, or from the grid stored for this budget where that is closer
+    # (with an objective: or from a fixed rule that scores better)
     first, info = sample(model, noise, sampler, steps, cond=cond, return_info=True, spacing=_rule(model, sampler),
                          **options)
     nfe += info.nfe
     if "sigma_data" in _parameters(sampler) and "sigma_data" not in options and info.sigma_data is not None:
         options["sigma_data"] = info.sigma_data  # (with an objective) the one the rule's run read
     first_score = score(first)
-    if (sampler, steps) in (model_attribute(model, "grids") or {}):
-        stored, stored_info = sample(model, noise, sampler, steps, cond=cond, return_info=True, **options)
-        nfe += stored_info.nfe
-        stored_score = score(stored)
-        if stored_score < first_score:
-            first, info, first_score = stored, stored_info, stored_score
+    starts = [{}] if (sampler, steps) in (model_attribute(model, "grids") or {}) else []
+    if objective is not None:  # a score of the samples ranks any grid: start from the best fixed rule too
+        starts += [{"spacing": rule} for rule in FIXED_RULES if rule != _rule(model, sampler)]
+    for start_grid in starts:
+        other, other_info = sample(model, noise, sampler, steps, cond=cond, return_info=True, **start_grid, **options)
+        nfe += other_info.nfe
+        other_score = score(other)
+        if other_score < first_score:
+            first, info, first_score = other, other_info, other_score
     start_sigmas = info.sigmas
     schedule = model.schedule
     floor = math.log(float(schedule.ve_sigma_min))

@@ -77,7 +77,7 @@ pairs = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 if pairs:
     from difflab.evaluate.unclip import evaluate_interpolation
     interpolation = evaluate_interpolation(pipe, pairs, 8, start=TUNING_START + n, clip_guidance=0.0,
-                                           candidates=1)
+                                           candidates=1, pacing=1)
 print(json.dumps({**({"monotone": interpolation["monotone"], "spearman": round(interpolation["spearman"], 3)} if pairs else {}),
                   "scale": scale, "jacobian": jac, "max_sigma": max_sigma, "kept": round(float(kept.mean()), 3),
                   **{a: round(float(np.mean([j[a] for j in judged if a in j])), 3) for a in ("colour", "shape", "count")},

@@ -23,7 +23,7 @@ for i in range(n):
     varied.extend(pipe.variations(source[i], 2, candidates=1, seed=i * 2))
 judged = [judge(v, o) for v, o in zip(varied, [o for o in objects for _ in range(2)])]
 kept = np.array([j["all"] for j in judged])
-interpolation = evaluate_interpolation(pipe, pairs, frames, start=TUNING_START + n, candidates=1)
+interpolation = evaluate_interpolation(pipe, pairs, frames, start=TUNING_START + n, candidates=1, pacing=1)
 by_count = {int(c): round(float(kept[np.repeat(counts, 2) == c].mean()), 3) for c in sorted(set(counts))}
 print(json.dumps({"pipeline": sys.argv[1], "kept": round(float(kept.mean()), 3),
                   **{a: round(float(np.mean([j[a] for j in judged if a in j])), 3) for a in ("colour", "shape", "count")},

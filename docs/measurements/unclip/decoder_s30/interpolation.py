@@ -15,6 +15,6 @@ from difflab.pipelines.unclip import UnCLIPPipeline
 torch.set_num_threads(1)
 t0 = time.time()
 result = evaluate_interpolation(UnCLIPPipeline.load(sys.argv[1]), 60, 8, start=TUNING_START + 100,
-                                candidates=1)
+                                candidates=1, pacing=1)
 print(json.dumps({"pipeline": sys.argv[1], "monotone": round(result["monotone"], 3), "spearman": round(result["spearman"], 3),
                   "s": round(time.time() - t0)}), flush=True)

@@ -15,6 +15,6 @@ from difflab.pipelines.unclip import UnCLIPPipeline
 torch.set_num_threads(2)
 pipe = UnCLIPPipeline.shipped()
 for scale in (float(v) for v in sys.argv[1:]):
-    result = evaluate_interpolation(pipe, 60, 8, start=TUNING_START + 100, guidance=scale, candidates=1)
+    result = evaluate_interpolation(pipe, 60, 8, start=TUNING_START + 100, guidance=scale, candidates=1, pacing=1)
     print(json.dumps({"guidance": scale, "monotone": round(result["monotone"], 3),
                       "spearman": round(result["spearman"], 3)}), flush=True)

@@ -27,7 +27,7 @@ for k in range(pairs):
     ends = pipe.clip.encode_image([a, b])
     row = {"pair": k, "objects": [len(scenes[2 * k].objects), len(scenes[2 * k + 1].objects)], "candidates": []}
     for c in range(k_max):
-        out, path = pipe.interpolate(a, b, 8, seed=k + c * CANDIDATE_STRIDE, candidates=1)
+        out, path = pipe.interpolate(a, b, 8, seed=k + c * CANDIDATE_STRIDE, candidates=1, pacing=1)
         z = pipe.clip.encode_image(list(out))
         row["candidates"].append({"margin": (z @ ends[1] - z @ ends[0]).tolist(),
                                   "ends": [float(z[0] @ ends[0]), float(z[-1] @ ends[1])],
