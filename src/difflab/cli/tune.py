@@ -6,10 +6,13 @@ from ._common import add_model, integer, number, positive_int, seed
 
 #: the budgets grids are optimized for when ``--nfe`` is not given
 DEFAULT_NFES = (5, 10, 20)
+#: the calibration batch below which ``--against data`` warns that its FD is noisy
+MIN_DATA_N = 500
 
 
 def _cmd_tune_grid(args) -> None:
     import json
+    import sys
     from pathlib import Path
 
     from ..io.diffusers import is_diffusers_folder
@@ -44,6 +47,9 @@ def _cmd_tune_grid(args) -> None:
                                      f"has (its features come from a classifier of it); this one names "
                                      f"{pipe.data.get('name')!r}")
                 objective = frechet_objective(pipe.data)
+                if args.n < MIN_DATA_N:
+                    print(f"note: the FD of {args.n} samples is noisy and biased; --against data wants -n {MIN_DATA_N} "
+                          "or more", file=sys.stderr)
         elif config.get("task") == "toy":
             model, shape, cond = denoiser, (args.n, *config["data"]["shape"]), {}
         else:
@@ -88,5 +94,5 @@ def register(sub) -> None:
                    help="what the grid is optimized for: ode (default; the distance to the model's own fine ODE "
                         "solve of the calibration noise) or data (the Frechet distance of the calibration samples "
                         "to the model's training split, in the features difflab eval uses: image models of a "
-                        "dataset difflab has; use -n 1000 or more)")
+                        "dataset difflab has; use -n 500 or more)")
     p.set_defaults(handler=_cmd_tune_grid)
