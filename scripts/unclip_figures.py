@@ -7,7 +7,8 @@
   pipeline's ``variation_candidates`` by CLIP);
 - ``unclip_interpolation.png``: slerp interpolations between pairs of held-out scenes (from
   one noise, the best of the pipeline's ``interpolation_candidates`` by its end frames, then
-  from the scenes' DDIM-inverted noises), and text diffs of one scene toward captions.
+  from the scenes' DDIM-inverted noises; the frames paced by ``interpolation_pacing``), and text
+  diffs of one scene toward captions.
 
     .venv/bin/python scripts/unclip_figures.py [--model DIR] [--out-dir docs/images]
 """
