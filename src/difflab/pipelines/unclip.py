@@ -55,8 +55,8 @@ import torch.nn.functional as F
 
 from .base import Pipeline
 
-__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "INVERT_GUIDANCE", "slerp", "slerp_noise", "paced_frames", "embedding_statistics",
-           "is_unclip_folder", "shipped_unclip_path"]
+__all__ = ["UnCLIPPipeline", "UnCLIPInfo", "DEFAULTS", "INVERT_GUIDANCE", "slerp", "slerp_noise", "paced_frames",
+           "embedding_statistics", "is_unclip_folder", "shipped_unclip_path"]
 
 TASK = "unclip"
 #: the pipeline shipped inside the package (``difflab/assets/shapes-unclip``)

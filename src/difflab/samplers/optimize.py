@@ -77,8 +77,8 @@ class GridSearch:
     def to_json(self) -> dict:
         return {"sigmas": self.sigmas.tolist(), "options": self.options, "error": self.error,
                 "start_error": self.start_error, "start_sigmas": self.start_sigmas.tolist(),
-                "reference_steps": self.reference_steps, "nfe": self.nfe, "seconds": self.seconds, "target": self.target,
-                **({"order": self.order} if self.order is not None else {})}
+                "reference_steps": self.reference_steps, "nfe": self.nfe, "seconds": self.seconds,
+                "target": self.target, **({"order": self.order} if self.order is not None else {})}
 
 
 def optimize_grid(
