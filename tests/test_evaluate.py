@@ -82,6 +82,55 @@ def test_feature_classifier_is_deterministic(tmp_path):
         feature_classifier(cfg, progress=False, cache=tmp_path / "b", recipe=quick)
 
 
+def test_a_fold_classifier_is_trained_without_its_tuning_fold(tmp_path, monkeypatch):
+    """``feature_classifier(fold=k)`` trains on the training split less tuning fold k (the images the
+    tuning score compares against), cached apart from the report's classifier."""
+    import difflab.metrics.classifier as C
+    from difflab.data.images import tuning_folds
+
+    cfg = dataset_config("digits")
+    quick = {**RECIPE, "min_steps": 2, "min_epochs": 1}
+    seen = []
+    train_classifier = C.train_classifier
+
+    def recording(train, *args, **kwargs):
+        seen.append(train)
+        return train_classifier(train, *args, **kwargs)
+
+    monkeypatch.setattr(C, "train_classifier", recording)
+    _, report = feature_classifier(cfg, progress=False, cache=tmp_path, recipe=quick)
+    _, tuning = feature_classifier(cfg, progress=False, cache=tmp_path, recipe=quick, fold=3)
+    train, test = train_test("digits")
+    rest, fold = tuning_folds(train, test)[3]
+    assert torch.equal(seen[0].images, train.images) and torch.equal(seen[1].images, rest.images)
+    assert report["path"] != tuning["path"] and "tuning fold 3" in tuning["name"]
+    feature_classifier(cfg, progress=False, cache=tmp_path, recipe=quick, fold=3)
+    assert len(seen) == 2  # cached
+
+
+def test_the_tuning_objective_reads_the_folds_as_the_report_reads_the_held_out_split(tmp_path, monkeypatch):
+    """``frechet_objective``: the mean over the tuning folds of the FD to each fold in the features of
+    the classifier of the rest, of the samples clipped to the data range as the report clips them."""
+    import functools
+
+    import difflab.evaluate.images as E
+    from difflab.data.images import tuning_folds
+
+    cfg = dataset_config("digits")
+    quick = {**RECIPE, "min_steps": 2, "min_epochs": 1}
+    monkeypatch.setattr(E, "feature_classifier", functools.partial(feature_classifier, cache=tmp_path, recipe=quick))
+    score = E.frechet_objective(cfg)
+    train, test = train_test("digits")
+    folds = tuning_folds(train, test)
+    x = test.images * 1.5
+    expected = sum(frechet_distance(E.feature_classifier(cfg, fold=k)[0].embed(x.clamp(-1, 1))[0],
+                                    E.feature_classifier(cfg, fold=k)[0].embed(fold.images)[0])
+                   for k, (_, fold) in enumerate(folds)) / len(folds)
+    assert score(x) == pytest.approx(expected, rel=1e-6) and score(x) == score(x.clamp(-1, 1))
+    assert score(x) != pytest.approx(score(x * 0.5), rel=1e-3)
+    assert score.name.startswith("fd-tuning-folds (digits: mean over 8 folds of 180 training images")
+
+
 def test_evaluate_samples_real_vs_noise():
     cfg = dataset_config("digits")
     train, test = train_test("digits")

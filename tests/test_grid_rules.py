@@ -286,19 +286,26 @@ def test_tune_grid_command_stores_grids_that_sampling_then_uses(digits_model, tm
     assert main(["tune-grid", str(tmp_path / "missing")]) == 2
 
 
-def test_tune_grid_against_data_scores_grids_by_the_training_split(digits_model, tmp_path, capsys, one_thread):
+def test_tune_grid_against_data_scores_grids_by_the_tuning_folds(digits_model, tmp_path, capsys, one_thread,
+                                                                  monkeypatch):
+    import functools
     import shutil
 
+    import difflab.evaluate.images as E
     from difflab.cli import main
+    from difflab.metrics.classifier import RECIPE
 
+    # the eight fold classifiers trained briefly (the score's construction is what is tested here)
+    quick = {**RECIPE, "min_steps": 20, "min_epochs": 1}
+    monkeypatch.setattr(E, "feature_classifier", functools.partial(E.feature_classifier, recipe=quick))
     folder = tmp_path / "m"
     shutil.copytree(digits_model, folder)
     assert main(["tune-grid", str(folder), "--nfe", "3", "-n", "32", "--sweeps", "1", "--against", "data"]) == 0
     captured = capsys.readouterr()
-    assert "FD to the training split" in captured.out
-    assert "wants -n 500 or more" in captured.err  # 32 samples: a note that the FD is noisy
+    assert "FD to the tuning folds" in captured.out
+    assert "wants -n 1000 or more" in captured.err  # 32 samples: a note that the FD is noisy
     entry = json.loads((folder / "grids.json").read_text())["grids"]["unipc"]["3"]
-    assert entry["target"].startswith("fd-train (digits training split") and entry["reference_steps"] == 0
+    assert entry["target"].startswith("fd-tuning-folds (digits: mean over 8 folds") and entry["reference_steps"] == 0
     assert entry["error"] <= entry["start_error"]
     # a model without a dataset difflab has: one line, nothing written
     toy = tmp_path / "toy"

@@ -51,6 +51,32 @@ def test_mnist5k():
     torch.testing.assert_close(pix, pix.round(), atol=1e-4, rtol=0)
 
 
+def test_tuning_folds_are_disjoint_copies_of_the_held_out_split_in_size_and_class_mix():
+    """The folds a setting is chosen on: disjoint, inside the training split, each with the held-out
+    split's class counts, each paired with the rest of the training split; as many as every class
+    can fill; deterministic. A class too small for a full fold still leaves one image in ``rest``."""
+    for name, k in (("digits", 8), ("mnist5k", 9)):
+        train, test = I.train_test(name)
+        folds = I.tuning_folds(train, test)
+        assert len(folds) == k
+        seen = torch.cat([fold.images.flatten(1) for _, fold in folds])
+        assert len(torch.unique(seen, dim=0)) == len(seen)  # disjoint
+        def rows(images):
+            return {tuple(r) for r in images.flatten(1).tolist()}
+
+        for rest, fold in folds:
+            assert torch.equal(torch.bincount(fold.labels, minlength=10), torch.bincount(test.labels, minlength=10))
+            assert len(rest.labels) + len(fold.labels) == len(train.labels)
+            assert rows(fold.images) <= rows(train.images) and not rows(fold.images) & rows(rest.images)
+        again = I.tuning_folds(train, test)
+        assert all(torch.equal(a[1].images, b[1].images) for a, b in zip(folds, again))
+    # a training split that cannot fill one fold per class: one fold, and every class keeps an image in rest
+    small = I.ImageSet(torch.arange(5.0).reshape(5, 1, 1, 1), torch.tensor([0, 0, 0, 1, 1]))
+    held = I.ImageSet(torch.zeros(4, 1, 1, 1), torch.tensor([0, 0, 1, 1]))
+    [(rest, fold)] = I.tuning_folds(small, held)
+    assert fold.labels.tolist() == [0, 0, 1] and sorted(rest.labels.tolist()) == [0, 1]
+
+
 def test_mnist5k_labels_and_orientation():
     """The label is the last column and pixels are row-major: a 0 has no ink at its
     center, digits are taller than wide (a 1 most of all), and the class means of the

@@ -7,7 +7,7 @@ from ._common import add_model, integer, number, positive_int, seed
 #: the budgets grids are optimized for when ``--nfe`` is not given
 DEFAULT_NFES = (5, 10, 20)
 #: the calibration batch below which ``--against data`` warns that its FD is noisy
-MIN_DATA_N = 500
+MIN_DATA_N = 1000
 
 
 def _cmd_tune_grid(args) -> None:
@@ -67,7 +67,7 @@ def _cmd_tune_grid(args) -> None:
         entry = {**res.to_json(), "calibration": {"n": args.n, "seed": args.seed, "guidance": args.guidance}}
         path = save_grids(target, {(args.sampler, nfe): entry})
         levels = ", ".join(f"{v:.4g}" for v in res.sigmas.tolist())
-        what = "error" if objective is None else "FD to the training split"
+        what = "error" if objective is None else "FD to the tuning folds"
         print(f"{args.sampler} at {nfe} steps: {what} {res.start_error:.4g} -> {res.error:.4g} "
               f"({res.error / res.start_error:.2f}x), {res.nfe} evaluations in {res.seconds:.0f} s; grid {levels}")
         print(f"wrote {path}")
@@ -93,6 +93,7 @@ def register(sub) -> None:
     p.add_argument("--against", choices=("ode", "data"), default="ode",
                    help="what the grid is optimized for: ode (default; the distance to the model's own fine ODE "
                         "solve of the calibration noise) or data (the Frechet distance of the calibration samples "
-                        "to the model's training split, in the features difflab eval uses: image models of a "
-                        "dataset difflab has; use -n 500 or more)")
+                        "to folds of the model's training split, each in the features of a classifier trained on "
+                        "the rest, as difflab eval scores the held-out split: image models of a dataset difflab "
+                        f"has; use -n {MIN_DATA_N} or more)")
     p.set_defaults(handler=_cmd_tune_grid)

@@ -22,6 +22,10 @@ Held-out splits are fixed and documented (:func:`train_test`):
 - ``folder``: ``round(test_fraction * n_c)`` images per class, chosen the same way
   (seed 0) among the class's files sorted by path.
 
+Settings chosen on data (a sampler's grid) are chosen on a fold of the *training* split
+(:func:`tuning_folds`: as many images per class as the held-out split, each scored by a classifier
+of the rest), never on the held-out split they are reported on.
+
 Pixels p map to model space by x = (p - shift) / scale with (shift, scale) =
 (8, 8) for digits and (127.5, 127.5) for 8-bit images: an
 :class:`~difflab.data.transforms.Affine` whose config goes into the model's
@@ -48,6 +52,7 @@ __all__ = [
     "image_dataset",
     "train_test",
     "split_indices",
+    "tuning_folds",
     "dataset_config",
     "load_digits",
     "load_mnist5k",
@@ -382,6 +387,31 @@ def train_test(name: str, *, test_fraction: float = 0.1, **kwargs) -> tuple[Imag
     data = image_dataset(name, **kwargs)
     train, test = split_indices(name, data.labels, test_fraction=test_fraction)
     return data.subset(train), data.subset(test)
+
+
+def tuning_folds(train: ImageSet, test: ImageSet) -> list[tuple[ImageSet, ImageSet]]:
+    """Disjoint tuning folds of the training split ``train``, as ``(rest, fold)`` pairs: a fold is
+    what a setting is *chosen* on (``difflab tune-grid --against data``) while ``test`` is what it
+    is reported on. Each fold holds as many images of each class as ``test`` (consecutive runs of
+    one seeded permutation of the class's training images, seed 0), so a score against it has
+    the held-out split's size and class mix; whatever scores against a fold (a feature
+    classifier) is trained on its ``rest`` alone, as the report's classifier never sees ``test``.
+    As many folds as every class can fill (at least one, which then leaves each class one image
+    in ``rest``): K-fold cross-fitting, so that a score averaged over the folds reads the whole
+    training split."""
+    counts = {int(c): int(k) for c, k in zip(*torch.unique(test.labels, return_counts=True))}
+    classes = {int(c): torch.nonzero(train.labels == c).flatten() for c in torch.unique(train.labels).tolist()}
+    k = min((len(idx) // counts[c] for c, idx in classes.items() if counts.get(c)), default=1)
+    g = torch.Generator().manual_seed(SPLIT_SEED)
+    order = {c: idx[torch.randperm(len(idx), generator=g)] for c, idx in classes.items()}
+    folds = []
+    for i in range(max(k, 1)):
+        fold = torch.zeros(len(train.labels), dtype=torch.bool)
+        for c, idx in order.items():
+            n = min(counts.get(c, 0), len(idx) - 1) if k <= 1 else counts.get(c, 0)
+            fold[idx[i * n:(i + 1) * n]] = True
+        folds.append((train.subset(torch.nonzero(~fold).flatten()), train.subset(torch.nonzero(fold).flatten())))
+    return folds
 
 
 def dataset_config(name: str, *, test_fraction: float = 0.1, **kwargs) -> dict:

@@ -152,25 +152,40 @@ def evaluate_samples(samples: torch.Tensor, labels: torch.Tensor | None, data_cf
 
 def frechet_objective(data_cfg: dict, *, progress: bool = False):
     """A score of samples for :func:`difflab.samplers.optimize_grid` (``difflab tune-grid
-    --against data``): their Frechet distance to the *training* split of the dataset
-    ``data_cfg`` describes, in the features ``evaluate_samples`` uses. The held-out split, the
-    one ``difflab eval`` reports against, is never read, so a grid tuned on it is reported on
-    images and seeds it was not chosen on (Watson et al. 2022 optimize a sampler for such a
-    score of its samples)."""
-    from ..data.images import train_test
+    --against data``), made as the report is made but on the *training* split. For each tuning
+    fold of the training split (:func:`difflab.data.images.tuning_folds`: as many images per
+    class as the held-out split), the Frechet distance of the samples, clipped to the data range
+    as :func:`generate_images` clips them, to the fold in the features of a classifier trained
+    on the rest (``feature_classifier(..., fold=k)``); the score is the mean over the folds
+    (K-fold cross-fitting: the whole training split is read, each image by a network that never
+    saw it, as ``evaluate_samples`` reads the held-out split). The held-out split, the one
+    ``difflab eval`` reports against, is never read: a grid tuned on this score is reported on
+    images and seeds it was not chosen on (Watson et al. 2022 optimize a sampler for such a score
+    of its samples). Against the training images the classifier was trained on, the score ranks
+    grids otherwise than the held-out images do (docs/samplers.md)."""
+    from ..data.images import train_test, tuning_folds
 
-    train, _ = train_test(data_cfg["name"], **data_cfg.get("args", {}))
-    net, _ = feature_classifier(data_cfg, progress=progress)
-    with torch.no_grad():
-        reference, _ = net.embed(train.images)
-    stats = gaussian_stats(reference)
+    train, test = train_test(data_cfg["name"], **data_cfg.get("args", {}))
+    scorers = []
+    for k, (_, fold) in enumerate(tuning_folds(train, test)):
+        net, _ = feature_classifier(data_cfg, progress=progress, fold=k)
+        with torch.no_grad():
+            reference, _ = net.embed(fold.images)
+        scorers.append((net, gaussian_stats(reference)))
+
+    lo, hi = data_cfg["range"]
 
     def score(samples: torch.Tensor) -> float:
-        with torch.no_grad():
-            feats, _ = net.embed(samples)
-        return frechet_from_stats(*gaussian_stats(feats), *stats)
+        samples = samples.float().clamp(lo, hi)  # as generate_images hands samples to the report
+        total = 0.0
+        for net, stats in scorers:
+            with torch.no_grad():
+                feats, _ = net.embed(samples)
+            total += frechet_from_stats(*gaussian_stats(feats), *stats)
+        return total / len(scorers)
 
-    score.name = f"fd-train ({data_cfg['name']} training split, {reference.shape[1]}-d classifier features)"
+    score.name = (f"fd-tuning-folds ({data_cfg['name']}: mean over {len(scorers)} folds of {len(fold.images)} "
+                  f"training images, each in the {reference.shape[1]}-d features of a classifier of the rest)")
     return score
 
 

@@ -132,19 +132,25 @@ def _key(data_cfg: dict, recipe: dict) -> str:
 
 
 def feature_classifier(data_cfg: dict, *, progress: bool = True, cache: Path | None = None,
-                       recipe: dict = RECIPE) -> tuple[FeatureClassifier, dict]:
+                       recipe: dict = RECIPE, fold: int | None = None) -> tuple[FeatureClassifier, dict]:
     """The extractor for the dataset a model's config describes (its ``data`` entry):
     loaded from the cache, or trained on the dataset's training split by ``recipe``
     and cached. Returns ``(net, info)``; ``info`` names the extractor and its
-    held-out accuracy."""
-    from ..data.images import train_test
+    held-out accuracy.
+
+    ``fold``: the extractor of a *tuning* score instead, trained on the training split less its
+    tuning fold number ``fold`` (:func:`difflab.data.images.tuning_folds`), so that it has not
+    seen the images the score compares against, as the report's extractor has not seen the
+    held-out split."""
+    from ..data.images import train_test, tuning_folds
     from ..io.folders import check_state_dict, load_weights, save_weights
 
     if not data_cfg.get("num_classes"):
         raise ValueError(f"the feature classifier needs a dataset with classes; {data_cfg.get('name')!r} has none")
-    key = _key(data_cfg, recipe)
+    trained_on = recipe if fold is None else {**recipe, "trained_on": f"training split less tuning fold {fold}"}
+    key = _key(data_cfg, trained_on)
     folder = Path(cache or cache_dir()) / "classifiers"
-    stem = f"{data_cfg['name']}-{key}"
+    stem = f"{data_cfg['name']}-{'' if fold is None else f'fold{fold}-'}{key}"
     weights, meta = folder / f"{stem}.safetensors", folder / f"{stem}.json"
     net = FeatureClassifier(data_cfg["shape"][0], data_cfg["num_classes"], recipe["widths"], recipe["features"])
     if weights.is_file() and meta.is_file():
@@ -154,8 +160,11 @@ def feature_classifier(data_cfg: dict, *, progress: bool = True, cache: Path | N
         info = json.loads(meta.read_text())
     else:
         train, test = train_test(data_cfg["name"], **data_cfg.get("args", {}))
+        if fold is not None:
+            train, _ = tuning_folds(train, test)[fold]
         net, accuracy = train_classifier(train, test, data_cfg["num_classes"], recipe, progress)
-        info = {"name": f"difflab small CNN on the {data_cfg['name']} training split", "feature_dim": recipe["features"],
+        split = "training split" if fold is None else f"training split less its tuning fold {fold}"
+        info = {"name": f"difflab small CNN on the {data_cfg['name']} {split}", "feature_dim": recipe["features"],
                 "test_accuracy": accuracy, "recipe": recipe, "key": key}
         save_weights(weights, net.state_dict())
         write_text_atomic(meta, json.dumps(info, indent=2))
