@@ -46,7 +46,7 @@ def _cmd_tune_grid(args) -> None:
                     raise ValueError(f"{folder}: --against data needs a model trained on a labelled dataset difflab "
                                      f"has (its features come from a classifier of it); this one names "
                                      f"{pipe.data.get('name')!r}")
-                objective = frechet_objective(pipe.data)
+                objective = frechet_objective(pipe.data, progress=True)  # first use trains a classifier per fold
                 if args.n < MIN_DATA_N:
                     print(f"note: the FD of {args.n} samples is noisy and biased; --against data wants -n {MIN_DATA_N} "
                           "or more", file=sys.stderr)
