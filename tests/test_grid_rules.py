@@ -313,6 +313,9 @@ def test_tune_grid_against_data_scores_grids_by_the_tuning_folds(digits_model, t
     assert main(["tune-grid", str(toy), "--nfe", "3", "--against", "data"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--against data" in err and len(err.splitlines()) == 1 and not (toy / "grids.json").exists()
+    assert main(["tune-grid", str(folder), "--nfe", "3", "--against", "faithfulness"]) == 2  # the judge reads prompts
+    err = capsys.readouterr().err.strip()
+    assert "needs a text-to-image pipeline" in err and "or data" in err and len(err.splitlines()) == 1
     # against its own ODE a toy model is tuned (its noise has the data's shape)
     assert main(["tune-grid", str(toy), "--nfe", "3", "-n", "8", "--sweeps", "1"]) == 0
     assert json.loads((toy / "grids.json").read_text())["grids"]["unipc"]["3"]["target"] == "ode"

@@ -173,6 +173,68 @@ def test_eval_t2i_prompt_seed_draws_another_prompt_set(pipe):
     assert eval_prompts(3, "pair", 7) != eval_prompts(3, "pair", EVAL_SEED)
 
 
+def test_the_faithfulness_objective_judges_the_calibration_prompts_as_the_report_does(pipe):
+    """The score ``tune-grid --against faithfulness`` minimises: the share of images the judge finds
+    wrong, per kind, averaged over single- and two-object prompts. Images rendered for the
+    calibration prompts (the judge passes them all) with a known few replaced by scenes of other
+    prompts give a known score; the prompts are the ones ``calibration`` encodes, in its order."""
+    import numpy as np
+
+    from difflab.data.shapes import EVAL_SEED, render, to_tensor
+    from difflab.data.shapes.scenes import scene_for
+    from difflab.evaluate.text_to_image import faithfulness_objective
+    from difflab.pipelines.text_to_image import calibration_prompts
+
+    n = 21  # 11 single-object prompts, then 10 two-object ones
+    items = calibration_prompts(n)
+    assert [len(a.objects) for _, a in items] == [1] * 11 + [2] * 10
+    _, shape, cond = pipe.calibration(n, guidance=3.0)
+    assert shape[0] == n and torch.equal(cond["context"], pipe.encode_prompts([p for p, _ in items])["context"])
+    rng = np.random.default_rng(0)
+    right = to_tensor(np.stack([render(scene_for(a, rng), 32) for _, a in items]))
+    wrong = {0: 12, 5: 13, 14: 1, 15: 2, 16: 3}  # 2 of 11 single, 3 of 10 pair images show another prompt
+
+    class Rendering:  # a pipeline whose "latents" decode to the rendered images
+        device = pipe.device
+        images = right
+
+        def decode(self, latents):
+            return self.images[latents[:, 0, 0, 0].long()]
+
+    rendering = Rendering()
+    score = faithfulness_objective(rendering, n)
+    latents = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1)
+    assert score(latents) == 0  # every image right
+    rendering.images = right.clone()
+    for i, j in wrong.items():
+        rendering.images[i] = right[j]
+    assert score(latents) == pytest.approx(100 * (2 / 11 + 3 / 10) / 2)
+    assert score.name.startswith("judge-misses (% of 21 calibration images")
+    with pytest.raises(ValueError, match="calibration images"):
+        score(latents[:5])
+    with pytest.raises(ValueError, match="held-out"):
+        faithfulness_objective(rendering, n, prompt_seed=EVAL_SEED)
+
+
+def test_tune_grid_against_faithfulness_stores_a_judged_grid(folder, tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "pipe"
+    shutil.copytree(folder, work)
+    assert main(["tune-grid", str(work), "--nfe", "3", "-n", "6", "--sweeps", "1", "--against", "faithfulness"]) == 0
+    captured = capsys.readouterr()
+    assert "% of calibration images the judge finds wrong" in captured.out
+    assert "wants -n 800 or more" in captured.err
+    entry = json.loads((work / "denoiser" / "grids.json").read_text())["grids"]["unipc"]["3"]
+    assert entry["target"].startswith("judge-misses (% of 6 calibration images") and entry["reference_steps"] == 0
+    assert entry["error"] <= entry["start_error"]
+    # the data objective is for image models: one line naming the one that fits, nothing written
+    (work / "denoiser" / "grids.json").unlink()
+    assert main(["tune-grid", str(work), "--nfe", "3", "--against", "data"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "or faithfulness" in err and len(err.splitlines()) == 1 and not (work / "denoiser" / "grids.json").exists()
+
+
 def test_training_recipe_writes_a_pipeline_and_resumes(tmp_path):
     torch.manual_seed(0)
     ae = AutoencoderKL(channels=8, channel_mult=(1, 1, 1), groups=4, scale_factor=1.5)

@@ -8,6 +8,9 @@ from ._common import add_model, integer, number, positive_int, seed
 DEFAULT_NFES = (5, 10, 20)
 #: the calibration batch below which ``--against data`` warns that its FD is noisy
 MIN_DATA_N = 1000
+#: the calibration batch below which ``--against faithfulness`` warns that the judge's verdicts are
+#: noisy: the report's own 400 single- and 400 two-object prompts (``difflab eval-t2i -n 400``)
+MIN_JUDGE_N = 800
 
 
 def _cmd_tune_grid(args) -> None:
@@ -30,6 +33,13 @@ def _cmd_tune_grid(args) -> None:
         pipe = TextToImagePipeline.load(folder)
         target = folder if is_diffusers_folder(folder) else folder / "denoiser"
         model, shape, cond = pipe.calibration(args.n, guidance=args.guidance)
+        if args.against == "faithfulness":
+            from ..evaluate.text_to_image import faithfulness_objective
+
+            objective = faithfulness_objective(pipe, args.n)  # the prompts calibration() encoded
+            if args.n < MIN_JUDGE_N:
+                print(f"note: the judge's verdicts on {args.n} images are noisy; --against faithfulness wants "
+                      f"-n {MIN_JUDGE_N} or more", file=sys.stderr)
     else:
         denoiser, config = load_model(folder)  # a difflab model folder or a diffusers pipeline folder
         target = folder
@@ -57,7 +67,12 @@ def _cmd_tune_grid(args) -> None:
                              f"this folder holds a {config.get('task')!r} model")
     if args.against == "data" and objective is None:
         raise ValueError(f"{folder}: --against data needs an image model trained on a dataset difflab has; "
-                         "for this model use --against ode (the default)")
+                         "for this model use --against ode (the default)"
+                         + (" or faithfulness" if is_text_to_image_folder(folder) else ""))
+    if args.against == "faithfulness" and objective is None:
+        raise ValueError(f"{folder}: --against faithfulness needs a text-to-image pipeline (the shapes judge reads "
+                         "its images against their prompts); for this model use --against ode (the default)"
+                         + ("" if config.get("task") != "image" else " or data"))
     for nfe in args.nfe:
         def progress(sweep, error, nfe=nfe):
             print(f"  {args.sampler} {nfe} steps, sweep {sweep + 1}/{args.sweeps}: error {error:.4g}", flush=True)
@@ -67,7 +82,8 @@ def _cmd_tune_grid(args) -> None:
         entry = {**res.to_json(), "calibration": {"n": args.n, "seed": args.seed, "guidance": args.guidance}}
         path = save_grids(target, {(args.sampler, nfe): entry})
         levels = ", ".join(f"{v:.4g}" for v in res.sigmas.tolist())
-        what = "error" if objective is None else "FD to the tuning folds"
+        what = {"ode": "error", "data": "FD to the tuning folds",
+                "faithfulness": "% of calibration images the judge finds wrong"}[args.against]
         print(f"{args.sampler} at {nfe} steps: {what} {res.start_error:.4g} -> {res.error:.4g} "
               f"({res.error / res.start_error:.2f}x), {res.nfe} evaluations in {res.seconds:.0f} s; grid {levels}")
         print(f"wrote {path}")
@@ -78,7 +94,9 @@ def register(sub) -> None:
     p = sub.add_parser("tune-grid", help="optimize a sampler's step grids for a model (stored in its folder)",
                        description="Find, for each budget, the grid on which the sampler best reproduces the model's "
                                    "own ODE solution (a fine reference solve of the same noise), or (--against data) "
-                                   "whose samples come nearest the model's training data, and store it in the "
+                                   "whose samples come nearest the model's training data, or (--against "
+                                   "faithfulness) whose images the shapes judge finds right most often, and store "
+                                   "it in the "
                                    "model folder's grids.json: sampling with that sampler and step count uses it by "
                                    "default from then on (--spacing overrides).")
     add_model(p, "model folder (toy or image) or text-to-image pipeline folder")
@@ -90,10 +108,12 @@ def register(sub) -> None:
     p.add_argument("--guidance", type=number(0), default=None,
                    help="guidance of the calibration samples (default: the model's sampling default)")
     p.add_argument("--sweeps", type=positive_int, default=8, help="passes over the grid's levels (default 8)")
-    p.add_argument("--against", choices=("ode", "data"), default="ode",
+    p.add_argument("--against", choices=("ode", "data", "faithfulness"), default="ode",
                    help="what the grid is optimized for: ode (default; the distance to the model's own fine ODE "
-                        "solve of the calibration noise) or data (the Frechet distance of the calibration samples "
+                        "solve of the calibration noise), data (the Frechet distance of the calibration samples "
                         "to folds of the model's training split, each in the features of a classifier trained on "
                         "the rest, as difflab eval scores the held-out split: image models of a dataset difflab "
-                        f"has; use -n {MIN_DATA_N} or more)")
+                        f"has; use -n {MIN_DATA_N} or more) or faithfulness (the share of calibration images the "
+                        "shapes judge finds wrong against their prompts, as difflab eval-t2i reads the held-out "
+                        f"prompts: text-to-image pipelines of the shapes world; use -n {MIN_JUDGE_N} or more)")
     p.set_defaults(handler=_cmd_tune_grid)

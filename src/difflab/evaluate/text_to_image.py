@@ -9,7 +9,7 @@ import torch
 
 from ..metrics.frechet import frechet_distance
 
-__all__ = ["evaluate_text_to_image"]
+__all__ = ["evaluate_text_to_image", "faithfulness_objective"]
 
 
 #: where style references are drawn from: scenes REFERENCE_OFFSET + k of the prompts' stream (disjoint
@@ -120,3 +120,39 @@ def evaluate_text_to_image(pipe, n: int = 100, guidances=(1.0, 3.0, 5.0), seed: 
         report["results"][f"{g:g}"] = row
     bar.close()
     return report
+
+
+def faithfulness_objective(pipe, n: int, *, prompt_seed: int | None = None):
+    """A score of latents for :func:`difflab.samplers.optimize_grid` (``difflab tune-grid
+    --against faithfulness``), made as :func:`evaluate_text_to_image` reads the held-out prompts
+    but on the calibration prompts (:func:`~difflab.pipelines.text_to_image.calibration_prompts`
+    of stream ``prompt_seed``, default ``CALIBRATION_SEED``; the ``n`` prompts
+    :meth:`~difflab.pipelines.text_to_image.TextToImagePipeline.calibration` encodes, in its
+    order): the latents decoded, each image judged against its prompt by the shapes judge
+    (:func:`~difflab.metrics.shapes_judge.judge_batch`), and the score is the share of images
+    with a check wrong (``1 - all``), in percent, averaged over the single-object and the
+    two-object prompts as the report weighs them. The held-out prompts (stream ``EVAL_SEED``)
+    are never read. Watson et al. 2022 optimize a sampler for a score of its samples; the
+    distance to the ODE's own solution is blind to what this judge sees (docs/samplers.md)."""
+    from ..data.shapes import EVAL_SEED
+    from ..metrics.shapes_judge import judge_batch
+    from ..pipelines.text_to_image import CALIBRATION_SEED, calibration_prompts
+
+    prompt_seed = CALIBRATION_SEED if prompt_seed is None else int(prompt_seed)
+    if prompt_seed == EVAL_SEED:
+        raise ValueError(f"prompt_seed {prompt_seed} is the held-out prompts' stream: tune on another")
+    items = calibration_prompts(n, prompt_seed)
+    kinds = {}
+    for i, (_, attrs) in enumerate(items):
+        kinds.setdefault(len(attrs.objects), []).append(i)
+
+    def score(latents: torch.Tensor) -> float:
+        if len(latents) != len(items):
+            raise ValueError(f"the objective judges {len(items)} calibration images, got {len(latents)}")
+        images = pipe.decode(latents.to(pipe.device)).float().cpu()
+        misses = [1.0 - judge_batch(images[idx], [items[i][1] for i in idx])["all"] for idx in kinds.values()]
+        return 100.0 * sum(misses) / len(misses)
+
+    score.name = (f"judge-misses (% of {n} calibration images, prompt stream {prompt_seed}, with a check wrong: "
+                  "mean over single- and two-object prompts)")
+    return score

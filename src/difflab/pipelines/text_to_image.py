@@ -58,11 +58,20 @@ from ..nets.lora import has_lora, lora_disabled
 from .base import Pipeline
 
 __all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug", "is_text_to_image_folder",
-           "shipped_model_path", "LEARNED_STYLE_SIGMA", "WithoutStyle"]
+           "shipped_model_path", "LEARNED_STYLE_SIGMA", "WithoutStyle", "CALIBRATION_SEED", "calibration_prompts"]
 
 #: the prompt stream grids are optimized on (:meth:`TextToImagePipeline.calibration`); the evaluation's
 #: prompts come from another (``difflab.data.shapes.EVAL_SEED``)
 CALIBRATION_SEED = 7_000_017
+
+def calibration_prompts(n: int, prompt_seed: int = CALIBRATION_SEED) -> list:
+    """The ``n`` (prompt, :class:`~difflab.data.shapes.Attributes`) pairs grids are optimized on
+    (:meth:`TextToImagePipeline.calibration`): the first ``ceil(n / 2)`` single-object prompts of
+    stream ``prompt_seed`` (:func:`~difflab.data.shapes.eval_prompts`), then two-object ones."""
+    from ..data.shapes import eval_prompts
+
+    return [item for kind in ("single", "pair") for item in eval_prompts((n + 1) // 2, kind, prompt_seed)][:n]
+
 
 #: the pipeline shipped inside the package (``difflab/assets/shapes-t2i``)
 SHIPPED = "shapes-t2i"
@@ -412,9 +421,7 @@ class TextToImagePipeline(Pipeline):
         single-object, half two-object prompts of the shapes world, from ``prompt_seed``: not the
         evaluation's prompts), at guidance ``guidance`` or the pipeline's default: what a grid is
         optimized on (:func:`difflab.samplers.optimize_grid`)."""
-        from ..data.shapes import eval_prompts
-
-        prompts = [p for kind in ("single", "pair") for p, _ in eval_prompts((n + 1) // 2, kind, prompt_seed)][:n]
+        prompts = [p for p, _ in calibration_prompts(n, prompt_seed)]
         guidance = self.config["defaults"]["guidance"] if guidance is None else float(guidance)
         return self.guided(guidance), (n, *self.latent_shape), self.encode_prompts(prompts)
 
