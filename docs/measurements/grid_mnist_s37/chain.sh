@@ -6,8 +6,8 @@
 # 300000-300999, for every grid. Every step is skipped when its output exists (resumable).
 # Session 37 ran the 10-step search and its report (the first search scored unclipped samples:
 # tune-data-10-unclamped.log, data-10-unclamped.json), then the fresh-range evaluations at 10 steps of the
-# data-tuned grid and of trailing, log-snr and tuned by the same `difflab eval` line; the 5-step search and the
-# rest are left for the next session (running this script resumes there).
+# data-tuned grid and of trailing, log-snr and tuned by the same `difflab eval` line; session 38 resumed it
+# (SWEEPS5 default 2): the 5-step search and the remaining evaluations.
 #   PYTHONPATH=src .venv/bin/python benchmarks/time_to_quality.py train difflab-cond --out runs/s36/ttq --seed 1
 #   M=runs/s36/ttq/difflab-cond/snap-15min OUT=docs/measurements/grid_mnist_s37 bash docs/measurements/grid_mnist_s37/chain.sh
 set -x
