@@ -434,6 +434,10 @@ def test_unclip_pipeline_generates_varies_and_interpolates(tiny_unclip):
     assert guided_info.settings["clip_guidance"] == 5.0
     frames, path = pipe.interpolate(x[0], x[1], 4)
     assert frames.shape == (4, 32, 32, 3)
+    from difflab.limits import raised
+
+    with raised(images=6), pytest.raises(ValueError, match="4 frames paced 2x .* 7 images, over the limit of 6"):
+        pipe.interpolate(x[0], x[1], 4, pacing=2)  # the limit counts what is decoded, (4 - 1) 2 + 1
     ends = pipe.clip.encode_image([x[0], x[1]])
     sims = path @ ends[1]
     assert (sims[1:] >= sims[:-1] - 1e-6).all()  # monotonically toward the second image

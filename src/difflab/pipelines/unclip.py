@@ -561,6 +561,9 @@ class UnCLIPPipeline(Pipeline):
         _check_frames(frames)
         _check_counts(candidates=candidates, pacing=pacing)
         r = self.config["defaults"]["interpolation_pacing"] if pacing is None else pacing
+        from ..limits import check_limit
+
+        check_limit("images", (frames - 1) * r + 1, f"{frames} frames paced {r}x (the path's decodings)")
         x = torch.cat([self.load_images(image_a), self.load_images(image_b)])
         if x.shape[0] != 2:
             raise ValueError(f"interpolate takes one image at each end, got {x.shape[0]} images")
