@@ -64,6 +64,7 @@ __all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG
 #: prompts come from another (``difflab.data.shapes.EVAL_SEED``)
 CALIBRATION_SEED = 7_000_017
 
+
 def calibration_prompts(n: int, prompt_seed: int = CALIBRATION_SEED) -> list:
     """The ``n`` (prompt, :class:`~difflab.data.shapes.Attributes`) pairs grids are optimized on
     (:meth:`TextToImagePipeline.calibration`): the first ``ceil(n / 2)`` single-object prompts of
