@@ -178,8 +178,6 @@ def test_the_faithfulness_objective_judges_the_calibration_prompts_as_the_report
     wrong, per kind, averaged over single- and two-object prompts. Images rendered for the
     calibration prompts (the judge passes them all) with a known few replaced by scenes of other
     prompts give a known score; the prompts are the ones ``calibration`` encodes, in its order."""
-    import numpy as np
-
     from difflab.data.shapes import EVAL_SEED, render, to_tensor
     from difflab.data.shapes.scenes import scene_for
     from difflab.evaluate.text_to_image import faithfulness_objective
