@@ -22,38 +22,26 @@ pipe = TextToImagePipeline.load(shipped_model_path())
 score = faithfulness_objective(pipe, N)
 
 
-class Interval:
-    """``guided`` where lo <= sigma <= hi, its conditional denoiser (scale 1) elsewhere."""
+class ByLevel:
+    """``inside`` where lo <= sigma <= hi, ``outside`` elsewhere (both denoisers of one schedule)."""
 
-    def __init__(self, guided, lo, hi):
-        self.guided, self.lo, self.hi = guided, lo, hi
-        self.schedule = guided.schedule
+    def __init__(self, inside, outside, lo, hi):
+        self.inside, self.outside, self.lo, self.hi = inside, outside, lo, hi
+        self.schedule = inside.schedule
 
     def __call__(self, x, sigma, **cond):
         s = float(torch.as_tensor(sigma).reshape(-1)[0])
-        return (self.guided if self.lo <= s <= self.hi else self.guided.denoiser)(x, sigma, **cond)
+        return (self.inside if self.lo <= s <= self.hi else self.outside)(x, sigma, **cond)
 
 
 for scale, lo, hi in [(3.0, 0.0, 1e9), (3.0, 0.0, 30.0), (3.0, 0.4, 1e9), (4.0, 0.4, 30.0)]:
     guided, shape, cond = pipe.calibration(N, guidance=scale)
     t0 = time.time()
     with torch.no_grad():
-        x = sample(Interval(guided, lo, hi), randn(shape, SEED), "unipc", 10, cond=cond, order=2, sigma_data=1.0103,
+        x = sample(ByLevel(guided, guided.denoiser, lo, hi), randn(shape, SEED), "unipc", 10, cond=cond, order=2, sigma_data=1.0103,
                    sigmas=torch.tensor(STORED, dtype=torch.float64))
     print(json.dumps({"guidance": scale, "interval": [lo, hi], "judge_misses": round(score(x), 3),
                       "seconds": round(time.time() - t0, 1)}), flush=True)
-
-
-class TwoScales:
-    """guidance ``high`` above sigma ``split``, ``low`` at and below it."""
-
-    def __init__(self, high, low, split):
-        self.high, self.low, self.split = high, low, split
-        self.schedule = high.schedule
-
-    def __call__(self, x, sigma, **cond):
-        s = float(torch.as_tensor(sigma).reshape(-1)[0])
-        return (self.high if s > self.split else self.low)(x, sigma, **cond)
 
 
 for low_scale in (4.0, 5.0):
@@ -61,7 +49,7 @@ for low_scale in (4.0, 5.0):
     low, _, _ = pipe.calibration(N, guidance=low_scale)
     t0 = time.time()
     with torch.no_grad():
-        x = sample(TwoScales(high, low, 0.5), randn(shape, SEED), "unipc", 10, cond=cond, order=2, sigma_data=1.0103,
+        x = sample(ByLevel(low, high, 0.0, 0.5), randn(shape, SEED), "unipc", 10, cond=cond, order=2, sigma_data=1.0103,
                    sigmas=torch.tensor(STORED, dtype=torch.float64))
     print(json.dumps({"guidance": 3.0, "below 0.5": low_scale, "judge_misses": round(score(x), 3),
                       "seconds": round(time.time() - t0, 1)}), flush=True)
