@@ -11,6 +11,7 @@ import difflab
 from difflab.grids import data_scale_from_evaluation, data_scale_from_samples, make_grid
 from difflab.models import GaussianMixture, random_mixture
 from difflab.samplers import optimize_grid, sample
+from difflab.samplers.optimize import CALIBRATION_NOISE_SEED
 from difflab.schedules import DiscreteSchedule
 from difflab.tensors import randn
 
@@ -275,7 +276,10 @@ def test_tune_grid_command_stores_grids_that_sampling_then_uses(digits_model, tm
     out = capsys.readouterr().out
     assert "unipc at 3 steps" in out and "unipc at 4 steps" in out
     stored = json.loads((folder / "grids.json").read_text())["grids"]["unipc"]
-    assert set(stored) == {"3", "4"} and stored["4"]["calibration"] == {"n": 8, "seed": 0, "guidance": 2.0}
+    assert set(stored) == {"3", "4"} and stored["4"]["calibration"] == {"n": 8, "seed": CALIBRATION_NOISE_SEED,
+                                                              "guidance": 2.0}
+    # by default the calibration noise lies above every seed a report draws by default (0 up to the image limit)
+    assert CALIBRATION_NOISE_SEED >= difflab.limits.DEFAULTS["images"][0]
     assert stored["4"]["error"] <= stored["4"]["start_error"]
     denoiser, config = load_model(folder)
     x, info = ImagePipeline(denoiser, config).sample(4, sampler="unipc", steps=4, seed=0, return_info=True)

@@ -23,8 +23,10 @@ def _cmd_tune_grid(args) -> None:
     from ..pipelines.text_to_image import is_text_to_image_folder
     from ..limits import check_limit
     from ..samplers import optimize_grid
+    from ..samplers.optimize import CALIBRATION_NOISE_SEED
 
     folder = Path(args.model)
+    noise_seed = CALIBRATION_NOISE_SEED if args.seed is None else args.seed
     check_limit("images", args.n, "--n")
     objective = None
     if is_text_to_image_folder(folder):
@@ -77,9 +79,9 @@ def _cmd_tune_grid(args) -> None:
         def progress(sweep, error, nfe=nfe):
             print(f"  {args.sampler} {nfe} steps, sweep {sweep + 1}/{args.sweeps}: error {error:.4g}", flush=True)
 
-        res = optimize_grid(model, shape, args.sampler, nfe, cond=cond, seed=args.seed, sweeps=args.sweeps,
+        res = optimize_grid(model, shape, args.sampler, nfe, cond=cond, seed=noise_seed, sweeps=args.sweeps,
                             progress=progress, objective=objective)
-        entry = {**res.to_json(), "calibration": {"n": args.n, "seed": args.seed, "guidance": args.guidance}}
+        entry = {**res.to_json(), "calibration": {"n": args.n, "seed": noise_seed, "guidance": args.guidance}}
         path = save_grids(target, {(args.sampler, nfe): entry})
         levels = ", ".join(f"{v:.4g}" for v in res.sigmas.tolist())
         what = {"ode": "error", "data": "FD to the tuning folds",
@@ -104,7 +106,10 @@ def register(sub) -> None:
                    help=f"step counts to optimize for (default {' '.join(map(str, DEFAULT_NFES))})")
     p.add_argument("--sampler", default="unipc", help="a deterministic sampler (default unipc)")
     p.add_argument("-n", "--n", type=positive_int, default=64, help="calibration batch (default 64)")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the calibration noise (default 0)")
+    p.add_argument("--seed", type=seed, default=None,
+                   help="first seed of the calibration noise, image i drawn from SEED + i (default: "
+                        "difflab.samplers.optimize.CALIBRATION_NOISE_SEED, a tuning range away from the seeds "
+                        "sampling and the reports use)")
     p.add_argument("--guidance", type=number(0), default=None,
                    help="guidance of the calibration samples (default: the model's sampling default)")
     p.add_argument("--sweeps", type=positive_int, default=8, help="passes over the grid's levels (default 8)")

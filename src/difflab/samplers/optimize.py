@@ -42,7 +42,12 @@ from ..grids import default_spacing
 from .registry import DEFAULT_SPACING, SAMPLERS
 from .run import model_attribute, sample
 
-__all__ = ["optimize_grid", "GridSearch", "STOCHASTIC"]
+__all__ = ["optimize_grid", "GridSearch", "STOCHASTIC", "CALIBRATION_NOISE_SEED"]
+
+#: the calibration noise's first seed (sample i: seed + i) by default: a tuning range above the seeds
+#: sampling and the reports draw from by default (0 up to their image limit), so that a grid is not
+#: chosen on the noise it is then reported on
+CALIBRATION_NOISE_SEED = 200_000
 
 #: the fixed grid rules a search with an objective also starts from, where one scores better than the sampler's rule
 FIXED_RULES = ("trailing", "karras", "log-snr")
@@ -88,7 +93,7 @@ def optimize_grid(
     steps: int = 10,
     *,
     cond: dict | None = None,
-    seed: int = 0,
+    seed: int = CALIBRATION_NOISE_SEED,
     reference_steps: int | None = None,
     sweeps: int = 8,
     progress=None,
