@@ -26,7 +26,7 @@ __all__ = ["save_model", "load_model", "load_config", "save_weights", "load_weig
            "load_network", "weight_shapes", "shipped_asset", "save_autoencoder", "load_autoencoder",
            "save_network", "load_network_folder",
            "write_pipeline_config", "read_pipeline_config", "pipeline_task", "PIPELINE_CONFIG", "MODEL_KEYS", "save_grids", "load_grids",
-           "GRIDS"]
+           "GRIDS", "write_config"]
 
 CONFIG, WEIGHTS, EMA_WEIGHTS = "config.json", "model.safetensors", "ema.safetensors"
 #: the config keys :func:`save_model` writes from the denoiser itself (the rest is ``extra``)
@@ -100,7 +100,7 @@ def save_model(folder, denoiser: Denoiser, extra: dict | None = None, ema_state:
     save_weights(folder / WEIGHTS, cast_state(net.state_dict(), dtype))
     if ema_state is not None:
         save_weights(folder / EMA_WEIGHTS, cast_state(ema_state, dtype))
-    write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
+    write_config(folder, config)
     return folder
 
 
@@ -202,8 +202,15 @@ def save_network(folder, net: torch.nn.Module, task: str, extra: dict | None = N
     config = {"difflab_version": __version__, "task": task, **(extra or {}), "net": net.config}
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(folder / WEIGHTS, cast_state(net.state_dict(), dtype))
-    write_text_atomic(folder / CONFIG, json.dumps(config, indent=2) + "\n")
+    write_config(folder, config)
     return folder
+
+
+def write_config(folder, config: dict) -> Path:
+    """Write ``folder/config.json`` (atomically: a reader sees the old file or the new one, never half)."""
+    path = Path(folder) / CONFIG
+    write_text_atomic(path, json.dumps(config, indent=2) + "\n")
+    return path
 
 
 def load_network_folder(folder, build, task: str, what: str,

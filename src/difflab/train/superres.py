@@ -33,7 +33,7 @@ import torch
 from ..data.photos import TRAIN_PHOTOS, random_crops
 from ..denoiser import Denoiser
 from ..nets import UNet
-from ..io.folders import EMA_WEIGHTS, cast_state, load_config, load_weights, save_weights
+from ..io.folders import EMA_WEIGHTS, cast_state, load_config, load_weights, save_weights, write_config
 from ..schedules import DiscreteSchedule
 from ..tasks.superres import quantize_8bit, condition, downscale, upsample
 from .run_folder import model_exporter, trainer
@@ -135,14 +135,11 @@ def train_superres(
 def ship(run: str | Path, dest: str | Path) -> Path:
     """Copy the model of run folder ``run`` into ``dest`` as a small inference folder:
     ``config.json`` and the EMA weights in float16 as ``model.safetensors``."""
-    from ..io.atomic import write_text_atomic
-    import json
-
     run, dest = Path(run), Path(dest)
     config = load_config(run)
     state = load_weights(run / EMA_WEIGHTS if (run / EMA_WEIGHTS).is_file() else run / "model.safetensors")
     dest.mkdir(parents=True, exist_ok=True)
     save_weights(dest / "model.safetensors", cast_state(state, torch.float16))
     (dest / EMA_WEIGHTS).unlink(missing_ok=True)
-    write_text_atomic(dest / "config.json", json.dumps({**config, "weights_dtype": "float16"}, indent=2) + "\n")
+    write_config(dest, {**config, "weights_dtype": "float16"})
     return dest
