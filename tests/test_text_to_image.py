@@ -214,23 +214,54 @@ def test_the_faithfulness_objective_judges_the_calibration_prompts_as_the_report
         faithfulness_objective(rendering, n, prompt_seed=EVAL_SEED)
 
 
-def test_tune_grid_against_faithfulness_stores_a_judged_grid(folder, tmp_path, capsys):
+def test_tune_grid_against_faithfulness_stores_a_judged_grid_only_where_validation_agrees(folder, tmp_path, capsys,
+                                                                                           monkeypatch):
     import shutil
+
+    import difflab.evaluate.text_to_image as t2i_eval
+    from difflab.pipelines.text_to_image import VALIDATION_SEED
 
     work = tmp_path / "pipe"
     shutil.copytree(folder, work)
+    grids = work / "denoiser" / "grids.json"
     assert main(["tune-grid", str(work), "--nfe", "3", "-n", "6", "--sweeps", "1", "--against", "faithfulness"]) == 0
     captured = capsys.readouterr()
     assert "% of calibration images the judge finds wrong" in captured.out
     assert "wants -n 800 or more" in captured.err
-    entry = json.loads((work / "denoiser" / "grids.json").read_text())["grids"]["unipc"]["3"]
-    assert entry["target"].startswith("judge-misses (% of 6 calibration images") and entry["reference_steps"] == 0
-    assert entry["error"] <= entry["start_error"]
+    grids.unlink(missing_ok=True)
+
+    def judged(validation_sign):  # a stand-in judge: the latents' spread, its sign flipped on the validation prompts
+        def objective(pipe, n, prompt_seed=None):
+            sign = validation_sign if prompt_seed == VALIDATION_SEED else 1.0
+
+            def score(x):
+                return sign * float(x.float().std())
+
+            score.name = f"spread of {n} (prompt stream {prompt_seed})"
+            return score
+        return objective
+
+    # the validation prompts agree with the calibration ones: the grid found is stored, with both scores
+    monkeypatch.setattr(t2i_eval, "faithfulness_objective", judged(1.0))
+    assert main(["tune-grid", str(work), "--nfe", "3", "-n", "6", "--sweeps", "1", "--against", "faithfulness"]) == 0
+    entry = json.loads(grids.read_text())["grids"]["unipc"]["3"]
+    assert entry["target"] == "spread of 6 (prompt stream None)" and entry["reference_steps"] == 0
+    assert entry["error"] < entry["start_error"] and entry["sigmas"] != entry["start_sigmas"]
+    assert entry["validation"]["kept"] == "found" and entry["validation"]["found"] < entry["validation"]["start"]
+    assert f"validation batch {entry['validation']['start']:.4g} -> {entry['validation']['found']:.4g}" in \
+        capsys.readouterr().out
+    # they disagree (a budget with no grid stored yet): the gain was the calibration batch's own, nothing is
+    # written and the stored grids stay as they were
+    before = grids.read_bytes()
+    monkeypatch.setattr(t2i_eval, "faithfulness_objective", judged(-1.0))
+    assert main(["tune-grid", str(work), "--nfe", "4", "-n", "6", "--sweeps", "1", "--against", "faithfulness"]) == 0
+    out = capsys.readouterr().out
+    assert "its gain was the calibration batch's own; nothing written" in out and grids.read_bytes() == before
     # the data objective is for image models: one line naming the one that fits, nothing written
-    (work / "denoiser" / "grids.json").unlink()
+    grids.unlink()
     assert main(["tune-grid", str(work), "--nfe", "3", "--against", "data"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "or faithfulness" in err and len(err.splitlines()) == 1 and not (work / "denoiser" / "grids.json").exists()
+    assert "or faithfulness" in err and len(err.splitlines()) == 1 and not grids.exists()
 
 
 def test_training_recipe_writes_a_pipeline_and_resumes(tmp_path):

@@ -24,11 +24,12 @@ def _cmd_tune_grid(args) -> None:
     from ..limits import check_limit
     from ..samplers import optimize_grid
     from ..samplers.optimize import CALIBRATION_NOISE_SEED
+    from ..tensors import randn
 
     folder = Path(args.model)
     noise_seed = CALIBRATION_NOISE_SEED if args.seed is None else args.seed
     check_limit("images", args.n, "--n")
-    objective = None
+    objective = validation = None
     if is_text_to_image_folder(folder):
         from ..pipelines.text_to_image import TextToImagePipeline
 
@@ -37,8 +38,12 @@ def _cmd_tune_grid(args) -> None:
         model, shape, cond = pipe.calibration(args.n, guidance=args.guidance)
         if args.against == "faithfulness":
             from ..evaluate.text_to_image import faithfulness_objective
+            from ..pipelines.text_to_image import VALIDATION_SEED
 
             objective = faithfulness_objective(pipe, args.n)  # the prompts calibration() encoded
+            # the validation batch reads other prompts, and is judged against them
+            _, _, v_cond = pipe.calibration(args.n, guidance=args.guidance, prompt_seed=VALIDATION_SEED)
+            validation = (v_cond, faithfulness_objective(pipe, args.n, prompt_seed=VALIDATION_SEED))
             if args.n < MIN_JUDGE_N:
                 print(f"note: the judge's verdicts on {args.n} images are noisy; --against faithfulness wants "
                       f"-n {MIN_JUDGE_N} or more", file=sys.stderr)
@@ -59,6 +64,7 @@ def _cmd_tune_grid(args) -> None:
                                      f"has (its features come from a classifier of it); this one names "
                                      f"{pipe.data.get('name')!r}")
                 objective = frechet_objective(pipe.data, progress=True)  # first use trains a classifier per fold
+                validation = (cond, objective)  # the classes in turn again, on other noise
                 if args.n < MIN_DATA_N:
                     print(f"note: the FD of {args.n} samples is noisy and biased; --against data wants -n {MIN_DATA_N} "
                           "or more", file=sys.stderr)
@@ -75,19 +81,32 @@ def _cmd_tune_grid(args) -> None:
         raise ValueError(f"{folder}: --against faithfulness needs a text-to-image pipeline (the shapes judge reads "
                          "its images against their prompts); for this model use --against ode (the default)"
                          + ("" if config.get("task") != "image" else " or data"))
+    if validation is not None:  # noise of the next n seeds (calibration: noise_seed ... noise_seed + n - 1)
+        validation = (randn(shape, noise_seed + args.n), *validation)
     for nfe in args.nfe:
         def progress(sweep, error, nfe=nfe):
             print(f"  {args.sampler} {nfe} steps, sweep {sweep + 1}/{args.sweeps}: error {error:.4g}", flush=True)
 
         res = optimize_grid(model, shape, args.sampler, nfe, cond=cond, seed=noise_seed, sweeps=args.sweeps,
-                            progress=progress, objective=objective)
+                            progress=progress, objective=objective, validation=validation)
+        what = {"ode": "error", "data": "FD to the tuning folds",
+                "faithfulness": "% of calibration images the judge finds wrong"}[args.against]
+        checked = res.validation
+        if checked is not None and checked["kept"] == "start":
+            why = (f"no grid scored better than its start on the calibration batch ({what} {res.start_error:.4g})"
+                   if min(res.history) >= res.start_error else
+                   f"the grid found ({what} {res.start_error:.4g} -> {min(res.history):.4g}) scores "
+                   f"{checked['found']:.4g} on the validation batch against {checked['start']:.4g} for its start: "
+                   "its gain was the calibration batch's own")
+            print(f"{args.sampler} at {nfe} steps: {why}; nothing written ({res.nfe} evaluations in {res.seconds:.0f} s)")
+            continue
         entry = {**res.to_json(), "calibration": {"n": args.n, "seed": noise_seed, "guidance": args.guidance}}
         path = save_grids(target, {(args.sampler, nfe): entry})
         levels = ", ".join(f"{v:.4g}" for v in res.sigmas.tolist())
-        what = {"ode": "error", "data": "FD to the tuning folds",
-                "faithfulness": "% of calibration images the judge finds wrong"}[args.against]
+        confirmed = "" if checked is None else f"; validation batch {checked['start']:.4g} -> {checked['found']:.4g}"
         print(f"{args.sampler} at {nfe} steps: {what} {res.start_error:.4g} -> {res.error:.4g} "
-              f"({res.error / res.start_error:.2f}x), {res.nfe} evaluations in {res.seconds:.0f} s; grid {levels}")
+              f"({res.error / res.start_error:.2f}x){confirmed}, {res.nfe} evaluations in {res.seconds:.0f} s; "
+              f"grid {levels}")
         print(f"wrote {path}")
     print(json.dumps({"model": str(folder), "sampler": args.sampler, "nfe": args.nfe}))
 
@@ -100,7 +119,11 @@ def register(sub) -> None:
                                    "faithfulness) whose images the shapes judge finds right most often, and store "
                                    "it in the "
                                    "model folder's grids.json: sampling with that sampler and step count uses it by "
-                                   "default from then on (--spacing overrides).")
+                                   "default from then on (--spacing overrides). A grid found --against data or "
+                                   "faithfulness is stored only where it also scores better than the grid the search "
+                                   "started from on a validation batch (the next n noise seeds; for faithfulness "
+                                   "other prompts too), so that a gain that was the calibration batch's own noise "
+                                   "is not kept.")
     add_model(p, "model folder (toy or image) or text-to-image pipeline folder")
     p.add_argument("--nfe", type=integer(2), nargs="+", default=list(DEFAULT_NFES),
                    help=f"step counts to optimize for (default {' '.join(map(str, DEFAULT_NFES))})")

@@ -58,11 +58,15 @@ from ..nets.lora import has_lora, lora_disabled
 from .base import Pipeline
 
 __all__ = ["TextToImagePipeline", "GenerationInfo", "DEFAULTS", "PIPELINE_CONFIG", "prompt_slug", "is_text_to_image_folder",
-           "shipped_model_path", "LEARNED_STYLE_SIGMA", "WithoutStyle", "CALIBRATION_SEED", "calibration_prompts"]
+           "shipped_model_path", "LEARNED_STYLE_SIGMA", "WithoutStyle", "CALIBRATION_SEED", "VALIDATION_SEED",
+           "calibration_prompts"]
 
 #: the prompt stream grids are optimized on (:meth:`TextToImagePipeline.calibration`); the evaluation's
 #: prompts come from another (``difflab.data.shapes.EVAL_SEED``)
 CALIBRATION_SEED = 7_000_017
+#: a second tuning stream: the prompts a grid found on the calibration prompts must also do better on
+#: before ``tune-grid --against faithfulness`` stores it (:func:`difflab.samplers.optimize_grid`'s validation)
+VALIDATION_SEED = 7_000_019
 
 
 def calibration_prompts(n: int, prompt_seed: int = CALIBRATION_SEED) -> list:

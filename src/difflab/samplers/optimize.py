@@ -78,12 +78,15 @@ class GridSearch:
     order: int | None = None
     #: what was minimised: "ode" (the distance to the fine solve) or the objective's name
     target: str = "ode"
+    #: with a validation batch: {"start": score, "found": score} there, and "kept": "found" or "start"
+    validation: dict | None = None
 
     def to_json(self) -> dict:
         return {"sigmas": self.sigmas.tolist(), "options": self.options, "error": self.error,
                 "start_error": self.start_error, "start_sigmas": self.start_sigmas.tolist(),
                 "reference_steps": self.reference_steps, "nfe": self.nfe, "seconds": self.seconds,
-                "target": self.target, **({"order": self.order} if self.order is not None else {})}
+                "target": self.target, **({"order": self.order} if self.order is not None else {}),
+                **({"validation": self.validation} if self.validation is not None else {})}
 
 
 def optimize_grid(
@@ -98,6 +101,7 @@ def optimize_grid(
     sweeps: int = 8,
     progress=None,
     objective=None,
+    validation: tuple | None = None,
     **options,
 ) -> GridSearch:
     """The grid of ``steps`` levels on which ``sampler`` best reproduces the ODE solution of
@@ -119,6 +123,12 @@ def optimize_grid(
             (the ``steps``-step solution from the calibration noise) returning a score, lower
             better; its ``name`` attribute, where it has one, is stored as the result's ``target``.
             No reference is solved then (``reference_steps`` is 0 in the result).
+        validation: with ``objective``, None or ``(noise, cond, score)``: a second batch (other
+            noise, and other conditions where ``score`` reads them, e.g. other prompts) on which the
+            grid found must score lower than the grid the search started from, else the start is
+            returned (``result.validation["kept"] == "start"``). A pattern search over a noisy score
+            accepts the noise of its own batch as readily as signal (docs/samplers.md); a grid that
+            wins only there is not kept.
         **options: the sampler's own options; UniPC's ``sigma_data`` defaults to the one the
             model's default grid uses, as in :func:`difflab.sample`.
 
@@ -128,6 +138,8 @@ def optimize_grid(
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; expected one of: {', '.join(sorted(SAMPLERS))}")
+    if validation is not None and objective is None:
+        raise ValueError("validation needs an objective: the ODE distance has a reference for the calibration batch only")
     if sampler in STOCHASTIC:
         raise ValueError(f"sampler {sampler!r} draws noise at every step: a grid is optimized against the ODE map, "
                          "so choose a deterministic sampler")
@@ -212,10 +224,23 @@ def optimize_grid(
         if progress is not None:
             progress(sweep, best)
     sigmas = torch.tensor([math.exp(top), *[math.exp(v) for v in u], 0.0], dtype=torch.float64)
+    checked = None
+    if validation is not None:
+        v_noise, v_cond, v_score = validation
+        scores = {}
+        for name, grid in (("start", start_sigmas), ("found", sigmas)):
+            x, run = sample(model, v_noise, sampler, steps, sigmas=grid, cond=v_cond, return_info=True, **options)
+            nfe += run.nfe
+            e = float(v_score(x))
+            scores[name] = e if math.isfinite(e) else math.inf
+        checked = {**scores, "kept": "found" if scores["found"] < scores["start"] else "start"}
+        if checked["kept"] == "start":
+            sigmas, best = start_sigmas.clone(), start_error
     return GridSearch(sampler=sampler, steps=steps, sigmas=sigmas, options=dict(options), error=best,
                       start_error=start_error, start_sigmas=start_sigmas, reference_steps=reference_steps, nfe=nfe,
                       seconds=time.perf_counter() - start, history=history, order=info.order,
-                      target="ode" if objective is None else getattr(objective, "name", "objective"))
+                      target="ode" if objective is None else getattr(objective, "name", "objective"),
+                      validation=checked)
 
 
 def _distance(x: torch.Tensor, reference: torch.Tensor) -> float:
