@@ -220,6 +220,28 @@ def test_optimize_grid_minimises_an_objective_in_place_of_the_ode_distance():
     assert spread(sample(den, fresh, "unipc", 4, sigmas=res.sigmas, **res.options)) < spread(start)
 
 
+def test_optimize_grid_records_the_start_it_searched_from_where_a_stored_grid_reached_below_sigma_min():
+    """A start below the schedule's sigma_min is moved up to it before the search; the result's
+    start grid is the moved one, the grid its start error is the score of (and a validation, or
+    a kept start, compares that grid)."""
+    mix = random_mixture(8)
+    den = mix.denoiser(LINEAR)
+    lo, hi = float(LINEAR.ve_sigma_min), float(LINEAR.ve_sigma_max)
+    below = torch.tensor([hi, 2.0, 0.3, lo / 10, 0.0], dtype=F64)
+    den.grids = {("unipc", 4): {"sigmas": below, "options": {}}}
+    noise = randn((64, mix.dim), 0)  # the calibration batch: per-sample seeds 0..63
+    own = sample(den, noise, "unipc", 4, sigmas=below)
+
+    def near_own(x):  # scores the stored grid best of the starts
+        return float(((x - own) ** 2).mean())
+
+    res = optimize_grid(den, (64, mix.dim), "unipc", 4, seed=0, sweeps=1, objective=near_own)
+    torch.testing.assert_close(res.start_sigmas[:-2], below[:-2])
+    assert float(res.start_sigmas[-2]) == pytest.approx(lo, rel=1e-9)
+    assert near_own(sample(den, noise, "unipc", 4, sigmas=res.start_sigmas, **res.options)) == pytest.approx(
+        res.start_error, rel=1e-9)
+
+
 def test_optimize_grid_keeps_its_start_where_a_validation_batch_disagrees():
     """With ``validation`` (other noise, its own score) the grid found is returned only where it
     also scores lower there than the grid the search started from; else the start is returned."""

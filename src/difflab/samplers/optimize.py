@@ -187,15 +187,19 @@ def optimize_grid(
     floor = math.log(float(schedule.ve_sigma_min))
     top = math.log(float(start_sigmas[0]))
 
+    def grid(levels: list[float]) -> torch.Tensor:
+        return torch.tensor([math.exp(top), *[math.exp(v) for v in levels], 0.0], dtype=torch.float64)
+
     def error(levels: list[float]) -> float:
         nonlocal nfe
-        sigmas = torch.tensor([math.exp(top), *[math.exp(u) for u in levels], 0.0], dtype=torch.float64)
-        x, run = sample(model, noise, sampler, steps, sigmas=sigmas, cond=cond, return_info=True, **options)
+        x, run = sample(model, noise, sampler, steps, sigmas=grid(levels), cond=cond, return_info=True, **options)
         nfe += run.nfe
         return score(x)
 
     levels = [math.log(float(v)) for v in start_sigmas[1:-1]]
     u = [min(max(v, floor), top) for v in levels]
+    if u != levels:  # the search starts from the grid moved up to sigma_min: the start its score is of
+        start_sigmas = grid(u)
     # the default run's own error, unless its grid reached below sigma_min and was moved up
     best = first_score if u == levels else error(u)
     best = best if math.isfinite(best) else math.inf
@@ -223,7 +227,7 @@ def optimize_grid(
         history.append(best)
         if progress is not None:
             progress(sweep, best)
-    sigmas = torch.tensor([math.exp(top), *[math.exp(v) for v in u], 0.0], dtype=torch.float64)
+    sigmas = grid(u)
     checked = None
     if validation is not None:
         v_noise, v_cond, v_score = validation
