@@ -232,8 +232,8 @@ def optimize_grid(
     if validation is not None:
         v_noise, v_cond, v_score = validation
         scores = {}
-        for name, grid in (("start", start_sigmas), ("found", sigmas)):
-            x, run = sample(model, v_noise, sampler, steps, sigmas=grid, cond=v_cond, return_info=True, **options)
+        for name, candidate in (("start", start_sigmas), ("found", sigmas)):
+            x, run = sample(model, v_noise, sampler, steps, sigmas=candidate, cond=v_cond, return_info=True, **options)
             nfe += run.nfe
             e = float(v_score(x))
             scores[name] = e if math.isfinite(e) else math.inf
