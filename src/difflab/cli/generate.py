@@ -41,12 +41,11 @@ def _learned_style_base(args):
         return None
     from ..nets.lora import fingerprint
     from ..pipelines.learned_styles import read_style, style_path
-    from ..pipelines.text_to_image import TextToImagePipeline, shipped_model_path
 
     path = style_path(args.style)
     if path is None:
         return None
-    styled = TextToImagePipeline.load(shipped_model_path(styles=True))
+    styled = _load(None, pipeline="styles")  # as any shipped pipeline: torch's threads capped first
     return styled if read_style(path)[0]["fingerprint"] == fingerprint(styled.denoiser.net) else None
 
 

@@ -3,24 +3,14 @@
 `tune-grid --against faithfulness` scores (800 calibration prompts, noise seeds 200000+, guidance 3). Tuning side only.
     PYTHONPATH=src .venv/bin/python docs/measurements/grid_t2i/s39/probe_defaults.py > docs/measurements/grid_t2i/s39/probe_defaults.txt
 """
-import json
-import time
+import sys
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from probes import calibration, line, scored  # noqa: E402
 
-from difflab.evaluate.text_to_image import faithfulness_objective
-from difflab.pipelines.text_to_image import TextToImagePipeline, shipped_model_path
-from difflab.samplers import sample
-from difflab.tensors import randn
-
-N, SEED = 800, 200000
-pipe = TextToImagePipeline.load(shipped_model_path())
-model, shape, cond = pipe.calibration(N, guidance=3.0)
-score = faithfulness_objective(pipe, N)
+model, cond, noise, score = calibration()
 for sampler in ("dpmpp-2m", "dpmpp-2m-sde"):
     for steps in (10, 20):
-        t0 = time.time()
-        with torch.no_grad():
-            x, info = sample(model, randn(shape, SEED), sampler, steps, cond=cond, generator=SEED, return_info=True)
-        print(json.dumps({"sampler": sampler, "steps": steps, "sigmas": [round(float(s), 4) for s in info.sigmas],
-                          "judge_misses": round(score(x), 3), "seconds": round(time.time() - t0, 1)}), flush=True)
+        _, run = scored(model, cond, noise, score, sampler, steps)
+        line({"sampler": sampler, "steps": steps}, run, "sigmas")

@@ -4,23 +4,13 @@ about 12-13 steps suffice.) The judge's misses on 800 calibration prompts, noise
 pipeline's default grids (the stored grid at 10 steps: 20.375; the rule elsewhere; 20 steps 17.75). Tuning side only.
     PYTHONPATH=src .venv/bin/python docs/measurements/grid_t2i/s39/probe_steps.py > docs/measurements/grid_t2i/s39/probe_steps.txt
 """
-import json
-import time
+import sys
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from probes import calibration, line, scored  # noqa: E402
 
-from difflab.evaluate.text_to_image import faithfulness_objective
-from difflab.pipelines.text_to_image import TextToImagePipeline, shipped_model_path
-from difflab.samplers import sample
-from difflab.tensors import randn
-
-N, SEED = 800, 200000
-pipe = TextToImagePipeline.load(shipped_model_path())
-model, shape, cond = pipe.calibration(N, guidance=3.0)
-score = faithfulness_objective(pipe, N)
+model, cond, noise, score = calibration()
 for steps in (12, 14, 16):
-    t0 = time.time()
-    with torch.no_grad():
-        x, info = sample(model, randn(shape, SEED), "unipc", steps, cond=cond, return_info=True)
-    print(json.dumps({"steps": steps, "sigmas": [round(float(s), 4) for s in info.sigmas],
-                      "judge_misses": round(score(x), 3), "seconds": round(time.time() - t0, 1)}), flush=True)
+    _, run = scored(model, cond, noise, score, steps=steps)
+    line({"steps": steps}, run, "sigmas")

@@ -5,27 +5,19 @@ judge's misses on 800 calibration prompts, noise seeds 200000+, guidance 3, unip
 17.75). Tuning side only, for the search's start: nothing here is reported.
     PYTHONPATH=src .venv/bin/python docs/measurements/grid_t2i/s39/probe_tail.py > docs/measurements/grid_t2i/s39/probe_tail.txt
 """
-import json
-import time
+import sys
+from pathlib import Path
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).parents[1]))
+import numpy as np  # noqa: E402
 
-from difflab.evaluate.text_to_image import faithfulness_objective
-from difflab.pipelines.text_to_image import TextToImagePipeline, shipped_model_path
-from difflab.samplers import sample
-from difflab.tensors import randn
+from probes import SIGMA_DATA, STORED, calibration, line, ordered, scored  # noqa: E402
 
-N, SEED = 800, 200000
-pipe = TextToImagePipeline.load(shipped_model_path())
-model, shape, cond = pipe.calibration(N, guidance=3.0)
-score = faithfulness_objective(pipe, N)
-noise = randn(shape, SEED)
-TOP = 20291.1696
+model, cond, noise, score = calibration()
 
 
 def grid(high, hi, lo, k):
-    return [TOP, *high, *np.geomspace(hi, lo, k).round(4).tolist(), 0.0]
+    return [STORED[0], *high, *np.geomspace(hi, lo, k).round(4).tolist(), 0.0]
 
 
 grids = {
@@ -36,9 +28,5 @@ grids = {
     "10, then 8 from 4 to 0.03": grid([10.0], 4.0, 0.03, 8),
 }
 for name, g in grids.items():
-    assert len(g) == 11 and all(a > b for a, b in zip(g, g[1:])), (name, g)
-    t0 = time.time()
-    with torch.no_grad():
-        x = sample(model, noise, "unipc", 10, cond=cond, sigmas=torch.tensor(g, dtype=torch.float64), sigma_data=1.0103)
-    print(json.dumps({"grid": name, "sigmas": g, "judge_misses": round(score(x), 3),
-                      "seconds": round(time.time() - t0, 1)}), flush=True)
+    _, run = scored(model, cond, noise, score, sigmas=ordered(name, g), sigma_data=SIGMA_DATA)
+    line({"grid": name}, run, "sigmas")

@@ -4,36 +4,22 @@ steps that take the 20-step rule's levels in one range and the stored 10-step gr
 guidance 3, unipc; stored 10-step grid 20.375, 20 steps 17.75). Tuning side only: nothing here is reported.
     PYTHONPATH=src .venv/bin/python docs/measurements/grid_t2i/s39/probe_where.py > docs/measurements/grid_t2i/s39/probe_where.txt
 """
-import json
-import time
+import sys
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from probes import SIGMA_DATA, STORED, calibration, line, ordered, scored  # noqa: E402
 
-from difflab.evaluate.text_to_image import faithfulness_objective
-from difflab.pipelines.text_to_image import TextToImagePipeline, shipped_model_path
-from difflab.samplers import sample
-from difflab.tensors import randn
-
-N, SEED = 800, 200000
-pipe = TextToImagePipeline.load(shipped_model_path())
-model, shape, cond = pipe.calibration(N, guidance=3.0)
-score = faithfulness_objective(pipe, N)
-noise = randn(shape, SEED)
-stored = [20291.1696, 23.3076, 7.9308, 4.5077, 2.8752, 1.7015, 1.1106, 0.5821, 0.484, 0.0944, 0.0]
+model, cond, noise, score = calibration()
 rule20 = [20291.1696, 687.7054, 23.3076, 15.4654, 10.2618, 6.8091, 4.5181, 2.9979, 1.9892, 1.3199, 0.8758, 0.5811,
           0.3856, 0.2559, 0.1698, 0.1126, 0.0747, 0.0496, 0.0329, 0.0218, 0.0]
 grids = {
-    "20-step rule above 4.5, stored below": [s for s in rule20 if s > 4.52] + [s for s in stored if s < 4.51],
-    "stored above 4.5, 20-step rule below": [s for s in stored if s > 4.5] + [s for s in rule20 if s < 4.5],
-    "stored with 687.7 added": stored[:1] + [687.7054] + stored[1:],
+    "20-step rule above 4.5, stored below": [s for s in rule20 if s > 4.52] + [s for s in STORED if s < 4.51],
+    "stored above 4.5, 20-step rule below": [s for s in STORED if s > 4.5] + [s for s in rule20 if s < 4.5],
+    "stored with 687.7 added": STORED[:1] + [687.7054] + STORED[1:],
     "20-step rule without 687.7": rule20[:1] + rule20[2:],
-    "20-step rule above 1.1, stored below": [s for s in rule20 if s > 1.12] + [s for s in stored if s < 1.12],
+    "20-step rule above 1.1, stored below": [s for s in rule20 if s > 1.12] + [s for s in STORED if s < 1.12],
 }
 for name, g in grids.items():
-    assert all(a > b for a, b in zip(g, g[1:])) and g[-1] == 0, (name, g)
-    t0 = time.time()
-    with torch.no_grad():
-        x = sample(model, noise, "unipc", len(g) - 1, cond=cond, sigmas=torch.tensor(g, dtype=torch.float64),
-                   sigma_data=1.0103)
-    print(json.dumps({"grid": name, "steps": len(g) - 1, "sigmas": g, "judge_misses": round(score(x), 3),
-                      "seconds": round(time.time() - t0, 1)}), flush=True)
+    _, run = scored(model, cond, noise, score, sigmas=ordered(name, g, None), sigma_data=SIGMA_DATA)
+    line({"grid": name, "steps": len(g) - 1}, run, "sigmas")
