@@ -1,10 +1,11 @@
 """Issue 17, session 40: can any linear multistep solver on the stored 10-step grid do better than UniPC? The best
 linear combination of the evaluations made so far, fitted by least squares at every level to a fine solve's trajectory
 (the same noise, 20 UniPC steps between each two levels of the stored grid), is the most any solver whose update is
-linear in its evaluations can take from them: UniPC, DEIS, DPM-Solver-v3's empirical coefficients (Zheng et al. 2023)
+linear in its evaluations can take from them, level by level: UniPC, DEIS, DPM-Solver-v3's empirical coefficients (Zheng et al. 2023)
 and bespoke non-stationary solvers (Shaul et al. 2024) all are. Fitted on 128 calibration latents (prompt stream
 7000017, noise seeds 200000+), plainly (least squares) and per sample (iteratively reweighted: the mean of log squared
-errors, the PSNR loss of bespoke solvers); then the judge's misses on 800 calibration prompts. Tuning side only.
+errors, the PSNR loss of bespoke solvers), and the reweighted fit then trained end to end as bespoke solvers are;
+then the judge's misses on 800 calibration prompts. Tuning side only.
     PYTHONPATH=src .venv/bin/python docs/measurements/grid_t2i/s40/probe_fitted.py > docs/measurements/grid_t2i/s40/probe_fitted.txt
 """
 import json
@@ -17,7 +18,7 @@ from difflab.pipelines.text_to_image import TextToImagePipeline, shipped_model_p
 from difflab.samplers import sample
 from difflab.tensors import randn
 
-FIT, JUDGED, SEED, SUBSTEPS = 128, 800, 200000, 20
+FIT, JUDGED, SEED, SUBSTEPS, EPOCHS, BATCH = 128, 800, 200000, 20, 30, 32
 pipe = TextToImagePipeline.load(shipped_model_path())
 grid = [float(v) for v in pipe.denoiser.grids[("unipc", 10)]["sigmas"]]
 steps = len(grid) - 1
@@ -98,6 +99,35 @@ with torch.no_grad():
                           "last_level_coefficients" + (" (channel 0)" if per_channel else ""): [round(c, 4) for c in last]}),
               flush=True)
     print(json.dumps({"fit": "unipc (the stored grid)", "rms_to_fine_solve_quantiles_25_50_75_90": quantiles(unipc)}))
+
+# end to end, as bespoke solvers are trained (Shaul et al. 2024): the reweighted fit's coefficients moved together,
+# through the ten evaluations, for the mean log squared distance of the output to the fine solve's end (the evaluation
+# points are free to leave the trajectory); Adam on minibatches of 32, the network frozen
+for p in pipe.denoiser.net.parameters():
+    p.requires_grad_(False)
+start = fits["reweighted (log loss)"]
+# each coefficient moves in units of its own size: x_T's by sigma_i / sigma_0 (its size on the way down), D's by 0.1
+units = [torch.tensor([grid[i + 1] / grid[0] if grid[i + 1] > 0 else 1e-6] + [0.1] * (len(c) - 1), dtype=torch.float64)
+         for i, c in enumerate(start)]
+deltas = [torch.zeros(len(c), dtype=torch.float64, requires_grad=True) for c in start]
+optimizer = torch.optim.Adam(deltas, lr=1e-2)
+generator = torch.Generator().manual_seed(0)
+for epoch in range(EPOCHS):
+    order, total = torch.randperm(FIT, generator=generator), 0.0
+    for batch in order.split(BATCH):
+        coefs = [[v for v in (torch.tensor(c, dtype=torch.float64) + d * u).float()] for c, d, u in zip(start, deltas, units)]
+        x = run(model, noise[batch], {k: v[batch] for k, v in cond.items()}, coefs)
+        loss = ((x - reference[batch]) ** 2).flatten(1).mean(1).log().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(batch) / FIT
+    print(json.dumps({"end_to_end_epoch": epoch, "mean_log_squared_error": round(total, 4)}), flush=True)
+with torch.no_grad():
+    fits["end to end (from the reweighted fit)"] = [(torch.tensor(c, dtype=torch.float64) + d * u).tolist()
+                                                    for c, d, u in zip(start, deltas, units)]
+    print(json.dumps({"fit": "end to end (from the reweighted fit)", "rms_to_fine_solve_quantiles_25_50_75_90":
+                      quantiles(run(model, noise, cond, fits["end to end (from the reweighted fit)"]))}), flush=True)
     model, shape, cond = pipe.calibration(JUDGED, guidance=3.0)
     score = faithfulness_objective(pipe, JUDGED)
     noise = randn(shape, SEED)
