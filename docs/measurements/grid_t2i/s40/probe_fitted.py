@@ -20,7 +20,8 @@ from difflab.tensors import randn
 
 FIT, JUDGED, SEED, SUBSTEPS, EPOCHS, BATCH = 128, 800, 200000, 20, 30, 32
 pipe = TextToImagePipeline.load(shipped_model_path())
-grid = [float(v) for v in pipe.denoiser.grids[("unipc", 10)]["sigmas"]]
+stored = pipe.denoiser.grids[("unipc", 10)]
+grid, sigma_data = [float(v) for v in stored["sigmas"]], stored["options"]["sigma_data"]
 steps = len(grid) - 1
 
 # the fine solve through every level of the stored grid, and its state at each
@@ -35,7 +36,7 @@ noise = randn(shape, SEED)
 states = {}
 with torch.no_grad():
     reference = sample(model, noise, "unipc", len(fine) - 1, sigmas=torch.tensor(fine, dtype=torch.float64), cond=cond,
-                       callback=lambda d: states.__setitem__(d["i"], d["x"].clone()), sigma_data=1.0103)
+                       callback=lambda d: states.__setitem__(d["i"], d["x"].clone()), sigma_data=sigma_data)
     unipc = sample(model, noise, "unipc", 10, cond=cond)
 targets = [states[m] for m in marks[1:]] + [reference]
 
